@@ -1,0 +1,467 @@
+//! The SARIF 2.1.0 report, for code-scanning dashboards, streamed.
+//!
+//! One run whose driver lists the whole rule catalog; each finding becomes a
+//! result pointing at the traffic file (and line, for JSON lines), with the
+//! exchange's method, URL and status in `webRequest`, `webResponse`, a
+//! logical location and the result's properties. Results are written as
+//! they arrive; skipped entries become tool notifications of the invocation
+//! and the summary goes in the run's properties, both at the end.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, BufWriter, Write};
+
+use candor_contract::Severity;
+use candor_contract::rules::{RULES, Rule};
+use serde_json::json;
+use serde_sarif::sarif as s;
+
+use super::MAX_SKIPPED_LISTED;
+use crate::{Located, Sink, Skipped, Summary};
+
+/// The schema every SARIF 2.1.0 log names.
+pub const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+
+/// Streams findings as a SARIF 2.1.0 log.
+pub struct SarifSink<W: Write> {
+    out: BufWriter<W>,
+    /// Position of each rule in the driver's `rules` (the catalog order).
+    rule_index: HashMap<&'static str, usize>,
+    started: bool,
+    results: u64,
+    notifications: Vec<s::Notification>,
+}
+
+impl<W: Write> SarifSink<W> {
+    pub fn new(writer: W) -> Self {
+        SarifSink {
+            out: BufWriter::with_capacity(64 * 1024, writer),
+            rule_index: RULES.iter().enumerate().map(|(i, r)| (r.id, i)).collect(),
+            started: false,
+            results: 0,
+            notifications: Vec::new(),
+        }
+    }
+
+    /// Writes everything before the first result: the log header and the
+    /// tool with its rules.
+    fn start(&mut self) -> io::Result<()> {
+        if self.started {
+            return Ok(());
+        }
+        self.started = true;
+        write!(
+            self.out,
+            "{{\"$schema\":\"{SCHEMA}\",\"version\":\"2.1.0\",\"runs\":[{{\"tool\":"
+        )?;
+        serde_json::to_writer(&mut self.out, &tool())?;
+        self.out.write_all(b",\"results\":[")?;
+        Ok(())
+    }
+}
+
+impl<W: Write> Sink for SarifSink<W> {
+    fn finding(&mut self, located: &Located) -> io::Result<()> {
+        self.start()?;
+        self.out
+            .write_all(if self.results == 0 { b"\n" } else { b",\n" })?;
+        let index = self.rule_index.get(located.finding.rule.id).copied();
+        serde_json::to_writer(&mut self.out, &result(located, index))?;
+        self.results += 1;
+        Ok(())
+    }
+
+    fn skipped(&mut self, skipped: &Skipped) -> io::Result<()> {
+        if self.notifications.len() < MAX_SKIPPED_LISTED {
+            self.notifications.push(notification(skipped));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, summary: &Summary) -> io::Result<()> {
+        self.start()?;
+        if self.results > 0 {
+            self.out.write_all(b"\n")?;
+        }
+        let mut notifications = std::mem::take(&mut self.notifications);
+        let unlisted = summary.skipped.saturating_sub(notifications.len() as u64);
+        if unlisted > 0 {
+            let text = format!("{unlisted} more entries were skipped and are not listed");
+            notifications.push(
+                s::Notification::builder()
+                    .message(text.as_str())
+                    .level(json!("warning"))
+                    .build(),
+            );
+        }
+        let mut invocation = s::Invocation::builder().execution_successful(true).build();
+        if !notifications.is_empty() {
+            invocation.tool_execution_notifications = Some(notifications);
+        }
+        self.out.write_all(b"],\n\"invocations\":[")?;
+        serde_json::to_writer(&mut self.out, &invocation)?;
+        self.out.write_all(b"],\"properties\":{\"summary\":")?;
+        serde_json::to_writer(&mut self.out, summary)?;
+        self.out.write_all(b"}}]}\n")?;
+        self.out.flush()
+    }
+}
+
+/// The driver, with the whole catalog as its rules.
+fn tool() -> s::Tool {
+    let driver = s::ToolComponent::builder()
+        .name("candor")
+        .full_name("candor: the HTTP status-code contract")
+        .version(env!("CARGO_PKG_VERSION"))
+        .semantic_version(env!("CARGO_PKG_VERSION"))
+        .information_uri(env!("CARGO_PKG_REPOSITORY"))
+        .rules(
+            RULES
+                .iter()
+                .map(|rule| descriptor(rule))
+                .collect::<Vec<_>>(),
+        )
+        .build();
+    s::Tool::builder().driver(driver).build()
+}
+
+fn descriptor(rule: &Rule) -> s::ReportingDescriptor {
+    let section = json!(rule.section);
+    let tags = vec![section.as_str().unwrap_or_default().to_owned()];
+    let mut properties = BTreeMap::from([
+        ("title".to_owned(), json!(rule.title)),
+        ("section".to_owned(), section),
+        ("reference".to_owned(), json!(rule.reference)),
+        ("problemType".to_owned(), json!(rule.type_uri)),
+    ]);
+    if let Some(status) = rule.status {
+        properties.insert("status".to_owned(), json!(status));
+    }
+    let mut descriptor = s::ReportingDescriptor::builder()
+        .id(rule.id)
+        .name(pascal_case(rule.id))
+        .short_description(text(rule.summary))
+        .full_description(text(rule.expects))
+        .help(text(&format!(
+            "{} Expects: {}. Reference: {}. Problem type: {}.",
+            rule.summary, rule.expects, rule.reference, rule.type_uri
+        )))
+        .default_configuration(
+            s::ReportingConfiguration::builder()
+                .level(json!(level(rule.severity)))
+                .build(),
+        )
+        .properties(
+            s::PropertyBag::builder()
+                .tags(tags)
+                .additional_properties(properties)
+                .build(),
+        )
+        .build();
+    descriptor.help_uri = rfc_link(rule.reference);
+    descriptor
+}
+
+fn result(located: &Located, rule_index: Option<usize>) -> s::Result {
+    let finding = &located.finding;
+    let message = if finding.evidence.is_empty() {
+        finding.message.clone()
+    } else {
+        format!("{} Evidence: {}", finding.message, finding.evidence)
+    };
+    let mut properties = BTreeMap::from([
+        ("entry".to_owned(), json!(located.entry)),
+        ("method".to_owned(), json!(located.method)),
+        ("url".to_owned(), json!(located.url)),
+        ("status".to_owned(), json!(located.status)),
+        ("evidence".to_owned(), json!(finding.evidence)),
+    ]);
+    if let Some(line) = located.line {
+        properties.insert("line".to_owned(), json!(line));
+    }
+    let logical = s::LogicalLocation::builder()
+        .kind("resource")
+        .name(located.url.as_str())
+        .fully_qualified_name(format!("{} {}", located.method, located.url))
+        .build();
+    let location = s::Location::builder()
+        .physical_location(physical(&located.file, located.line))
+        .logical_locations(vec![logical])
+        .build();
+    let mut result = s::Result::builder()
+        .rule_id(finding.rule.id)
+        .level(result_level(finding.severity))
+        .message(s::Message::builder().text(message).build())
+        .locations(vec![location])
+        .web_request(
+            s::WebRequest::builder()
+                .method(located.method.as_str())
+                .target(located.url.as_str())
+                .build(),
+        )
+        .web_response(
+            s::WebResponse::builder()
+                .status_code(i64::from(located.status))
+                .build(),
+        )
+        .properties(
+            s::PropertyBag::builder()
+                .additional_properties(properties)
+                .build(),
+        )
+        .build();
+    result.rule_index = rule_index.map(|i| i as i64);
+    result
+}
+
+fn notification(skipped: &Skipped) -> s::Notification {
+    let location = s::Location::builder()
+        .physical_location(physical(&skipped.file, skipped.line))
+        .build();
+    let mut notification = s::Notification::builder()
+        .message(format!("entry skipped: {}", skipped.message).as_str())
+        .level(json!("warning"))
+        .locations(vec![location])
+        .build();
+    if let Some(entry) = skipped.entry {
+        notification.properties = Some(
+            s::PropertyBag::builder()
+                .additional_properties(BTreeMap::from([("entry".to_owned(), json!(entry))]))
+                .build(),
+        );
+    }
+    notification
+}
+
+fn physical(file: &str, line: Option<usize>) -> s::PhysicalLocation {
+    let artifact = s::ArtifactLocation::builder().uri(file_uri(file)).build();
+    let mut physical = s::PhysicalLocation::builder()
+        .artifact_location(artifact)
+        .build();
+    physical.region = line.map(|line| s::Region::builder().start_line(line as i64).build());
+    physical
+}
+
+fn text(s: &str) -> s::MultiformatMessageString {
+    s::MultiformatMessageString::builder().text(s).build()
+}
+
+/// SARIF's three result levels for candor's three severities.
+fn level(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "error",
+        Severity::Warn => "warning",
+        Severity::Info => "note",
+    }
+}
+
+fn result_level(severity: Severity) -> s::ResultLevel {
+    match severity {
+        Severity::Error => s::ResultLevel::Error,
+        Severity::Warn => s::ResultLevel::Warning,
+        Severity::Info => s::ResultLevel::Note,
+    }
+}
+
+/// A readable rule name from its ID: `auth.401_without_challenge` becomes
+/// `Auth401WithoutChallenge`.
+fn pascal_case(id: &str) -> String {
+    id.split(['.', '_'])
+        .flat_map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase())
+                .into_iter()
+                .chain(chars)
+        })
+        .collect()
+}
+
+/// A link to the first RFC a reference cites, at its section when given:
+/// `RFC 9110 §15.5.2; …` becomes
+/// `https://www.rfc-editor.org/rfc/rfc9110#section-15.5.2`.
+fn rfc_link(reference: &str) -> Option<String> {
+    let rest = reference.strip_prefix("RFC ")?;
+    let number_end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let number = &rest[..number_end];
+    if number.is_empty() {
+        return None;
+    }
+    let mut link = format!("https://www.rfc-editor.org/rfc/rfc{number}");
+    if let Some(section) = rest[number_end..].strip_prefix(" §") {
+        let end = section
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(section.len());
+        let section = section[..end].trim_end_matches('.');
+        if !section.is_empty() {
+            link.push_str("#section-");
+            link.push_str(section);
+        }
+    }
+    Some(link)
+}
+
+/// A file name as a URI reference: characters that may not appear in a URI
+/// are percent-encoded, path separators kept.
+fn file_uri(file: &str) -> String {
+    let mut uri = String::with_capacity(file.len());
+    for byte in file.bytes() {
+        let keep = byte.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@".contains(&byte);
+        if keep {
+            uri.push(char::from(byte));
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use candor_contract::Finding;
+    use candor_contract::rules::AUTH_401_WITHOUT_CHALLENGE;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::report::testing::{Shared, feed, located};
+
+    fn run(feed_it: impl FnOnce(&mut dyn Sink)) -> Value {
+        let out = Shared::default();
+        let mut sink = SarifSink::new(out.clone());
+        feed_it(&mut sink);
+        serde_json::from_str(&out.text()).expect("the log is one valid JSON document")
+    }
+
+    /// The structural requirements of SARIF 2.1.0 that viewers rely on.
+    fn assert_valid(log: &Value) {
+        assert_eq!(log["version"], "2.1.0");
+        assert_eq!(log["$schema"], SCHEMA);
+        let runs = log["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 1);
+        let driver = &runs[0]["tool"]["driver"];
+        assert_eq!(driver["name"], "candor");
+        assert!(
+            driver["informationUri"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://")
+        );
+        let rules = driver["rules"].as_array().unwrap();
+        let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
+        assert_eq!(
+            ids.iter().collect::<HashSet<_>>().len(),
+            ids.len(),
+            "rule ids are unique"
+        );
+        for rule in rules {
+            let level = &rule["defaultConfiguration"]["level"];
+            assert!(["error", "warning", "note"].contains(&level.as_str().unwrap()));
+            assert!(rule["shortDescription"]["text"].is_string());
+        }
+        for result in runs[0]["results"].as_array().unwrap() {
+            let id = result["ruleId"].as_str().unwrap();
+            let index = result["ruleIndex"].as_u64().unwrap() as usize;
+            assert_eq!(ids[index], id, "ruleIndex points at its ruleId");
+            assert!(result["message"]["text"].is_string());
+            let uri = &result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"];
+            assert!(uri.is_string());
+        }
+        // Deserialising through serde-sarif's own model checks the rest of
+        // the required members.
+        serde_json::from_value::<s::Sarif>(log.clone()).expect("serde-sarif reads the log back");
+    }
+
+    #[test]
+    fn log_is_valid_sarif_with_the_whole_catalog() {
+        let log = run(|sink| {
+            feed(sink);
+        });
+        assert_valid(&log);
+        let run = &log["runs"][0];
+        assert_eq!(
+            run["tool"]["driver"]["rules"].as_array().unwrap().len(),
+            RULES.len()
+        );
+        assert_eq!(run["results"].as_array().unwrap().len(), 5);
+        assert_eq!(run["properties"]["summary"]["errors"], 3);
+        let notes = &run["invocations"][0]["toolExecutionNotifications"];
+        assert_eq!(notes.as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn result_carries_location_exchange_and_level() {
+        let log = run(|sink| {
+            feed(sink);
+        });
+        let results = &log["runs"][0]["results"];
+        let first = &results[0];
+        assert_eq!(first["level"], "error");
+        assert_eq!(
+            first["message"]["text"],
+            "msg \"quoted\" Evidence: evidence\nline"
+        );
+        let physical = &first["locations"][0]["physicalLocation"];
+        assert_eq!(physical["artifactLocation"]["uri"], "traffic.jsonl");
+        assert_eq!(physical["region"]["startLine"], 1);
+        assert_eq!(first["webRequest"]["method"], "GET");
+        assert_eq!(first["webResponse"]["statusCode"], 401);
+        assert_eq!(first["properties"]["entry"], 0);
+        assert_eq!(first["properties"]["status"], 401);
+        // A HAR entry: no region, but the entry; a lowered severity is a note.
+        let har = &results[2];
+        assert!(
+            har["locations"][0]["physicalLocation"]
+                .get("region")
+                .is_none()
+        );
+        assert_eq!(har["properties"]["entry"], 5);
+        assert_eq!(har["level"], "note");
+        assert_eq!(har["message"]["text"], "no Location");
+    }
+
+    #[test]
+    fn no_findings_is_still_a_valid_log() {
+        let log = run(|sink| sink.finish(&Summary::default()).unwrap());
+        assert_valid(&log);
+        assert_eq!(log["runs"][0]["results"], json!([]));
+        assert!(
+            log["runs"][0]["invocations"][0]
+                .get("toolExecutionNotifications")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn file_names_become_uri_references() {
+        let finding = Finding::new(&AUTH_401_WITHOUT_CHALLENGE, "m", "e");
+        let log = run(|sink| {
+            sink.finding(&located("my logs/100%.jsonl", 0, Some(1), finding))
+                .unwrap();
+            sink.finish(&Summary::default()).unwrap();
+        });
+        let uri = &log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+            ["uri"];
+        assert_eq!(uri, "my%20logs/100%25.jsonl");
+    }
+
+    #[test]
+    fn rule_names_and_help_links_derive_from_the_catalog() {
+        assert_eq!(
+            pascal_case("auth.401_without_challenge"),
+            "Auth401WithoutChallenge"
+        );
+        assert_eq!(
+            rfc_link("RFC 9110 §15.5.2; RFC 6750 §3.1").as_deref(),
+            Some("https://www.rfc-editor.org/rfc/rfc9110#section-15.5.2")
+        );
+        assert_eq!(
+            rfc_link("RFC 9745; RFC 8594").as_deref(),
+            Some("https://www.rfc-editor.org/rfc/rfc9745")
+        );
+        assert_eq!(rfc_link("candor contract §1"), None);
+    }
+}

@@ -1,0 +1,428 @@
+//! The passive rules of contract section 2, over one recorded exchange.
+//!
+//! `check_exchange` is stateless and cheap enough to run on every response
+//! a gateway relays; `History` carries the one rule that needs to remember
+//! earlier exchanges (`gone.404_after_delete`).
+
+use std::collections::{HashSet, VecDeque};
+
+use http::HeaderMap;
+use http::header::{ACCEPT, ALLOW, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use serde_json::Value;
+
+use crate::challenge::parse_challenges;
+use crate::exchange::{Exchange, is_json_media_type, media_type, url_path};
+use crate::finding::Finding;
+use crate::problem::{PROBLEM_JSON, Problem};
+use crate::retry_after::RetryAfter;
+use crate::rules;
+use crate::status;
+
+/// How much to trust and how far to look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// Bodies larger than this are not parsed (their rules are skipped).
+    pub max_body_bytes: usize,
+    /// Treat every exchange as a JSON API call. When false, an exchange is
+    /// a JSON API call if its request asks for or sends JSON, its URL looks
+    /// like an API (`/api/` path segment or an `api.` host), or its
+    /// response is JSON.
+    pub assume_json_api: bool,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            max_body_bytes: 1 << 20,
+            assume_json_api: false,
+        }
+    }
+}
+
+/// Runs every stateless passive rule over one exchange.
+pub fn check_exchange(ex: &Exchange, opts: &CheckOptions) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let res = &ex.response;
+    let code = res.status;
+    let headers = &res.headers;
+
+    if !status::is_registered(code) {
+        let why = if (100..=599).contains(&code) {
+            "is not in the IANA status code registry"
+        } else {
+            "is outside 100-599"
+        };
+        out.push(Finding::new(
+            &rules::STATUS_UNREGISTERED,
+            format!("status {code} {why}"),
+            code.to_string(),
+        ));
+    }
+
+    check_challenges(code, headers, &mut out);
+    check_retry_after(code, headers, &mut out);
+
+    match code {
+        201 if !headers.contains_key(LOCATION) => out.push(Finding::new(
+            &rules::CREATED_201_WITHOUT_LOCATION,
+            "201 Created without a Location header",
+            "",
+        )),
+        204 => check_no_content(ex, &mut out),
+        405 if !headers.contains_key(ALLOW) => out.push(Finding::new(
+            &rules::METHOD_405_WITHOUT_ALLOW,
+            "405 Method Not Allowed without an Allow header",
+            "",
+        )),
+        c if status::is_redirect_needing_location(c) && !headers.contains_key(LOCATION) => {
+            out.push(Finding::new(
+                &rules::REDIRECT_WITHOUT_LOCATION,
+                format!("{c} redirect without a Location header"),
+                "",
+            ))
+        }
+        _ => {}
+    }
+
+    let body = inspectable_body(&res.body, opts);
+    let res_media = media_type(headers);
+    let res_is_json = res_media.as_deref().is_some_and(is_json_media_type);
+    // Parse the response body once, and only when a rule needs it.
+    let wants_body = (200..300).contains(&code) || code >= 400;
+    let parsed: Option<Value> = match body {
+        Some(b) if wants_body && looks_like_json(b, res_is_json) => serde_json::from_slice(b).ok(),
+        _ => None,
+    };
+
+    if (200..300).contains(&code)
+        && let Some(value) = &parsed
+        && let Some(evidence) = failure_signal(value)
+    {
+        out.push(Finding::new(
+            &rules::SUCCESS_ERROR_BODY,
+            format!("{code} response whose body reports a failure"),
+            evidence,
+        ));
+    }
+
+    if code >= 400 && !ex.request.method.eq_ignore_ascii_case("HEAD") {
+        check_error_body(ex, opts, res_media.as_deref(), parsed.as_ref(), &mut out);
+    }
+
+    if code == 200 && ex.request.method.eq_ignore_ascii_case("DELETE") {
+        let trimmed = res.body.trim_ascii();
+        if trimmed.is_empty() || is_empty_object(trimmed) {
+            out.push(Finding::new(
+                &rules::DELETE_200_EMPTY,
+                "DELETE answered 200 with nothing to say; 204 No Content says it better",
+                String::from_utf8_lossy(trimmed),
+            ));
+        }
+    }
+
+    if code == 500
+        && let Some(why) = known_client_fault(ex, opts)
+    {
+        out.push(Finding::new(
+            &rules::SERVER_500_ON_CLIENT_FAULT,
+            format!("500 in answer to a malformed request: {why}"),
+            String::from_utf8_lossy(&ex.request.body[..ex.request.body.len().min(120)]),
+        ));
+    }
+
+    out
+}
+
+/// The evidence that a JSON body reports a failure, if it does.
+///
+/// Recognised shapes, at the top level of an object: `success: false`,
+/// `ok: false`, `status` equal to `"error"`, `"fail"`, `"failed"` or
+/// `"failure"` (any case), and an `error` or `errors` member that is a
+/// non-empty string, object or array, or `true`. A null, empty or `false`
+/// `error` is not a failure, and neither is an `errors` list beside
+/// non-null `data` (a GraphQL-style partial result).
+pub fn failure_signal(body: &Value) -> Option<String> {
+    let obj = body.as_object()?;
+    for flag in ["success", "ok"] {
+        if obj.get(flag) == Some(&Value::Bool(false)) {
+            return Some(format!("\"{flag}\":false"));
+        }
+    }
+    if let Some(Value::String(s)) = obj.get("status")
+        && ["error", "fail", "failed", "failure"]
+            .iter()
+            .any(|w| s.eq_ignore_ascii_case(w))
+    {
+        return Some(format!("\"status\":{}", Value::String(s.clone())));
+    }
+    let partial_result = obj.get("data").is_some_and(|d| !d.is_null());
+    for member in ["error", "errors"] {
+        if member == "errors" && partial_result {
+            continue;
+        }
+        if let Some(v) = obj.get(member)
+            && is_non_empty(v)
+        {
+            return Some(format!("\"{member}\":{}", compact(v)));
+        }
+    }
+    None
+}
+
+/// Remembers what earlier exchanges did, for the rules that span several.
+///
+/// Feed it every exchange in order. Memory is bounded: it remembers at most
+/// [`History::CAPACITY`] deleted resources, forgetting the oldest first.
+#[derive(Debug, Default)]
+pub struct History {
+    deleted: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl History {
+    /// Most deleted resources remembered at once.
+    pub const CAPACITY: usize = 100_000;
+
+    /// Observes one exchange; returns the finding it completes, if any.
+    pub fn observe(&mut self, ex: &Exchange) -> Option<Finding> {
+        let method = &ex.request.method;
+        let code = ex.response.status;
+        let key = resource_key(&ex.request.url);
+        if method.eq_ignore_ascii_case("DELETE") && (200..300).contains(&code) {
+            if self.deleted.insert(key.clone()) {
+                self.order.push_back(key);
+                if self.order.len() > Self::CAPACITY
+                    && let Some(old) = self.order.pop_front()
+                {
+                    self.deleted.remove(&old);
+                }
+            }
+            return None;
+        }
+        if code == 410 || (200..300).contains(&code) && !method.eq_ignore_ascii_case("DELETE") {
+            // Recreated, or already answered precisely: nothing to report later.
+            if code != 410 && method.eq_ignore_ascii_case("PUT") {
+                self.forget(&key);
+            }
+            return None;
+        }
+        if code == 404 && self.deleted.contains(&key) {
+            self.forget(&key);
+            return Some(Finding::new(
+                &rules::GONE_404_AFTER_DELETE,
+                format!("{} was deleted earlier and now answers 404; 410 Gone is more precise", url_path(&ex.request.url)),
+                &ex.request.url,
+            ));
+        }
+        None
+    }
+
+    fn forget(&mut self, key: &str) {
+        if self.deleted.remove(key) {
+            self.order.retain(|k| k != key);
+        }
+    }
+}
+
+/// A resource's identity across exchanges: the URL without query or fragment.
+fn resource_key(url: &str) -> String {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    url[..end].trim_end_matches('/').to_owned()
+}
+
+fn check_challenges(code: u16, headers: &HeaderMap, out: &mut Vec<Finding>) {
+    let mut parseable = false;
+    for value in headers.get_all(WWW_AUTHENTICATE) {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        match parse_challenges(&text) {
+            Ok(challenges) if !challenges.is_empty() => parseable = true,
+            Ok(_) => out.push(Finding::new(
+                &rules::AUTH_CHALLENGE_SYNTAX,
+                "WWW-Authenticate holds no challenge",
+                &text,
+            )),
+            Err(e) => out.push(Finding::new(
+                &rules::AUTH_CHALLENGE_SYNTAX,
+                format!("WWW-Authenticate does not parse: {e}"),
+                &text,
+            )),
+        }
+    }
+    if code == 401 && !parseable {
+        let message = if headers.contains_key(WWW_AUTHENTICATE) {
+            "401 whose WWW-Authenticate holds no valid challenge"
+        } else {
+            "401 without a WWW-Authenticate challenge"
+        };
+        out.push(Finding::new(&rules::AUTH_401_WITHOUT_CHALLENGE, message, ""));
+    }
+}
+
+fn check_retry_after(code: u16, headers: &HeaderMap, out: &mut Vec<Finding>) {
+    let values: Vec<_> = headers.get_all(RETRY_AFTER).iter().collect();
+    match values.as_slice() {
+        [] => {
+            if code == 429 {
+                out.push(Finding::new(
+                    &rules::RATE_429_WITHOUT_RETRY_AFTER,
+                    "429 Too Many Requests without Retry-After",
+                    "",
+                ));
+            } else if code == 503 {
+                out.push(Finding::new(
+                    &rules::UNAVAILABLE_503_WITHOUT_RETRY_AFTER,
+                    "503 Service Unavailable without Retry-After",
+                    "",
+                ));
+            }
+        }
+        [one] => {
+            let text = String::from_utf8_lossy(one.as_bytes());
+            if let Err(e) = RetryAfter::parse(&text) {
+                out.push(Finding::new(&rules::RETRY_AFTER_SYNTAX, e.to_string(), &text));
+            }
+        }
+        many => {
+            let joined: Vec<_> = many.iter().map(|v| String::from_utf8_lossy(v.as_bytes())).collect();
+            out.push(Finding::new(
+                &rules::RETRY_AFTER_SYNTAX,
+                format!("Retry-After sent {} times; it is a single value", many.len()),
+                joined.join(", "),
+            ));
+        }
+    }
+}
+
+fn check_no_content(ex: &Exchange, out: &mut Vec<Finding>) {
+    let res = &ex.response;
+    if !res.body.is_empty() {
+        out.push(Finding::new(
+            &rules::NO_CONTENT_204_WITH_BODY,
+            format!("204 No Content with a {}-byte body", res.body.len()),
+            String::from_utf8_lossy(&res.body[..res.body.len().min(120)]),
+        ));
+    } else if let Some(len) = res.content_length()
+        && len > 0
+    {
+        out.push(Finding::new(
+            &rules::NO_CONTENT_204_WITH_BODY,
+            format!("204 No Content with Content-Length: {len}"),
+            format!("content-length: {len}"),
+        ));
+    }
+}
+
+fn check_error_body(
+    ex: &Exchange,
+    opts: &CheckOptions,
+    res_media: Option<&str>,
+    parsed: Option<&Value>,
+    out: &mut Vec<Finding>,
+) {
+    let res = &ex.response;
+    let code = res.status;
+    let json_media = res_media.is_some_and(is_json_media_type);
+    if !(opts.assume_json_api || json_media || is_json_api_call(ex)) {
+        return;
+    }
+    let problem = |message: String, evidence: String| {
+        Finding::new(&rules::ERROR_NOT_MACHINE_READABLE, message, evidence)
+    };
+    if res.body.trim_ascii().is_empty() {
+        out.push(problem(format!("{code} on a JSON API with an empty body"), String::new()));
+        return;
+    }
+    if !json_media {
+        let shown = res_media.unwrap_or("no Content-Type");
+        out.push(problem(
+            format!("{code} on a JSON API answered with {shown}, not JSON or problem+json"),
+            snippet(&res.body),
+        ));
+        return;
+    }
+    if res.body.len() > opts.max_body_bytes {
+        return;
+    }
+    let Some(value) = parsed else {
+        out.push(problem(
+            format!("{code} declares JSON but the body does not parse"),
+            snippet(&res.body),
+        ));
+        return;
+    };
+    if res_media == Some(PROBLEM_JSON) {
+        match Problem::from_value(value.clone()) {
+            Ok(p) => {
+                let issues = p.validate(code);
+                if !issues.is_empty() {
+                    out.push(problem(issues.join("; "), snippet(&res.body)));
+                }
+            }
+            Err(e) => out.push(problem(format!("problem+json body is {e}"), snippet(&res.body))),
+        }
+    }
+}
+
+/// Whether the request shows that its client speaks JSON to an API.
+fn is_json_api_call(ex: &Exchange) -> bool {
+    let req = &ex.request;
+    let accepts_json = req.headers.get_all(ACCEPT).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.to_ascii_lowercase().contains("json"))
+    });
+    let sends_json = req.media_type().as_deref().is_some_and(is_json_media_type);
+    accepts_json || sends_json || looks_like_api_url(&req.url)
+}
+
+fn looks_like_api_url(url: &str) -> bool {
+    let path = url_path(url);
+    let host_is_api = url
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.starts_with("api."));
+    host_is_api || path == "/api" || path.starts_with("/api/") || path.contains("/api/")
+}
+
+/// Why the request is known to be malformed, if it is: a body that says it
+/// is JSON and is not.
+fn known_client_fault(ex: &Exchange, opts: &CheckOptions) -> Option<String> {
+    let req = &ex.request;
+    let media = req.media_type()?;
+    if !is_json_media_type(&media) || req.body.is_empty() || req.body.len() > opts.max_body_bytes {
+        return None;
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(&req.body)
+        .err()
+        .map(|e| format!("its {media} body is not valid JSON ({e})"))
+}
+
+fn inspectable_body<'a>(body: &'a [u8], opts: &CheckOptions) -> Option<&'a [u8]> {
+    (!body.is_empty() && body.len() <= opts.max_body_bytes).then_some(body)
+}
+
+/// Cheap pre-test before a full parse: declared JSON, or starts like an object.
+fn looks_like_json(body: &[u8], declared_json: bool) -> bool {
+    declared_json || body.trim_ascii_start().first() == Some(&b'{')
+}
+
+fn is_empty_object(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body)
+        .is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
+}
+
+fn is_non_empty(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Number(_) => false,
+        Value::Bool(b) => *b,
+        Value::String(s) => !s.trim().is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+fn compact(v: &Value) -> String {
+    crate::finding::bounded(&v.to_string())
+}
+
+fn snippet(body: &[u8]) -> String {
+    String::from_utf8_lossy(&body[..body.len().min(160)]).into_owned()
+}

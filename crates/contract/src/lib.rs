@@ -1,0 +1,25 @@
+//! candor-contract: the HTTP status-code contract as a library.
+//!
+//! No I/O and no async: the rule catalog, RFC 9457 problem details, the
+//! WWW-Authenticate, Retry-After and RateLimit fields, and the passive
+//! checks over a recorded [`Exchange`]. The gateway and the auditor both
+//! stand on it; any Rust service can too.
+
+mod challenge;
+mod check;
+mod exchange;
+mod finding;
+mod problem;
+mod ratelimit;
+mod retry_after;
+pub mod rules;
+pub mod status;
+
+pub use challenge::{AuthParam, Challenge, ChallengeError, parse_challenges, render_challenges};
+pub use check::{CheckOptions, History, check_exchange, failure_signal};
+pub use exchange::{Exchange, Request, Response, is_json_media_type, media_type, url_path};
+pub use finding::{Finding, MAX_EVIDENCE};
+pub use problem::{PROBLEM_JSON, Problem, ProblemError};
+pub use ratelimit::{RateLimit, RateLimitError, RateLimitPolicy};
+pub use retry_after::{RetryAfter, RetryAfterError};
+pub use rules::{RULES, Rule, Section, Severity};
