@@ -3,8 +3,10 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use candor_audit::lint::{self, LintError, LintOptions, NoProgress};
+use candor_audit::lint::{self, LintError, LintOptions, NoProgress, Progress};
 use candor_audit::{Located, Sink, Skipped, Summary};
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -522,4 +524,106 @@ fn output_is_the_same_with_one_thread_or_four() {
     for (a, b) in one.iter().zip(&four) {
         assert_eq!(a, b);
     }
+}
+
+/// Fails like a closed pipe after a few findings.
+struct ClosedPipe(usize);
+
+impl Sink for ClosedPipe {
+    fn finding(&mut self, _: &Located) -> std::io::Result<()> {
+        self.0 += 1;
+        if self.0 > 10 {
+            return Err(std::io::ErrorKind::BrokenPipe.into());
+        }
+        Ok(())
+    }
+
+    fn skipped(&mut self, _: &Skipped) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn finish(&mut self, _: &Summary) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failing_sink_stops_the_run() {
+    let dir = TempDir::new().unwrap();
+    let file = write(&dir, "big.jsonl", varied_traffic(20_000).as_bytes());
+    for threads in [1, 4] {
+        let options = LintOptions {
+            threads,
+            ..LintOptions::default()
+        };
+        let result = lint::run(
+            &[file.display().to_string()],
+            &options,
+            &NoProgress,
+            &mut ClosedPipe(0),
+        );
+        let error = result.expect_err("the sink failed");
+        assert!(matches!(error, LintError::Output(_)));
+        assert_eq!(
+            error.io_error().map(std::io::Error::kind),
+            Some(std::io::ErrorKind::BrokenPipe)
+        );
+    }
+}
+
+/// Counts what the engine tells a progress bar.
+#[derive(Default)]
+struct Counter {
+    started: Mutex<Vec<(String, Option<u64>)>>,
+    bytes: AtomicU64,
+    finished: AtomicU64,
+}
+
+impl Progress for Counter {
+    fn start_file(&self, name: &str, total_bytes: Option<u64>) {
+        self.started
+            .lock()
+            .unwrap()
+            .push((name.to_owned(), total_bytes));
+    }
+
+    fn advance(&self, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn finish(&self) {
+        self.finished.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn progress_counts_the_bytes_as_stored() {
+    let dir = TempDir::new().unwrap();
+    let plain = write(&dir, "a.jsonl", varied_traffic(3_000).as_bytes());
+    let zipped = write(&dir, "b.jsonl.gz", &gzip(varied_traffic(3_000).as_bytes()));
+    let sizes: Vec<u64> = [&plain, &zipped]
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .collect();
+    let inputs = [plain.display().to_string(), zipped.display().to_string()];
+    let progress = Counter::default();
+
+    lint::run(
+        &inputs,
+        &LintOptions::default(),
+        &progress,
+        &mut Recorder::default(),
+    )
+    .unwrap();
+
+    let started = progress.started.lock().unwrap().clone();
+    assert_eq!(
+        started,
+        [
+            (inputs[0].clone(), Some(sizes[0])),
+            (inputs[1].clone(), Some(sizes[1]))
+        ]
+    );
+    assert_eq!(progress.bytes.load(Ordering::Relaxed), sizes[0] + sizes[1]);
+    assert_eq!(progress.finished.load(Ordering::Relaxed), 2);
 }

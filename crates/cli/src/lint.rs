@@ -76,7 +76,7 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
         },
     };
     let stdout = io::stdout();
-    let mut sink = report::sink(format, Box::new(io::BufWriter::new(stdout)));
+    let mut sink = report::sink(format, Box::new(stdout));
     let bar = TerminalProgress::new(!args.no_progress && io::stderr().is_terminal());
     let mut sink = WarnSkipped(sink.as_mut());
     let summary = lint::run(&args.files, &options, &bar, &mut sink).context("lint failed")?;

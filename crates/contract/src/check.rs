@@ -74,13 +74,12 @@ pub fn check_exchange(ex: &Exchange, opts: &CheckOptions) -> Vec<Finding> {
             "405 Method Not Allowed without an Allow header",
             "",
         )),
-        c if status::is_redirect_needing_location(c) && !headers.contains_key(LOCATION) => {
-            out.push(Finding::new(
+        c if status::is_redirect_needing_location(c) && !headers.contains_key(LOCATION) => out
+            .push(Finding::new(
                 &rules::REDIRECT_WITHOUT_LOCATION,
                 format!("{c} redirect without a Location header"),
                 "",
-            ))
-        }
+            )),
         _ => {}
     }
 
@@ -210,7 +209,10 @@ impl History {
             self.forget(&key);
             return Some(Finding::new(
                 &rules::GONE_404_AFTER_DELETE,
-                format!("{} was deleted earlier and now answers 404; 410 Gone is more precise", url_path(&ex.request.url)),
+                format!(
+                    "{} was deleted earlier and now answers 404; 410 Gone is more precise",
+                    url_path(&ex.request.url)
+                ),
                 &ex.request.url,
             ));
         }
@@ -254,7 +256,11 @@ fn check_challenges(code: u16, headers: &HeaderMap, out: &mut Vec<Finding>) {
         } else {
             "401 without a WWW-Authenticate challenge"
         };
-        out.push(Finding::new(&rules::AUTH_401_WITHOUT_CHALLENGE, message, ""));
+        out.push(Finding::new(
+            &rules::AUTH_401_WITHOUT_CHALLENGE,
+            message,
+            "",
+        ));
     }
 }
 
@@ -279,14 +285,24 @@ fn check_retry_after(code: u16, headers: &HeaderMap, out: &mut Vec<Finding>) {
         [one] => {
             let text = String::from_utf8_lossy(one.as_bytes());
             if let Err(e) = RetryAfter::parse(&text) {
-                out.push(Finding::new(&rules::RETRY_AFTER_SYNTAX, e.to_string(), &text));
+                out.push(Finding::new(
+                    &rules::RETRY_AFTER_SYNTAX,
+                    e.to_string(),
+                    &text,
+                ));
             }
         }
         many => {
-            let joined: Vec<_> = many.iter().map(|v| String::from_utf8_lossy(v.as_bytes())).collect();
+            let joined: Vec<_> = many
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()))
+                .collect();
             out.push(Finding::new(
                 &rules::RETRY_AFTER_SYNTAX,
-                format!("Retry-After sent {} times; it is a single value", many.len()),
+                format!(
+                    "Retry-After sent {} times; it is a single value",
+                    many.len()
+                ),
                 joined.join(", "),
             ));
         }
@@ -329,7 +345,10 @@ fn check_error_body(
         Finding::new(&rules::ERROR_NOT_MACHINE_READABLE, message, evidence)
     };
     if res.body.trim_ascii().is_empty() {
-        out.push(problem(format!("{code} on a JSON API with an empty body"), String::new()));
+        out.push(problem(
+            format!("{code} on a JSON API with an empty body"),
+            String::new(),
+        ));
         return;
     }
     if !json_media {
@@ -358,7 +377,10 @@ fn check_error_body(
                     out.push(problem(issues.join("; "), snippet(&res.body)));
                 }
             }
-            Err(e) => out.push(problem(format!("problem+json body is {e}"), snippet(&res.body))),
+            Err(e) => out.push(problem(
+                format!("problem+json body is {e}"),
+                snippet(&res.body),
+            )),
         }
     }
 }
@@ -405,8 +427,7 @@ fn looks_like_json(body: &[u8], declared_json: bool) -> bool {
 }
 
 fn is_empty_object(body: &[u8]) -> bool {
-    serde_json::from_slice::<Value>(body)
-        .is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
+    serde_json::from_slice::<Value>(body).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
 }
 
 fn is_non_empty(v: &Value) -> bool {

@@ -110,7 +110,10 @@ mod tests {
     #[test]
     fn media_type_drops_parameters_and_case() {
         let mut h = HeaderMap::new();
-        h.insert(CONTENT_TYPE, "Application/JSON; charset=utf-8".parse().unwrap());
+        h.insert(
+            CONTENT_TYPE,
+            "Application/JSON; charset=utf-8".parse().unwrap(),
+        );
         assert_eq!(media_type(&h).as_deref(), Some("application/json"));
         assert!(is_json_media_type("application/problem+json"));
         assert!(!is_json_media_type("text/html"));

@@ -151,8 +151,14 @@ impl Problem {
         }
         for name in STANDARD_MEMBERS {
             if let Some(value) = self.extensions.get(*name) {
-                let expected = if *name == "status" { "an integer status code" } else { "a string" };
-                issues.push(format!("problem member `{name}` is {value}, not {expected}"));
+                let expected = if *name == "status" {
+                    "an integer status code"
+                } else {
+                    "a string"
+                };
+                issues.push(format!(
+                    "problem member `{name}` is {value}, not {expected}"
+                ));
             }
         }
         issues
@@ -217,6 +223,9 @@ mod tests {
     #[test]
     fn non_objects_are_errors_not_panics() {
         assert_eq!(Problem::from_slice(b"[1]"), Err(ProblemError::NotAnObject));
-        assert!(matches!(Problem::from_slice(b"{"), Err(ProblemError::NotJson(_))));
+        assert!(matches!(
+            Problem::from_slice(b"{"),
+            Err(ProblemError::NotJson(_))
+        ));
     }
 }

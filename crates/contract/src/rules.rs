@@ -411,7 +411,12 @@ pub fn catalog_markdown() -> String {
          Severity: `error` breaks an RFC MUST or the contract, `warn` a SHOULD or\n\
          the guide, `info` is advice.\n",
     );
-    for sec in [Section::Gateway, Section::Passive, Section::Probe, Section::Fault] {
+    for sec in [
+        Section::Gateway,
+        Section::Passive,
+        Section::Probe,
+        Section::Fault,
+    ] {
         out.push_str(&format!("\n## {}. {}\n\n", sec.number(), sec.title()));
         out.push_str("| ID | status | severity | expects | summary | reference |\n");
         out.push_str("|---|---|---|---|---|---|\n");

@@ -19,7 +19,10 @@ fn ex(method: &str, url: &str, status: u16) -> Ex {
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut h = HeaderMap::new();
     for (k, v) in pairs {
-        h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        h.append(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
     }
     h
 }
@@ -62,7 +65,11 @@ fn success_error_body_flags_failure_shapes_only() {
         r#"{"errors":[{"message":"x"}]}"#,
         r#"{"error":true}"#,
     ] {
-        assert_eq!(ex("GET", "/x", 200).res(&[JSON], body).rules(), ["success.error_body"], "{body}");
+        assert_eq!(
+            ex("GET", "/x", 200).res(&[JSON], body).rules(),
+            ["success.error_body"],
+            "{body}"
+        );
     }
     for body in [
         r#"{"error":null}"#,
@@ -76,35 +83,70 @@ fn success_error_body_flags_failure_shapes_only() {
         r#"[{"success":false}]"#,
         "not json",
     ] {
-        assert!(ex("GET", "/x", 200).res(&[JSON], body).rules().is_empty(), "{body}");
+        assert!(
+            ex("GET", "/x", 200).res(&[JSON], body).rules().is_empty(),
+            "{body}"
+        );
     }
-    assert_eq!(failure_signal(&json!({"success": false})).as_deref(), Some("\"success\":false"));
+    assert_eq!(
+        failure_signal(&json!({"success": false})).as_deref(),
+        Some("\"success\":false")
+    );
 }
 
 #[test]
 fn a_401_needs_a_parseable_challenge() {
     let bare = ex("GET", "/me", 401).res(&[PROBLEM], &problem(401));
     assert_eq!(bare.rules(), ["auth.401_without_challenge"]);
-    let good = ex("GET", "/me", 401).res(&[PROBLEM, ("www-authenticate", "Bearer realm=\"api\"")], &problem(401));
+    let good = ex("GET", "/me", 401).res(
+        &[PROBLEM, ("www-authenticate", "Bearer realm=\"api\"")],
+        &problem(401),
+    );
     assert!(good.rules().is_empty());
-    let broken = ex("GET", "/me", 401).res(&[PROBLEM, ("www-authenticate", "Bearer realm=\"api")], &problem(401));
-    assert_eq!(broken.rules(), ["auth.challenge_syntax", "auth.401_without_challenge"]);
+    let broken = ex("GET", "/me", 401).res(
+        &[PROBLEM, ("www-authenticate", "Bearer realm=\"api")],
+        &problem(401),
+    );
+    assert_eq!(
+        broken.rules(),
+        ["auth.challenge_syntax", "auth.401_without_challenge"]
+    );
 }
 
 #[test]
 fn challenge_syntax_is_checked_on_any_status() {
-    let e = ex("GET", "/a", 403).res(&[PROBLEM, ("www-authenticate", "Bearer realm=\"api\" error=\"x\"")], &problem(403));
+    let e = ex("GET", "/a", 403).res(
+        &[
+            PROBLEM,
+            ("www-authenticate", "Bearer realm=\"api\" error=\"x\""),
+        ],
+        &problem(403),
+    );
     assert_eq!(e.rules(), ["auth.challenge_syntax"]);
 }
 
 #[test]
 fn retry_after_rules() {
-    assert_eq!(ex("GET", "/a", 429).res(&[PROBLEM], &problem(429)).rules(), ["rate.429_without_retry_after"]);
-    assert_eq!(ex("GET", "/a", 503).res(&[PROBLEM], &problem(503)).rules(), ["unavailable.503_without_retry_after"]);
-    assert!(ex("GET", "/a", 429).res(&[PROBLEM, ("retry-after", "1")], &problem(429)).rules().is_empty());
+    assert_eq!(
+        ex("GET", "/a", 429).res(&[PROBLEM], &problem(429)).rules(),
+        ["rate.429_without_retry_after"]
+    );
+    assert_eq!(
+        ex("GET", "/a", 503).res(&[PROBLEM], &problem(503)).rules(),
+        ["unavailable.503_without_retry_after"]
+    );
+    assert!(
+        ex("GET", "/a", 429)
+            .res(&[PROBLEM, ("retry-after", "1")], &problem(429))
+            .rules()
+            .is_empty()
+    );
     assert!(
         ex("GET", "/a", 503)
-            .res(&[PROBLEM, ("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")], &problem(503))
+            .res(
+                &[PROBLEM, ("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")],
+                &problem(503)
+            )
             .rules()
             .is_empty()
     );
@@ -112,22 +154,63 @@ fn retry_after_rules() {
         let e = ex("GET", "/a", 503).res(&[PROBLEM, ("retry-after", bad)], &problem(503));
         assert_eq!(e.rules(), ["retry_after.syntax"], "{bad:?}");
     }
-    let twice = ex("GET", "/a", 429).res(&[PROBLEM, ("retry-after", "1"), ("retry-after", "2")], &problem(429));
+    let twice = ex("GET", "/a", 429).res(
+        &[PROBLEM, ("retry-after", "1"), ("retry-after", "2")],
+        &problem(429),
+    );
     assert_eq!(twice.rules(), ["retry_after.syntax"]);
 }
 
 #[test]
 fn created_no_content_method_and_redirect_rules() {
-    assert_eq!(ex("POST", "/u", 201).res(&[JSON], "{}").rules(), ["created.201_without_location"]);
-    assert!(ex("POST", "/u", 201).res(&[JSON, ("location", "/u/1")], "{}").rules().is_empty());
-    assert_eq!(ex("PUT", "/u", 204).res(&[], "x").rules(), ["no_content.204_with_body"]);
-    assert_eq!(ex("PUT", "/u", 204).res(&[("content-length", "5")], "").rules(), ["no_content.204_with_body"]);
-    assert!(ex("PUT", "/u", 204).res(&[("content-length", "0")], "").rules().is_empty());
-    assert_eq!(ex("PUT", "/u", 405).res(&[PROBLEM], &problem(405)).rules(), ["method.405_without_allow"]);
-    assert!(ex("PUT", "/u", 405).res(&[PROBLEM, ("allow", "")], &problem(405)).rules().is_empty());
+    assert_eq!(
+        ex("POST", "/u", 201).res(&[JSON], "{}").rules(),
+        ["created.201_without_location"]
+    );
+    assert!(
+        ex("POST", "/u", 201)
+            .res(&[JSON, ("location", "/u/1")], "{}")
+            .rules()
+            .is_empty()
+    );
+    assert_eq!(
+        ex("PUT", "/u", 204).res(&[], "x").rules(),
+        ["no_content.204_with_body"]
+    );
+    assert_eq!(
+        ex("PUT", "/u", 204)
+            .res(&[("content-length", "5")], "")
+            .rules(),
+        ["no_content.204_with_body"]
+    );
+    assert!(
+        ex("PUT", "/u", 204)
+            .res(&[("content-length", "0")], "")
+            .rules()
+            .is_empty()
+    );
+    assert_eq!(
+        ex("PUT", "/u", 405).res(&[PROBLEM], &problem(405)).rules(),
+        ["method.405_without_allow"]
+    );
+    assert!(
+        ex("PUT", "/u", 405)
+            .res(&[PROBLEM, ("allow", "")], &problem(405))
+            .rules()
+            .is_empty()
+    );
     for code in [301, 302, 303, 307, 308] {
-        assert_eq!(ex("GET", "/r", code).rules(), ["redirect.without_location"], "{code}");
-        assert!(ex("GET", "/r", code).res(&[("location", "/n")], "").rules().is_empty());
+        assert_eq!(
+            ex("GET", "/r", code).rules(),
+            ["redirect.without_location"],
+            "{code}"
+        );
+        assert!(
+            ex("GET", "/r", code)
+                .res(&[("location", "/n")], "")
+                .rules()
+                .is_empty()
+        );
     }
     assert!(ex("GET", "/r", 304).rules().is_empty());
 }
@@ -135,7 +218,13 @@ fn created_no_content_method_and_redirect_rules() {
 #[test]
 fn unregistered_statuses() {
     for code in [0, 99, 299, 418, 600, 999] {
-        assert!(ex("GET", "/s", code).res(&[JSON], "{}").rules().contains(&"status.unregistered"), "{code}");
+        assert!(
+            ex("GET", "/s", code)
+                .res(&[JSON], "{}")
+                .rules()
+                .contains(&"status.unregistered"),
+            "{code}"
+        );
     }
     assert!(ex("GET", "/s", 200).res(&[JSON], "{}").rules().is_empty());
 }
@@ -151,29 +240,47 @@ fn errors_on_a_json_api_must_be_machine_readable() {
     let declared_but_broken = ex("GET", "/x", 400).res(&[JSON], "{");
     assert_eq!(declared_but_broken.rules(), ["error.not_machine_readable"]);
     // A browser page is not a JSON API call; a HEAD has no body to judge.
-    let mut page = ex("GET", "/x", 404).req(&[("accept", "text/html")], "").res(&[("content-type", "text/html")], "<p>");
+    let mut page = ex("GET", "/x", 404)
+        .req(&[("accept", "text/html")], "")
+        .res(&[("content-type", "text/html")], "<p>");
     page.0.request.url = "https://www.example.com/x".into();
     assert!(page.rules().is_empty());
     assert!(ex("HEAD", "/x", 404).rules().is_empty());
     // An /api/ URL makes it a JSON API call even without JSON headers.
-    let api = ex("GET", "/api/x", 404).req(&[], "").res(&[("content-type", "text/plain")], "nope");
+    let api = ex("GET", "/api/x", 404)
+        .req(&[], "")
+        .res(&[("content-type", "text/plain")], "nope");
     assert_eq!(api.rules(), ["error.not_machine_readable"]);
 }
 
 #[test]
 fn delete_answered_200_with_nothing() {
-    assert_eq!(ex("DELETE", "/t/1", 200).res(&[JSON], " {} ").rules(), ["delete.200_empty"]);
+    assert_eq!(
+        ex("DELETE", "/t/1", 200).res(&[JSON], " {} ").rules(),
+        ["delete.200_empty"]
+    );
     assert_eq!(ex("DELETE", "/t/1", 200).rules(), ["delete.200_empty"]);
-    assert!(ex("DELETE", "/t/1", 200).res(&[JSON], r#"{"id":1}"#).rules().is_empty());
+    assert!(
+        ex("DELETE", "/t/1", 200)
+            .res(&[JSON], r#"{"id":1}"#)
+            .rules()
+            .is_empty()
+    );
 }
 
 #[test]
 fn server_500_on_a_known_malformed_request() {
-    let e = ex("POST", "/u", 500).req(&[JSON], "{\"a\":").res(&[PROBLEM], &problem(500));
+    let e = ex("POST", "/u", 500)
+        .req(&[JSON], "{\"a\":")
+        .res(&[PROBLEM], &problem(500));
     assert_eq!(e.rules(), ["server.500_on_client_fault"]);
-    let fine = ex("POST", "/u", 500).req(&[JSON], "{\"a\":1}").res(&[PROBLEM], &problem(500));
+    let fine = ex("POST", "/u", 500)
+        .req(&[JSON], "{\"a\":1}")
+        .res(&[PROBLEM], &problem(500));
     assert!(fine.rules().is_empty());
-    let unknown = ex("POST", "/u", 500).req(&[JSON], "").res(&[PROBLEM], &problem(500));
+    let unknown = ex("POST", "/u", 500)
+        .req(&[JSON], "")
+        .res(&[PROBLEM], &problem(500));
     assert!(unknown.rules().is_empty());
 }
 
@@ -184,11 +291,17 @@ fn history_flags_404_after_delete_once() {
     assert!(h.observe(&ex("GET", "/u/2", 404).0).is_none());
     let f = h.observe(&ex("GET", "/u/1?x=1", 404).0).expect("finding");
     assert_eq!(f.rule.id, "gone.404_after_delete");
-    assert!(h.observe(&ex("GET", "/u/1", 404).0).is_none(), "reported once");
+    assert!(
+        h.observe(&ex("GET", "/u/1", 404).0).is_none(),
+        "reported once"
+    );
 
     assert!(h.observe(&ex("DELETE", "/u/3", 204).0).is_none());
     assert!(h.observe(&ex("PUT", "/u/3", 201).0).is_none());
-    assert!(h.observe(&ex("GET", "/u/3", 404).0).is_none(), "recreated by PUT");
+    assert!(
+        h.observe(&ex("GET", "/u/3", 404).0).is_none(),
+        "recreated by PUT"
+    );
     assert!(h.observe(&ex("DELETE", "/u/4", 204).0).is_none());
     assert!(h.observe(&ex("GET", "/u/4", 410).0).is_none());
 }
@@ -199,6 +312,12 @@ fn history_memory_is_bounded() {
     for i in 0..History::CAPACITY + 10 {
         h.observe(&ex("DELETE", &format!("/u/{i}"), 204).0);
     }
-    assert!(h.observe(&ex("GET", "/u/0", 404).0).is_none(), "oldest forgotten");
-    assert!(h.observe(&ex("GET", &format!("/u/{}", History::CAPACITY), 404).0).is_some());
+    assert!(
+        h.observe(&ex("GET", "/u/0", 404).0).is_none(),
+        "oldest forgotten"
+    );
+    assert!(
+        h.observe(&ex("GET", &format!("/u/{}", History::CAPACITY), 404).0)
+            .is_some()
+    );
 }

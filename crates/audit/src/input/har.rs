@@ -4,8 +4,8 @@
 //! `timings`, `cookies`, `queryString`, sizes), so the model here asks only
 //! for what the rules need: method, URL, status, headers and bodies. The
 //! document is never held whole: a serde visitor walks `log.entries` and
-//! hands each entry on as it completes, so memory stays at one batch of
-//! entries whatever the file's size.
+//! hands each entry on, as raw JSON text, as soon as it ends; memory is
+//! bounded by the batches in flight whatever the file's size.
 //!
 //! Entries that cannot be linted are skipped with a reason: aborted
 //! requests (`status: 0`, common in browser exports), or entries that do
@@ -23,7 +23,7 @@ use candor_contract::{Exchange, Request, Response};
 use http::HeaderMap;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::{Batch, BatchKind, Entry, Recorded};
 use crate::Skipped;
@@ -45,10 +45,11 @@ pub(super) enum StreamError {
     NotHar(String),
 }
 
-/// Entries of `log.entries`, tokenised but not yet converted.
+/// Entries of `log.entries`, as raw JSON text: the reader thread only
+/// finds where each entry ends, workers parse them.
 #[derive(Default)]
 pub(super) struct Entries {
-    items: Vec<(usize, Value)>,
+    items: Vec<(usize, Box<RawValue>)>,
 }
 
 impl Entries {
@@ -57,8 +58,8 @@ impl Entries {
     }
 
     pub(super) fn parse(self, file: &str, mut each: impl FnMut(Entry)) {
-        for (entry, value) in self.items {
-            each(match convert(value) {
+        for (entry, raw) in self.items {
+            each(match parse_entry(raw.get()) {
                 Ok(exchange) => Entry::Exchange(Recorded {
                     entry,
                     line: None,
@@ -151,8 +152,8 @@ struct Batcher<F> {
 }
 
 impl<F: FnMut(Batch) -> ControlFlow<()>> Batcher<F> {
-    fn push(&mut self, value: Value) -> ControlFlow<()> {
-        self.batch.items.push((self.next_entry, value));
+    fn push(&mut self, raw: Box<RawValue>) -> ControlFlow<()> {
+        self.batch.items.push((self.next_entry, raw));
         self.next_entry += 1;
         let consumed = self.consumed.get();
         if self.batch.len() >= BATCH_ENTRIES || consumed - self.batch_start >= BATCH_BYTES {
@@ -175,7 +176,7 @@ impl<F: FnMut(Batch) -> ControlFlow<()>> Batcher<F> {
     }
 }
 
-type OnEntry<'a> = &'a mut dyn FnMut(Value) -> ControlFlow<()>;
+type OnEntry<'a> = &'a mut dyn FnMut(Box<RawValue>) -> ControlFlow<()>;
 
 /// What the walk over the document found.
 struct Found {
@@ -279,7 +280,7 @@ impl<'de> Visitor<'de> for EntryList<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(entry) = seq.next_element::<Value>()? {
+        while let Some(entry) = seq.next_element::<Box<RawValue>>()? {
             if (self.on_entry)(entry).is_break() {
                 // The reader was told to stop: unwind the parse.
                 return Err(de::Error::custom("stopped"));
@@ -324,9 +325,10 @@ struct HarText {
     encoding: Option<String>,
 }
 
-/// Converts one element of `log.entries`, or says why it cannot be linted.
-pub fn convert(value: Value) -> Result<Exchange, String> {
-    let entry: HarEntry = serde_path_to_error::deserialize(value)
+/// Parses one element of `log.entries`, or says why it cannot be linted.
+pub fn parse_entry(text: &str) -> Result<Exchange, String> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let entry: HarEntry = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| super::path_message(e.path(), &super::json_message(e.inner())))?;
     let HarEntry { request, response } = entry;
     if response.status == 0 {
@@ -389,7 +391,11 @@ fn body(at: &str, part: Option<HarText>) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn convert(entry: Value) -> Result<Exchange, String> {
+        parse_entry(&entry.to_string())
+    }
 
     #[test]
     fn minimal_entry_converts() {

@@ -172,9 +172,9 @@ impl Traffic<'_> {
     /// Reads every entry, handing them to `emit` in input order, in batches
     /// of about a megabyte. Stops early, without error, when `emit` breaks.
     ///
-    /// JSON lines are split here and parsed by [`Batch::parse`]; a HAR is
-    /// streamed through its `log.entries` array, one entry in memory at a
-    /// time, so only the JSON tokenising happens here.
+    /// Only the entries' boundaries are found here (line ends, or the end of
+    /// each element of a HAR's `log.entries`); [`Batch::parse`] does the
+    /// rest, on any thread. A HAR is streamed, never held whole.
     pub fn read_batches(
         self,
         file: &str,
