@@ -4,6 +4,7 @@
 //! gzip), runs the contract's passive rules over every exchange on all
 //! cores, and renders the findings as a table, JSON or SARIF.
 
+pub mod faults;
 pub mod input;
 pub mod lint;
 pub mod report;

@@ -3,8 +3,10 @@
 //! Exit codes are part of the interface: 0 clean, 1 a finding reached
 //! `--fail-on`, 2 a usage or input error. A closed stdout exits quietly.
 
+mod faults;
 mod lint;
 mod rules;
+mod serve;
 
 use std::io;
 use std::process::ExitCode;
@@ -26,6 +28,12 @@ enum Command {
     Lint(lint::LintArgs),
     /// Print the rule catalog.
     Rules(rules::RulesArgs),
+    /// Run the gateway.
+    Serve(serve::ServeArgs),
+    /// Validate gateway configuration files.
+    CheckConfig(serve::CheckConfigArgs),
+    /// Run the fault-injection upstream (for tests, audits and benchmarks).
+    Faults(faults::FaultsArgs),
 }
 
 /// Outcome of a command, mapped to the process exit code in one place.
@@ -37,6 +45,8 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
+    // One crypto provider for every TLS user in the process.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -48,6 +58,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Lint(args) => lint::run(args),
         Command::Rules(args) => rules::run(args),
+        Command::Serve(args) => serve::serve(args),
+        Command::CheckConfig(args) => serve::check_config(args),
+        Command::Faults(args) => faults::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
@@ -58,6 +71,17 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Operational logs go to stderr (access logs, when on, to stdout).
+/// `RUST_LOG` filters them; the default is `info`.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -1,0 +1,151 @@
+//! Body wrappers on the data path: a size limit on what clients send, and
+//! a tap on what upstreams answer (for the monitor and truncation metrics).
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+
+use crate::monitor::Observation;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The client's body grew past `max_body_bytes` while being streamed.
+#[derive(Debug, thiserror::Error)]
+#[error("request body is over the {limit}-byte limit")]
+pub struct BodyLimitExceeded {
+    pub limit: u64,
+}
+
+/// A request body that fails once it exceeds its limit.
+pub struct LimitedIncoming {
+    inner: Incoming,
+    remaining: u64,
+    limit: u64,
+}
+
+impl LimitedIncoming {
+    pub fn new(inner: Incoming, limit: u64) -> Self {
+        LimitedIncoming {
+            inner,
+            remaining: limit,
+            limit,
+        }
+    }
+}
+
+impl Body for LimitedIncoming {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        Poll::Ready(match frame {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    let len = data.len() as u64;
+                    if len > self.remaining {
+                        return Poll::Ready(Some(Err(Box::new(BodyLimitExceeded {
+                            limit: self.limit,
+                        }))));
+                    }
+                    self.remaining -= len;
+                }
+                Some(Ok(frame))
+            }
+            Some(Err(e)) => Some(Err(Box::new(e))),
+            None => None,
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// An upstream's response body on its way to the client.
+///
+/// Frames pass through untouched. An error from the upstream is passed on
+/// too, which makes hyper abort the client's stream (no final chunk on
+/// HTTP/1.1, RST_STREAM on HTTP/2): a truncated body never looks complete.
+pub struct UpstreamBody {
+    inner: Incoming,
+    observation: Option<Box<Observation>>,
+    on_abort: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+impl UpstreamBody {
+    pub fn new(
+        inner: Incoming,
+        observation: Option<Box<Observation>>,
+        on_abort: Box<dyn FnOnce() + Send + Sync>,
+    ) -> Self {
+        UpstreamBody {
+            inner,
+            observation,
+            on_abort: Some(on_abort),
+        }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        match frame {
+            Some(Ok(frame)) => {
+                if let (Some(obs), Some(data)) = (self.observation.as_mut(), frame.data_ref()) {
+                    obs.data(data);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Some(Err(e)) => {
+                self.observation = None;
+                if let Some(abort) = self.on_abort.take() {
+                    abort();
+                }
+                Poll::Ready(Some(Err(Box::new(e))))
+            }
+            None => {
+                if let Some(obs) = self.observation.take() {
+                    obs.finish();
+                }
+                Poll::Ready(None)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for UpstreamBody {
+    fn drop(&mut self) {
+        // A body with no content is never polled to its end by hyper; the
+        // observation still has a complete (empty) body to judge.
+        if let Some(obs) = self.observation.take()
+            && self.inner.is_end_stream()
+        {
+            obs.finish();
+        }
+    }
+}

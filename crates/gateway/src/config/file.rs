@@ -1,0 +1,120 @@
+//! The TOML surface of the gateway configuration, exactly as users write it.
+//!
+//! Nothing here is validated: `load.rs` checks every value and converts it into
+//! the internal model. Values that are checked later keep their `Spanned`
+//! position so that an error can name the line it comes from.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A whole configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a gateway configuration")]
+pub(super) struct FileConfig {
+    #[serde(default)]
+    pub(super) gateway: FileGateway,
+    #[serde(default)]
+    pub(super) upstreams: BTreeMap<String, Spanned<FileUpstream>>,
+    #[serde(default)]
+    pub(super) routes: Vec<Spanned<FileRoute>>,
+}
+
+/// `[gateway]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of gateway settings")]
+pub(super) struct FileGateway {
+    pub(super) listen: Option<Spanned<String>>,
+    pub(super) admin_listen: Option<Spanned<String>>,
+    pub(super) realm: Option<Spanned<String>>,
+    pub(super) debug_headers: Option<bool>,
+    pub(super) max_concurrent_requests: Option<Spanned<i64>>,
+    pub(super) max_body_bytes: Option<Spanned<i64>>,
+    pub(super) max_header_bytes: Option<Spanned<i64>>,
+    pub(super) max_uri_bytes: Option<Spanned<i64>>,
+    pub(super) shutdown_grace: Option<Spanned<String>>,
+    pub(super) access_log: Option<bool>,
+    pub(super) tls: Option<FileTls>,
+    pub(super) maintenance: Option<Spanned<FileMaintenance>>,
+}
+
+/// `tls = { cert = "..", key = ".." }`
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table like { cert = \"cert.pem\", key = \"key.pem\" }"
+)]
+pub(super) struct FileTls {
+    pub(super) cert: Spanned<String>,
+    pub(super) key: Spanned<String>,
+}
+
+/// `maintenance = { from = "..", until = ".." }`
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table like { until = \"2026-12-01T06:00:00Z\" }"
+)]
+pub(super) struct FileMaintenance {
+    pub(super) from: Option<Spanned<String>>,
+    pub(super) until: Spanned<String>,
+}
+
+/// `[upstreams.NAME]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of upstream settings")]
+pub(super) struct FileUpstream {
+    pub(super) targets: Spanned<Vec<Spanned<String>>>,
+    pub(super) connect_timeout: Option<Spanned<String>>,
+    pub(super) response_timeout: Option<Spanned<String>>,
+    pub(super) pool_idle_timeout: Option<Spanned<String>>,
+    pub(super) eject_after: Option<Spanned<i64>>,
+    pub(super) eject_for: Option<Spanned<String>>,
+    pub(super) monitor: Option<bool>,
+    pub(super) monitor_body_bytes: Option<Spanned<i64>>,
+    pub(super) repair: Option<Vec<FileRepair>>,
+}
+
+/// One entry of an upstream's `repair` list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum FileRepair {
+    Challenge,
+    RetryAfter,
+}
+
+/// `[[routes]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of route settings")]
+pub(super) struct FileRoute {
+    pub(super) path: Spanned<String>,
+    pub(super) methods: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) upstream: Option<Spanned<String>>,
+    pub(super) retired: Option<Spanned<FileRetired>>,
+    pub(super) deprecated: Option<Spanned<FileDeprecated>>,
+    pub(super) maintenance: Option<Spanned<FileMaintenance>>,
+    pub(super) debug_headers: Option<bool>,
+}
+
+/// `retired = { successor = ".." }`
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table like { successor = \"/v2\" } (or {} without a successor)"
+)]
+pub(super) struct FileRetired {
+    pub(super) successor: Option<Spanned<String>>,
+}
+
+/// `deprecated = { since = "..", sunset = "..", link = ".." }`
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table like { sunset = \"2027-06-30T00:00:00Z\", link = \"https://..\" }"
+)]
+pub(super) struct FileDeprecated {
+    pub(super) since: Option<Spanned<String>>,
+    pub(super) sunset: Option<Spanned<String>>,
+    pub(super) link: Option<Spanned<String>>,
+}

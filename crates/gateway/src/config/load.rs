@@ -1,0 +1,1290 @@
+//! Reads a configuration file into the validated model.
+//!
+//! Parse with spans, expand `${VAR}` in every string, deserialize the surface
+//! (`file.rs`), then check and convert each value. Every error names the file,
+//! the line and the dotted key it is about.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::{Ipv6Addr, SocketAddr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::Method;
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::file::{
+    FileConfig, FileDeprecated, FileGateway, FileMaintenance, FileRepair, FileRoute, FileUpstream,
+};
+use super::model::{
+    Action, Config, Deprecation, Gateway, Maintenance, Repair, Route, Tls, Upstream,
+};
+
+const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    8080,
+));
+const DEFAULT_REALM: &str = "api";
+const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 10_000;
+const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
+const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+const DEFAULT_MAX_URI_BYTES: usize = 8 * 1024;
+const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(15);
+const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+const DEFAULT_EJECT_AFTER: u32 = 3;
+const DEFAULT_EJECT_FOR: Duration = Duration::from_secs(10);
+const DEFAULT_MONITOR_BODY_BYTES: usize = 64 * 1024;
+
+/// Why a configuration was refused.
+///
+/// Displays as `FILE:LINE: KEY: message`, or `FILE: message` when the file
+/// itself could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be opened or read.
+    #[error("{}: {error}", .file.display())]
+    Read {
+        file: PathBuf,
+        error: std::io::Error,
+    },
+    /// The file is not UTF-8 text.
+    #[error("{}: not valid UTF-8 (line {line})", .file.display())]
+    NotUtf8 { file: PathBuf, line: usize },
+    /// A syntax error or a bad value at a known place in the file.
+    #[error("{}", Located { file, line: *line, key, message })]
+    Invalid {
+        file: PathBuf,
+        /// 1-based.
+        line: usize,
+        /// 1-based, in characters.
+        column: usize,
+        /// Dotted key path such as `upstreams.accounts.connect_timeout` or
+        /// `routes[2].path`; empty when the error is not about one key.
+        key: String,
+        message: String,
+    },
+}
+
+struct Located<'a> {
+    file: &'a Path,
+    line: usize,
+    key: &'a str,
+    message: &'a str,
+}
+
+impl fmt::Display for Located<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: ", self.file.display(), self.line)?;
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        f.write_str(self.message)
+    }
+}
+
+/// Reads, checks and converts the configuration file at `path`; `${NAME}`
+/// is looked up in the process environment.
+pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|error| ConfigError::Read {
+        file: path.to_path_buf(),
+        error,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        ConfigError::NotUtf8 {
+            file: path.to_path_buf(),
+            line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
+        }
+    })?;
+    load_str(&text, path, &|name| std::env::var(name).ok())
+}
+
+/// Checks and converts a configuration held in memory.
+///
+/// `origin` names the file in messages, and relative TLS paths are resolved
+/// against its directory. `env` resolves `${NAME}` references.
+pub fn load_str(
+    text: &str,
+    origin: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let src = Source { text, origin };
+    let (mut root, errors) = DeTable::parse_recoverable(text);
+    if let Some(first) = errors
+        .iter()
+        .min_by_key(|e| e.span().map_or(usize::MAX, |s| s.start))
+    {
+        return Err(src.syntax_error(first, root.get_ref()));
+    }
+    prepare_table(root.get_mut(), "", &src, env)?;
+    let file = FileConfig::deserialize(toml::de::Deserializer::from(root))
+        .map_err(|e| src.surface_error(&e))?;
+    build(file, &src)
+}
+
+/// The text being loaded and where it came from.
+struct Source<'a> {
+    text: &'a str,
+    origin: &'a Path,
+}
+
+impl Source<'_> {
+    fn error(&self, span: Range<usize>, key: &str, message: impl fmt::Display) -> ConfigError {
+        let (line, column) = self.line_col(span.start);
+        ConfigError::Invalid {
+            file: self.origin.to_path_buf(),
+            line,
+            column,
+            key: key.to_owned(),
+            message: message.to_string(),
+        }
+    }
+
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let before = self.text.get(..offset).unwrap_or(self.text);
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line = before.matches('\n').count() + 1;
+        (line, before[line_start..].chars().count() + 1)
+    }
+
+    fn line(&self, span: &Range<usize>) -> usize {
+        self.line_col(span.start).0
+    }
+
+    /// A TOML syntax error; `partial` is what could be parsed around it.
+    fn syntax_error(&self, error: &toml::de::Error, partial: &DeTable<'_>) -> ConfigError {
+        let span = error.span().unwrap_or(0..0);
+        let key = key_at(partial, span.start).unwrap_or_default();
+        let found = self.text.get(span.clone()).unwrap_or_default();
+        let message = if error.message() == "duplicate key" && !found.is_empty() {
+            format!("duplicate key `{found}`")
+        } else {
+            error.message().to_owned()
+        };
+        self.error(span, &key, message)
+    }
+
+    /// A structural error from deserializing the surface: unknown key,
+    /// missing key, wrong type.
+    fn surface_error(&self, error: &toml::de::Error) -> ConfigError {
+        let span = error.span().unwrap_or(0..0);
+        let key = DeTable::parse(self.text)
+            .ok()
+            .and_then(|root| key_at(root.get_ref(), span.start))
+            .unwrap_or_default();
+        self.error(span, &key, error.message())
+    }
+
+    /// The directory relative paths are resolved against.
+    fn base_dir(&self) -> &Path {
+        self.origin.parent().unwrap_or(Path::new(""))
+    }
+}
+
+/// Appends `key` to a dotted key path, quoting it when it is not a bare key.
+fn join_key(parent: &str, key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let key: Cow<'_, str> = if bare {
+        Cow::Borrowed(key)
+    } else {
+        Cow::Owned(format!("{key:?}"))
+    };
+    if parent.is_empty() {
+        key.into_owned()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// The dotted path of the deepest key or value containing `offset`.
+fn key_at(table: &DeTable<'_>, offset: usize) -> Option<String> {
+    fn in_table(table: &DeTable<'_>, offset: usize, path: &str) -> Option<String> {
+        table.iter().find_map(|(key, value)| {
+            let path = join_key(path, key.get_ref());
+            in_value(value, offset, &path).or_else(|| contains(&key.span(), offset).then_some(path))
+        })
+    }
+    fn in_value(value: &Spanned<DeValue<'_>>, offset: usize, path: &str) -> Option<String> {
+        let deeper = match value.get_ref() {
+            DeValue::Table(table) => in_table(table, offset, path),
+            DeValue::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| in_value(item, offset, &format!("{path}[{i}]"))),
+            _ => None,
+        };
+        deeper.or_else(|| contains(&value.span(), offset).then(|| path.to_owned()))
+    }
+    fn contains(span: &Range<usize>, offset: usize) -> bool {
+        span.start <= offset && offset < span.end.max(span.start + 1)
+    }
+    in_table(table, offset, "")
+}
+
+/// Expands `${NAME}` in every string and turns TOML datetimes into strings,
+/// so that `until = 2026-12-01T06:00:00Z` works unquoted too.
+fn prepare_table(
+    table: &mut DeTable<'_>,
+    path: &str,
+    src: &Source<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    for (key, value) in table.iter_mut() {
+        prepare_value(value, &join_key(path, key.get_ref()), src, env)?;
+    }
+    Ok(())
+}
+
+fn prepare_value(
+    value: &mut Spanned<DeValue<'_>>,
+    path: &str,
+    src: &Source<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    let span = value.span();
+    if let DeValue::Datetime(datetime) = value.get_ref() {
+        let text = datetime.to_string();
+        *value.get_mut() = DeValue::String(Cow::Owned(text));
+        return Ok(());
+    }
+    match value.get_mut() {
+        DeValue::String(text) => {
+            if let Some(expanded) = expand_env(text, env).map_err(|m| src.error(span, path, m))? {
+                *text = Cow::Owned(expanded);
+            }
+        }
+        DeValue::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                prepare_value(item, &format!("{path}[{i}]"), src, env)?;
+            }
+        }
+        DeValue::Table(table) => prepare_table(table, path, src, env)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Replaces each `${NAME}` with the variable's value; `$${` stands for a
+/// literal `${`. `None`: nothing to replace.
+fn expand_env(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<String>, String> {
+    if !text.contains("${") {
+        return Ok(None);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(dollar) = rest.find('$') {
+        out.push_str(&rest[..dollar]);
+        let tail = &rest[dollar..];
+        if let Some(after) = tail.strip_prefix("$${") {
+            out.push_str("${");
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("${") {
+            let Some(end) = after.find('}') else {
+                return Err("unterminated \"${\" (write \"$${\" for a literal \"${\")".to_owned());
+            };
+            let name = &after[..end];
+            let valid_name = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid_name {
+                return Err(format!(
+                    "invalid environment variable name {name:?} in \"${{{name}}}\""
+                ));
+            }
+            let Some(value) = env(name) else {
+                return Err(format!("environment variable {name} is not set"));
+            };
+            out.push_str(&value);
+            rest = &after[end + 1..];
+        } else {
+            out.push('$');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(Some(out))
+}
+
+fn build(file: FileConfig, src: &Source<'_>) -> Result<Config, ConfigError> {
+    let gateway = build_gateway(file.gateway, src)?;
+    let mut upstreams = BTreeMap::new();
+    for (name, upstream) in file.upstreams {
+        let upstream = build_upstream(&name, upstream, src)?;
+        upstreams.insert(name, Arc::new(upstream));
+    }
+    let routes = file
+        .routes
+        .into_iter()
+        .enumerate()
+        .map(|(i, route)| build_route(i, route, &upstreams, src))
+        .collect::<Result<Vec<_>, _>>()?;
+    check_routing(&routes, src)?;
+    Ok(Config {
+        gateway,
+        upstreams,
+        routes: routes.into_iter().map(|checked| checked.route).collect(),
+    })
+}
+
+fn build_gateway(g: FileGateway, src: &Source<'_>) -> Result<Gateway, ConfigError> {
+    let listen = match &g.listen {
+        Some(value) => socket_addr(value, "gateway.listen", src)?,
+        None => DEFAULT_LISTEN,
+    };
+    let admin_listen = match &g.admin_listen {
+        Some(value) => {
+            let admin = socket_addr(value, "gateway.admin_listen", src)?;
+            if admin == listen && admin.port() != 0 {
+                return Err(src.error(
+                    value.span(),
+                    "gateway.admin_listen",
+                    format!("{admin} is also gateway.listen; the admin listener needs its own address"),
+                ));
+            }
+            Some(admin)
+        }
+        None => None,
+    };
+    let realm = match g.realm {
+        Some(realm) => {
+            let ok = !realm.get_ref().is_empty()
+                && realm
+                    .get_ref()
+                    .bytes()
+                    .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\');
+            if !ok {
+                return Err(src.error(
+                    realm.span(),
+                    "gateway.realm",
+                    format!(
+                        "invalid realm {:?}: use printable ASCII without '\"' or '\\'",
+                        realm.get_ref()
+                    ),
+                ));
+            }
+            realm.into_inner()
+        }
+        None => DEFAULT_REALM.to_owned(),
+    };
+    let tls = match &g.tls {
+        Some(tls) => Some(Tls {
+            cert: readable_file(&tls.cert, "gateway.tls.cert", src)?,
+            key: readable_file(&tls.key, "gateway.tls.key", src)?,
+        }),
+        None => None,
+    };
+    let maintenance = g
+        .maintenance
+        .map(|m| maintenance(m, "gateway.maintenance", src))
+        .transpose()?;
+    Ok(Gateway {
+        listen,
+        admin_listen,
+        realm,
+        debug_headers: g.debug_headers.unwrap_or(true),
+        max_concurrent_requests: count(
+            g.max_concurrent_requests,
+            "gateway.max_concurrent_requests",
+            DEFAULT_MAX_CONCURRENT_REQUESTS,
+            src,
+        )?,
+        max_body_bytes: count(
+            g.max_body_bytes,
+            "gateway.max_body_bytes",
+            DEFAULT_MAX_BODY_BYTES,
+            src,
+        )?,
+        max_header_bytes: count(
+            g.max_header_bytes,
+            "gateway.max_header_bytes",
+            DEFAULT_MAX_HEADER_BYTES,
+            src,
+        )?,
+        max_uri_bytes: count(
+            g.max_uri_bytes,
+            "gateway.max_uri_bytes",
+            DEFAULT_MAX_URI_BYTES,
+            src,
+        )?,
+        shutdown_grace: duration(
+            g.shutdown_grace,
+            "gateway.shutdown_grace",
+            DEFAULT_SHUTDOWN_GRACE,
+            Zero::Allowed,
+            src,
+        )?,
+        tls,
+        access_log: g.access_log.unwrap_or(true),
+        maintenance,
+    })
+}
+
+fn build_upstream(
+    name: &str,
+    upstream: Spanned<FileUpstream>,
+    src: &Source<'_>,
+) -> Result<Upstream, ConfigError> {
+    let key = join_key("upstreams", name);
+    let valid_name = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !valid_name {
+        return Err(src.error(
+            upstream.span(),
+            &key,
+            "an upstream name may only use ASCII letters, digits, '-', '_' and '.'",
+        ));
+    }
+    let u = upstream.into_inner();
+    if u.targets.get_ref().is_empty() {
+        return Err(src.error(
+            u.targets.span(),
+            &format!("{key}.targets"),
+            "needs at least one target (host:port)",
+        ));
+    }
+    let mut targets = Vec::with_capacity(u.targets.get_ref().len());
+    for (i, target) in u.targets.into_inner().into_iter().enumerate() {
+        if let Err(why) = check_target(target.get_ref()) {
+            return Err(src.error(
+                target.span(),
+                &format!("{key}.targets[{i}]"),
+                format!(
+                    "invalid target {:?}: {why}; expected host:port, e.g. 127.0.0.1:9001",
+                    target.get_ref()
+                ),
+            ));
+        }
+        targets.push(target.into_inner());
+    }
+    let repair = u.repair.unwrap_or_default();
+    Ok(Upstream {
+        name: name.to_owned(),
+        targets,
+        connect_timeout: duration(
+            u.connect_timeout,
+            &format!("{key}.connect_timeout"),
+            DEFAULT_CONNECT_TIMEOUT,
+            Zero::Refused,
+            src,
+        )?,
+        response_timeout: duration(
+            u.response_timeout,
+            &format!("{key}.response_timeout"),
+            DEFAULT_RESPONSE_TIMEOUT,
+            Zero::Refused,
+            src,
+        )?,
+        pool_idle_timeout: duration(
+            u.pool_idle_timeout,
+            &format!("{key}.pool_idle_timeout"),
+            DEFAULT_POOL_IDLE_TIMEOUT,
+            Zero::Refused,
+            src,
+        )?,
+        eject_after: count(
+            u.eject_after,
+            &format!("{key}.eject_after"),
+            DEFAULT_EJECT_AFTER,
+            src,
+        )?,
+        eject_for: duration(
+            u.eject_for,
+            &format!("{key}.eject_for"),
+            DEFAULT_EJECT_FOR,
+            Zero::Refused,
+            src,
+        )?,
+        monitor: u.monitor.unwrap_or(false),
+        monitor_body_bytes: count(
+            u.monitor_body_bytes,
+            &format!("{key}.monitor_body_bytes"),
+            DEFAULT_MONITOR_BODY_BYTES,
+            src,
+        )?,
+        repair: Repair {
+            challenge: repair.contains(&FileRepair::Challenge),
+            retry_after: repair.contains(&FileRepair::RetryAfter),
+        },
+    })
+}
+
+/// `host:port`, where host is a name, an IPv4 address or a bracketed IPv6
+/// address.
+fn check_target(target: &str) -> Result<(), &'static str> {
+    if target.contains("://") {
+        return Err("targets take no scheme");
+    }
+    let (host, port) = if let Some(bracketed) = target.strip_prefix('[') {
+        let (ip, port) = bracketed
+            .split_once("]:")
+            .ok_or("an IPv6 address needs a port after the ']'")?;
+        ip.parse::<Ipv6Addr>().map_err(|_| "invalid IPv6 address")?;
+        (None, port)
+    } else {
+        let (host, port) = target.rsplit_once(':').ok_or("missing port")?;
+        (Some(host), port)
+    };
+    if let Some(host) = host {
+        if host.contains(':') {
+            return Err("write an IPv6 address in brackets, e.g. [::1]:9001");
+        }
+        let ok = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        if !ok {
+            return Err("invalid host");
+        }
+    }
+    match port.parse::<u16>() {
+        Ok(0) => Err("port 0 cannot be connected to"),
+        Ok(_) if port.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
+        _ => Err("invalid port"),
+    }
+}
+
+/// A route with what the cross-route checks need.
+struct CheckedRoute {
+    route: Route,
+    key: String,
+    path_span: Range<usize>,
+    line: usize,
+}
+
+fn build_route(
+    index: usize,
+    route: Spanned<FileRoute>,
+    upstreams: &BTreeMap<String, Arc<Upstream>>,
+    src: &Source<'_>,
+) -> Result<CheckedRoute, ConfigError> {
+    let key = format!("routes[{index}]");
+    let span = route.span();
+    let line = src.line(&span);
+    let r = route.into_inner();
+
+    let path = r.path.get_ref();
+    let path_problem = if !path.starts_with('/') {
+        Some("must start with '/'")
+    } else if path.contains(['?', '#']) {
+        Some("a route path has no query or fragment")
+    } else if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("must not contain spaces or control characters")
+    } else {
+        None
+    };
+    if let Some(why) = path_problem {
+        return Err(src.error(
+            r.path.span(),
+            &format!("{key}.path"),
+            format!("invalid path {path:?}: {why}"),
+        ));
+    }
+
+    let action = match (r.upstream, r.retired) {
+        (Some(upstream), None) => {
+            if !upstreams.contains_key(upstream.get_ref()) {
+                let defined = upstreams.keys().map(String::as_str).collect::<Vec<_>>();
+                let defined = if defined.is_empty() {
+                    "no upstreams are defined".to_owned()
+                } else {
+                    format!("defined: {}", defined.join(", "))
+                };
+                return Err(src.error(
+                    upstream.span(),
+                    &format!("{key}.upstream"),
+                    format!("unknown upstream {:?} ({defined})", upstream.get_ref()),
+                ));
+            }
+            Action::Proxy {
+                upstream: upstream.into_inner(),
+            }
+        }
+        (None, Some(retired)) => {
+            let successor = match retired.into_inner().successor {
+                Some(successor) => Some(link(successor, &format!("{key}.retired.successor"), src)?),
+                None => None,
+            };
+            Action::Retired { successor }
+        }
+        (Some(_), Some(retired)) => {
+            return Err(src.error(
+                retired.span(),
+                &format!("{key}.retired"),
+                "a route either proxies to an `upstream` or is `retired`, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(src.error(
+                span,
+                &key,
+                "a route needs `upstream` (to proxy) or `retired` (to answer 410 Gone)",
+            ));
+        }
+    };
+
+    let methods = match r.methods {
+        Some(methods) => Some(route_methods(methods, &key, src)?),
+        None => None,
+    };
+
+    let deprecated = match r.deprecated {
+        Some(deprecated) if matches!(action, Action::Retired { .. }) => {
+            return Err(src.error(
+                deprecated.span(),
+                &format!("{key}.deprecated"),
+                "a retired route is gone, not deprecated: use one or the other",
+            ));
+        }
+        Some(deprecated) => Some(deprecation(
+            deprecated.into_inner(),
+            &format!("{key}.deprecated"),
+            src,
+        )?),
+        None => None,
+    };
+
+    let maintenance = r
+        .maintenance
+        .map(|m| maintenance(m, &format!("{key}.maintenance"), src))
+        .transpose()?;
+
+    Ok(CheckedRoute {
+        route: Route {
+            path: r.path.get_ref().clone(),
+            methods,
+            action,
+            deprecated,
+            maintenance,
+            debug_headers: r.debug_headers,
+            line: Some(line),
+        },
+        key,
+        path_span: r.path.span(),
+        line,
+    })
+}
+
+fn route_methods(
+    methods: Spanned<Vec<Spanned<String>>>,
+    key: &str,
+    src: &Source<'_>,
+) -> Result<Vec<Method>, ConfigError> {
+    if methods.get_ref().is_empty() {
+        return Err(src.error(
+            methods.span(),
+            &format!("{key}.methods"),
+            "lists no method; leave `methods` out to serve every method",
+        ));
+    }
+    let mut out: Vec<Method> = Vec::with_capacity(methods.get_ref().len());
+    for (i, method) in methods.into_inner().into_iter().enumerate() {
+        let name = method.get_ref().to_ascii_uppercase();
+        let parsed = is_token(&name)
+            .then(|| Method::from_bytes(name.as_bytes()).ok())
+            .flatten();
+        let Some(parsed) = parsed else {
+            return Err(src.error(
+                method.span(),
+                &format!("{key}.methods[{i}]"),
+                format!("invalid method {:?}", method.get_ref()),
+            ));
+        };
+        if out.contains(&parsed) {
+            return Err(src.error(
+                method.span(),
+                &format!("{key}.methods[{i}]"),
+                format!("duplicate method {parsed}"),
+            ));
+        }
+        out.push(parsed);
+    }
+    Ok(out)
+}
+
+/// An HTTP token (RFC 9110 section 5.6.2).
+fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn deprecation(
+    d: FileDeprecated,
+    key: &str,
+    src: &Source<'_>,
+) -> Result<Deprecation, ConfigError> {
+    let since = match &d.since {
+        Some(since) => Some(date(since, &format!("{key}.since"), src)?),
+        None => None,
+    };
+    let sunset = match &d.sunset {
+        Some(sunset) => Some(date(sunset, &format!("{key}.sunset"), src)?),
+        None => None,
+    };
+    if let (Some(since_at), Some(sunset_at), Some(sunset_text)) = (since, sunset, &d.sunset)
+        && sunset_at <= since_at
+    {
+        return Err(src.error(
+            sunset_text.span(),
+            &format!("{key}.sunset"),
+            "the sunset must come after `since`",
+        ));
+    }
+    let link = match d.link {
+        Some(url) => Some(link(url, &format!("{key}.link"), src)?),
+        None => None,
+    };
+    Ok(Deprecation {
+        since,
+        sunset,
+        link,
+    })
+}
+
+fn maintenance(
+    m: Spanned<FileMaintenance>,
+    key: &str,
+    src: &Source<'_>,
+) -> Result<Maintenance, ConfigError> {
+    let m = m.into_inner();
+    let until = date(&m.until, &format!("{key}.until"), src)?;
+    let from = match &m.from {
+        Some(from) => Some(date(from, &format!("{key}.from"), src)?),
+        None => None,
+    };
+    if from.is_some_and(|from| until <= from) {
+        return Err(src.error(
+            m.until.span(),
+            &format!("{key}.until"),
+            "the window must end (`until`) after it starts (`from`)",
+        ));
+    }
+    Ok(Maintenance { from, until })
+}
+
+/// A URI reference sent inside `Link: <...>`.
+fn link(value: Spanned<String>, key: &str, src: &Source<'_>) -> Result<String, ConfigError> {
+    let text = value.get_ref();
+    let ok = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'<' | b'>' | b'"'));
+    if !ok {
+        return Err(src.error(
+            value.span(),
+            key,
+            format!("invalid link {text:?}: expected a URI without spaces, quotes or angle brackets"),
+        ));
+    }
+    Ok(value.into_inner())
+}
+
+/// Two routes on one path are one route split by method; otherwise every
+/// path must be accepted by the router next to the others.
+fn check_routing(routes: &[CheckedRoute], src: &Source<'_>) -> Result<(), ConfigError> {
+    let mut router = matchit::Router::new();
+    let mut by_path: HashMap<&str, Vec<&CheckedRoute>> = HashMap::new();
+    for (i, checked) in routes.iter().enumerate() {
+        let path = checked.route.path.as_str();
+        let path_key = format!("{}.path", checked.key);
+        if let Some(earlier) = by_path.get_mut(path) {
+            for other in earlier.iter() {
+                let clash = match (&other.route.methods, &checked.route.methods) {
+                    (Some(theirs), Some(ours)) => ours
+                        .iter()
+                        .find(|m| theirs.contains(m))
+                        .map(|m| format!("both serve {m}")),
+                    _ => Some("both must list `methods`, and disjoint ones".to_owned()),
+                };
+                if let Some(clash) = clash {
+                    return Err(src.error(
+                        checked.path_span.clone(),
+                        &path_key,
+                        format!(
+                            "{path:?} is also routed by {} at line {}: {clash}",
+                            other.key, other.line
+                        ),
+                    ));
+                }
+            }
+            earlier.push(checked);
+            continue;
+        }
+        if let Err(error) = router.insert(path, i) {
+            let mut message = format!("rejected by the router: {error}");
+            if let matchit::InsertError::Conflict { with } = &error
+                && let Some(other) = routes.iter().find(|r| r.route.path == *with)
+            {
+                message.push_str(&format!(" ({} at line {})", other.key, other.line));
+            }
+            return Err(src.error(checked.path_span.clone(), &path_key, message));
+        }
+        by_path.insert(path, vec![checked]);
+    }
+    Ok(())
+}
+
+fn socket_addr(
+    value: &Spanned<String>,
+    key: &str,
+    src: &Source<'_>,
+) -> Result<SocketAddr, ConfigError> {
+    value.get_ref().parse().map_err(|_| {
+        src.error(
+            value.span(),
+            key,
+            format!(
+                "invalid address {:?}: expected IP:port, e.g. 127.0.0.1:8080",
+                value.get_ref()
+            ),
+        )
+    })
+}
+
+/// Resolves a path against the config file's directory and checks it can be
+/// opened.
+fn readable_file(
+    value: &Spanned<String>,
+    key: &str,
+    src: &Source<'_>,
+) -> Result<PathBuf, ConfigError> {
+    let path = src.base_dir().join(value.get_ref());
+    let problem = match std::fs::File::open(&path) {
+        Ok(file) if file.metadata().is_ok_and(|m| m.is_dir()) => Some("is a directory".to_owned()),
+        Ok(_) => None,
+        Err(error) => Some(format!("cannot be opened: {error}")),
+    };
+    match problem {
+        Some(problem) => Err(src.error(
+            value.span(),
+            key,
+            format!("{:?} {problem}", path.display().to_string()),
+        )),
+        None => Ok(path),
+    }
+}
+
+/// A positive integer that fits `T`.
+fn count<T: TryFrom<i64>>(
+    value: Option<Spanned<i64>>,
+    key: &str,
+    default: T,
+    src: &Source<'_>,
+) -> Result<T, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    let n = *value.get_ref();
+    if n <= 0 {
+        return Err(src.error(value.span(), key, format!("must be greater than 0, not {n}")));
+    }
+    T::try_from(n).map_err(|_| src.error(value.span(), key, format!("{n} is too large")))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Zero {
+    Allowed,
+    Refused,
+}
+
+fn duration(
+    value: Option<Spanned<String>>,
+    key: &str,
+    default: Duration,
+    zero: Zero,
+    src: &Source<'_>,
+) -> Result<Duration, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    let parsed = parse_duration(value.get_ref()).map_err(|m| src.error(value.span(), key, m))?;
+    if parsed.is_zero() && zero == Zero::Refused {
+        return Err(src.error(value.span(), key, "must be greater than 0"));
+    }
+    Ok(parsed)
+}
+
+fn date(value: &Spanned<String>, key: &str, src: &Source<'_>) -> Result<SystemTime, ConfigError> {
+    parse_rfc3339(value.get_ref()).map_err(|why| {
+        src.error(
+            value.span(),
+            key,
+            format!(
+                "invalid date {:?}: {why}; expected RFC 3339, e.g. 2026-12-01T06:00:00Z",
+                value.get_ref()
+            ),
+        )
+    })
+}
+
+/// Parses `250ms`, `5s`, `1.5m`, `2h`: a decimal number and a unit, nothing
+/// else.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    const NANOS_PER_SEC: u128 = 1_000_000_000;
+    let invalid = || format!("invalid duration {text:?}: expected a number followed by ms, s, m or h");
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let unit_nanos: u128 = match unit {
+        "ms" => 1_000_000,
+        "s" => NANOS_PER_SEC,
+        "m" => 60 * NANOS_PER_SEC,
+        "h" => 3600 * NANOS_PER_SEC,
+        _ => return Err(invalid()),
+    };
+    let (whole, fraction) = match number.split_once('.') {
+        Some((whole, fraction)) if !fraction.is_empty() && !fraction.contains('.') => {
+            (whole, fraction)
+        }
+        Some(_) => return Err(invalid()),
+        None => (number, ""),
+    };
+    if whole.is_empty() {
+        return Err(invalid());
+    }
+    let too_large = || format!("duration {text:?} is too large");
+    if whole.len() > 20 {
+        return Err(too_large());
+    }
+    let whole: u128 = whole.parse().map_err(|_| invalid())?;
+    let mut nanos = whole * unit_nanos;
+    // Digits beyond the 18th are below a nanosecond for every unit.
+    let fraction = &fraction[..fraction.len().min(18)];
+    if !fraction.is_empty() {
+        let digits: u128 = fraction.parse().map_err(|_| invalid())?;
+        nanos += digits * unit_nanos / 10u128.pow(fraction.len() as u32);
+    }
+    let secs = u64::try_from(nanos / NANOS_PER_SEC).map_err(|_| too_large())?;
+    let subsec = (nanos % NANOS_PER_SEC) as u32;
+    Ok(Duration::new(secs, subsec))
+}
+
+/// Parses an RFC 3339 timestamp with a `Z` or `+hh:mm` offset, e.g.
+/// `2026-12-01T06:00:00Z` or `2026-12-01T08:00:00.5+02:00`.
+fn parse_rfc3339(text: &str) -> Result<SystemTime, String> {
+    let b = text.as_bytes();
+    let layout = "expected YYYY-MM-DDThh:mm:ss";
+    let number = |at: usize, len: usize| -> Result<u32, String> {
+        let digits = b.get(at..at + len).ok_or(layout)?;
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return Err(layout.to_owned());
+        }
+        Ok(digits
+            .iter()
+            .fold(0, |n, d| n * 10 + u32::from(d - b'0')))
+    };
+    let separator = |at: usize, allowed: &[u8]| -> Result<(), String> {
+        match b.get(at) {
+            Some(c) if allowed.contains(c) => Ok(()),
+            _ => Err(layout.to_owned()),
+        }
+    };
+    let year = number(0, 4)?;
+    separator(4, b"-")?;
+    let month = number(5, 2)?;
+    separator(7, b"-")?;
+    let day = number(8, 2)?;
+    separator(10, b"Tt")?;
+    let hour = number(11, 2)?;
+    separator(13, b":")?;
+    let minute = number(14, 2)?;
+    separator(16, b":")?;
+    let second = number(17, 2)?;
+    let mut at = 19;
+
+    let mut nanos = 0u32;
+    if b.get(at) == Some(&b'.') {
+        at += 1;
+        let start = at;
+        while b.get(at).is_some_and(u8::is_ascii_digit) {
+            at += 1;
+        }
+        if at == start {
+            return Err("the fraction of a second has no digits".to_owned());
+        }
+        let mut scale = 100_000_000;
+        for digit in &b[start..at.min(start + 9)] {
+            nanos += u32::from(digit - b'0') * scale;
+            scale /= 10;
+        }
+    }
+
+    let missing_offset = "missing the offset: end with Z or +hh:mm";
+    let offset_secs: i64 = match b.get(at) {
+        Some(b'Z' | b'z') => {
+            at += 1;
+            0
+        }
+        Some(&sign @ (b'+' | b'-')) => {
+            let hours = number(at + 1, 2).map_err(|_| missing_offset)?;
+            separator(at + 3, b":").map_err(|_| missing_offset)?;
+            let minutes = number(at + 4, 2).map_err(|_| missing_offset)?;
+            if hours > 23 || minutes > 59 {
+                return Err(format!("offset {hours:02}:{minutes:02} is out of range"));
+            }
+            at += 6;
+            let secs = i64::from(hours * 3600 + minutes * 60);
+            if sign == b'+' { secs } else { -secs }
+        }
+        _ => return Err(missing_offset.to_owned()),
+    };
+    if at != b.len() {
+        return Err(format!("unexpected {:?} after the offset", &text[at..]));
+    }
+
+    if year == 0 {
+        return Err("year 0000 is out of range".to_owned());
+    }
+    if !(1..=12).contains(&month) {
+        return Err(format!("month {month:02} is out of range"));
+    }
+    let month_days = days_in_month(year, month);
+    if !(1..=month_days).contains(&day) {
+        return Err(format!(
+            "day {day:02} is out of range: {year:04}-{month:02} has {month_days} days"
+        ));
+    }
+    if hour > 23 || minute > 59 {
+        return Err(format!("time {hour:02}:{minute:02} is out of range"));
+    }
+    if second > 59 {
+        return Err(format!("second {second:02} is out of range (leap seconds are not supported)"));
+    }
+
+    let days = days_since_epoch(year, month, day);
+    let secs = days * 86_400
+        + i64::from(hour * 3600 + minute * 60 + second)
+        - offset_secs;
+    let time = if secs >= 0 {
+        UNIX_EPOCH + Duration::new(secs.unsigned_abs(), nanos)
+    } else {
+        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs()) + Duration::from_nanos(u64::from(nanos))
+    };
+    Ok(time)
+}
+
+fn is_leap_year(year: u32) -> bool {
+    year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400))
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if is_leap_year(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to the given (valid) date in the proleptic
+/// Gregorian calendar; negative before 1970.
+fn days_since_epoch(year: u32, month: u32, day: u32) -> i64 {
+    // Days in the years 1..year, counting every leap day.
+    let days_before_year = |year: u32| {
+        let y = i64::from(year) - 1;
+        y * 365 + y / 4 - y / 100 + y / 400
+    };
+    let days_before_month: i64 = (1..month).map(|m| i64::from(days_in_month(year, m))).sum();
+    days_before_year(year) - days_before_year(1970) + days_before_month + i64::from(day) - 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(text: &str) -> Result<i64, String> {
+        parse_rfc3339(text).map(|t| match t.duration_since(UNIX_EPOCH) {
+            Ok(after) => after.as_secs() as i64,
+            Err(before) => -(before.duration().as_secs() as i64),
+        })
+    }
+
+    #[test]
+    fn durations_take_a_number_and_a_unit() {
+        let ok = |text: &str| parse_duration(text).unwrap();
+        assert_eq!(ok("250ms"), Duration::from_millis(250));
+        assert_eq!(ok("5s"), Duration::from_secs(5));
+        assert_eq!(ok("1m"), Duration::from_secs(60));
+        assert_eq!(ok("2h"), Duration::from_secs(7200));
+        assert_eq!(ok("1.5s"), Duration::from_millis(1500));
+        assert_eq!(ok("0.25m"), Duration::from_secs(15));
+        assert_eq!(ok("0.5ms"), Duration::from_micros(500));
+        assert_eq!(ok("0.000000001s"), Duration::from_nanos(1));
+        assert_eq!(ok("0.0000000001s"), Duration::ZERO);
+        assert_eq!(ok("0s"), Duration::ZERO);
+        assert_eq!(ok("007s"), Duration::from_secs(7));
+    }
+
+    #[test]
+    fn durations_refuse_everything_else() {
+        for text in [
+            "", "5", "s", "5 sec", "5 s", " 5s", "5s ", "5S", "5sec", "-5s", "+5s", "1.s", ".5s",
+            "1..5s", "1.2.3s", "5d", "1e3ms", "1_000ms", "5s5", "5ms5s",
+        ] {
+            let err = parse_duration(text).unwrap_err();
+            assert_eq!(
+                err,
+                format!("invalid duration {text:?}: expected a number followed by ms, s, m or h"),
+            );
+        }
+    }
+
+    #[test]
+    fn huge_durations_are_too_large_not_wrapped() {
+        assert!(parse_duration("99999999999999999999999h").unwrap_err().contains("too large"));
+        assert!(parse_duration("9999999999999999999h").unwrap_err().contains("too large"));
+        assert_eq!(
+            parse_duration("18446744073709551615s").unwrap(),
+            Duration::from_secs(u64::MAX)
+        );
+    }
+
+    #[test]
+    fn dates_are_rfc3339_instants() {
+        assert_eq!(secs("1970-01-01T00:00:00Z"), Ok(0));
+        assert_eq!(secs("2026-12-01T06:00:00Z"), Ok(1_796_104_800));
+        assert_eq!(secs("2026-12-01t06:00:00z"), Ok(1_796_104_800));
+        assert_eq!(secs("2026-12-01T08:30:00+02:30"), Ok(1_796_104_800));
+        assert_eq!(secs("2026-12-01T01:00:00-05:00"), Ok(1_796_104_800));
+        assert_eq!(secs("2026-12-01T06:00:00-00:00"), Ok(1_796_104_800));
+        assert_eq!(secs("2027-06-30T00:00:00Z"), Ok(1_814_313_600));
+        assert_eq!(secs("2000-02-29T23:59:59Z"), Ok(951_868_799));
+        assert_eq!(secs("1969-12-31T23:59:59Z"), Ok(-1));
+        assert_eq!(secs("9999-12-31T23:59:59Z"), Ok(253_402_300_799));
+    }
+
+    #[test]
+    fn fractional_seconds_keep_nanoseconds() {
+        let at = |text: &str| {
+            parse_rfc3339(text)
+                .unwrap()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+        };
+        assert_eq!(at("1970-01-01T00:00:01.5Z"), Duration::from_millis(1500));
+        assert_eq!(at("1970-01-01T00:00:00.123456789Z"), Duration::from_nanos(123_456_789));
+        assert_eq!(at("1970-01-01T00:00:00.1234567891234Z"), Duration::from_nanos(123_456_789));
+        assert!(parse_rfc3339("1970-01-01T00:00:00.Z").is_err());
+        let before = UNIX_EPOCH.duration_since(parse_rfc3339("1969-12-31T23:59:59.25Z").unwrap());
+        assert_eq!(before.unwrap(), Duration::from_millis(750));
+    }
+
+    #[test]
+    fn leap_years_follow_the_gregorian_rules() {
+        assert!(parse_rfc3339("2024-02-29T00:00:00Z").is_ok());
+        assert!(parse_rfc3339("2000-02-29T00:00:00Z").is_ok());
+        let err = parse_rfc3339("2023-02-29T00:00:00Z").unwrap_err();
+        assert_eq!(err, "day 29 is out of range: 2023-02 has 28 days");
+        assert!(parse_rfc3339("1900-02-29T00:00:00Z").is_err());
+        assert!(parse_rfc3339("2100-02-29T00:00:00Z").is_err());
+        assert!(parse_rfc3339("2026-04-31T00:00:00Z").is_err());
+        assert!(parse_rfc3339("2026-12-31T00:00:00Z").is_ok());
+    }
+
+    #[test]
+    fn dates_refuse_anything_loose() {
+        for text in [
+            "",
+            "2026-12-01",
+            "2026-12-01T06:00:00",
+            "2026-12-01 06:00:00Z",
+            "2026-12-01T06:00Z",
+            "2026-12-1T06:00:00Z",
+            "26-12-01T06:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-00-01T00:00:00Z",
+            "2026-12-00T00:00:00Z",
+            "2026-12-32T00:00:00Z",
+            "2026-12-01T24:00:00Z",
+            "2026-12-01T23:60:00Z",
+            "2026-12-31T23:59:60Z",
+            "2026-12-01T06:00:00+0200",
+            "2026-12-01T06:00:00+02",
+            "2026-12-01T06:00:00+24:00",
+            "2026-12-01T06:00:00+02:60",
+            "2026-12-01T06:00:00Z ",
+            "2026-12-01T06:00:00ZZ",
+            "0000-01-01T00:00:00Z",
+            "２026-12-01T06:00:00Z",
+            "Tue, 01 Dec 2026 06:00:00 GMT",
+        ] {
+            assert!(parse_rfc3339(text).is_err(), "{text:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn env_references_expand_and_dollar_dollar_escapes() {
+        let env = |name: &str| match name {
+            "HOST" => Some("127.0.0.1".to_owned()),
+            "PORT" => Some("9001".to_owned()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        let expand = |text: &str| expand_env(text, &env);
+        assert_eq!(expand("plain"), Ok(None));
+        assert_eq!(expand("cost: $5"), Ok(None));
+        assert_eq!(expand("${HOST}:${PORT}"), Ok(Some("127.0.0.1:9001".to_owned())));
+        assert_eq!(expand("a${EMPTY}b"), Ok(Some("ab".to_owned())));
+        assert_eq!(expand("$${HOST}"), Ok(Some("${HOST}".to_owned())));
+        assert_eq!(expand("$$${HOST}"), Ok(Some("$${HOST}".to_owned())));
+        assert_eq!(expand("$5 ${PORT} $"), Ok(Some("$5 9001 $".to_owned())));
+        assert_eq!(
+            expand("${NOPE}"),
+            Err("environment variable NOPE is not set".to_owned())
+        );
+        assert!(expand("${HOST").unwrap_err().starts_with("unterminated"));
+        assert!(expand("${}").unwrap_err().starts_with("invalid environment variable name"));
+        assert!(expand("${1X}").unwrap_err().starts_with("invalid environment variable name"));
+        assert!(expand("${A-B}").unwrap_err().starts_with("invalid environment variable name"));
+    }
+
+    #[test]
+    fn targets_are_host_and_port() {
+        for ok in ["127.0.0.1:9001", "localhost:80", "api.internal:65535", "[::1]:9001"] {
+            assert_eq!(check_target(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "127.0.0.1",
+            "127.0.0.1:",
+            ":9001",
+            "127.0.0.1:0",
+            "127.0.0.1:65536",
+            "127.0.0.1:+80",
+            "http://127.0.0.1:9001",
+            "::1:9001",
+            "[::1]",
+            "[nope]:80",
+            "a b:80",
+            "host/path:80",
+        ] {
+            assert!(check_target(bad).is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn key_paths_quote_keys_that_are_not_bare() {
+        assert_eq!(join_key("", "gateway"), "gateway");
+        assert_eq!(join_key("upstreams", "a-b_1"), "upstreams.a-b_1");
+        assert_eq!(join_key("upstreams", "a.b"), "upstreams.\"a.b\"");
+        assert_eq!(join_key("upstreams", ""), "upstreams.\"\"");
+    }
+}

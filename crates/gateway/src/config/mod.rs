@@ -1,0 +1,9 @@
+//! The gateway configuration: the TOML surface (`file`), its loader (`load`)
+//! and the validated model the gateway runs on (`model`).
+
+mod file;
+mod load;
+pub mod model;
+
+pub use load::{ConfigError, load_file, load_str};
+pub use model::*;

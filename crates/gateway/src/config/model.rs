@@ -1,0 +1,145 @@
+//! The validated internal configuration: what the gateway runs on.
+//!
+//! Never deserialized directly: the TOML surface (`file.rs`) is parsed,
+//! checked and converted into these types by `load.rs`, so every value here
+//! has already been validated (durations parsed, upstream names resolved,
+//! paths accepted by the router, files readable).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::Method;
+
+/// A whole gateway configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub gateway: Gateway,
+    /// Upstreams by name.
+    pub upstreams: BTreeMap<String, Arc<Upstream>>,
+    /// Routes in file order.
+    pub routes: Vec<Route>,
+}
+
+/// The `[gateway]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gateway {
+    pub listen: SocketAddr,
+    /// Admin listener: `/metrics`, `/healthz`, `/readyz`. None: no admin.
+    pub admin_listen: Option<SocketAddr>,
+    /// The realm of every challenge the gateway sends.
+    pub realm: String,
+    /// Send `X-Upstream-Service` / `X-Failure-Type` on gateway-made 5xx
+    /// (a route may turn them off).
+    pub debug_headers: bool,
+    /// Beyond this many requests in flight: 503 `gateway.overloaded`.
+    pub max_concurrent_requests: usize,
+    /// Beyond this request body size: 413 `body.too_large`.
+    pub max_body_bytes: u64,
+    /// Beyond this header section size (names + values): 431.
+    pub max_header_bytes: usize,
+    /// Beyond this request-target length: 414.
+    pub max_uri_bytes: usize,
+    /// How long SIGTERM waits for in-flight requests.
+    pub shutdown_grace: Duration,
+    /// Serve TLS (with ALPN h2 and http/1.1) instead of cleartext.
+    pub tls: Option<Tls>,
+    /// Write one JSON access log line per request to stdout.
+    pub access_log: bool,
+    /// A gateway-wide maintenance window.
+    pub maintenance: Option<Maintenance>,
+}
+
+/// Certificate chain and private key, PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// An `[upstreams.NAME]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upstream {
+    pub name: String,
+    /// `host:port` targets, used round robin.
+    pub targets: Vec<String>,
+    pub connect_timeout: Duration,
+    /// Until the response head arrives; beyond: 504.
+    pub response_timeout: Duration,
+    /// Pooled connections idle longer than this are closed (keep it below
+    /// the upstream's own keep-alive timeout).
+    pub pool_idle_timeout: Duration,
+    /// Consecutive connect failures that eject a target.
+    pub eject_after: u32,
+    /// How long an ejected target stays out.
+    pub eject_for: Duration,
+    /// Run the contract's passive checks on this upstream's responses.
+    pub monitor: bool,
+    /// Largest JSON body the monitor inspects.
+    pub monitor_body_bytes: usize,
+    /// What the gateway adds when this upstream leaves it out.
+    pub repair: Repair,
+}
+
+/// Repairs the gateway makes to an upstream's responses (and counts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Repair {
+    /// Add `WWW-Authenticate: Bearer realm="<realm>"` to a 401 without one.
+    pub challenge: bool,
+    /// Add `Retry-After` to a 429 or 503 without one.
+    pub retry_after: bool,
+}
+
+/// A `[[routes]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// The matchit pattern, e.g. `/users/{id}` or `/docs/v1/{*rest}`.
+    pub path: String,
+    /// The methods served; None serves every method.
+    pub methods: Option<Vec<Method>>,
+    pub action: Action,
+    pub deprecated: Option<Deprecation>,
+    pub maintenance: Option<Maintenance>,
+    /// Overrides `[gateway] debug_headers` for this route.
+    pub debug_headers: Option<bool>,
+    /// 1-based line of the entry in its file, for messages.
+    pub line: Option<usize>,
+}
+
+/// What a route does with a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Forward to this upstream.
+    Proxy { upstream: String },
+    /// Answer 410, with a successor link when known.
+    Retired { successor: Option<String> },
+}
+
+/// RFC 9745 / RFC 8594 deprecation of a route that is still served.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deprecation {
+    /// When the route was (or will be) deprecated; the `Deprecation` date.
+    /// Unset: the Unix epoch, i.e. "already deprecated".
+    pub since: Option<SystemTime>,
+    /// When the route stops being served; the `Sunset` date.
+    pub sunset: Option<SystemTime>,
+    /// Where to read about it; sent as `Link: <..>; rel="deprecation"`.
+    pub link: Option<String>,
+}
+
+/// A maintenance window: 503 with Retry-After while it is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Maintenance {
+    /// Opens at this time; None: open from the moment it is configured.
+    pub from: Option<SystemTime>,
+    pub until: SystemTime,
+}
+
+impl Maintenance {
+    /// Whether the window is open at `now`.
+    pub fn is_open(&self, now: SystemTime) -> bool {
+        self.from.is_none_or(|from| from <= now) && now < self.until
+    }
+}

@@ -1,0 +1,254 @@
+//! Every error the gateway can answer with, and the one function that turns
+//! each into its contract rule, status, headers and problem body.
+//!
+//! Layers return a typed [`GatewayError`]; nothing else in the gateway
+//! chooses a status. The rule catalog in candor-contract says which status
+//! each rule carries, so no status literal appears here either.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use candor_contract::rules::{self, Rule};
+use candor_contract::{PROBLEM_JSON, Problem, RetryAfter};
+use http::header::{ALLOW, CONTENT_TYPE, HeaderName, HeaderValue, LINK, RETRY_AFTER};
+use http::{Response, StatusCode};
+use http_body_util::Full;
+
+use crate::upstream::UpstreamFailure;
+
+/// Names the upstream that failed (a debug header).
+pub static X_UPSTREAM_SERVICE: HeaderName = HeaderName::from_static("x-upstream-service");
+/// Says how the upstream failed (a debug header).
+pub static X_FAILURE_TYPE: HeaderName = HeaderName::from_static("x-failure-type");
+/// The request id, on every response.
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Why the gateway answers a request itself.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GatewayError {
+    #[error("request target is {len} bytes, over the {limit}-byte limit")]
+    UriTooLong { len: usize, limit: usize },
+    #[error("header section is {len} bytes, over the {limit}-byte limit")]
+    HeadersTooLarge { len: usize, limit: usize },
+    #[error("the gateway is at its limit of {limit} concurrent requests")]
+    Overloaded { limit: usize },
+    #[error("no route serves {path}")]
+    RouteUnknown { path: String },
+    #[error("this route was retired")]
+    Retired { successor: Option<String> },
+    #[error("{method} is not allowed here; allowed: {allow}")]
+    MethodNotAllowed { method: String, allow: String },
+    #[error("under maintenance")]
+    Maintenance { retry_after: Duration },
+    #[error("request body is over the {limit}-byte limit")]
+    BodyTooLarge { limit: u64 },
+    #[error("upstream {upstream} failed: {detail}")]
+    Upstream {
+        upstream: Arc<str>,
+        failure: UpstreamFailure,
+        detail: String,
+    },
+    #[error("every target of upstream {upstream} is ejected")]
+    NoHealthyUpstream {
+        upstream: Arc<str>,
+        retry_after: Duration,
+    },
+    #[error("internal error")]
+    Internal { detail: String },
+}
+
+impl GatewayError {
+    /// The contract rule this error answers with: the single mapping.
+    pub fn rule(&self) -> &'static Rule {
+        match self {
+            GatewayError::UriTooLong { .. } => &rules::REQUEST_URI_TOO_LONG,
+            GatewayError::HeadersTooLarge { .. } => &rules::REQUEST_HEADERS_TOO_LARGE,
+            GatewayError::Overloaded { .. } => &rules::GATEWAY_OVERLOADED,
+            GatewayError::RouteUnknown { .. } => &rules::ROUTE_UNKNOWN,
+            GatewayError::Retired { .. } => &rules::ROUTE_RETIRED,
+            GatewayError::MethodNotAllowed { .. } => &rules::ROUTE_METHOD,
+            GatewayError::Maintenance { .. } => &rules::GATEWAY_MAINTENANCE,
+            GatewayError::BodyTooLarge { .. } => &rules::BODY_TOO_LARGE,
+            GatewayError::Upstream { failure, .. } => failure.rule(),
+            GatewayError::NoHealthyUpstream { .. } => &rules::UPSTREAM_UNAVAILABLE,
+            GatewayError::Internal { .. } => &rules::INTERNAL,
+        }
+    }
+
+    /// The `X-Failure-Type` value, on upstream rows.
+    fn failure_type(&self) -> Option<&'static str> {
+        match self {
+            GatewayError::Upstream { failure, .. } => Some(failure.as_str()),
+            GatewayError::NoHealthyUpstream { .. } => Some("no_healthy_upstream"),
+            _ => None,
+        }
+    }
+
+    fn upstream(&self) -> Option<&Arc<str>> {
+        match self {
+            GatewayError::Upstream { upstream, .. }
+            | GatewayError::NoHealthyUpstream { upstream, .. } => Some(upstream),
+            _ => None,
+        }
+    }
+
+    /// What the client is told; never internals of the gateway.
+    fn detail(&self) -> String {
+        match self {
+            GatewayError::Internal { .. } => "the gateway failed to handle this request".into(),
+            GatewayError::Upstream { upstream, failure, .. } => {
+                format!("upstream {upstream} failed: {}", failure.describe())
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// What `rescue` needs to know about the request.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorContext<'a> {
+    pub request_id: &'a str,
+    /// Send X-Upstream-Service / X-Failure-Type.
+    pub debug_headers: bool,
+    /// The client accepts JSON (else the body is plain text).
+    pub accepts_json: bool,
+}
+
+/// Turns an error into the response the contract prescribes for its rule.
+pub fn rescue(error: &GatewayError, cx: ErrorContext<'_>) -> Response<Full<Bytes>> {
+    let rule = error.rule();
+    let status = rule_status(rule);
+    let mut problem = Problem::for_rule(rule, status.as_u16())
+        .detail(error.detail())
+        .instance(cx.request_id);
+    if let (Some(upstream), Some(failure)) = (error.upstream(), error.failure_type()) {
+        problem = problem
+            .extension("upstream", upstream.as_ref())
+            .extension("failure", failure);
+    }
+
+    let (content_type, body) = if cx.accepts_json {
+        (PROBLEM_JSON, Bytes::from(problem.to_json()))
+    } else {
+        let title = problem.title.as_deref().unwrap_or_default();
+        let text = format!("{} {title}: {}\n", status.as_u16(), error.detail());
+        ("text/plain; charset=utf-8", Bytes::from(text))
+    };
+
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(id) = HeaderValue::from_str(cx.request_id) {
+        headers.insert(&X_REQUEST_ID, id);
+    }
+    match error {
+        GatewayError::MethodNotAllowed { allow, .. } => {
+            if let Ok(v) = HeaderValue::from_str(allow) {
+                headers.insert(ALLOW, v);
+            }
+        }
+        GatewayError::Retired {
+            successor: Some(successor),
+        } => {
+            if let Ok(v) = HeaderValue::from_str(&format!("<{successor}>; rel=\"successor-version\"")) {
+                headers.insert(LINK, v);
+            }
+        }
+        GatewayError::Overloaded { .. } => insert_retry_after(headers, Duration::from_secs(1)),
+        GatewayError::Maintenance { retry_after }
+        | GatewayError::NoHealthyUpstream { retry_after, .. } => insert_retry_after(headers, *retry_after),
+        _ => {}
+    }
+    if cx.debug_headers {
+        if let Some(upstream) = error.upstream()
+            && let Ok(v) = HeaderValue::from_str(upstream)
+        {
+            headers.insert(&X_UPSTREAM_SERVICE, v);
+        }
+        if let Some(failure) = error.failure_type() {
+            headers.insert(&X_FAILURE_TYPE, HeaderValue::from_static(failure));
+        }
+    }
+    response
+}
+
+/// The status a gateway-made rule answers with. Every rule a `GatewayError`
+/// maps to carries one; `internal` is the fallback should one not.
+fn rule_status(rule: &Rule) -> StatusCode {
+    rule.status
+        .or(rules::INTERNAL.status)
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn insert_retry_after(headers: &mut http::HeaderMap, after: Duration) {
+    let value = RetryAfter::after(after).to_string();
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(RETRY_AFTER, v);
+    }
+}
+
+/// Whether the client's Accept admits a JSON body. No Accept means yes.
+pub fn accepts_json(accept: Option<&HeaderValue>) -> bool {
+    let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    accept.split(',').any(|range| {
+        let media = range.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        media == "*/*" || media == "application/*" || media.ends_with("json")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cx() -> ErrorContext<'static> {
+        ErrorContext {
+            request_id: "req-1",
+            debug_headers: true,
+            accepts_json: true,
+        }
+    }
+
+    #[test]
+    fn every_gateway_error_maps_to_a_section_one_rule_with_a_status() {
+        let errors = [
+            GatewayError::UriTooLong { len: 9, limit: 8 },
+            GatewayError::HeadersTooLarge { len: 9, limit: 8 },
+            GatewayError::Overloaded { limit: 1 },
+            GatewayError::RouteUnknown { path: "/x".into() },
+            GatewayError::Retired { successor: None },
+            GatewayError::MethodNotAllowed { method: "PUT".into(), allow: "GET".into() },
+            GatewayError::Maintenance { retry_after: Duration::from_secs(3) },
+            GatewayError::BodyTooLarge { limit: 1 },
+            GatewayError::NoHealthyUpstream { upstream: "a".into(), retry_after: Duration::ZERO },
+            GatewayError::Internal { detail: "x".into() },
+        ];
+        for e in errors {
+            let rule = e.rule();
+            assert_eq!(rule.section, candor_contract::Section::Gateway);
+            let res = rescue(&e, cx());
+            assert_eq!(Some(res.status().as_u16()), rule.status, "{}", rule.id);
+            assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
+        }
+    }
+
+    #[test]
+    fn accept_negotiation() {
+        assert!(accepts_json(None));
+        assert!(accepts_json(Some(&HeaderValue::from_static("application/json"))));
+        assert!(accepts_json(Some(&HeaderValue::from_static("text/html, */*;q=0.1"))));
+        assert!(accepts_json(Some(&HeaderValue::from_static("application/problem+json"))));
+        assert!(!accepts_json(Some(&HeaderValue::from_static("text/html"))));
+    }
+
+    #[test]
+    fn internal_errors_leak_nothing() {
+        let res = rescue(&GatewayError::Internal { detail: "secret stack".into() }, cx());
+        let body = format!("{:?}", res.body());
+        assert!(!body.contains("secret"));
+    }
+}

@@ -1,0 +1,23 @@
+//! candor-gateway: `candor serve`, an API gateway whose every response obeys
+//! the HTTP status-code contract.
+//!
+//! config -> routing -> route policies -> upstream -> rescue. Each layer
+//! returns a typed error; `error::rescue` is the one place that turns an
+//! error into a status, headers and a problem body.
+
+mod access_log;
+mod admin;
+mod body;
+pub mod config;
+mod error;
+mod metrics;
+mod monitor;
+mod proxy;
+mod routing;
+mod server;
+mod state;
+mod upstream;
+
+pub use error::{GatewayError, X_FAILURE_TYPE, X_REQUEST_ID, X_UPSTREAM_SERVICE};
+pub use server::{Gateway, Phase, StartError, StartOptions};
+pub use upstream::UpstreamFailure;

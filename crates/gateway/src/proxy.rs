@@ -1,0 +1,446 @@
+//! The data path: limits, routing, route policies, then the upstream.
+//!
+//! The order of the checks is the contract's precedence (section 1):
+//! request limits, overload, unknown route, retired route, method,
+//! maintenance, then the upstream. Errors are typed and answered by
+//! `error::rescue`; upstream statuses pass through unchanged.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use candor_contract::{Challenge, Exchange, RetryAfter, rules};
+use http::header::{
+    ACCEPT, CONNECTION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
+    TE, TRAILER, TRANSFER_ENCODING, UPGRADE, WWW_AUTHENTICATE,
+};
+use http::{Method, Request, Response, Version};
+use http_body::Body as _;
+use http_body_util::{Either, Empty, Full};
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use crate::body::{BodyLimitExceeded, LimitedIncoming, UpstreamBody};
+use crate::error::{ErrorContext, GatewayError, X_REQUEST_ID, X_UPSTREAM_SERVICE, accepts_json, rescue};
+use crate::metrics::{LatencyLabels, RequestLabels, RuleLabels, UpstreamFailureLabels, UpstreamLabels, UpstreamRuleLabels, class};
+use crate::monitor::Observation;
+use crate::routing::RouteState;
+use crate::state::{Runtime, Shared};
+use crate::upstream::{Pick, Pool, UpstreamFailure, cause, classify};
+
+/// What the client gets: a gateway-made body or the upstream's, streamed.
+pub type ResponseBody = Either<Full<Bytes>, UpstreamBody>;
+
+/// The connection a request came in on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub tls: bool,
+}
+
+/// What the access log and metrics learn while a request is handled.
+struct Trace {
+    route: Option<Arc<str>>,
+    upstream: Option<Arc<str>>,
+    debug_headers: bool,
+}
+
+static UNMATCHED: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from("unmatched"));
+
+/// Handles one request; never fails (errors become contract responses).
+pub async fn handle(
+    shared: Arc<Shared>,
+    conn: ConnInfo,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let started = Instant::now();
+    let runtime = shared.runtime.load_full();
+    let request_id = shared.request_ids.assign(req.headers());
+    let json = accepts_json(req.headers().get(ACCEPT));
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mut trace = Trace {
+        route: None,
+        upstream: None,
+        debug_headers: runtime.config.gateway.debug_headers,
+    };
+
+    let result = route_request(&shared, &runtime, conn, req, &request_id, &mut trace).await;
+    let (mut response, rule) = match result {
+        Ok(response) => (response, None),
+        Err(error) => {
+            let rule = error.rule();
+            shared.metrics.gateway_errors.get_or_create(&RuleLabels { rule: rule.id }).inc();
+            let cx = ErrorContext {
+                request_id: &request_id,
+                debug_headers: trace.debug_headers,
+                accepts_json: json,
+            };
+            (rescue(&error, cx).map(Either::Left), Some(rule.id))
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(&X_REQUEST_ID, v);
+    }
+
+    let status = response.status().as_u16();
+    let route = trace.route.clone().unwrap_or_else(|| UNMATCHED.clone());
+    let status_class = class(status);
+    shared
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            route: route.clone(),
+            method: shared.method_label(&method),
+            status,
+            class: status_class,
+            source: if rule.is_some() { "gateway" } else { "upstream" },
+        })
+        .inc();
+    let elapsed = started.elapsed();
+    shared
+        .metrics
+        .latency
+        .get_or_create(&LatencyLabels { route, class: status_class })
+        .observe(elapsed.as_secs_f64());
+    if runtime.config.gateway.access_log {
+        shared.access_log.log(crate::access_log::Line {
+            request_id: &request_id,
+            peer: conn.peer,
+            method: method.as_str(),
+            path: &path,
+            status,
+            rule,
+            route: trace.route.as_deref(),
+            upstream: trace.upstream.as_deref(),
+            micros: elapsed.as_micros(),
+        });
+    }
+    Ok(response)
+}
+
+async fn route_request(
+    shared: &Shared,
+    runtime: &Runtime,
+    conn: ConnInfo,
+    req: Request<Incoming>,
+    request_id: &str,
+    trace: &mut Trace,
+) -> Result<Response<ResponseBody>, GatewayError> {
+    let gw = &runtime.config.gateway;
+
+    // request.* limits
+    let uri_len = req.uri().path_and_query().map_or(1, |pq| pq.as_str().len());
+    if uri_len > gw.max_uri_bytes {
+        return Err(GatewayError::UriTooLong { len: uri_len, limit: gw.max_uri_bytes });
+    }
+    let header_bytes = header_section_size(req.headers());
+    if header_bytes > gw.max_header_bytes {
+        return Err(GatewayError::HeadersTooLarge { len: header_bytes, limit: gw.max_header_bytes });
+    }
+
+    // gateway.overloaded: shed before any work is spent.
+    let _in_flight = shared.admit(gw.max_concurrent_requests)?;
+
+    // route.unknown, route.retired, route.method
+    let entry = runtime
+        .routes
+        .find(req.uri().path())
+        .ok_or_else(|| GatewayError::RouteUnknown { path: req.uri().path().to_owned() })?;
+    if let Some(retired) = entry.retired() {
+        trace.route = Some(retired.label.clone());
+        let successor = match &retired.config.action {
+            crate::config::Action::Retired { successor } => successor.clone(),
+            crate::config::Action::Proxy { .. } => None,
+        };
+        return Err(GatewayError::Retired { successor });
+    }
+    let route = entry.route_for(req.method()).ok_or_else(|| GatewayError::MethodNotAllowed {
+        method: req.method().to_string(),
+        allow: entry.allow.clone(),
+    })?;
+    trace.route = Some(route.label.clone());
+    if let Some(debug) = route.config.debug_headers {
+        trace.debug_headers = debug;
+    }
+
+    // gateway.maintenance (route window first, then the gateway's)
+    let now = SystemTime::now();
+    for window in [route.config.maintenance, gw.maintenance].into_iter().flatten() {
+        if window.is_open(now) {
+            let retry_after = window.until.duration_since(now).unwrap_or_default();
+            return Err(GatewayError::Maintenance { retry_after });
+        }
+    }
+
+    let Some(pool) = &route.pool else {
+        return Err(GatewayError::Internal { detail: format!("route {} has no upstream", route.label) });
+    };
+    trace.upstream = Some(pool.name.clone());
+    forward(shared, runtime, route, pool, conn, req, request_id, trace.debug_headers).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn forward(
+    shared: &Shared,
+    runtime: &Runtime,
+    route: &RouteState,
+    pool: &Arc<Pool>,
+    conn: ConnInfo,
+    req: Request<Incoming>,
+    request_id: &str,
+    debug_headers: bool,
+) -> Result<Response<ResponseBody>, GatewayError> {
+    let gw = &runtime.config.gateway;
+    let (parts, body) = req.into_parts();
+
+    // body.too_large, early when the length is declared.
+    if let Some(len) = content_length(&parts.headers)
+        && len > gw.max_body_bytes
+    {
+        return Err(GatewayError::BodyTooLarge { limit: gw.max_body_bytes });
+    }
+    let body_empty = body.is_end_stream();
+    let method = parts.method;
+    let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
+    let headers = forward_headers(parts.headers, &parts.uri, conn, request_id);
+    let monitor_request = pool.config.monitor.then(|| (headers.clone(), path_and_query.clone()));
+
+    let may_retry = body_empty && is_idempotent(&method) && pool.config.targets.len() > 1;
+    let mut body = Some(Either::Left(LimitedIncoming::new(body, gw.max_body_bytes)));
+    let mut headers = Some(headers);
+    let mut avoid = None;
+    let response = loop {
+        let target = match pool.pick(avoid) {
+            Pick::Target(t) => t,
+            Pick::AllEjected { retry_after } => {
+                return Err(GatewayError::NoHealthyUpstream {
+                    upstream: pool.name.clone(),
+                    retry_after,
+                });
+            }
+        };
+        let uri = format!("http://{}{}", target.authority, path_and_query);
+        let mut up = Request::new(body.take().unwrap_or_else(|| Either::Right(Empty::new())));
+        *up.method_mut() = method.clone();
+        *up.version_mut() = Version::HTTP_11;
+        *up.uri_mut() = uri.parse().map_err(|e| GatewayError::Internal { detail: format!("upstream URI: {e}") })?;
+        *up.headers_mut() = if may_retry && avoid.is_none() {
+            headers.clone().unwrap_or_default()
+        } else {
+            headers.take().unwrap_or_default()
+        };
+
+        let failure = match tokio::time::timeout(pool.config.response_timeout, pool.client.request(up)).await {
+            Ok(Ok(response)) => {
+                pool.record_success(target);
+                break response;
+            }
+            Err(_elapsed) => UpstreamFailure::Timeout,
+            Ok(Err(e)) => {
+                if let Some(limit) = cause::<BodyLimitExceeded>(&e) {
+                    return Err(GatewayError::BodyTooLarge { limit: limit.limit });
+                }
+                classify(&e)
+            }
+        };
+        shared
+            .metrics
+            .upstream_failures
+            .get_or_create(&UpstreamFailureLabels { upstream: pool.name.clone(), failure: failure.as_str() })
+            .inc();
+        if failure.counts_against_target() {
+            pool.record_failure(target);
+        }
+        if may_retry && avoid.is_none() && failure.before_request_sent() && pool.has_other_target(target) {
+            shared.metrics.retries.get_or_create(&UpstreamLabels { upstream: pool.name.clone() }).inc();
+            avoid = Some(target);
+            continue;
+        }
+        return Err(GatewayError::Upstream {
+            upstream: pool.name.clone(),
+            failure,
+            detail: failure.describe().to_owned(),
+        });
+    };
+
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let observation = monitor_request.map(|(req_headers, url)| {
+        let mut exchange = Exchange::default();
+        exchange.request.method = method.as_str().to_owned();
+        exchange.request.url = url;
+        exchange.request.headers = req_headers;
+        exchange.response.status = parts.status.as_u16();
+        exchange.response.headers = parts.headers.clone();
+        Box::new(Observation::new(
+            pool.name.clone(),
+            exchange,
+            pool.config.monitor_body_bytes,
+            shared.metrics.clone(),
+        ))
+    });
+    repair(shared, pool, &runtime.config.gateway.realm, parts.status.as_u16(), &mut parts.headers);
+    if parts.status.is_server_error()
+        && debug_headers
+        && let Ok(v) = HeaderValue::from_str(&pool.name)
+    {
+        parts.headers.insert(&X_UPSTREAM_SERVICE, v);
+    }
+    for (name, value) in &route.deprecation_headers {
+        parts.headers.append(name.clone(), value.clone());
+    }
+    let metrics = shared.metrics.clone();
+    let upstream = pool.name.clone();
+    let on_abort = Box::new(move || {
+        metrics.truncated.get_or_create(&UpstreamLabels { upstream }).inc();
+    });
+    let body = UpstreamBody::new(body, observation, on_abort);
+    Ok(Response::from_parts(parts, Either::Right(body)))
+}
+
+/// Adds what the upstream left out, when configured to, and counts it.
+fn repair(shared: &Shared, pool: &Pool, realm: &str, status: u16, headers: &mut HeaderMap) {
+    let fix = pool.config.repair;
+    let count = |rule: &'static str| {
+        shared
+            .metrics
+            .repairs
+            .get_or_create(&UpstreamRuleLabels { upstream: pool.name.clone(), rule })
+            .inc();
+    };
+    if fix.challenge
+        && status == 401
+        && !headers.contains_key(WWW_AUTHENTICATE)
+        && let Ok(v) = HeaderValue::from_str(&Challenge::bearer(realm).to_string())
+    {
+        headers.insert(WWW_AUTHENTICATE, v);
+        count(rules::AUTH_401_WITHOUT_CHALLENGE.id);
+    }
+    if fix.retry_after && (status == 429 || status == 503) && !headers.contains_key(RETRY_AFTER) {
+        let value = RetryAfter::after(std::time::Duration::from_secs(1)).to_string();
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(RETRY_AFTER, v);
+            let rule = if status == 429 {
+                rules::RATE_429_WITHOUT_RETRY_AFTER.id
+            } else {
+                rules::UNAVAILABLE_503_WITHOUT_RETRY_AFTER.id
+            };
+            count(rule);
+        }
+    }
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE)
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Size of the header section as sent: names, values, ": " and CRLF.
+fn header_section_size(headers: &HeaderMap) -> usize {
+    headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum()
+}
+
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+
+/// Removes hop-by-hop fields (RFC 9110 section 7.6.1): `Connection`, every
+/// field it names, and the fixed list.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [&CONNECTION, &KEEP_ALIVE, &PROXY_CONNECTION, &TE, &TRAILER, &TRANSFER_ENCODING, &UPGRADE] {
+        headers.remove(name);
+    }
+}
+
+/// The request headers for the upstream: hop-by-hop fields removed, the
+/// client's Host kept, and Forwarded / X-Forwarded-* / X-Request-Id set.
+fn forward_headers(mut headers: HeaderMap, uri: &http::Uri, conn: ConnInfo, request_id: &str) -> HeaderMap {
+    strip_hop_by_hop(&mut headers);
+    let proto = if conn.tls { "https" } else { "http" };
+    if !headers.contains_key(HOST)
+        && let Some(authority) = uri.authority()
+        && let Ok(v) = HeaderValue::from_str(authority.as_str())
+    {
+        headers.insert(HOST, v);
+    }
+    let host = headers.get(HOST).cloned();
+    let ip = conn.peer.ip();
+
+    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prior) => format!("{prior}, {ip}"),
+        None => ip.to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert(&X_FORWARDED_FOR, v);
+    }
+    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    if let Some(host) = &host {
+        headers.insert(&X_FORWARDED_HOST, host.clone());
+    }
+    let node = if ip.is_ipv6() { format!("\"[{ip}]\"") } else { ip.to_string() };
+    let mut element = format!("for={node};proto={proto}");
+    if let Some(host) = host.as_ref().and_then(|h| h.to_str().ok()) {
+        element.push_str(&format!(";host=\"{host}\""));
+    }
+    let forwarded = match headers.get(&FORWARDED).and_then(|v| v.to_str().ok()) {
+        Some(prior) => format!("{prior}, {element}"),
+        None => element,
+    };
+    if let Ok(v) = HeaderValue::from_str(&forwarded) {
+        headers.insert(&FORWARDED, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert(&X_REQUEST_ID, v);
+    }
+    headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_fields_and_those_connection_names_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert(CONNECTION, HeaderValue::from_static("keep-alive, x-secret"));
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(TE, HeaderValue::from_static("trailers"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn forwarded_headers_append_to_what_came_before() {
+        let mut h = HeaderMap::new();
+        h.insert(HOST, HeaderValue::from_static("api.example"));
+        h.insert(&X_FORWARDED_FOR, HeaderValue::from_static("203.0.113.9"));
+        let conn = ConnInfo { peer: "[::1]:5000".parse().unwrap(), tls: true };
+        let out = forward_headers(h, &"/x".parse().unwrap(), conn, "id-1");
+        assert_eq!(out[&X_FORWARDED_FOR], "203.0.113.9, ::1");
+        assert_eq!(out[&X_FORWARDED_PROTO], "https");
+        assert_eq!(out[&FORWARDED], "for=\"[::1]\";proto=https;host=\"api.example\"");
+        assert_eq!(out[&X_REQUEST_ID], "id-1");
+    }
+}

@@ -1,0 +1,155 @@
+//! The route table: a matchit router from path patterns to the routes that
+//! serve them, one route per method set.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::header::{HeaderName, HeaderValue, LINK};
+use http::Method;
+
+use crate::config::{Action, Config, Route};
+use crate::upstream::Pool;
+
+/// A route, ready to serve.
+pub struct RouteState {
+    pub config: Route,
+    /// The path pattern, for metrics and logs.
+    pub label: Arc<str>,
+    /// The upstream pool, for proxy routes.
+    pub pool: Option<Arc<Pool>>,
+    /// Deprecation / Sunset / Link headers, precomputed.
+    pub deprecation_headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// The routes sharing one path pattern.
+pub struct PathEntry {
+    pub routes: Vec<Arc<RouteState>>,
+    /// The `Allow` value for this path: every method some route serves.
+    pub allow: String,
+}
+
+impl PathEntry {
+    /// The route serving `method`; HEAD is served wherever GET is.
+    pub fn route_for(&self, method: &Method) -> Option<&Arc<RouteState>> {
+        let serves = |r: &&Arc<RouteState>, m: &Method| match &r.config.methods {
+            None => true,
+            Some(ms) => ms.contains(m),
+        };
+        self.routes
+            .iter()
+            .find(|r| serves(r, method))
+            .or_else(|| (method == Method::HEAD).then(|| self.routes.iter().find(|r| serves(r, &Method::GET))).flatten())
+    }
+
+    /// Whether a route here is retired (retirement applies to every method).
+    pub fn retired(&self) -> Option<&Arc<RouteState>> {
+        self.routes
+            .iter()
+            .find(|r| matches!(r.config.action, Action::Retired { .. }))
+    }
+}
+
+/// Every route of a configuration.
+pub struct RouteTable {
+    router: matchit::Router<usize>,
+    entries: Vec<PathEntry>,
+}
+
+impl RouteTable {
+    /// Builds the table; the configuration was validated, so paths insert.
+    pub fn build(config: &Config, pools: &BTreeMap<String, Arc<Pool>>) -> Result<Self, String> {
+        let mut by_path: BTreeMap<&str, Vec<Arc<RouteState>>> = BTreeMap::new();
+        let mut order = Vec::new();
+        for route in &config.routes {
+            let pool = match &route.action {
+                Action::Proxy { upstream } => Some(
+                    pools
+                        .get(upstream)
+                        .cloned()
+                        .ok_or_else(|| format!("route {} names unknown upstream {upstream}", route.path))?,
+                ),
+                Action::Retired { .. } => None,
+            };
+            let state = Arc::new(RouteState {
+                label: Arc::from(route.path.as_str()),
+                pool,
+                deprecation_headers: deprecation_headers(route),
+                config: route.clone(),
+            });
+            if !by_path.contains_key(route.path.as_str()) {
+                order.push(route.path.as_str());
+            }
+            by_path.entry(route.path.as_str()).or_default().push(state);
+        }
+        let mut router = matchit::Router::new();
+        let mut entries = Vec::new();
+        for path in order {
+            let routes = by_path.remove(path).unwrap_or_default();
+            router
+                .insert(path, entries.len())
+                .map_err(|e| format!("route {path}: {e}"))?;
+            entries.push(PathEntry {
+                allow: allow_header(&routes),
+                routes,
+            });
+        }
+        Ok(RouteTable { router, entries })
+    }
+
+    pub fn find(&self, path: &str) -> Option<&PathEntry> {
+        self.router.at(path).ok().map(|m| &self.entries[*m.value])
+    }
+}
+
+fn allow_header(routes: &[Arc<RouteState>]) -> String {
+    let mut methods: Vec<String> = Vec::new();
+    let mut push = |m: &str| {
+        if !methods.iter().any(|known| known == m) {
+            methods.push(m.to_owned());
+        }
+    };
+    for r in routes {
+        match &r.config.methods {
+            Some(ms) => {
+                for m in ms {
+                    push(m.as_str());
+                    if *m == Method::GET {
+                        push("HEAD");
+                    }
+                }
+            }
+            None => {
+                for m in ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] {
+                    push(m);
+                }
+            }
+        }
+    }
+    methods.join(", ")
+}
+
+fn deprecation_headers(route: &Route) -> Vec<(HeaderName, HeaderValue)> {
+    let Some(dep) = &route.deprecated else {
+        return Vec::new();
+    };
+    let mut headers = Vec::new();
+    let since = dep
+        .since
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    if let Ok(v) = HeaderValue::from_str(&format!("@{since}")) {
+        headers.push((HeaderName::from_static("deprecation"), v));
+    }
+    if let Some(sunset) = dep.sunset
+        && let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(sunset))
+    {
+        headers.push((HeaderName::from_static("sunset"), v));
+    }
+    if let Some(link) = &dep.link
+        && let Ok(v) = HeaderValue::from_str(&format!("<{link}>; rel=\"deprecation\""))
+    {
+        headers.push((LINK, v));
+    }
+    headers
+}

@@ -1,0 +1,296 @@
+//! Listeners and lifecycle: accept (cleartext or TLS), serve HTTP/1.1 and
+//! HTTP/2 on each connection, reload the configuration atomically, and
+//! drain on shutdown.
+//!
+//! Phases: `Running` -> (shutdown) `Draining`: no new connections, /readyz
+//! false, in-flight requests finish within `shutdown_grace` -> `Stopped`.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use crate::access_log::AccessLog;
+use crate::config::{self, Config};
+use crate::metrics::{Metrics, OutcomeLabels};
+use crate::proxy::{self, ConnInfo};
+use crate::state::{Runtime, Shared};
+
+/// Where the gateway is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Running,
+    Draining,
+    Stopped,
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// A running gateway.
+pub struct Gateway {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
+    config_path: Option<PathBuf>,
+    shutdown: CancellationToken,
+    phase: watch::Receiver<Phase>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Options that are not part of the configuration file.
+pub struct StartOptions {
+    /// Where access log lines go; None: stdout.
+    pub access_log: Option<Box<dyn io::Write + Send>>,
+    /// The file the configuration came from, for reloads.
+    pub config_path: Option<PathBuf>,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        StartOptions {
+            access_log: None,
+            config_path: None,
+        }
+    }
+}
+
+impl Gateway {
+    /// Binds the listeners and starts serving.
+    pub async fn start(config: Config, options: StartOptions) -> Result<Gateway, StartError> {
+        let listen = config.gateway.listen;
+        let admin_listen = config.gateway.admin_listen;
+        let tls = match &config.gateway.tls {
+            Some(files) => Some(tls_acceptor(&files.cert, &files.key)?),
+            None => None,
+        };
+        let access_log = if config.gateway.access_log {
+            AccessLog::to_writer(options.access_log.unwrap_or_else(|| Box::new(io::stdout())))
+        } else {
+            AccessLog::disabled()
+        };
+        let runtime = Runtime::build(config, None).map_err(StartError::Config)?;
+        let metrics = Arc::new(Metrics::new());
+        let shared = Arc::new(Shared::new(runtime, metrics, access_log));
+
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| StartError::Bind { addr: listen, source })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: listen, source })?;
+        let shutdown = CancellationToken::new();
+        let admin_addr = match admin_listen {
+            Some(admin) => {
+                let l = TcpListener::bind(admin)
+                    .await
+                    .map_err(|source| StartError::Bind { addr: admin, source })?;
+                let a = l.local_addr().map_err(|source| StartError::Bind { addr: admin, source })?;
+                let reload_path = options.config_path.clone();
+                tokio::spawn(crate::admin::serve(l, shared.clone(), reload_path, shutdown.clone()));
+                Some(a)
+            }
+            None => None,
+        };
+
+        let (phase_tx, phase) = watch::channel(Phase::Running);
+        let task = tokio::spawn(accept_loop(listener, tls, shared.clone(), shutdown.clone(), phase_tx));
+        Ok(Gateway {
+            shared,
+            addr,
+            admin_addr,
+            config_path: options.config_path,
+            shutdown,
+            phase,
+            task,
+        })
+    }
+
+    /// The address the data listener is bound to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The admin listener's address, when configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// The lifecycle phase, observable.
+    pub fn phase(&self) -> watch::Receiver<Phase> {
+        self.phase.clone()
+    }
+
+    /// The metrics exposition (also on the admin listener's /metrics).
+    pub fn metrics_text(&self) -> String {
+        self.shared.metrics.encode()
+    }
+
+    /// Swaps in a new configuration (already validated). The listen
+    /// addresses and TLS files of a running gateway do not change.
+    pub fn reload(&self, config: Config) -> Result<(), String> {
+        reload(&self.shared, config)
+    }
+
+    /// Reloads from the file the gateway was started with.
+    pub fn reload_from_file(&self) -> Result<(), String> {
+        match &self.config_path {
+            Some(path) => reload_file(&self.shared, path),
+            None => Err("the gateway was not started from a file".into()),
+        }
+    }
+
+    /// Starts draining: stop accepting, let in-flight requests finish.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Waits until the gateway stopped (after `shutdown`).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Loads, validates and swaps in the configuration file; on any error the
+/// old configuration keeps serving.
+pub fn reload_file(shared: &Shared, path: &Path) -> Result<(), String> {
+    let outcome = config::load_file(path).map_err(|e| e.to_string()).and_then(|c| reload(shared, c));
+    if let Err(e) = &outcome {
+        tracing::warn!(error = %e, "configuration reload rejected; the previous configuration keeps serving");
+    }
+    outcome
+}
+
+fn reload(shared: &Shared, config: Config) -> Result<(), String> {
+    let current = shared.runtime.load();
+    let outcome = Runtime::build(config, Some(&current)).map(|runtime| shared.runtime.store(Arc::new(runtime)));
+    let label = if outcome.is_ok() { "success" } else { "failure" };
+    shared.metrics.reloads.get_or_create(&OutcomeLabels { outcome: label }).inc();
+    if outcome.is_ok() {
+        tracing::info!("configuration reloaded");
+    }
+    outcome
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+    phase: watch::Sender<Phase>,
+) {
+    let builder = http_builder(&shared.runtime.load().config);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Out of file descriptors and the like: back off a little.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = ConnInfo { peer, tls: tls.is_some() };
+        let shared = shared.clone();
+        let service = service_fn(move |req| proxy::handle(shared.clone(), conn, req));
+        match &tls {
+            None => {
+                let served = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let watched = graceful.watch(served);
+                tokio::spawn(async move {
+                    let _ = watched.await;
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let builder = builder.clone();
+                let token = shutdown.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let Some(stream) = handshake(acceptor, stream, &token).await else { return };
+                    let served = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                    let _ = watcher.watch(served).await;
+                });
+            }
+        }
+    }
+    drop(listener);
+    shared.draining.store(true, Ordering::SeqCst);
+    let _ = phase.send(Phase::Draining);
+    let grace = shared.runtime.load().config.gateway.shutdown_grace;
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!(?grace, "shutdown grace elapsed with requests still in flight");
+    }
+    let _ = phase.send(Phase::Stopped);
+}
+
+async fn handshake(
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    shutdown: &CancellationToken,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    tokio::select! {
+        () = shutdown.cancelled() => None,
+        r = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)) => r.ok()?.ok(),
+    }
+}
+
+fn http_builder(config: &Config) -> auto::Builder<TokioExecutor> {
+    let gw = &config.gateway;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The gateway checks header and URI sizes itself (to answer with a
+    // problem body); hyper's own buffer limit stays above them as a backstop.
+    let buf = (gw.max_header_bytes + gw.max_uri_bytes + 4096).max(8192 + 1024);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .max_buf_size(buf)
+        .max_headers(1024);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(buf).unwrap_or(u32::MAX));
+    builder
+}
+
+fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, StartError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| StartError::Tls(format!("{}: {e}", cert.display())))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| StartError::Tls(format!("{}: {e}", key.display())))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| StartError::Tls(e.to_string()))?;
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(server)))
+}

@@ -1,0 +1,144 @@
+//! What every request shares: the current configuration (swapped whole on
+//! reload), metrics, the in-flight count and the access log.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use arc_swap::ArcSwap;
+use http::{HeaderMap, Method};
+
+use crate::access_log::AccessLog;
+use crate::config::Config;
+use crate::error::{GatewayError, X_REQUEST_ID};
+use crate::metrics::Metrics;
+use crate::routing::RouteTable;
+use crate::upstream::Pool;
+
+/// One configuration, built and ready: routes and upstream pools.
+pub struct Runtime {
+    pub config: Arc<Config>,
+    pub routes: RouteTable,
+    pub pools: BTreeMap<String, Arc<Pool>>,
+}
+
+impl Runtime {
+    /// Builds a runtime, reusing the pools (connections, ejection state) of
+    /// `previous` for upstreams whose configuration did not change.
+    pub fn build(config: Config, previous: Option<&Runtime>) -> Result<Self, String> {
+        let mut pools = BTreeMap::new();
+        for (name, upstream) in &config.upstreams {
+            let reused = previous
+                .and_then(|p| p.pools.get(name))
+                .filter(|pool| pool.config == *upstream)
+                .cloned();
+            let pool = reused.unwrap_or_else(|| Arc::new(Pool::new(upstream.clone())));
+            pools.insert(name.clone(), pool);
+        }
+        let routes = RouteTable::build(&config, &pools)?;
+        Ok(Runtime {
+            config: Arc::new(config),
+            routes,
+            pools,
+        })
+    }
+}
+
+/// State shared by every connection and request.
+pub struct Shared {
+    pub runtime: ArcSwap<Runtime>,
+    pub metrics: Arc<Metrics>,
+    pub in_flight: AtomicUsize,
+    pub draining: AtomicBool,
+    pub access_log: AccessLog,
+    pub request_ids: RequestIds,
+    methods: [Arc<str>; 10],
+}
+
+impl Shared {
+    pub fn new(runtime: Runtime, metrics: Arc<Metrics>, access_log: AccessLog) -> Self {
+        let methods = [
+            "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT", "other",
+        ]
+        .map(Arc::from);
+        Shared {
+            runtime: ArcSwap::from_pointee(runtime),
+            metrics,
+            in_flight: AtomicUsize::new(0),
+            draining: AtomicBool::new(false),
+            access_log,
+            request_ids: RequestIds::new(),
+            methods,
+        }
+    }
+
+    /// Admits a request, or answers `gateway.overloaded` when `limit`
+    /// requests are already in flight.
+    pub fn admit(&self, limit: usize) -> Result<InFlight<'_>, GatewayError> {
+        let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if before >= limit {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(GatewayError::Overloaded { limit });
+        }
+        self.metrics.in_flight.inc();
+        Ok(InFlight(self))
+    }
+
+    /// A bounded set of method labels, so clients cannot grow the metrics.
+    pub fn method_label(&self, method: &Method) -> Arc<str> {
+        let i = match *method {
+            Method::GET => 0,
+            Method::HEAD => 1,
+            Method::POST => 2,
+            Method::PUT => 3,
+            Method::PATCH => 4,
+            Method::DELETE => 5,
+            Method::OPTIONS => 6,
+            Method::TRACE => 7,
+            Method::CONNECT => 8,
+            _ => 9,
+        };
+        self.methods[i].clone()
+    }
+}
+
+/// A request counted as in flight until dropped.
+pub struct InFlight<'a>(&'a Shared);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.metrics.in_flight.dec();
+    }
+}
+
+/// Request ids: the client's `X-Request-Id` when it is sane, else
+/// `<process prefix>-<counter>`.
+pub struct RequestIds {
+    prefix: u32,
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        RequestIds {
+            prefix: nanos ^ std::process::id().rotate_left(16),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    pub fn assign(&self, headers: &HeaderMap) -> String {
+        if let Some(id) = headers.get(&X_REQUEST_ID).and_then(|v| v.to_str().ok())
+            && !id.is_empty()
+            && id.len() <= 128
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        {
+            return id.to_owned();
+        }
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        format!("{:08x}-{n:x}", self.prefix)
+    }
+}

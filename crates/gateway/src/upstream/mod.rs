@@ -1,0 +1,131 @@
+//! Upstreams: a pooled client per upstream, round-robin target choice with
+//! passive ejection, and failure classification.
+
+mod classify;
+
+pub use classify::{UpstreamFailure, cause, classify};
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{Either, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::time::Instant;
+
+use crate::body::LimitedIncoming;
+use crate::config::Upstream;
+
+/// The request body type sent upstream: the client's (size-limited) body,
+/// or nothing (used for retries of body-less requests).
+pub type UpstreamRequestBody = Either<LimitedIncoming, Empty<Bytes>>;
+
+/// One upstream's live state.
+pub struct Pool {
+    pub config: Arc<crate::config::Upstream>,
+    pub name: Arc<str>,
+    pub client: Client<HttpConnector, UpstreamRequestBody>,
+    targets: Vec<Target>,
+    next: AtomicUsize,
+    epoch: Instant,
+}
+
+/// One `host:port` of an upstream, with its ejection state.
+pub struct Target {
+    pub authority: Arc<str>,
+    consecutive_failures: AtomicU32,
+    /// Milliseconds since the pool's epoch until which it is ejected.
+    ejected_until_ms: AtomicU64,
+}
+
+/// The target chosen for a request, or how long until one is back.
+pub enum Pick<'a> {
+    Target(&'a Target),
+    AllEjected { retry_after: Duration },
+}
+
+impl Pool {
+    pub fn new(config: Arc<Upstream>) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(config.connect_timeout));
+        connector.set_nodelay(true);
+        connector.enforce_http(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(config.pool_idle_timeout)
+            .pool_timer(TokioTimer::new())
+            .set_host(false)
+            .build(connector);
+        let targets = config
+            .targets
+            .iter()
+            .map(|t| Target {
+                authority: Arc::from(t.as_str()),
+                consecutive_failures: AtomicU32::new(0),
+                ejected_until_ms: AtomicU64::new(0),
+            })
+            .collect();
+        Pool {
+            name: Arc::from(config.name.as_str()),
+            config,
+            client,
+            targets,
+            next: AtomicUsize::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Round robin over the targets that are not ejected, skipping `avoid`.
+    pub fn pick(&self, avoid: Option<&Target>) -> Pick<'_> {
+        let now = self.now_ms();
+        let n = self.targets.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut soonest = u64::MAX;
+        for i in 0..n {
+            let target = &self.targets[(start + i) % n];
+            if avoid.is_some_and(|a| std::ptr::eq(a, target)) {
+                continue;
+            }
+            let until = target.ejected_until_ms.load(Ordering::Relaxed);
+            if until <= now {
+                return Pick::Target(target);
+            }
+            soonest = soonest.min(until);
+        }
+        let wait = soonest.saturating_sub(now);
+        Pick::AllEjected {
+            retry_after: Duration::from_millis(if wait == u64::MAX { 1000 } else { wait }),
+        }
+    }
+
+    /// Whether another target than `this` could take a retry now.
+    pub fn has_other_target(&self, this: &Target) -> bool {
+        self.targets.len() > 1 && matches!(self.pick(Some(this)), Pick::Target(_))
+    }
+
+    /// Records a failure that says the target is down; ejects it after
+    /// `eject_after` in a row.
+    pub fn record_failure(&self, target: &Target) {
+        let failures = target.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures >= self.config.eject_after {
+            let until = self.now_ms().saturating_add(
+                u64::try_from(self.config.eject_for.as_millis()).unwrap_or(u64::MAX),
+            );
+            target.ejected_until_ms.store(until, Ordering::Relaxed);
+        }
+    }
+
+    /// Records a response from the target: it is healthy.
+    pub fn record_success(&self, target: &Target) {
+        if target.consecutive_failures.load(Ordering::Relaxed) != 0 {
+            target.consecutive_failures.store(0, Ordering::Relaxed);
+            target.ejected_until_ms.store(0, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,679 @@
+//! The configuration loader: the shipped examples, every validation error
+//! with its `FILE:LINE: KEY:` prefix, and `${VAR}` expansion.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use candor_gateway::config::{
+    Action, Config, ConfigError, Deprecation, Gateway, Maintenance, Repair, Route, Upstream,
+    load_file, load_str,
+};
+use http::Method;
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    load_str(text, Path::new("gw.toml"), &no_env)
+}
+
+/// The error message for `text`, which must be refused.
+fn refused(text: &str) -> String {
+    match load(text) {
+        Ok(config) => panic!("accepted: {config:#?}"),
+        Err(error) => error.to_string(),
+    }
+}
+
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+const UPSTREAM: &str = "[upstreams.accounts]\ntargets = [\"127.0.0.1:9001\"]\n";
+
+/// `UPSTREAM` followed by `rest`; `rest` starts at line 3.
+fn with_upstream(rest: &str) -> String {
+    format!("{UPSTREAM}{rest}")
+}
+
+#[test]
+fn minimal_example_is_the_defaults_plus_one_route() {
+    let file = examples().join("minimal.toml");
+    let config = load_file(&file).unwrap();
+    let expected = Config {
+        gateway: Gateway {
+            listen: "127.0.0.1:8080".parse().unwrap(),
+            admin_listen: None,
+            realm: "api".to_owned(),
+            debug_headers: true,
+            max_concurrent_requests: 10_000,
+            max_body_bytes: 1_048_576,
+            max_header_bytes: 16_384,
+            max_uri_bytes: 8_192,
+            shutdown_grace: Duration::from_secs(30),
+            tls: None,
+            access_log: true,
+            maintenance: None,
+        },
+        upstreams: BTreeMap::from([(
+            "app".to_owned(),
+            Arc::new(Upstream {
+                name: "app".to_owned(),
+                targets: vec!["127.0.0.1:9001".to_owned()],
+                connect_timeout: Duration::from_secs(1),
+                response_timeout: Duration::from_secs(15),
+                pool_idle_timeout: Duration::from_secs(4),
+                eject_after: 3,
+                eject_for: Duration::from_secs(10),
+                monitor: false,
+                monitor_body_bytes: 65_536,
+                repair: Repair::default(),
+            }),
+        )]),
+        routes: vec![Route {
+            path: "/api/{*rest}".to_owned(),
+            methods: None,
+            action: Action::Proxy {
+                upstream: "app".to_owned(),
+            },
+            deprecated: None,
+            maintenance: None,
+            debug_headers: None,
+            line: Some(10),
+        }],
+    };
+    assert_eq!(config, expected);
+}
+
+#[test]
+fn reference_example_sets_every_key() {
+    let config = load_file(&examples().join("gateway.toml")).unwrap();
+    let g = &config.gateway;
+    assert_eq!(g.admin_listen, Some("127.0.0.1:9901".parse().unwrap()));
+    assert_eq!(g.max_body_bytes, 1_048_576);
+    assert_eq!(g.tls, None);
+    assert_eq!(g.maintenance, None);
+
+    let accounts = &config.upstreams["accounts"];
+    assert_eq!(accounts.targets, ["127.0.0.1:9001", "127.0.0.1:9002"]);
+    assert_eq!(accounts.response_timeout, Duration::from_secs(5));
+    assert!(accounts.monitor);
+    assert_eq!(
+        accounts.repair,
+        Repair {
+            challenge: true,
+            retry_after: true
+        }
+    );
+    assert!(!config.upstreams["reports"].monitor);
+
+    let lines: Vec<_> = config.routes.iter().map(|r| r.line.unwrap()).collect();
+    assert_eq!(lines, [132, 137, 143, 148, 152, 156]);
+    assert_eq!(config.routes[0].methods, Some(vec![Method::GET, Method::DELETE]));
+    assert_eq!(config.routes[1].debug_headers, Some(false));
+    assert_eq!(
+        config.routes[3].action,
+        Action::Retired {
+            successor: Some("/docs/v2".to_owned())
+        }
+    );
+    assert_eq!(config.routes[4].action, Action::Retired { successor: None });
+    assert_eq!(
+        config.routes[5].deprecated,
+        Some(Deprecation {
+            since: Some(at(1_767_225_600)),
+            sunset: Some(at(1_814_313_600)),
+            link: Some("https://example.com/migrate".to_owned()),
+        })
+    );
+}
+
+#[test]
+fn every_shipped_example_loads() {
+    let mut checked = 0;
+    for entry in std::fs::read_dir(examples()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "toml") {
+            if let Err(error) = load_file(&path) {
+                panic!("{error}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2);
+}
+
+#[test]
+fn an_empty_file_is_a_gateway_with_no_routes() {
+    let config = load("").unwrap();
+    assert!(config.upstreams.is_empty());
+    assert!(config.routes.is_empty());
+    assert_eq!(config.gateway.listen, "127.0.0.1:8080".parse().unwrap());
+}
+
+#[test]
+fn route_options_reach_the_model() {
+    let config = load(&with_upstream(
+        r#"
+[[routes]]
+path = "/reports/{*rest}"
+methods = ["get", "Post", "PURGE"]
+upstream = "accounts"
+debug_headers = false
+deprecated = { sunset = "2027-06-30T00:00:00Z" }
+maintenance = { from = "2026-12-01T05:00:00Z", until = "2026-12-01T06:00:00Z" }
+"#,
+    ))
+    .unwrap();
+    let route = &config.routes[0];
+    assert_eq!(route.line, Some(4));
+    assert_eq!(
+        route.methods,
+        Some(vec![
+            Method::GET,
+            Method::POST,
+            Method::from_bytes(b"PURGE").unwrap()
+        ])
+    );
+    assert_eq!(route.debug_headers, Some(false));
+    assert_eq!(
+        route.deprecated,
+        Some(Deprecation {
+            since: None,
+            sunset: Some(at(1_814_313_600)),
+            link: None
+        })
+    );
+    assert_eq!(
+        route.maintenance,
+        Some(Maintenance {
+            from: Some(at(1_796_101_200)),
+            until: at(1_796_104_800)
+        })
+    );
+}
+
+#[test]
+fn unquoted_toml_dates_are_accepted_too() {
+    let config = load("[gateway]\nmaintenance = { until = 2026-12-01T06:00:00Z }\n").unwrap();
+    assert_eq!(config.gateway.maintenance.unwrap().until, at(1_796_104_800));
+    assert_eq!(
+        refused("[gateway]\nmaintenance = { until = 2026-12-01T06:00:00 }\n"),
+        "gw.toml:2: gateway.maintenance.until: invalid date \"2026-12-01T06:00:00\": missing the \
+         offset: end with Z or +hh:mm; expected RFC 3339, e.g. 2026-12-01T06:00:00Z"
+    );
+}
+
+#[test]
+fn same_path_routes_with_disjoint_methods_are_allowed() {
+    let config = load(&with_upstream(
+        r#"
+[[routes]]
+path = "/users/{id}"
+methods = ["GET"]
+upstream = "accounts"
+
+[[routes]]
+path = "/users/{id}"
+methods = ["DELETE"]
+retired = {}
+"#,
+    ))
+    .unwrap();
+    assert_eq!(config.routes.len(), 2);
+    assert_eq!(config.routes[1].line, Some(9));
+}
+
+// ---- errors: syntax and structure ----
+
+#[test]
+fn syntax_errors_name_the_line() {
+    assert_eq!(
+        refused("[gateway]\nlisten = \"a\"\nlisten = \"b\"\n"),
+        "gw.toml:3: duplicate key `listen`"
+    );
+    let unterminated = refused("[gateway]\nrealm = \"api\n");
+    assert!(unterminated.starts_with("gw.toml:2: "), "{unterminated}");
+}
+
+#[test]
+fn unknown_top_level_key_is_named() {
+    assert_eq!(
+        refused("\n\nbogus = 1\n"),
+        "gw.toml:3: bogus: unknown field `bogus`, expected one of `gateway`, `upstreams`, `routes`"
+    );
+}
+
+#[test]
+fn unknown_nested_keys_are_named() {
+    assert_eq!(
+        refused("[upstreams.a]\ntargets = [\"127.0.0.1:9001\"]\nconect_timeout = \"1s\"\n"),
+        "gw.toml:3: upstreams.a.conect_timeout: unknown field `conect_timeout`, expected one of \
+         `targets`, `connect_timeout`, `response_timeout`, `pool_idle_timeout`, `eject_after`, \
+         `eject_for`, `monitor`, `monitor_body_bytes`, `repair`"
+    );
+    assert_eq!(
+        refused("[gateway]\nlisten = \"127.0.0.1:8080\"\nlisen = \"127.0.0.1:8081\"\n"),
+        format!(
+            "gw.toml:3: gateway.lisen: unknown field `lisen`, expected one of {}",
+            "`listen`, `admin_listen`, `realm`, `debug_headers`, `max_concurrent_requests`, \
+             `max_body_bytes`, `max_header_bytes`, `max_uri_bytes`, `shutdown_grace`, \
+             `access_log`, `tls`, `maintenance`"
+        )
+    );
+    assert_eq!(
+        refused("[[routes]]\npath = \"/old\"\nretired = { successor = \"/new\", when = \"now\" }\n"),
+        "gw.toml:3: routes[0].retired.when: unknown field `when`, expected `successor`"
+    );
+}
+
+#[test]
+fn missing_and_mistyped_keys_are_named() {
+    assert_eq!(
+        refused("\n[upstreams.a]\nconnect_timeout = \"1s\"\n"),
+        "gw.toml:2: upstreams.a: missing field `targets`"
+    );
+    assert_eq!(
+        refused(&with_upstream("[[routes]]\nupstream = \"accounts\"\n")),
+        "gw.toml:3: routes[0]: missing field `path`"
+    );
+    assert_eq!(
+        refused("[gateway]\nmax_body_bytes = \"1MB\"\n"),
+        "gw.toml:2: gateway.max_body_bytes: invalid type: string \"1MB\", expected i64"
+    );
+    assert_eq!(
+        refused("[gateway]\naccess_log = \"yes\"\n"),
+        "gw.toml:2: gateway.access_log: invalid type: string \"yes\", expected a boolean"
+    );
+    assert_eq!(
+        refused("[upstreams.a]\ntargets = \"127.0.0.1:9001\"\n"),
+        "gw.toml:2: upstreams.a.targets: invalid type: string \"127.0.0.1:9001\", expected a sequence"
+    );
+    assert_eq!(
+        refused("[[routes]]\npath = \"/old\"\nretired = true\n"),
+        "gw.toml:3: routes[0].retired: invalid type: boolean `true`, expected a table like \
+         { successor = \"/v2\" } (or {} without a successor)"
+    );
+}
+
+// ---- errors: gateway ----
+
+#[test]
+fn listen_addresses_must_parse_and_differ() {
+    assert_eq!(
+        refused("[gateway]\nlisten = \"localhost:8080\"\n"),
+        "gw.toml:2: gateway.listen: invalid address \"localhost:8080\": expected IP:port, e.g. \
+         127.0.0.1:8080"
+    );
+    assert_eq!(
+        refused("[gateway]\nadmin_listen = \"127.0.0.1:8080\"\n"),
+        "gw.toml:2: gateway.admin_listen: 127.0.0.1:8080 is also gateway.listen; the admin \
+         listener needs its own address"
+    );
+    // Port 0 picks a free port for each listener: fine for tests.
+    let config = load("[gateway]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n");
+    assert!(config.is_ok());
+}
+
+#[test]
+fn numeric_limits_must_be_positive() {
+    assert_eq!(
+        refused("[gateway]\nmax_concurrent_requests = 0\n"),
+        "gw.toml:2: gateway.max_concurrent_requests: must be greater than 0, not 0"
+    );
+    assert_eq!(
+        refused("[gateway]\n\nmax_header_bytes = -1\n"),
+        "gw.toml:3: gateway.max_header_bytes: must be greater than 0, not -1"
+    );
+    assert_eq!(
+        refused("[upstreams.a]\ntargets = [\"127.0.0.1:9001\"]\neject_after = 5000000000\n"),
+        "gw.toml:3: upstreams.a.eject_after: 5000000000 is too large"
+    );
+}
+
+#[test]
+fn durations_are_checked_where_they_are_written() {
+    assert_eq!(
+        refused(&with_upstream("connect_timeout = \"5 sec\"\n")),
+        "gw.toml:3: upstreams.accounts.connect_timeout: invalid duration \"5 sec\": expected a \
+         number followed by ms, s, m or h"
+    );
+    assert_eq!(
+        refused(&with_upstream("response_timeout = \"0s\"\n")),
+        "gw.toml:3: upstreams.accounts.response_timeout: must be greater than 0"
+    );
+    assert_eq!(
+        refused("[gateway]\nshutdown_grace = \"30\"\n"),
+        "gw.toml:2: gateway.shutdown_grace: invalid duration \"30\": expected a number followed \
+         by ms, s, m or h"
+    );
+    let config = load("[gateway]\nshutdown_grace = \"0s\"\n").unwrap();
+    assert_eq!(config.gateway.shutdown_grace, Duration::ZERO);
+}
+
+#[test]
+fn realm_must_fit_in_a_quoted_string() {
+    assert_eq!(
+        refused("[gateway]\nrealm = 'a\"b'\n"),
+        "gw.toml:2: gateway.realm: invalid realm \"a\\\"b\": use printable ASCII without '\"' or '\\'"
+    );
+    assert!(refused("[gateway]\nrealm = \"\"\n").starts_with("gw.toml:2: gateway.realm: "));
+}
+
+#[test]
+fn maintenance_must_end_after_it_starts() {
+    assert_eq!(
+        refused(
+            "[gateway]\nmaintenance = { from = \"2026-12-01T06:00:00Z\", until = \"2026-12-01T05:00:00Z\" }\n"
+        ),
+        "gw.toml:2: gateway.maintenance.until: the window must end (`until`) after it starts (`from`)"
+    );
+    assert_eq!(
+        refused("[gateway]\nmaintenance = { until = \"2026-02-30T00:00:00Z\" }\n"),
+        "gw.toml:2: gateway.maintenance.until: invalid date \"2026-02-30T00:00:00Z\": day 30 is out \
+         of range: 2026-02 has 28 days; expected RFC 3339, e.g. 2026-12-01T06:00:00Z"
+    );
+    assert_eq!(
+        refused("[gateway]\nmaintenance = { from = \"2026-12-01T06:00:00Z\" }\n"),
+        "gw.toml:2: gateway.maintenance: missing field `until`"
+    );
+}
+
+#[test]
+fn tls_files_must_exist_relative_to_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cert.pem"), "cert").unwrap();
+    std::fs::write(dir.path().join("key.pem"), "key").unwrap();
+    let origin = dir.path().join("gw.toml");
+    let text = "[gateway]\ntls = { cert = \"cert.pem\", key = \"key.pem\" }\n";
+    let config = load_str(text, &origin, &no_env).unwrap();
+    let tls = config.gateway.tls.unwrap();
+    assert_eq!(tls.cert, dir.path().join("cert.pem"));
+    assert_eq!(tls.key, dir.path().join("key.pem"));
+
+    let text = "[gateway]\ntls = { cert = \"cert.pem\", key = \"nope.pem\" }\n";
+    let error = load_str(text, &origin, &no_env).unwrap_err().to_string();
+    let expected = format!(
+        "{}:2: gateway.tls.key: {:?} cannot be opened: ",
+        origin.display(),
+        dir.path().join("nope.pem").display().to_string()
+    );
+    assert!(error.starts_with(&expected), "{error}");
+
+    let text = "[gateway]\ntls = { cert = \".\", key = \"key.pem\" }\n";
+    let error = load_str(text, &origin, &no_env).unwrap_err().to_string();
+    assert!(error.ends_with(" is a directory"), "{error}");
+}
+
+// ---- errors: upstreams ----
+
+#[test]
+fn targets_must_be_host_and_port() {
+    assert_eq!(
+        refused("[upstreams.a]\ntargets = []\n"),
+        "gw.toml:2: upstreams.a.targets: needs at least one target (host:port)"
+    );
+    assert_eq!(
+        refused("[upstreams.a]\ntargets = [\n  \"127.0.0.1:9001\",\n  \"127.0.0.1\",\n]\n"),
+        "gw.toml:4: upstreams.a.targets[1]: invalid target \"127.0.0.1\": missing port; expected \
+         host:port, e.g. 127.0.0.1:9001"
+    );
+    assert_eq!(
+        refused("[upstreams.a]\ntargets = [\"http://127.0.0.1:9001\"]\n"),
+        "gw.toml:2: upstreams.a.targets[0]: invalid target \"http://127.0.0.1:9001\": targets take \
+         no scheme; expected host:port, e.g. 127.0.0.1:9001"
+    );
+    assert!(
+        refused("[upstreams.a]\ntargets = [\"127.0.0.1:70000\"]\n")
+            .starts_with("gw.toml:2: upstreams.a.targets[0]: invalid target \"127.0.0.1:70000\": invalid port")
+    );
+}
+
+#[test]
+fn upstream_names_are_header_safe() {
+    assert_eq!(
+        refused("[upstreams.\"a b\"]\ntargets = [\"127.0.0.1:9001\"]\n"),
+        "gw.toml:1: upstreams.\"a b\": an upstream name may only use ASCII letters, digits, '-', \
+         '_' and '.'"
+    );
+}
+
+#[test]
+fn repair_takes_known_names_only() {
+    assert_eq!(
+        refused(&with_upstream("repair = [\"challenge\", \"location\"]\n")),
+        "gw.toml:3: upstreams.accounts.repair[1]: unknown variant `location`, expected \
+         `challenge` or `retry_after`"
+    );
+}
+
+// ---- errors: routes ----
+
+#[test]
+fn a_route_names_a_defined_upstream() {
+    assert_eq!(
+        refused(&with_upstream("[[routes]]\npath = \"/a\"\nupstream = \"acounts\"\n")),
+        "gw.toml:5: routes[0].upstream: unknown upstream \"acounts\" (defined: accounts)"
+    );
+}
+
+#[test]
+fn a_route_proxies_or_is_retired() {
+    assert_eq!(
+        refused(&with_upstream(
+            "[[routes]]\npath = \"/a\"\nupstream = \"accounts\"\nretired = {}\n"
+        )),
+        "gw.toml:6: routes[0].retired: a route either proxies to an `upstream` or is `retired`, \
+         not both"
+    );
+    assert_eq!(
+        refused("\n[[routes]]\npath = \"/a\"\n"),
+        "gw.toml:2: routes[0]: a route needs `upstream` (to proxy) or `retired` (to answer 410 \
+         Gone)"
+    );
+}
+
+#[test]
+fn retired_routes_cannot_be_deprecated() {
+    assert_eq!(
+        refused("[[routes]]\npath = \"/a\"\nretired = {}\ndeprecated = {}\n"),
+        "gw.toml:4: routes[0].deprecated: a retired route is gone, not deprecated: use one or the \
+         other"
+    );
+}
+
+#[test]
+fn deprecation_dates_and_links_are_checked() {
+    let route = "[[routes]]\npath = \"/a\"\nupstream = \"accounts\"\n";
+    assert_eq!(
+        refused(&with_upstream(&format!(
+            "{route}deprecated = {{ since = \"2027-01-01T00:00:00Z\", sunset = \"2026-01-01T00:00:00Z\" }}\n"
+        ))),
+        "gw.toml:6: routes[0].deprecated.sunset: the sunset must come after `since`"
+    );
+    assert_eq!(
+        refused(&with_upstream(&format!(
+            "{route}deprecated = {{ link = \"https://example.com/a b\" }}\n"
+        ))),
+        "gw.toml:6: routes[0].deprecated.link: invalid link \"https://example.com/a b\": expected \
+         a URI without spaces, quotes or angle brackets"
+    );
+    assert_eq!(
+        refused("[[routes]]\npath = \"/a\"\nretired = { successor = \"<x>\" }\n"),
+        "gw.toml:3: routes[0].retired.successor: invalid link \"<x>\": expected a URI without \
+         spaces, quotes or angle brackets"
+    );
+}
+
+#[test]
+fn methods_are_tokens_without_duplicates() {
+    let route = "[[routes]]\npath = \"/a\"\nupstream = \"accounts\"\n";
+    assert_eq!(
+        refused(&with_upstream(&format!("{route}methods = [\"GET\", \"get\"]\n"))),
+        "gw.toml:6: routes[0].methods[1]: duplicate method GET"
+    );
+    assert_eq!(
+        refused(&with_upstream(&format!("{route}methods = [\"GET\", \"GET /\"]\n"))),
+        "gw.toml:6: routes[0].methods[1]: invalid method \"GET /\""
+    );
+    assert_eq!(
+        refused(&with_upstream(&format!("{route}methods = []\n"))),
+        "gw.toml:6: routes[0].methods: lists no method; leave `methods` out to serve every method"
+    );
+}
+
+#[test]
+fn paths_start_with_a_slash_and_suit_the_router() {
+    let route = |path: &str| with_upstream(&format!("[[routes]]\npath = \"{path}\"\nupstream = \"accounts\"\n"));
+    assert_eq!(
+        refused(&route("users")),
+        "gw.toml:4: routes[0].path: invalid path \"users\": must start with '/'"
+    );
+    assert_eq!(
+        refused(&route("/users?id={id}")),
+        "gw.toml:4: routes[0].path: invalid path \"/users?id={id}\": a route path has no query or \
+         fragment"
+    );
+    assert_eq!(
+        refused(&route("/files/{*rest}/meta")),
+        "gw.toml:4: routes[0].path: rejected by the router: Catch-all parameters are only allowed \
+         at the end of a route"
+    );
+    assert_eq!(
+        refused(&route("/users/{id")),
+        "gw.toml:4: routes[0].path: rejected by the router: Parameters must be registered with a \
+         valid name"
+    );
+}
+
+#[test]
+fn conflicting_patterns_name_both_routes() {
+    assert_eq!(
+        refused(&with_upstream(
+            r#"
+[[routes]]
+path = "/users/{id}"
+upstream = "accounts"
+
+[[routes]]
+path = "/users/{name}"
+upstream = "accounts"
+"#
+        )),
+        "gw.toml:9: routes[1].path: rejected by the router: Insertion failed due to conflict with \
+         previously registered route: /users/{id} (routes[0] at line 4)"
+    );
+}
+
+#[test]
+fn same_path_routes_need_disjoint_methods() {
+    let two = |first: &str, second: &str| {
+        with_upstream(&format!(
+            "\n[[routes]]\npath = \"/users\"\n{first}upstream = \"accounts\"\n\n\
+             [[routes]]\npath = \"/users\"\n{second}upstream = \"accounts\"\n"
+        ))
+    };
+    assert_eq!(
+        refused(&two("methods = [\"GET\", \"POST\"]\n", "methods = [\"PUT\", \"POST\"]\n")),
+        "gw.toml:10: routes[1].path: \"/users\" is also routed by routes[0] at line 4: both serve POST"
+    );
+    assert_eq!(
+        refused(&two("methods = [\"GET\"]\n", "")),
+        "gw.toml:10: routes[1].path: \"/users\" is also routed by routes[0] at line 4: both must \
+         list `methods`, and disjoint ones"
+    );
+    assert_eq!(
+        refused(&two("", "methods = [\"GET\"]\n")),
+        "gw.toml:9: routes[1].path: \"/users\" is also routed by routes[0] at line 4: both must \
+         list `methods`, and disjoint ones"
+    );
+}
+
+// ---- environment ----
+
+#[test]
+fn env_references_expand_in_every_string() {
+    let env = |name: &str| match name {
+        "ACCOUNTS_HOST" => Some("127.0.0.1".to_owned()),
+        "REALM" => Some("internal".to_owned()),
+        "TIMEOUT" => Some("2s".to_owned()),
+        _ => None,
+    };
+    let text = r#"
+[gateway]
+realm = "${REALM}"
+
+[upstreams.accounts]
+targets = ["${ACCOUNTS_HOST}:9001"]
+connect_timeout = "${TIMEOUT}"
+
+[[routes]]
+path = "/tmpl/$${x}"
+upstream = "accounts"
+"#;
+    let config = load_str(text, Path::new("gw.toml"), &env).unwrap();
+    assert_eq!(config.gateway.realm, "internal");
+    let accounts = &config.upstreams["accounts"];
+    assert_eq!(accounts.targets, ["127.0.0.1:9001"]);
+    assert_eq!(accounts.connect_timeout, Duration::from_secs(2));
+    assert_eq!(config.routes[0].path, "/tmpl/${x}");
+}
+
+#[test]
+fn an_unset_variable_is_named_with_its_key() {
+    assert_eq!(
+        refused("[upstreams.accounts]\ntargets = [\"127.0.0.1:9001\", \"${SECOND}:9002\"]\n"),
+        "gw.toml:2: upstreams.accounts.targets[1]: environment variable SECOND is not set"
+    );
+    assert_eq!(
+        refused("[gateway]\nrealm = \"${REALM\"\n"),
+        "gw.toml:2: gateway.realm: unterminated \"${\" (write \"$${\" for a literal \"${\")"
+    );
+}
+
+#[test]
+fn an_expanded_value_is_still_validated_at_its_line() {
+    let env = |_: &str| Some("soon".to_owned());
+    let error = load_str(
+        "[gateway]\n\nshutdown_grace = \"${GRACE}\"\n",
+        Path::new("gw.toml"),
+        &env,
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "gw.toml:3: gateway.shutdown_grace: invalid duration \"soon\": expected a number followed \
+         by ms, s, m or h"
+    );
+    let ConfigError::Invalid { line, column, .. } = error else {
+        panic!("{error:?}");
+    };
+    assert_eq!((line, column), (3, 18));
+}
+
+// ---- file-level errors ----
+
+#[test]
+fn unreadable_files_are_file_level_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.toml");
+    let error = load_file(&missing).unwrap_err().to_string();
+    assert!(
+        error.starts_with(&format!("{}: ", missing.display())),
+        "{error}"
+    );
+
+    let binary = dir.path().join("binary.toml");
+    std::fs::write(&binary, b"[gateway]\nrealm = \"\xff\"\n").unwrap();
+    assert_eq!(
+        load_file(&binary).unwrap_err().to_string(),
+        format!("{}: not valid UTF-8 (line 2)", binary.display())
+    );
+}
