@@ -97,6 +97,8 @@ impl Gateway {
             .map_err(|source| StartError::Bind { addr: listen, source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: listen, source })?;
         let shutdown = CancellationToken::new();
+        // The admin listener outlives the drain, so /readyz can say so.
+        let admin_stop = CancellationToken::new();
         let admin_addr = match admin_listen {
             Some(admin) => {
                 let l = TcpListener::bind(admin)
@@ -104,14 +106,14 @@ impl Gateway {
                     .map_err(|source| StartError::Bind { addr: admin, source })?;
                 let a = l.local_addr().map_err(|source| StartError::Bind { addr: admin, source })?;
                 let reload_path = options.config_path.clone();
-                tokio::spawn(crate::admin::serve(l, shared.clone(), reload_path, shutdown.clone()));
+                tokio::spawn(crate::admin::serve(l, shared.clone(), reload_path, admin_stop.clone()));
                 Some(a)
             }
             None => None,
         };
 
         let (phase_tx, phase) = watch::channel(Phase::Running);
-        let task = tokio::spawn(accept_loop(listener, tls, shared.clone(), shutdown.clone(), phase_tx));
+        let task = tokio::spawn(accept_loop(listener, tls, shared.clone(), shutdown.clone(), phase_tx, admin_stop));
         Ok(Gateway {
             shared,
             addr,
@@ -171,7 +173,13 @@ impl Gateway {
 /// Loads, validates and swaps in the configuration file; on any error the
 /// old configuration keeps serving.
 pub fn reload_file(shared: &Shared, path: &Path) -> Result<(), String> {
-    let outcome = config::load_file(path).map_err(|e| e.to_string()).and_then(|c| reload(shared, c));
+    let outcome = match config::load_file(path) {
+        Ok(config) => reload(shared, config),
+        Err(e) => {
+            count_reload(shared, false);
+            Err(e.to_string())
+        }
+    };
     if let Err(e) = &outcome {
         tracing::warn!(error = %e, "configuration reload rejected; the previous configuration keeps serving");
     }
@@ -181,12 +189,16 @@ pub fn reload_file(shared: &Shared, path: &Path) -> Result<(), String> {
 fn reload(shared: &Shared, config: Config) -> Result<(), String> {
     let current = shared.runtime.load();
     let outcome = Runtime::build(config, Some(&current)).map(|runtime| shared.runtime.store(Arc::new(runtime)));
-    let label = if outcome.is_ok() { "success" } else { "failure" };
-    shared.metrics.reloads.get_or_create(&OutcomeLabels { outcome: label }).inc();
+    count_reload(shared, outcome.is_ok());
     if outcome.is_ok() {
         tracing::info!("configuration reloaded");
     }
     outcome
+}
+
+fn count_reload(shared: &Shared, ok: bool) {
+    let outcome = if ok { "success" } else { "failure" };
+    shared.metrics.reloads.get_or_create(&OutcomeLabels { outcome }).inc();
 }
 
 async fn accept_loop(
@@ -195,6 +207,7 @@ async fn accept_loop(
     shared: Arc<Shared>,
     shutdown: CancellationToken,
     phase: watch::Sender<Phase>,
+    admin_stop: CancellationToken,
 ) {
     let builder = http_builder(&shared.runtime.load().config);
     let graceful = GracefulShutdown::new();
@@ -244,6 +257,7 @@ async fn accept_loop(
     if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
         tracing::warn!(?grace, "shutdown grace elapsed with requests still in flight");
     }
+    admin_stop.cancel();
     let _ = phase.send(Phase::Stopped);
 }
 

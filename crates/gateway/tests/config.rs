@@ -116,7 +116,10 @@ fn reference_example_sets_every_key() {
 
     let lines: Vec<_> = config.routes.iter().map(|r| r.line.unwrap()).collect();
     assert_eq!(lines, [132, 137, 143, 148, 152, 156]);
-    assert_eq!(config.routes[0].methods, Some(vec![Method::GET, Method::DELETE]));
+    assert_eq!(
+        config.routes[0].methods,
+        Some(vec![Method::GET, Method::DELETE])
+    );
     assert_eq!(config.routes[1].debug_headers, Some(false));
     assert_eq!(
         config.routes[3].action,
@@ -269,7 +272,9 @@ fn unknown_nested_keys_are_named() {
         )
     );
     assert_eq!(
-        refused("[[routes]]\npath = \"/old\"\nretired = { successor = \"/new\", when = \"now\" }\n"),
+        refused(
+            "[[routes]]\npath = \"/old\"\nretired = { successor = \"/new\", when = \"now\" }\n"
+        ),
         "gw.toml:3: routes[0].retired.when: unknown field `when`, expected `successor`"
     );
 }
@@ -286,7 +291,19 @@ fn missing_and_mistyped_keys_are_named() {
     );
     assert_eq!(
         refused("[gateway]\nmax_body_bytes = \"1MB\"\n"),
-        "gw.toml:2: gateway.max_body_bytes: invalid type: string \"1MB\", expected i64"
+        "gw.toml:2: gateway.max_body_bytes: invalid type: string \"1MB\", expected an integer"
+    );
+    assert_eq!(
+        refused("[gateway]\nmax_body_bytes = 99999999999999999999\n"),
+        "gw.toml:2: gateway.max_body_bytes: 99999999999999999999 is too large"
+    );
+    assert_eq!(
+        refused("[gateway]\nmax_body_bytes = 1.5\n"),
+        "gw.toml:2: gateway.max_body_bytes: invalid type: floating point `1.5`, expected an integer"
+    );
+    assert_eq!(
+        refused("[gateway]\nrealm = { name = \"api\" }\n"),
+        "gw.toml:2: gateway.realm: invalid type: table, expected a string"
     );
     assert_eq!(
         refused("[gateway]\naccess_log = \"yes\"\n"),
@@ -294,7 +311,7 @@ fn missing_and_mistyped_keys_are_named() {
     );
     assert_eq!(
         refused("[upstreams.a]\ntargets = \"127.0.0.1:9001\"\n"),
-        "gw.toml:2: upstreams.a.targets: invalid type: string \"127.0.0.1:9001\", expected a sequence"
+        "gw.toml:2: upstreams.a.targets: invalid type: string \"127.0.0.1:9001\", expected an array"
     );
     assert_eq!(
         refused("[[routes]]\npath = \"/old\"\nretired = true\n"),
@@ -431,8 +448,9 @@ fn targets_must_be_host_and_port() {
          no scheme; expected host:port, e.g. 127.0.0.1:9001"
     );
     assert!(
-        refused("[upstreams.a]\ntargets = [\"127.0.0.1:70000\"]\n")
-            .starts_with("gw.toml:2: upstreams.a.targets[0]: invalid target \"127.0.0.1:70000\": invalid port")
+        refused("[upstreams.a]\ntargets = [\"127.0.0.1:70000\"]\n").starts_with(
+            "gw.toml:2: upstreams.a.targets[0]: invalid target \"127.0.0.1:70000\": invalid port"
+        )
     );
 }
 
@@ -459,7 +477,9 @@ fn repair_takes_known_names_only() {
 #[test]
 fn a_route_names_a_defined_upstream() {
     assert_eq!(
-        refused(&with_upstream("[[routes]]\npath = \"/a\"\nupstream = \"acounts\"\n")),
+        refused(&with_upstream(
+            "[[routes]]\npath = \"/a\"\nupstream = \"acounts\"\n"
+        )),
         "gw.toml:5: routes[0].upstream: unknown upstream \"acounts\" (defined: accounts)"
     );
 }
@@ -516,11 +536,15 @@ fn deprecation_dates_and_links_are_checked() {
 fn methods_are_tokens_without_duplicates() {
     let route = "[[routes]]\npath = \"/a\"\nupstream = \"accounts\"\n";
     assert_eq!(
-        refused(&with_upstream(&format!("{route}methods = [\"GET\", \"get\"]\n"))),
+        refused(&with_upstream(&format!(
+            "{route}methods = [\"GET\", \"get\"]\n"
+        ))),
         "gw.toml:6: routes[0].methods[1]: duplicate method GET"
     );
     assert_eq!(
-        refused(&with_upstream(&format!("{route}methods = [\"GET\", \"GET /\"]\n"))),
+        refused(&with_upstream(&format!(
+            "{route}methods = [\"GET\", \"GET /\"]\n"
+        ))),
         "gw.toml:6: routes[0].methods[1]: invalid method \"GET /\""
     );
     assert_eq!(
@@ -531,7 +555,11 @@ fn methods_are_tokens_without_duplicates() {
 
 #[test]
 fn paths_start_with_a_slash_and_suit_the_router() {
-    let route = |path: &str| with_upstream(&format!("[[routes]]\npath = \"{path}\"\nupstream = \"accounts\"\n"));
+    let route = |path: &str| {
+        with_upstream(&format!(
+            "[[routes]]\npath = \"{path}\"\nupstream = \"accounts\"\n"
+        ))
+    };
     assert_eq!(
         refused(&route("users")),
         "gw.toml:4: routes[0].path: invalid path \"users\": must start with '/'"
@@ -581,7 +609,10 @@ fn same_path_routes_need_disjoint_methods() {
         ))
     };
     assert_eq!(
-        refused(&two("methods = [\"GET\", \"POST\"]\n", "methods = [\"PUT\", \"POST\"]\n")),
+        refused(&two(
+            "methods = [\"GET\", \"POST\"]\n",
+            "methods = [\"PUT\", \"POST\"]\n"
+        )),
         "gw.toml:10: routes[1].path: \"/users\" is also routed by routes[0] at line 4: both serve POST"
     );
     assert_eq!(

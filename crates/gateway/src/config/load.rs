@@ -179,13 +179,29 @@ impl Source<'_> {
             .ok()
             .and_then(|root| key_at(root.get_ref(), span.start))
             .unwrap_or_default();
-        self.error(span, &key, error.message())
+        self.error(span, &key, in_toml_terms(error.message()))
     }
 
     /// The directory relative paths are resolved against.
     fn base_dir(&self) -> &Path {
         self.origin.parent().unwrap_or(Path::new(""))
     }
+}
+
+/// Rewords serde's type names into TOML's: "expected i64" reads as
+/// "expected an integer".
+fn in_toml_terms(message: &str) -> String {
+    // An integer beyond i64: "invalid type: integer `N` as i128, expected i64".
+    if message.contains(" as i128")
+        && let Some(number) = message.split('`').nth(1)
+    {
+        return format!("{number} is too large");
+    }
+    message
+        .replace("expected i64", "expected an integer")
+        .replace("expected a sequence", "expected an array")
+        .replace("invalid type: sequence", "invalid type: array")
+        .replace("invalid type: map", "invalid type: table")
 }
 
 /// Appends `key` to a dotted key path, quoting it when it is not a bare key.
@@ -276,10 +292,7 @@ fn prepare_value(
 
 /// Replaces each `${NAME}` with the variable's value; `$${` stands for a
 /// literal `${`. `None`: nothing to replace.
-fn expand_env(
-    text: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<String>, String> {
+fn expand_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<String>, String> {
     if !text.contains("${") {
         return Ok(None);
     }
@@ -353,7 +366,9 @@ fn build_gateway(g: FileGateway, src: &Source<'_>) -> Result<Gateway, ConfigErro
                 return Err(src.error(
                     value.span(),
                     "gateway.admin_listen",
-                    format!("{admin} is also gateway.listen; the admin listener needs its own address"),
+                    format!(
+                        "{admin} is also gateway.listen; the admin listener needs its own address"
+                    ),
                 ));
             }
             Some(admin)
@@ -726,11 +741,7 @@ fn is_token(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-fn deprecation(
-    d: FileDeprecated,
-    key: &str,
-    src: &Source<'_>,
-) -> Result<Deprecation, ConfigError> {
+fn deprecation(d: FileDeprecated, key: &str, src: &Source<'_>) -> Result<Deprecation, ConfigError> {
     let since = match &d.since {
         Some(since) => Some(date(since, &format!("{key}.since"), src)?),
         None => None,
@@ -791,7 +802,9 @@ fn link(value: Spanned<String>, key: &str, src: &Source<'_>) -> Result<String, C
         return Err(src.error(
             value.span(),
             key,
-            format!("invalid link {text:?}: expected a URI without spaces, quotes or angle brackets"),
+            format!(
+                "invalid link {text:?}: expected a URI without spaces, quotes or angle brackets"
+            ),
         ));
     }
     Ok(value.into_inner())
@@ -894,7 +907,11 @@ fn count<T: TryFrom<i64>>(
     };
     let n = *value.get_ref();
     if n <= 0 {
-        return Err(src.error(value.span(), key, format!("must be greater than 0, not {n}")));
+        return Err(src.error(
+            value.span(),
+            key,
+            format!("must be greater than 0, not {n}"),
+        ));
     }
     T::try_from(n).map_err(|_| src.error(value.span(), key, format!("{n} is too large")))
 }
@@ -939,7 +956,8 @@ fn date(value: &Spanned<String>, key: &str, src: &Source<'_>) -> Result<SystemTi
 /// else.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     const NANOS_PER_SEC: u128 = 1_000_000_000;
-    let invalid = || format!("invalid duration {text:?}: expected a number followed by ms, s, m or h");
+    let invalid =
+        || format!("invalid duration {text:?}: expected a number followed by ms, s, m or h");
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
@@ -988,9 +1006,7 @@ fn parse_rfc3339(text: &str) -> Result<SystemTime, String> {
         if !digits.iter().all(u8::is_ascii_digit) {
             return Err(layout.to_owned());
         }
-        Ok(digits
-            .iter()
-            .fold(0, |n, d| n * 10 + u32::from(d - b'0')))
+        Ok(digits.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
     };
     let separator = |at: usize, allowed: &[u8]| -> Result<(), String> {
         match b.get(at) {
@@ -1067,17 +1083,18 @@ fn parse_rfc3339(text: &str) -> Result<SystemTime, String> {
         return Err(format!("time {hour:02}:{minute:02} is out of range"));
     }
     if second > 59 {
-        return Err(format!("second {second:02} is out of range (leap seconds are not supported)"));
+        return Err(format!(
+            "second {second:02} is out of range (leap seconds are not supported)"
+        ));
     }
 
     let days = days_since_epoch(year, month, day);
-    let secs = days * 86_400
-        + i64::from(hour * 3600 + minute * 60 + second)
-        - offset_secs;
+    let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset_secs;
     let time = if secs >= 0 {
         UNIX_EPOCH + Duration::new(secs.unsigned_abs(), nanos)
     } else {
-        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs()) + Duration::from_nanos(u64::from(nanos))
+        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+            + Duration::from_nanos(u64::from(nanos))
     };
     Ok(time)
 }
@@ -1150,8 +1167,16 @@ mod tests {
 
     #[test]
     fn huge_durations_are_too_large_not_wrapped() {
-        assert!(parse_duration("99999999999999999999999h").unwrap_err().contains("too large"));
-        assert!(parse_duration("9999999999999999999h").unwrap_err().contains("too large"));
+        assert!(
+            parse_duration("99999999999999999999999h")
+                .unwrap_err()
+                .contains("too large")
+        );
+        assert!(
+            parse_duration("9999999999999999999h")
+                .unwrap_err()
+                .contains("too large")
+        );
         assert_eq!(
             parse_duration("18446744073709551615s").unwrap(),
             Duration::from_secs(u64::MAX)
@@ -1181,8 +1206,14 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(at("1970-01-01T00:00:01.5Z"), Duration::from_millis(1500));
-        assert_eq!(at("1970-01-01T00:00:00.123456789Z"), Duration::from_nanos(123_456_789));
-        assert_eq!(at("1970-01-01T00:00:00.1234567891234Z"), Duration::from_nanos(123_456_789));
+        assert_eq!(
+            at("1970-01-01T00:00:00.123456789Z"),
+            Duration::from_nanos(123_456_789)
+        );
+        assert_eq!(
+            at("1970-01-01T00:00:00.1234567891234Z"),
+            Duration::from_nanos(123_456_789)
+        );
         assert!(parse_rfc3339("1970-01-01T00:00:00.Z").is_err());
         let before = UNIX_EPOCH.duration_since(parse_rfc3339("1969-12-31T23:59:59.25Z").unwrap());
         assert_eq!(before.unwrap(), Duration::from_millis(750));
@@ -1242,7 +1273,10 @@ mod tests {
         let expand = |text: &str| expand_env(text, &env);
         assert_eq!(expand("plain"), Ok(None));
         assert_eq!(expand("cost: $5"), Ok(None));
-        assert_eq!(expand("${HOST}:${PORT}"), Ok(Some("127.0.0.1:9001".to_owned())));
+        assert_eq!(
+            expand("${HOST}:${PORT}"),
+            Ok(Some("127.0.0.1:9001".to_owned()))
+        );
         assert_eq!(expand("a${EMPTY}b"), Ok(Some("ab".to_owned())));
         assert_eq!(expand("$${HOST}"), Ok(Some("${HOST}".to_owned())));
         assert_eq!(expand("$$${HOST}"), Ok(Some("$${HOST}".to_owned())));
@@ -1252,14 +1286,31 @@ mod tests {
             Err("environment variable NOPE is not set".to_owned())
         );
         assert!(expand("${HOST").unwrap_err().starts_with("unterminated"));
-        assert!(expand("${}").unwrap_err().starts_with("invalid environment variable name"));
-        assert!(expand("${1X}").unwrap_err().starts_with("invalid environment variable name"));
-        assert!(expand("${A-B}").unwrap_err().starts_with("invalid environment variable name"));
+        assert!(
+            expand("${}")
+                .unwrap_err()
+                .starts_with("invalid environment variable name")
+        );
+        assert!(
+            expand("${1X}")
+                .unwrap_err()
+                .starts_with("invalid environment variable name")
+        );
+        assert!(
+            expand("${A-B}")
+                .unwrap_err()
+                .starts_with("invalid environment variable name")
+        );
     }
 
     #[test]
     fn targets_are_host_and_port() {
-        for ok in ["127.0.0.1:9001", "localhost:80", "api.internal:65535", "[::1]:9001"] {
+        for ok in [
+            "127.0.0.1:9001",
+            "localhost:80",
+            "api.internal:65535",
+            "[::1]:9001",
+        ] {
             assert_eq!(check_target(ok), Ok(()), "{ok}");
         }
         for bad in [

@@ -1,0 +1,109 @@
+//! `candor serve`, `candor check-config` and `candor faults` as processes:
+//! signals, exit codes, and the shipped example configurations.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+fn candor() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_candor"))
+}
+
+/// Reads stderr lines until one says where the process listens.
+fn listening_addr(child: &mut Child, marker: &str) -> SocketAddr {
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    loop {
+        let line = lines.next().expect("process printed its address").unwrap();
+        if let Some(rest) = line.split(marker).nth(1) {
+            let addr = rest.split_whitespace().next().unwrap().trim_start_matches("http://");
+            // Keep draining stderr so the child never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines.by_ref() {});
+            return addr.parse().unwrap();
+        }
+    }
+}
+
+fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn serve_proxies_and_exits_0_on_sigterm() {
+    let mut faults = candor()
+        .args(["faults", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let upstream = listening_addr(&mut faults, "listening on ");
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nlisten = \"127.0.0.1:0\"\naccess_log = false\n[upstreams.f]\ntargets = [\"{upstream}\"]\n\
+             [[routes]]\npath = \"/f/{{*rest}}\"\nupstream = \"f\"\n"
+        ),
+    )
+    .unwrap();
+    let mut gateway = candor()
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = listening_addr(&mut gateway, "listening on ");
+
+    assert!(http_get(addr, "/f/ok").starts_with("HTTP/1.1 200"));
+    let unknown = http_get(addr, "/nope");
+    assert!(unknown.starts_with("HTTP/1.1 404"), "{unknown}");
+    assert!(unknown.contains("application/problem+json"));
+
+    signal(&gateway, "-TERM");
+    assert_eq!(gateway.wait().unwrap().code(), Some(0), "a drained gateway exits 0");
+    signal(&faults, "-TERM");
+    assert_eq!(faults.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn check_config_accepts_every_shipped_example() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut files: Vec<_> = std::fs::read_dir(&examples)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    let out = candor().arg("check-config").args(&files).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn check_config_names_file_line_and_key_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[gateway]\nlisten = \"127.0.0.1:0\"\nlisten_typo = 1\n").unwrap();
+    let out = candor().arg("check-config").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.toml:3"), "{stderr}");
+    assert!(stderr.contains("listen_typo"), "{stderr}");
+}
+
+#[test]
+fn serve_with_a_bad_config_exits_2() {
+    let out = candor().args(["serve", "--config", "/no/such/gateway.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/gateway.toml"));
+}
