@@ -42,7 +42,10 @@ pub fn check_config(args: CheckConfigArgs) -> Result<Outcome> {
         }
     }
     if failed > 0 {
-        anyhow::bail!("{failed} of {} configuration files are invalid", args.files.len());
+        anyhow::bail!(
+            "{failed} of {} configuration files are invalid",
+            args.files.len()
+        );
     }
     Ok(Outcome::Clean)
 }
@@ -66,7 +69,10 @@ async fn run(config: config::Config, args: ServeArgs) -> Result<()> {
     };
     let gateway = Gateway::start(config, options).await?;
     match gateway.admin_addr() {
-        Some(admin) => eprintln!("candor serve: listening on {} (admin on http://{admin})", gateway.addr()),
+        Some(admin) => eprintln!(
+            "candor serve: listening on {} (admin on http://{admin})",
+            gateway.addr()
+        ),
         None => eprintln!("candor serve: listening on {}", gateway.addr()),
     }
 
@@ -109,14 +115,20 @@ async fn reload(gateway: &Gateway) -> Result<(), String> {
 
 /// Watches the file's directory (editors and ConfigMaps replace files by
 /// rename, which ends a watch on the file itself) and signals changes to it.
-fn watch_file(path: &Path, tx: tokio::sync::mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+fn watch_file(
+    path: &Path,
+    tx: tokio::sync::mpsc::Sender<()>,
+) -> Option<notify::RecommendedWatcher> {
     use notify::{RecursiveMode, Watcher};
     let path = std::fs::canonicalize(path).ok()?;
     let dir = path.parent()?.to_owned();
     let name = path.file_name()?.to_owned();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
-            && event.paths.iter().any(|p| p.file_name() == Some(name.as_os_str()))
+            && event
+                .paths
+                .iter()
+                .any(|p| p.file_name() == Some(name.as_os_str()))
         {
             let _ = tx.try_send(());
         }

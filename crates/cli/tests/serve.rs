@@ -17,7 +17,11 @@ fn listening_addr(child: &mut Child, marker: &str) -> SocketAddr {
     loop {
         let line = lines.next().expect("process printed its address").unwrap();
         if let Some(rest) = line.split(marker).nth(1) {
-            let addr = rest.split_whitespace().next().unwrap().trim_start_matches("http://");
+            let addr = rest
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .trim_start_matches("http://");
             // Keep draining stderr so the child never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines.by_ref() {});
             return addr.parse().unwrap();
@@ -27,14 +31,21 @@ fn listening_addr(child: &mut Child, marker: &str) -> SocketAddr {
 
 fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
 }
 
 fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -70,7 +81,11 @@ fn serve_proxies_and_exits_0_on_sigterm() {
     assert!(unknown.contains("application/problem+json"));
 
     signal(&gateway, "-TERM");
-    assert_eq!(gateway.wait().unwrap().code(), Some(0), "a drained gateway exits 0");
+    assert_eq!(
+        gateway.wait().unwrap().code(),
+        Some(0),
+        "a drained gateway exits 0"
+    );
     signal(&faults, "-TERM");
     assert_eq!(faults.wait().unwrap().code(), Some(0));
 }
@@ -86,14 +101,22 @@ fn check_config_accepts_every_shipped_example() {
     files.sort();
     assert!(!files.is_empty());
     let out = candor().arg("check-config").args(&files).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn check_config_names_file_line_and_key_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "[gateway]\nlisten = \"127.0.0.1:0\"\nlisten_typo = 1\n").unwrap();
+    std::fs::write(
+        &bad,
+        "[gateway]\nlisten = \"127.0.0.1:0\"\nlisten_typo = 1\n",
+    )
+    .unwrap();
     let out = candor().arg("check-config").arg(&bad).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -103,7 +126,10 @@ fn check_config_names_file_line_and_key_and_exits_2() {
 
 #[test]
 fn serve_with_a_bad_config_exits_2() {
-    let out = candor().args(["serve", "--config", "/no/such/gateway.toml"]).output().unwrap();
+    let out = candor()
+        .args(["serve", "--config", "/no/such/gateway.toml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/gateway.toml"));
 }

@@ -56,7 +56,9 @@ impl AccessLog {
 
     pub fn log(&self, line: Line<'_>) {
         let Some(tx) = &self.tx else { return };
-        let Ok(mut bytes) = serde_json::to_vec(&line) else { return };
+        let Ok(mut bytes) = serde_json::to_vec(&line) else {
+            return;
+        };
         bytes.push(b'\n');
         match tx.try_send(bytes) {
             Ok(()) => {}

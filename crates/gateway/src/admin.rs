@@ -45,7 +45,10 @@ pub async fn serve(
 
 async fn metrics(State(admin): State<Admin>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         admin.shared.metrics.encode(),
     )
 }
@@ -60,13 +63,20 @@ async fn readyz(State(admin): State<Admin>) -> impl IntoResponse {
 
 async fn reload(State(admin): State<Admin>) -> impl IntoResponse {
     let Some(path) = admin.config_path else {
-        return (StatusCode::CONFLICT, "not started from a configuration file\n".to_owned());
+        return (
+            StatusCode::CONFLICT,
+            "not started from a configuration file\n".to_owned(),
+        );
     };
     let shared = admin.shared.clone();
-    let outcome = tokio::task::spawn_blocking(move || crate::server::reload_file(&shared, &path)).await;
+    let outcome =
+        tokio::task::spawn_blocking(move || crate::server::reload_file(&shared, &path)).await;
     match outcome {
         Ok(Ok(())) => (StatusCode::OK, "reloaded\n".to_owned()),
         Ok(Err(e)) => (StatusCode::UNPROCESSABLE_ENTITY, format!("rejected: {e}\n")),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("reload failed: {e}\n")),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reload failed: {e}\n"),
+        ),
     }
 }

@@ -97,7 +97,9 @@ impl GatewayError {
     fn detail(&self) -> String {
         match self {
             GatewayError::Internal { .. } => "the gateway failed to handle this request".into(),
-            GatewayError::Upstream { upstream, failure, .. } => {
+            GatewayError::Upstream {
+                upstream, failure, ..
+            } => {
                 format!("upstream {upstream} failed: {}", failure.describe())
             }
             other => other.to_string(),
@@ -152,13 +154,17 @@ pub fn rescue(error: &GatewayError, cx: ErrorContext<'_>) -> Response<Full<Bytes
         GatewayError::Retired {
             successor: Some(successor),
         } => {
-            if let Ok(v) = HeaderValue::from_str(&format!("<{successor}>; rel=\"successor-version\"")) {
+            if let Ok(v) =
+                HeaderValue::from_str(&format!("<{successor}>; rel=\"successor-version\""))
+            {
                 headers.insert(LINK, v);
             }
         }
         GatewayError::Overloaded { .. } => insert_retry_after(headers, Duration::from_secs(1)),
         GatewayError::Maintenance { retry_after }
-        | GatewayError::NoHealthyUpstream { retry_after, .. } => insert_retry_after(headers, *retry_after),
+        | GatewayError::NoHealthyUpstream { retry_after, .. } => {
+            insert_retry_after(headers, *retry_after)
+        }
         _ => {}
     }
     if cx.debug_headers {
@@ -196,7 +202,12 @@ pub fn accepts_json(accept: Option<&HeaderValue>) -> bool {
         return true;
     };
     accept.split(',').any(|range| {
-        let media = range.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let media = range
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         media == "*/*" || media == "application/*" || media.ends_with("json")
     })
 }
@@ -221,10 +232,18 @@ mod tests {
             GatewayError::Overloaded { limit: 1 },
             GatewayError::RouteUnknown { path: "/x".into() },
             GatewayError::Retired { successor: None },
-            GatewayError::MethodNotAllowed { method: "PUT".into(), allow: "GET".into() },
-            GatewayError::Maintenance { retry_after: Duration::from_secs(3) },
+            GatewayError::MethodNotAllowed {
+                method: "PUT".into(),
+                allow: "GET".into(),
+            },
+            GatewayError::Maintenance {
+                retry_after: Duration::from_secs(3),
+            },
             GatewayError::BodyTooLarge { limit: 1 },
-            GatewayError::NoHealthyUpstream { upstream: "a".into(), retry_after: Duration::ZERO },
+            GatewayError::NoHealthyUpstream {
+                upstream: "a".into(),
+                retry_after: Duration::ZERO,
+            },
             GatewayError::Internal { detail: "x".into() },
         ];
         for e in errors {
@@ -239,15 +258,26 @@ mod tests {
     #[test]
     fn accept_negotiation() {
         assert!(accepts_json(None));
-        assert!(accepts_json(Some(&HeaderValue::from_static("application/json"))));
-        assert!(accepts_json(Some(&HeaderValue::from_static("text/html, */*;q=0.1"))));
-        assert!(accepts_json(Some(&HeaderValue::from_static("application/problem+json"))));
+        assert!(accepts_json(Some(&HeaderValue::from_static(
+            "application/json"
+        ))));
+        assert!(accepts_json(Some(&HeaderValue::from_static(
+            "text/html, */*;q=0.1"
+        ))));
+        assert!(accepts_json(Some(&HeaderValue::from_static(
+            "application/problem+json"
+        ))));
         assert!(!accepts_json(Some(&HeaderValue::from_static("text/html"))));
     }
 
     #[test]
     fn internal_errors_leak_nothing() {
-        let res = rescue(&GatewayError::Internal { detail: "secret stack".into() }, cx());
+        let res = rescue(
+            &GatewayError::Internal {
+                detail: "secret stack".into(),
+            },
+            cx(),
+        );
         let body = format!("{:?}", res.body());
         assert!(!body.contains("secret"));
     }

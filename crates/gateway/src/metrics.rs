@@ -94,7 +94,11 @@ impl Metrics {
             latency.clone(),
         );
         let in_flight = Gauge::default();
-        registry.register("in_flight_requests", "Requests being handled", in_flight.clone());
+        registry.register(
+            "in_flight_requests",
+            "Requests being handled",
+            in_flight.clone(),
+        );
         let gateway_errors = Family::<RuleLabels, Counter>::default();
         registry.register(
             "gateway_errors",
@@ -132,7 +136,11 @@ impl Metrics {
             retries.clone(),
         );
         let reloads = Family::<OutcomeLabels, Counter>::default();
-        registry.register("config_reloads", "Configuration reloads, by outcome", reloads.clone());
+        registry.register(
+            "config_reloads",
+            "Configuration reloads, by outcome",
+            reloads.clone(),
+        );
         Metrics {
             registry,
             requests,

@@ -23,7 +23,12 @@ pub struct Observation {
 }
 
 impl Observation {
-    pub fn new(upstream: Arc<str>, exchange: Exchange, budget: usize, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        upstream: Arc<str>,
+        exchange: Exchange,
+        budget: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Observation {
             upstream,
             exchange,

@@ -13,8 +13,8 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use candor_contract::{Challenge, Exchange, RetryAfter, rules};
 use http::header::{
-    ACCEPT, CONNECTION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
-    TE, TRAILER, TRANSFER_ENCODING, UPGRADE, WWW_AUTHENTICATE,
+    ACCEPT, CONNECTION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, TE,
+    TRAILER, TRANSFER_ENCODING, UPGRADE, WWW_AUTHENTICATE,
 };
 use http::{Method, Request, Response, Version};
 use http_body::Body as _;
@@ -23,8 +23,13 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::body::{BodyLimitExceeded, LimitedIncoming, UpstreamBody};
-use crate::error::{ErrorContext, GatewayError, X_REQUEST_ID, X_UPSTREAM_SERVICE, accepts_json, rescue};
-use crate::metrics::{LatencyLabels, RequestLabels, RuleLabels, UpstreamFailureLabels, UpstreamLabels, UpstreamRuleLabels, class};
+use crate::error::{
+    ErrorContext, GatewayError, X_REQUEST_ID, X_UPSTREAM_SERVICE, accepts_json, rescue,
+};
+use crate::metrics::{
+    LatencyLabels, RequestLabels, RuleLabels, UpstreamFailureLabels, UpstreamLabels,
+    UpstreamRuleLabels, class,
+};
 use crate::monitor::Observation;
 use crate::routing::RouteState;
 use crate::state::{Runtime, Shared};
@@ -47,7 +52,8 @@ struct Trace {
     debug_headers: bool,
 }
 
-static UNMATCHED: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from("unmatched"));
+static UNMATCHED: std::sync::LazyLock<Arc<str>> =
+    std::sync::LazyLock::new(|| Arc::from("unmatched"));
 
 /// Handles one request; never fails (errors become contract responses).
 pub async fn handle(
@@ -72,7 +78,11 @@ pub async fn handle(
         Ok(response) => (response, None),
         Err(error) => {
             let rule = error.rule();
-            shared.metrics.gateway_errors.get_or_create(&RuleLabels { rule: rule.id }).inc();
+            shared
+                .metrics
+                .gateway_errors
+                .get_or_create(&RuleLabels { rule: rule.id })
+                .inc();
             let cx = ErrorContext {
                 request_id: &request_id,
                 debug_headers: trace.debug_headers,
@@ -96,14 +106,21 @@ pub async fn handle(
             method: shared.method_label(&method),
             status,
             class: status_class,
-            source: if rule.is_some() { "gateway" } else { "upstream" },
+            source: if rule.is_some() {
+                "gateway"
+            } else {
+                "upstream"
+            },
         })
         .inc();
     let elapsed = started.elapsed();
     shared
         .metrics
         .latency
-        .get_or_create(&LatencyLabels { route, class: status_class })
+        .get_or_create(&LatencyLabels {
+            route,
+            class: status_class,
+        })
         .observe(elapsed.as_secs_f64());
     if runtime.config.gateway.access_log {
         shared.access_log.log(crate::access_log::Line {
@@ -134,21 +151,30 @@ async fn route_request(
     // request.* limits
     let uri_len = req.uri().path_and_query().map_or(1, |pq| pq.as_str().len());
     if uri_len > gw.max_uri_bytes {
-        return Err(GatewayError::UriTooLong { len: uri_len, limit: gw.max_uri_bytes });
+        return Err(GatewayError::UriTooLong {
+            len: uri_len,
+            limit: gw.max_uri_bytes,
+        });
     }
     let header_bytes = header_section_size(req.headers());
     if header_bytes > gw.max_header_bytes {
-        return Err(GatewayError::HeadersTooLarge { len: header_bytes, limit: gw.max_header_bytes });
+        return Err(GatewayError::HeadersTooLarge {
+            len: header_bytes,
+            limit: gw.max_header_bytes,
+        });
     }
 
     // gateway.overloaded: shed before any work is spent.
     let _in_flight = shared.admit(gw.max_concurrent_requests)?;
 
     // route.unknown, route.retired, route.method
-    let entry = runtime
-        .routes
-        .find(req.uri().path())
-        .ok_or_else(|| GatewayError::RouteUnknown { path: req.uri().path().to_owned() })?;
+    let entry =
+        runtime
+            .routes
+            .find(req.uri().path())
+            .ok_or_else(|| GatewayError::RouteUnknown {
+                path: req.uri().path().to_owned(),
+            })?;
     if let Some(retired) = entry.retired() {
         trace.route = Some(retired.label.clone());
         let successor = match &retired.config.action {
@@ -157,10 +183,12 @@ async fn route_request(
         };
         return Err(GatewayError::Retired { successor });
     }
-    let route = entry.route_for(req.method()).ok_or_else(|| GatewayError::MethodNotAllowed {
-        method: req.method().to_string(),
-        allow: entry.allow.clone(),
-    })?;
+    let route = entry
+        .route_for(req.method())
+        .ok_or_else(|| GatewayError::MethodNotAllowed {
+            method: req.method().to_string(),
+            allow: entry.allow.clone(),
+        })?;
     trace.route = Some(route.label.clone());
     if let Some(debug) = route.config.debug_headers {
         trace.debug_headers = debug;
@@ -168,7 +196,10 @@ async fn route_request(
 
     // gateway.maintenance (route window first, then the gateway's)
     let now = SystemTime::now();
-    for window in [route.config.maintenance, gw.maintenance].into_iter().flatten() {
+    for window in [route.config.maintenance, gw.maintenance]
+        .into_iter()
+        .flatten()
+    {
         if window.is_open(now) {
             let retry_after = window.until.duration_since(now).unwrap_or_default();
             return Err(GatewayError::Maintenance { retry_after });
@@ -176,10 +207,22 @@ async fn route_request(
     }
 
     let Some(pool) = &route.pool else {
-        return Err(GatewayError::Internal { detail: format!("route {} has no upstream", route.label) });
+        return Err(GatewayError::Internal {
+            detail: format!("route {} has no upstream", route.label),
+        });
     };
     trace.upstream = Some(pool.name.clone());
-    forward(shared, runtime, route, pool, conn, req, request_id, trace.debug_headers).await
+    forward(
+        shared,
+        runtime,
+        route,
+        pool,
+        conn,
+        req,
+        request_id,
+        trace.debug_headers,
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -200,13 +243,22 @@ async fn forward(
     if let Some(len) = content_length(&parts.headers)
         && len > gw.max_body_bytes
     {
-        return Err(GatewayError::BodyTooLarge { limit: gw.max_body_bytes });
+        return Err(GatewayError::BodyTooLarge {
+            limit: gw.max_body_bytes,
+        });
     }
     let body_empty = body.is_end_stream();
     let method = parts.method;
-    let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
     let headers = forward_headers(parts.headers, &parts.uri, conn, request_id);
-    let monitor_request = pool.config.monitor.then(|| (headers.clone(), path_and_query.clone()));
+    let monitor_request = pool
+        .config
+        .monitor
+        .then(|| (headers.clone(), path_and_query.clone()));
 
     let may_retry = body_empty && is_idempotent(&method) && pool.config.targets.len() > 1;
     let mut body = Some(Either::Left(LimitedIncoming::new(body, gw.max_body_bytes)));
@@ -226,36 +278,53 @@ async fn forward(
         let mut up = Request::new(body.take().unwrap_or_else(|| Either::Right(Empty::new())));
         *up.method_mut() = method.clone();
         *up.version_mut() = Version::HTTP_11;
-        *up.uri_mut() = uri.parse().map_err(|e| GatewayError::Internal { detail: format!("upstream URI: {e}") })?;
+        *up.uri_mut() = uri.parse().map_err(|e| GatewayError::Internal {
+            detail: format!("upstream URI: {e}"),
+        })?;
         *up.headers_mut() = if may_retry && avoid.is_none() {
             headers.clone().unwrap_or_default()
         } else {
             headers.take().unwrap_or_default()
         };
 
-        let failure = match tokio::time::timeout(pool.config.response_timeout, pool.client.request(up)).await {
-            Ok(Ok(response)) => {
-                pool.record_success(target);
-                break response;
-            }
-            Err(_elapsed) => UpstreamFailure::Timeout,
-            Ok(Err(e)) => {
-                if let Some(limit) = cause::<BodyLimitExceeded>(&e) {
-                    return Err(GatewayError::BodyTooLarge { limit: limit.limit });
+        let failure =
+            match tokio::time::timeout(pool.config.response_timeout, pool.client.request(up)).await
+            {
+                Ok(Ok(response)) => {
+                    pool.record_success(target);
+                    break response;
                 }
-                classify(&e)
-            }
-        };
+                Err(_elapsed) => UpstreamFailure::Timeout,
+                Ok(Err(e)) => {
+                    if let Some(limit) = cause::<BodyLimitExceeded>(&e) {
+                        return Err(GatewayError::BodyTooLarge { limit: limit.limit });
+                    }
+                    classify(&e)
+                }
+            };
         shared
             .metrics
             .upstream_failures
-            .get_or_create(&UpstreamFailureLabels { upstream: pool.name.clone(), failure: failure.as_str() })
+            .get_or_create(&UpstreamFailureLabels {
+                upstream: pool.name.clone(),
+                failure: failure.as_str(),
+            })
             .inc();
         if failure.counts_against_target() {
             pool.record_failure(target);
         }
-        if may_retry && avoid.is_none() && failure.before_request_sent() && pool.has_other_target(target) {
-            shared.metrics.retries.get_or_create(&UpstreamLabels { upstream: pool.name.clone() }).inc();
+        if may_retry
+            && avoid.is_none()
+            && failure.before_request_sent()
+            && pool.has_other_target(target)
+        {
+            shared
+                .metrics
+                .retries
+                .get_or_create(&UpstreamLabels {
+                    upstream: pool.name.clone(),
+                })
+                .inc();
             avoid = Some(target);
             continue;
         }
@@ -282,7 +351,13 @@ async fn forward(
             shared.metrics.clone(),
         ))
     });
-    repair(shared, pool, &runtime.config.gateway.realm, parts.status.as_u16(), &mut parts.headers);
+    repair(
+        shared,
+        pool,
+        &runtime.config.gateway.realm,
+        parts.status.as_u16(),
+        &mut parts.headers,
+    );
     if parts.status.is_server_error()
         && debug_headers
         && let Ok(v) = HeaderValue::from_str(&pool.name)
@@ -295,7 +370,10 @@ async fn forward(
     let metrics = shared.metrics.clone();
     let upstream = pool.name.clone();
     let on_abort = Box::new(move || {
-        metrics.truncated.get_or_create(&UpstreamLabels { upstream }).inc();
+        metrics
+            .truncated
+            .get_or_create(&UpstreamLabels { upstream })
+            .inc();
     });
     let body = UpstreamBody::new(body, observation, on_abort);
     Ok(Response::from_parts(parts, Either::Right(body)))
@@ -308,7 +386,10 @@ fn repair(shared: &Shared, pool: &Pool, realm: &str, status: u16, headers: &mut 
         shared
             .metrics
             .repairs
-            .get_or_create(&UpstreamRuleLabels { upstream: pool.name.clone(), rule })
+            .get_or_create(&UpstreamRuleLabels {
+                upstream: pool.name.clone(),
+                rule,
+            })
             .inc();
     };
     if fix.challenge
@@ -334,16 +415,28 @@ fn repair(shared: &Shared, pool: &Pool, realm: &str, status: u16, headers: &mut 
 }
 
 fn is_idempotent(method: &Method) -> bool {
-    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE)
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+    headers
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Size of the header section as sent: names, values, ": " and CRLF.
 fn header_section_size(headers: &HeaderMap) -> usize {
-    headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum()
+    headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum()
 }
 
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
@@ -366,14 +459,27 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in [&CONNECTION, &KEEP_ALIVE, &PROXY_CONNECTION, &TE, &TRAILER, &TRANSFER_ENCODING, &UPGRADE] {
+    for name in [
+        &CONNECTION,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &TE,
+        &TRAILER,
+        &TRANSFER_ENCODING,
+        &UPGRADE,
+    ] {
         headers.remove(name);
     }
 }
 
 /// The request headers for the upstream: hop-by-hop fields removed, the
 /// client's Host kept, and Forwarded / X-Forwarded-* / X-Request-Id set.
-fn forward_headers(mut headers: HeaderMap, uri: &http::Uri, conn: ConnInfo, request_id: &str) -> HeaderMap {
+fn forward_headers(
+    mut headers: HeaderMap,
+    uri: &http::Uri,
+    conn: ConnInfo,
+    request_id: &str,
+) -> HeaderMap {
     strip_hop_by_hop(&mut headers);
     let proto = if conn.tls { "https" } else { "http" };
     if !headers.contains_key(HOST)
@@ -396,7 +502,11 @@ fn forward_headers(mut headers: HeaderMap, uri: &http::Uri, conn: ConnInfo, requ
     if let Some(host) = &host {
         headers.insert(&X_FORWARDED_HOST, host.clone());
     }
-    let node = if ip.is_ipv6() { format!("\"[{ip}]\"") } else { ip.to_string() };
+    let node = if ip.is_ipv6() {
+        format!("\"[{ip}]\"")
+    } else {
+        ip.to_string()
+    };
     let mut element = format!("for={node};proto={proto}");
     if let Some(host) = host.as_ref().and_then(|h| h.to_str().ok()) {
         element.push_str(&format!(";host=\"{host}\""));
@@ -436,11 +546,17 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(HOST, HeaderValue::from_static("api.example"));
         h.insert(&X_FORWARDED_FOR, HeaderValue::from_static("203.0.113.9"));
-        let conn = ConnInfo { peer: "[::1]:5000".parse().unwrap(), tls: true };
+        let conn = ConnInfo {
+            peer: "[::1]:5000".parse().unwrap(),
+            tls: true,
+        };
         let out = forward_headers(h, &"/x".parse().unwrap(), conn, "id-1");
         assert_eq!(out[&X_FORWARDED_FOR], "203.0.113.9, ::1");
         assert_eq!(out[&X_FORWARDED_PROTO], "https");
-        assert_eq!(out[&FORWARDED], "for=\"[::1]\";proto=https;host=\"api.example\"");
+        assert_eq!(
+            out[&FORWARDED],
+            "for=\"[::1]\";proto=https;host=\"api.example\""
+        );
         assert_eq!(out[&X_REQUEST_ID], "id-1");
     }
 }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use http::header::{HeaderName, HeaderValue, LINK};
 use http::Method;
+use http::header::{HeaderName, HeaderValue, LINK};
 
 use crate::config::{Action, Config, Route};
 use crate::upstream::Pool;
@@ -36,10 +36,11 @@ impl PathEntry {
             None => true,
             Some(ms) => ms.contains(m),
         };
-        self.routes
-            .iter()
-            .find(|r| serves(r, method))
-            .or_else(|| (method == Method::HEAD).then(|| self.routes.iter().find(|r| serves(r, &Method::GET))).flatten())
+        self.routes.iter().find(|r| serves(r, method)).or_else(|| {
+            (method == Method::HEAD)
+                .then(|| self.routes.iter().find(|r| serves(r, &Method::GET)))
+                .flatten()
+        })
     }
 
     /// Whether a route here is retired (retirement applies to every method).
@@ -63,12 +64,11 @@ impl RouteTable {
         let mut order = Vec::new();
         for route in &config.routes {
             let pool = match &route.action {
-                Action::Proxy { upstream } => Some(
-                    pools
-                        .get(upstream)
-                        .cloned()
-                        .ok_or_else(|| format!("route {} names unknown upstream {upstream}", route.path))?,
-                ),
+                Action::Proxy { upstream } => {
+                    Some(pools.get(upstream).cloned().ok_or_else(|| {
+                        format!("route {} names unknown upstream {upstream}", route.path)
+                    })?)
+                }
                 Action::Retired { .. } => None,
             };
             let state = Arc::new(RouteState {

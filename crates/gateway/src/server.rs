@@ -58,20 +58,12 @@ pub struct Gateway {
 }
 
 /// Options that are not part of the configuration file.
+#[derive(Default)]
 pub struct StartOptions {
     /// Where access log lines go; None: stdout.
     pub access_log: Option<Box<dyn io::Write + Send>>,
     /// The file the configuration came from, for reloads.
     pub config_path: Option<PathBuf>,
-}
-
-impl Default for StartOptions {
-    fn default() -> Self {
-        StartOptions {
-            access_log: None,
-            config_path: None,
-        }
-    }
 }
 
 impl Gateway {
@@ -94,8 +86,14 @@ impl Gateway {
 
         let listener = TcpListener::bind(listen)
             .await
-            .map_err(|source| StartError::Bind { addr: listen, source })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: listen, source })?;
+            .map_err(|source| StartError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: listen,
+            source,
+        })?;
         let shutdown = CancellationToken::new();
         // The admin listener outlives the drain, so /readyz can say so.
         let admin_stop = CancellationToken::new();
@@ -103,17 +101,35 @@ impl Gateway {
             Some(admin) => {
                 let l = TcpListener::bind(admin)
                     .await
-                    .map_err(|source| StartError::Bind { addr: admin, source })?;
-                let a = l.local_addr().map_err(|source| StartError::Bind { addr: admin, source })?;
+                    .map_err(|source| StartError::Bind {
+                        addr: admin,
+                        source,
+                    })?;
+                let a = l.local_addr().map_err(|source| StartError::Bind {
+                    addr: admin,
+                    source,
+                })?;
                 let reload_path = options.config_path.clone();
-                tokio::spawn(crate::admin::serve(l, shared.clone(), reload_path, admin_stop.clone()));
+                tokio::spawn(crate::admin::serve(
+                    l,
+                    shared.clone(),
+                    reload_path,
+                    admin_stop.clone(),
+                ));
                 Some(a)
             }
             None => None,
         };
 
         let (phase_tx, phase) = watch::channel(Phase::Running);
-        let task = tokio::spawn(accept_loop(listener, tls, shared.clone(), shutdown.clone(), phase_tx, admin_stop));
+        let task = tokio::spawn(accept_loop(
+            listener,
+            tls,
+            shared.clone(),
+            shutdown.clone(),
+            phase_tx,
+            admin_stop,
+        ));
         Ok(Gateway {
             shared,
             addr,
@@ -188,7 +204,8 @@ pub fn reload_file(shared: &Shared, path: &Path) -> Result<(), String> {
 
 fn reload(shared: &Shared, config: Config) -> Result<(), String> {
     let current = shared.runtime.load();
-    let outcome = Runtime::build(config, Some(&current)).map(|runtime| shared.runtime.store(Arc::new(runtime)));
+    let outcome = Runtime::build(config, Some(&current))
+        .map(|runtime| shared.runtime.store(Arc::new(runtime)));
     count_reload(shared, outcome.is_ok());
     if outcome.is_ok() {
         tracing::info!("configuration reloaded");
@@ -198,7 +215,11 @@ fn reload(shared: &Shared, config: Config) -> Result<(), String> {
 
 fn count_reload(shared: &Shared, ok: bool) {
     let outcome = if ok { "success" } else { "failure" };
-    shared.metrics.reloads.get_or_create(&OutcomeLabels { outcome }).inc();
+    shared
+        .metrics
+        .reloads
+        .get_or_create(&OutcomeLabels { outcome })
+        .inc();
 }
 
 async fn accept_loop(
@@ -226,12 +247,17 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
-        let conn = ConnInfo { peer, tls: tls.is_some() };
+        let conn = ConnInfo {
+            peer,
+            tls: tls.is_some(),
+        };
         let shared = shared.clone();
         let service = service_fn(move |req| proxy::handle(shared.clone(), conn, req));
         match &tls {
             None => {
-                let served = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let served = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned();
                 let watched = graceful.watch(served);
                 tokio::spawn(async move {
                     let _ = watched.await;
@@ -243,8 +269,12 @@ async fn accept_loop(
                 let token = shutdown.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let Some(stream) = handshake(acceptor, stream, &token).await else { return };
-                    let served = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                    let Some(stream) = handshake(acceptor, stream, &token).await else {
+                        return;
+                    };
+                    let served = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .into_owned();
                     let _ = watcher.watch(served).await;
                 });
             }
@@ -254,8 +284,14 @@ async fn accept_loop(
     shared.draining.store(true, Ordering::SeqCst);
     let _ = phase.send(Phase::Draining);
     let grace = shared.runtime.load().config.gateway.shutdown_grace;
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
-        tracing::warn!(?grace, "shutdown grace elapsed with requests still in flight");
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?grace,
+            "shutdown grace elapsed with requests still in flight"
+        );
     }
     admin_stop.cancel();
     let _ = phase.send(Phase::Stopped);
@@ -297,7 +333,8 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, StartError> {
     let certs = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| StartError::Tls(format!("{}: {e}", cert.display())))?;
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| StartError::Tls(format!("{}: {e}", key.display())))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| StartError::Tls(format!("{}: {e}", key.display())))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut server = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

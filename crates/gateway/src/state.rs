@@ -134,7 +134,9 @@ impl RequestIds {
         if let Some(id) = headers.get(&X_REQUEST_ID).and_then(|v| v.to_str().ok())
             && !id.is_empty()
             && id.len() <= 128
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         {
             return id.to_owned();
         }

@@ -52,8 +52,16 @@ upstream = "svc"
 use candor_gateway::Gateway;
 
 fn assert_rule(reply: &Reply, status: u16, rule: &str) {
-    assert_eq!(reply.status.as_u16(), status, "{}", String::from_utf8_lossy(&reply.body));
-    assert_eq!(reply.header("content-type"), Some("application/problem+json"));
+    assert_eq!(
+        reply.status.as_u16(),
+        status,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json")
+    );
     let body = reply.json();
     assert_eq!(body["type"], format!("tag:candor.dev,2026:rule/{rule}"));
     assert_eq!(body["status"], status);
@@ -63,7 +71,9 @@ fn assert_rule(reply: &Reply, status: u16, rule: &str) {
 #[tokio::test]
 async fn unknown_route_is_404_problem() {
     let dead = closed_port().await;
-    let rest = format!("[upstreams.svc]\ntargets = [\"{dead}\"]\n[[routes]]\npath = \"/only\"\nupstream = \"svc\"\n");
+    let rest = format!(
+        "[upstreams.svc]\ntargets = [\"{dead}\"]\n[[routes]]\npath = \"/only\"\nupstream = \"svc\"\n"
+    );
     let gw = gateway("", &rest).await;
     let reply = get(gw.addr(), "/nope").await;
     assert_rule(&reply, 404, "route.unknown");
@@ -88,7 +98,10 @@ async fn retired_routes_are_410_with_a_successor_link_when_configured() {
     let (gw, _f) = gateway_with_routes("").await;
     let reply = get(gw.addr(), "/docs/v1/intro").await;
     assert_rule(&reply, 410, "route.retired");
-    assert_eq!(reply.header("link"), Some("</docs/v2>; rel=\"successor-version\""));
+    assert_eq!(
+        reply.header("link"),
+        Some("</docs/v2>; rel=\"successor-version\"")
+    );
     let bare = send(gw.addr(), Method::DELETE, "/old", &[], "").await;
     assert_rule(&bare, 410, "route.retired");
     assert_eq!(bare.header("link"), None);
@@ -100,8 +113,14 @@ async fn deprecated_routes_are_served_with_deprecation_sunset_and_link() {
     let reply = get(gw.addr(), "/reports/ok").await;
     assert_eq!(reply.status.as_u16(), 200);
     assert_eq!(reply.header("deprecation"), Some("@1767225600"));
-    assert_eq!(reply.header("sunset"), Some("Wed, 30 Jun 2027 00:00:00 GMT"));
-    assert_eq!(reply.header("link"), Some("<https://example.com/migrate>; rel=\"deprecation\""));
+    assert_eq!(
+        reply.header("sunset"),
+        Some("Wed, 30 Jun 2027 00:00:00 GMT")
+    );
+    assert_eq!(
+        reply.header("link"),
+        Some("<https://example.com/migrate>; rel=\"deprecation\"")
+    );
 }
 
 #[tokio::test]
@@ -120,19 +139,39 @@ async fn gateway_wide_maintenance_applies_to_every_route() {
     let (gw, _f) = gateway_with_routes("maintenance = { until = \"2999-01-01T00:00:00Z\" }").await;
     assert_rule(&get(gw.addr(), "/ok").await, 503, "gateway.maintenance");
     // Precedence: an unknown method on a known path is still 405 first.
-    assert_rule(&send(gw.addr(), Method::POST, "/users/1", &[], "").await, 405, "route.method");
+    assert_rule(
+        &send(gw.addr(), Method::POST, "/users/1", &[], "").await,
+        405,
+        "route.method",
+    );
 }
 
 #[tokio::test]
 async fn request_limits_are_413_414_and_431() {
-    let (gw, _f) = gateway_with_routes("max_body_bytes = 100\nmax_uri_bytes = 200\nmax_header_bytes = 1000").await;
+    let (gw, _f) =
+        gateway_with_routes("max_body_bytes = 100\nmax_uri_bytes = 200\nmax_header_bytes = 1000")
+            .await;
     let big = "x".repeat(101);
-    assert_rule(&send(gw.addr(), Method::PUT, "/users/1", &[], &big).await, 413, "body.too_large");
-    assert_eq!(send(gw.addr(), Method::PUT, "/users/echo", &[], &"x".repeat(100)).await.status.as_u16(), 200);
+    assert_rule(
+        &send(gw.addr(), Method::PUT, "/users/1", &[], &big).await,
+        413,
+        "body.too_large",
+    );
+    assert_eq!(
+        send(gw.addr(), Method::PUT, "/users/echo", &[], &"x".repeat(100))
+            .await
+            .status
+            .as_u16(),
+        200
+    );
     let long = format!("/users/{}", "a".repeat(300));
     assert_rule(&get(gw.addr(), &long).await, 414, "request.uri_too_long");
     let fat = "v".repeat(1200);
-    assert_rule(&send(gw.addr(), Method::GET, "/ok", &[("x-fat", &fat)], "").await, 431, "request.headers_too_large");
+    assert_rule(
+        &send(gw.addr(), Method::GET, "/ok", &[("x-fat", &fat)], "").await,
+        431,
+        "request.headers_too_large",
+    );
 }
 
 #[tokio::test]
@@ -140,9 +179,16 @@ async fn a_streamed_body_over_the_limit_is_413() {
     use http_body_util::BodyExt;
     let (gw, _f) = gateway_with_routes("max_body_bytes = 100").await;
     // No Content-Length: the body is chunked and the limit trips mid-stream.
-    let body = Chunks((0..10).map(|_| bytes::Bytes::from(vec![b'x'; 50])).collect());
-    let req = http::Request::put(format!("http://{}/echo", gw.addr())).body(body).unwrap();
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let body = Chunks(
+        (0..10)
+            .map(|_| bytes::Bytes::from(vec![b'x'; 50]))
+            .collect(),
+    );
+    let req = http::Request::put(format!("http://{}/echo", gw.addr()))
+        .body(body)
+        .unwrap();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
     let res = client.request(req).await.unwrap();
     assert_eq!(res.status().as_u16(), 413);
     let body = res.into_body().collect().await.unwrap().to_bytes();
@@ -167,20 +213,37 @@ impl http_body::Body for Chunks {
 #[tokio::test]
 async fn plain_text_when_the_client_does_not_accept_json() {
     let (gw, _f) = gateway_with_routes("").await;
-    let reply = send(gw.addr(), Method::GET, "/docs/v1/x", &[("accept", "text/html")], "").await;
+    let reply = send(
+        gw.addr(),
+        Method::GET,
+        "/docs/v1/x",
+        &[("accept", "text/html")],
+        "",
+    )
+    .await;
     assert_eq!(reply.status.as_u16(), 410);
-    assert_eq!(reply.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
     assert!(String::from_utf8_lossy(&reply.body).starts_with("410 Gone"));
 }
 
 #[tokio::test]
 async fn overload_is_503_with_retry_after() {
     let mut held = held_upstream().await;
-    let rest = format!("[upstreams.held]\ntargets = [\"{}\"]\nresponse_timeout = \"60s\"\n[[routes]]\npath = \"/{{*rest}}\"\nupstream = \"held\"\n", held.addr);
+    let rest = format!(
+        "[upstreams.held]\ntargets = [\"{}\"]\nresponse_timeout = \"60s\"\n[[routes]]\npath = \"/{{*rest}}\"\nupstream = \"held\"\n",
+        held.addr
+    );
     let gw = gateway("max_concurrent_requests = 1", &rest).await;
     let addr = gw.addr();
     let first = tokio::spawn(async move { get(addr, "/slow-one").await });
-    let release = held.arrived.recv().await.expect("first request reached the upstream");
+    let release = held
+        .arrived
+        .recv()
+        .await
+        .expect("first request reached the upstream");
     let second = get(addr, "/another").await;
     assert_rule(&second, 503, "gateway.overloaded");
     assert_eq!(second.header("retry-after"), Some("1"));

@@ -9,7 +9,9 @@ use candor_gateway::{Gateway, Phase, StartOptions};
 use support::*;
 
 fn catch_all(upstream: std::net::SocketAddr, name: &str) -> String {
-    format!("[upstreams.{name}]\ntargets = [\"{upstream}\"]\nresponse_timeout = \"60s\"\n[[routes]]\npath = \"/{{*rest}}\"\nupstream = \"{name}\"\n")
+    format!(
+        "[upstreams.{name}]\ntargets = [\"{upstream}\"]\nresponse_timeout = \"60s\"\n[[routes]]\npath = \"/{{*rest}}\"\nupstream = \"{name}\"\n"
+    )
 }
 
 #[tokio::test]
@@ -20,12 +22,20 @@ async fn shutdown_drains_in_flight_requests_and_refuses_new_ones() {
     assert_eq!(get(admin, "/readyz").await.status.as_u16(), 200);
 
     let in_flight = tokio::spawn(async move { get(addr, "/work").await });
-    let release = held.arrived.recv().await.expect("request reached the upstream");
+    let release = held
+        .arrived
+        .recv()
+        .await
+        .expect("request reached the upstream");
 
     let mut phase = gw.phase();
     gw.shutdown();
     phase.wait_for(|p| *p == Phase::Draining).await.unwrap();
-    assert_eq!(get(admin, "/readyz").await.status.as_u16(), 503, "not ready while draining");
+    assert_eq!(
+        get(admin, "/readyz").await.status.as_u16(),
+        503,
+        "not ready while draining"
+    );
     assert!(
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "no new connections while draining"
@@ -55,7 +65,10 @@ async fn reload_swaps_routes_atomically_and_a_bad_config_keeps_the_old_one() {
     };
     write("[[routes]]\npath = \"/a/{*rest}\"\nupstream = \"svc\"\n");
     let config = candor_gateway::config::load_file(&path).unwrap();
-    let options = StartOptions { access_log: None, config_path: Some(path.clone()) };
+    let options = StartOptions {
+        access_log: None,
+        config_path: Some(path.clone()),
+    };
     let gw = Gateway::start(config, options).await.unwrap();
     assert_eq!(get(gw.addr(), "/a/ok").await.status.as_u16(), 200);
     assert_eq!(get(gw.addr(), "/b/ok").await.status.as_u16(), 404);
@@ -67,8 +80,15 @@ async fn reload_swaps_routes_atomically_and_a_bad_config_keeps_the_old_one() {
 
     write("[[routes]]\npath = \"/c/{*rest}\"\nupstream = \"missing\"\n");
     let err = gw.reload_from_file().expect_err("bad config is rejected");
-    assert!(err.contains("gateway.toml") && err.contains("missing"), "{err}");
-    assert_eq!(get(gw.addr(), "/b/ok").await.status.as_u16(), 200, "the old config keeps serving");
+    assert!(
+        err.contains("gateway.toml") && err.contains("missing"),
+        "{err}"
+    );
+    assert_eq!(
+        get(gw.addr(), "/b/ok").await.status.as_u16(),
+        200,
+        "the old config keeps serving"
+    );
 
     // The admin endpoint reloads too.
     write("[[routes]]\npath = \"/d/{*rest}\"\nupstream = \"svc\"\n");
@@ -79,8 +99,22 @@ async fn reload_swaps_routes_atomically_and_a_bad_config_keeps_the_old_one() {
 
     let text = get(admin, "/metrics").await;
     let text = String::from_utf8_lossy(&text.body);
-    assert_eq!(metric(&text, "candor_config_reloads_total", &[("outcome", "success")]), Some(2.0));
-    assert_eq!(metric(&text, "candor_config_reloads_total", &[("outcome", "failure")]), Some(1.0));
+    assert_eq!(
+        metric(
+            &text,
+            "candor_config_reloads_total",
+            &[("outcome", "success")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "candor_config_reloads_total",
+            &[("outcome", "failure")]
+        ),
+        Some(1.0)
+    );
 }
 
 #[tokio::test]
@@ -91,22 +125,67 @@ async fn metrics_after_a_known_sequence_keep_4xx_and_5xx_apart() {
         catch_all(faults, "svc").replace("path = \"/{*rest}\"", "path = \"/api/{*rest}\"")
     );
     let gw = gateway("", &rest).await;
-    for path in ["/api/ok", "/api/ok", "/api/status/503", "/api/status/404", "/nope", "/gone"] {
+    for path in [
+        "/api/ok",
+        "/api/ok",
+        "/api/status/503",
+        "/api/status/404",
+        "/nope",
+        "/gone",
+    ] {
         get(gw.addr(), path).await;
     }
     let admin = gw.admin_addr().unwrap();
     let text = String::from_utf8_lossy(&get(admin, "/metrics").await.body).into_owned();
     let requests = |labels: &[(&str, &str)]| metric(&text, "candor_requests_total", labels);
-    assert_eq!(requests(&[("route", "/api/{*rest}"), ("status", "200"), ("class", "2xx")]), Some(2.0), "{text}");
-    assert_eq!(requests(&[("route", "/api/{*rest}"), ("status", "503"), ("class", "5xx"), ("source", "upstream")]), Some(1.0));
-    assert_eq!(requests(&[("route", "/api/{*rest}"), ("status", "404"), ("class", "4xx"), ("source", "upstream")]), Some(1.0));
-    assert_eq!(requests(&[("route", "unmatched"), ("status", "404"), ("source", "gateway")]), Some(1.0));
-    assert_eq!(requests(&[("route", "/gone"), ("status", "410"), ("source", "gateway")]), Some(1.0));
+    assert_eq!(
+        requests(&[
+            ("route", "/api/{*rest}"),
+            ("status", "200"),
+            ("class", "2xx")
+        ]),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        requests(&[
+            ("route", "/api/{*rest}"),
+            ("status", "503"),
+            ("class", "5xx"),
+            ("source", "upstream")
+        ]),
+        Some(1.0)
+    );
+    assert_eq!(
+        requests(&[
+            ("route", "/api/{*rest}"),
+            ("status", "404"),
+            ("class", "4xx"),
+            ("source", "upstream")
+        ]),
+        Some(1.0)
+    );
+    assert_eq!(
+        requests(&[
+            ("route", "unmatched"),
+            ("status", "404"),
+            ("source", "gateway")
+        ]),
+        Some(1.0)
+    );
+    assert_eq!(
+        requests(&[("route", "/gone"), ("status", "410"), ("source", "gateway")]),
+        Some(1.0)
+    );
     let errors = |rule| metric(&text, "candor_gateway_errors_total", &[("rule", rule)]);
     assert_eq!(errors("route.unknown"), Some(1.0));
     assert_eq!(errors("route.retired"), Some(1.0));
     assert_eq!(
-        metric(&text, "candor_request_duration_seconds_count", &[("route", "/api/{*rest}"), ("class", "2xx")]),
+        metric(
+            &text,
+            "candor_request_duration_seconds_count",
+            &[("route", "/api/{*rest}"), ("class", "2xx")]
+        ),
         Some(2.0)
     );
     assert_eq!(metric(&text, "candor_in_flight_requests", &[]), Some(0.0));
@@ -129,7 +208,10 @@ async fn http2_cleartext_is_served() {
     assert_eq!(res.status().as_u16(), 200);
     let body = res.into_body().collect().await.unwrap().to_bytes();
     let echo: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert!(echo["headers"]["host"].is_string(), "Host is set from :authority: {echo}");
+    assert!(
+        echo["headers"]["host"].is_string(),
+        "Host is set from :authority: {echo}"
+    );
 }
 
 #[tokio::test]
@@ -150,19 +232,25 @@ async fn access_log_lines_are_json_with_the_rule_of_gateway_errors() {
             Ok(())
         }
     }
-    let options = StartOptions { access_log: Some(Box::new(Lines(tx))), config_path: None };
+    let options = StartOptions {
+        access_log: Some(Box::new(Lines(tx))),
+        config_path: None,
+    };
     let gw = Gateway::start(parse_config(&toml), options).await.unwrap();
     get(gw.addr(), "/nope").await;
     let mut seen = Vec::new();
     while !seen.contains(&b'\n') {
-        seen.extend(tokio::task::spawn_blocking({
-            let chunk = rx.recv().unwrap();
-            move || chunk
-        })
-        .await
-        .unwrap());
+        seen.extend(
+            tokio::task::spawn_blocking({
+                let chunk = rx.recv().unwrap();
+                move || chunk
+            })
+            .await
+            .unwrap(),
+        );
     }
-    let line: serde_json::Value = serde_json::from_slice(&seen[..seen.iter().position(|&b| b == b'\n').unwrap()]).unwrap();
+    let line: serde_json::Value =
+        serde_json::from_slice(&seen[..seen.iter().position(|&b| b == b'\n').unwrap()]).unwrap();
     assert_eq!(line["status"], 404);
     assert_eq!(line["rule"], "route.unknown");
     assert_eq!(line["path"], "/nope");

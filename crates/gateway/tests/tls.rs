@@ -11,7 +11,13 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls_pki_types::ServerName;
 use support::*;
 
-async fn tls_gateway(dir: &std::path::Path) -> (Gateway, rustls::RootCertStore, candor_audit::faults::FaultsHandle) {
+async fn tls_gateway(
+    dir: &std::path::Path,
+) -> (
+    Gateway,
+    rustls::RootCertStore,
+    candor_audit::faults::FaultsHandle,
+) {
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
         .unwrap()
@@ -27,8 +33,11 @@ async fn tls_gateway(dir: &std::path::Path) -> (Gateway, rustls::RootCertStore, 
         "[gateway]\nlisten = \"127.0.0.1:0\"\naccess_log = false\ntls = {{ cert = \"cert.pem\", key = \"key.pem\" }}\n\
          [upstreams.svc]\ntargets = [\"{faults}\"]\n[[routes]]\npath = \"/{{*rest}}\"\nupstream = \"svc\"\n"
     );
-    let config = candor_gateway::config::load_str(&toml, &dir.join("gateway.toml"), &|_| None).unwrap();
-    let gw = Gateway::start(config, StartOptions::default()).await.unwrap();
+    let config =
+        candor_gateway::config::load_str(&toml, &dir.join("gateway.toml"), &|_| None).unwrap();
+    let gw = Gateway::start(config, StartOptions::default())
+        .await
+        .unwrap();
     (gw, roots, handle)
 }
 
@@ -58,11 +67,14 @@ async fn tls_negotiates_h2_by_alpn_and_proxies() {
     let (gw, roots, _f) = tls_gateway(dir.path()).await;
     let tls = connect(&gw, roots, &[b"h2", b"http/1.1"]).await;
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
-        .await
-        .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
     tokio::spawn(conn);
-    let req = http::Request::get("https://localhost/echo").body(Empty::<Bytes>::new()).unwrap();
+    let req = http::Request::get("https://localhost/echo")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
     let res = sender.send_request(req).await.unwrap();
     assert_eq!(res.status().as_u16(), 200);
     let body = res.into_body().collect().await.unwrap().to_bytes();
@@ -75,12 +87,18 @@ async fn tls_serves_http1_to_clients_without_h2() {
     let dir = tempfile::tempdir().unwrap();
     let (gw, roots, _f) = tls_gateway(dir.path()).await;
     let tls = connect(&gw, roots, &[b"http/1.1"]).await;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
     tokio::spawn(conn);
     let req = http::Request::get("/nope")
         .header("host", "localhost")
         .body(Empty::<Bytes>::new())
         .unwrap();
     let res = sender.send_request(req).await.unwrap();
-    assert_eq!(res.status().as_u16(), 404, "proxied over HTTP/1.1 inside TLS");
+    assert_eq!(
+        res.status().as_u16(),
+        404,
+        "proxied over HTTP/1.1 inside TLS"
+    );
 }

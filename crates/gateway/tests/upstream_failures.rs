@@ -14,8 +14,16 @@ fn upstream_route(targets: &str, extra: &str) -> String {
 }
 
 fn assert_problem(reply: &Reply, status: u16, rule: &str, failure: Option<&str>) {
-    assert_eq!(reply.status.as_u16(), status, "{}", String::from_utf8_lossy(&reply.body));
-    assert_eq!(reply.header("content-type"), Some("application/problem+json"));
+    assert_eq!(
+        reply.status.as_u16(),
+        status,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json")
+    );
     let body = reply.json();
     assert_eq!(body["status"], status);
     assert_eq!(body["type"], format!("tag:candor.dev,2026:rule/{rule}"));
@@ -49,7 +57,12 @@ async fn garbage_response_is_502_invalid_response() {
     let (faults, _h) = faults().await;
     let gw = gateway("", &upstream_route(&format!("\"{faults}\""), "")).await;
     let reply = get(gw.addr(), "/garbage").await;
-    assert_problem(&reply, 502, "upstream.invalid_response", Some("invalid_response"));
+    assert_problem(
+        &reply,
+        502,
+        "upstream.invalid_response",
+        Some("invalid_response"),
+    );
 }
 
 #[tokio::test]
@@ -67,14 +80,26 @@ async fn upstream_statuses_pass_through_unchanged() {
     for code in [500u16, 503, 401, 404, 418, 204] {
         let reply = get(gw.addr(), &format!("/status/{code}")).await;
         assert_eq!(reply.status.as_u16(), code);
-        assert_eq!(reply.header("server"), Some("candor-faults"), "the upstream's own response");
+        assert_eq!(
+            reply.header("server"),
+            Some("candor-faults"),
+            "the upstream's own response"
+        );
         if code >= 500 {
             assert_eq!(reply.header("x-upstream-service"), Some("svc"));
-            assert_eq!(reply.header("x-failure-type"), None, "not a gateway-made error");
+            assert_eq!(
+                reply.header("x-failure-type"),
+                None,
+                "not a gateway-made error"
+            );
         } else {
             assert_eq!(reply.header("x-upstream-service"), None);
         }
-        assert_eq!(reply.header("retry-after"), None, "nothing added without repair");
+        assert_eq!(
+            reply.header("retry-after"),
+            None,
+            "nothing added without repair"
+        );
     }
     let bare = get(gw.addr(), "/401-bare").await;
     assert_eq!(bare.status.as_u16(), 401);
@@ -97,11 +122,23 @@ async fn debug_headers_can_be_turned_off_per_route() {
 #[tokio::test]
 async fn every_target_ejected_is_503_no_healthy_upstream_with_retry_after() {
     let dead = closed_port().await;
-    let gw = gateway("", &upstream_route(&format!("\"{dead}\""), "eject_after = 1\neject_for = \"30s\"")).await;
+    let gw = gateway(
+        "",
+        &upstream_route(
+            &format!("\"{dead}\""),
+            "eject_after = 1\neject_for = \"30s\"",
+        ),
+    )
+    .await;
     let first = get(gw.addr(), "/x").await;
     assert_problem(&first, 502, "upstream.unreachable", Some("connect_refused"));
     let second = get(gw.addr(), "/x").await;
-    assert_problem(&second, 503, "upstream.unavailable", Some("no_healthy_upstream"));
+    assert_problem(
+        &second,
+        503,
+        "upstream.unavailable",
+        Some("no_healthy_upstream"),
+    );
     let retry: u64 = second.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=30).contains(&retry), "{retry}");
 }
@@ -110,17 +147,31 @@ async fn every_target_ejected_is_503_no_healthy_upstream_with_retry_after() {
 async fn idempotent_requests_retry_once_on_another_target_after_a_connect_failure() {
     let dead = closed_port().await;
     let (faults, _h) = faults().await;
-    let gw = gateway("", &upstream_route(&format!("\"{dead}\", \"{faults}\""), "eject_after = 100")).await;
+    let gw = gateway(
+        "",
+        &upstream_route(&format!("\"{dead}\", \"{faults}\""), "eject_after = 100"),
+    )
+    .await;
     for _ in 0..4 {
         assert_eq!(get(gw.addr(), "/ok").await.status.as_u16(), 200);
     }
     let text = gw.metrics_text();
-    let retries = metric(&text, "candor_upstream_retries_total", &[("upstream", "svc")]).unwrap();
+    let retries = metric(
+        &text,
+        "candor_upstream_retries_total",
+        &[("upstream", "svc")],
+    )
+    .unwrap();
     assert!(retries >= 1.0, "{text}");
     // A POST is not retried: it may have side effects.
     let mut statuses = Vec::new();
     for _ in 0..2 {
-        statuses.push(send(gw.addr(), Method::POST, "/ok", &[], "{}").await.status.as_u16());
+        statuses.push(
+            send(gw.addr(), Method::POST, "/ok", &[], "{}")
+                .await
+                .status
+                .as_u16(),
+        );
     }
     statuses.sort();
     assert_eq!(statuses, [200, 502]);
@@ -138,10 +189,21 @@ async fn truncated_bodies_abort_the_client_stream() {
         let res = client().request(req).await.expect("head arrives");
         assert_eq!(res.status().as_u16(), 200, "the head was already sent");
         let body = res.into_body().collect().await;
-        assert!(body.is_err(), "{path}: the client must see an incomplete body, not a complete one");
+        assert!(
+            body.is_err(),
+            "{path}: the client must see an incomplete body, not a complete one"
+        );
     }
     let text = gw.metrics_text();
-    assert_eq!(metric(&text, "candor_upstream_truncated_total", &[("upstream", "svc")]), Some(2.0), "{text}");
+    assert_eq!(
+        metric(
+            &text,
+            "candor_upstream_truncated_total",
+            &[("upstream", "svc")]
+        ),
+        Some(2.0),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -152,7 +214,12 @@ async fn forwarded_headers_reach_the_upstream_and_hop_by_hop_ones_do_not() {
         gw.addr(),
         Method::GET,
         "/echo?q=1",
-        &[("x-secret", "1"), ("connection", "x-secret"), ("x-request-id", "abc-123"), ("host", "api.example")],
+        &[
+            ("x-secret", "1"),
+            ("connection", "x-secret"),
+            ("x-request-id", "abc-123"),
+            ("host", "api.example"),
+        ],
         "",
     )
     .await;
@@ -162,7 +229,10 @@ async fn forwarded_headers_reach_the_upstream_and_hop_by_hop_ones_do_not() {
     assert_eq!(headers["x-forwarded-proto"], "http");
     assert_eq!(headers["x-forwarded-host"], "api.example");
     assert_eq!(headers["host"], "api.example");
-    assert_eq!(headers["forwarded"], "for=127.0.0.1;proto=http;host=\"api.example\"");
+    assert_eq!(
+        headers["forwarded"],
+        "for=127.0.0.1;proto=http;host=\"api.example\""
+    );
     assert_eq!(headers["x-request-id"], "abc-123");
     assert!(headers.get("x-secret").is_none());
     assert_eq!(echo["query"], "q=1");
@@ -173,22 +243,41 @@ async fn forwarded_headers_reach_the_upstream_and_hop_by_hop_ones_do_not() {
 async fn the_monitor_counts_upstream_violations_and_repair_fixes_headers() {
     let (faults, _h) = faults().await;
     let extra = "monitor = true\nrepair = [\"challenge\", \"retry_after\"]";
-    let gw = gateway("realm = \"shop\"", &upstream_route(&format!("\"{faults}\""), extra)).await;
+    let gw = gateway(
+        "realm = \"shop\"",
+        &upstream_route(&format!("\"{faults}\""), extra),
+    )
+    .await;
     let ok = get(gw.addr(), "/200-error").await;
     assert_eq!(ok.status.as_u16(), 200, "the response is relayed as sent");
     let bare = get(gw.addr(), "/401-bare").await;
-    assert_eq!(bare.header("www-authenticate"), Some("Bearer realm=\"shop\""));
+    assert_eq!(
+        bare.header("www-authenticate"),
+        Some("Bearer realm=\"shop\"")
+    );
     let unavailable = get(gw.addr(), "/status/503").await;
     assert_eq!(unavailable.header("retry-after"), Some("1"));
     let fine = get(gw.addr(), "/ok").await;
     assert_eq!(fine.status.as_u16(), 200);
 
     let text = gw.metrics_text();
-    let v = |rule| metric(&text, "candor_contract_violations_total", &[("upstream", "svc"), ("rule", rule)]);
+    let v = |rule| {
+        metric(
+            &text,
+            "candor_contract_violations_total",
+            &[("upstream", "svc"), ("rule", rule)],
+        )
+    };
     assert_eq!(v("success.error_body"), Some(1.0), "{text}");
     assert_eq!(v("auth.401_without_challenge"), Some(1.0));
     assert_eq!(v("unavailable.503_without_retry_after"), Some(1.0));
-    let r = |rule| metric(&text, "candor_contract_repairs_total", &[("upstream", "svc"), ("rule", rule)]);
+    let r = |rule| {
+        metric(
+            &text,
+            "candor_contract_repairs_total",
+            &[("upstream", "svc"), ("rule", rule)],
+        )
+    };
     assert_eq!(r("auth.401_without_challenge"), Some(1.0));
     assert_eq!(r("unavailable.503_without_retry_after"), Some(1.0));
 }

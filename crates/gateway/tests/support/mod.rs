@@ -27,12 +27,16 @@ pub async fn gateway(gateway_extra: &str, rest: &str) -> Gateway {
     let toml = format!(
         "[gateway]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\naccess_log = false\n{gateway_extra}\n{rest}"
     );
-    Gateway::start(parse_config(&toml), StartOptions::default()).await.expect("gateway starts")
+    Gateway::start(parse_config(&toml), StartOptions::default())
+        .await
+        .expect("gateway starts")
 }
 
 /// The faults upstream on a fresh port; dropped with the handle.
 pub async fn faults() -> (SocketAddr, candor_audit::faults::FaultsHandle) {
-    candor_audit::faults::spawn_local().await.expect("faults upstream starts")
+    candor_audit::faults::spawn_local()
+        .await
+        .expect("faults upstream starts")
 }
 
 /// A port nothing listens on.
@@ -50,7 +54,10 @@ pub struct Reply {
 impl Reply {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
         })
     }
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -62,8 +69,16 @@ pub fn client() -> Client<HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build_http()
 }
 
-pub async fn send(addr: SocketAddr, method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let mut req = Request::builder().method(method).uri(format!("http://{addr}{path}"));
+pub async fn send(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
@@ -91,7 +106,9 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         if metric_name != name {
             return None;
         }
-        let ok = labels.iter().all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
+        let ok = labels
+            .iter()
+            .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
         ok.then(|| value.parse().ok()).flatten()
     })
 }
@@ -109,7 +126,9 @@ pub async fn held_upstream() -> HeldUpstream {
     let (tx, arrived) = mpsc::channel(16);
     tokio::spawn(async move {
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else { return };
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
             let tx = tx.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 8192];
@@ -126,7 +145,9 @@ pub async fn held_upstream() -> HeldUpstream {
                 }
                 let _ = released.await;
                 let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nheld")
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nheld",
+                    )
                     .await;
             });
         }
