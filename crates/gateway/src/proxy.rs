@@ -287,21 +287,22 @@ async fn forward(
             headers.take().unwrap_or_default()
         };
 
-        let failure =
-            match tokio::time::timeout(pool.config.response_timeout, pool.client.request(up)).await
-            {
-                Ok(Ok(response)) => {
-                    pool.record_success(target);
-                    break response;
+        // The connect has its own timer (connect_timeout, labelled
+        // connect_timeout); the response head gets response_timeout on top.
+        let head_budget = pool.config.connect_timeout + pool.config.response_timeout;
+        let failure = match tokio::time::timeout(head_budget, pool.client.request(up)).await {
+            Ok(Ok(response)) => {
+                pool.record_success(target);
+                break response;
+            }
+            Err(_elapsed) => UpstreamFailure::Timeout,
+            Ok(Err(e)) => {
+                if let Some(limit) = cause::<BodyLimitExceeded>(&e) {
+                    return Err(GatewayError::BodyTooLarge { limit: limit.limit });
                 }
-                Err(_elapsed) => UpstreamFailure::Timeout,
-                Ok(Err(e)) => {
-                    if let Some(limit) = cause::<BodyLimitExceeded>(&e) {
-                        return Err(GatewayError::BodyTooLarge { limit: limit.limit });
-                    }
-                    classify(&e)
-                }
-            };
+                classify(&e)
+            }
+        };
         shared
             .metrics
             .upstream_failures

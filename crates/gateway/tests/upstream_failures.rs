@@ -281,3 +281,40 @@ async fn the_monitor_counts_upstream_violations_and_repair_fixes_headers() {
     assert_eq!(r("auth.401_without_challenge"), Some(1.0));
     assert_eq!(r("unavailable.503_without_retry_after"), Some(1.0));
 }
+
+/// A listener whose accept queue is full: the kernel drops further SYNs,
+/// so a connect to it times out rather than being refused.
+fn saturated_listener() -> (
+    std::net::SocketAddr,
+    Vec<std::net::TcpStream>,
+    socket2::Socket,
+) {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200)) {
+            Ok(s) => held.push(s),
+            Err(_) => break,
+        }
+    }
+    (addr, held, socket)
+}
+
+#[tokio::test]
+async fn connect_timeout_is_504_connect_timeout() {
+    let (addr, _held, _socket) = saturated_listener();
+    let gw = gateway("", &upstream_route(&format!("\"{addr}\""), "")).await;
+    let reply = get(gw.addr(), "/x").await;
+    assert_problem(&reply, 504, "upstream.timeout", Some("connect_timeout"));
+}
