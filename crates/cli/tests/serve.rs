@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 
 fn candor() -> Command {
     Command::new(env!("CARGO_BIN_EXE_candor"))
@@ -12,6 +13,11 @@ fn candor() -> Command {
 
 /// Reads stderr lines until one says where the process listens.
 fn listening_addr(child: &mut Child, marker: &str) -> SocketAddr {
+    listening_addr_and_log(child, marker).0
+}
+
+/// As `listening_addr`, and hands every later stderr line to the test.
+fn listening_addr_and_log(child: &mut Child, marker: &str) -> (SocketAddr, mpsc::Receiver<String>) {
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     loop {
@@ -23,8 +29,25 @@ fn listening_addr(child: &mut Child, marker: &str) -> SocketAddr {
                 .unwrap()
                 .trim_start_matches("http://");
             // Keep draining stderr so the child never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines.by_ref() {});
-            return addr.parse().unwrap();
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in lines.map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+            return (addr.parse().unwrap(), rx);
+        }
+    }
+}
+
+/// Waits for the log line that says a reload happened (or was rejected).
+fn await_log(log: &mpsc::Receiver<String>, needle: &str) -> String {
+    loop {
+        let line = log
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no log line containing {needle:?}"));
+        if line.contains(needle) {
+            return line;
         }
     }
 }
@@ -132,4 +155,68 @@ fn serve_with_a_bad_config_exits_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/gateway.toml"));
+}
+
+#[test]
+fn serve_reloads_on_sighup_and_on_file_change_and_keeps_serving_on_a_bad_file() {
+    let mut faults = candor()
+        .args(["faults", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let upstream = listening_addr(&mut faults, "listening on ");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    let write = |prefix: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[gateway]\nlisten = \"127.0.0.1:0\"\naccess_log = false\n[upstreams.f]\ntargets = [\"{upstream}\"]\n\
+                 [[routes]]\npath = \"/{prefix}/{{*rest}}\"\nupstream = \"f\"\n"
+            ),
+        )
+        .unwrap();
+    };
+    write("one");
+    let mut gateway = candor()
+        .args(["serve", "--config", config.to_str().unwrap(), "--no-watch"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (addr, log) = listening_addr_and_log(&mut gateway, "listening on ");
+    assert!(http_get(addr, "/one/ok").starts_with("HTTP/1.1 200"));
+
+    write("two");
+    signal(&gateway, "-HUP");
+    await_log(&log, "configuration reloaded");
+    assert!(http_get(addr, "/two/ok").starts_with("HTTP/1.1 200"));
+    assert!(http_get(addr, "/one/ok").starts_with("HTTP/1.1 404"));
+
+    std::fs::write(&config, "[gateway]\nlisten = 5\n").unwrap();
+    signal(&gateway, "-HUP");
+    let rejected = await_log(&log, "reload rejected");
+    assert!(rejected.contains("gateway.toml:2"), "{rejected}");
+    assert!(
+        http_get(addr, "/two/ok").starts_with("HTTP/1.1 200"),
+        "old config still serving"
+    );
+
+    signal(&gateway, "-TERM");
+    assert_eq!(gateway.wait().unwrap().code(), Some(0));
+
+    // Without --no-watch, writing the file is enough.
+    write("three");
+    let mut watched = candor()
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (addr, log) = listening_addr_and_log(&mut watched, "listening on ");
+    write("four");
+    await_log(&log, "configuration reloaded");
+    assert!(http_get(addr, "/four/ok").starts_with("HTTP/1.1 200"));
+    signal(&watched, "-TERM");
+    assert_eq!(watched.wait().unwrap().code(), Some(0));
+    signal(&faults, "-TERM");
+    faults.wait().unwrap();
 }

@@ -1,0 +1,401 @@
+#!/usr/bin/env bash
+# Gateway throughput: `candor serve` against nginx, both as plain reverse
+# proxies in front of the same fast upstream (`candor faults`, GET /ok), with
+# wrk as the client. Everything listens on 127.0.0.1.
+#
+#   bench/gateway.sh                  # 10 s per target
+#   DURATION=30s bench/gateway.sh     # longer runs (wrk syntax: 30s, 2m, ...)
+#   NO_BUILD=1 bench/gateway.sh       # use the existing target/release/candor
+#
+# Other settings (environment): THREADS (wrk -t, 2), CONNECTIONS (wrk -c, 64),
+# WARMUP (an unmeasured wrk run before each measured one, 1s; 0 for none),
+# UPSTREAM_PORT (19000), NGINX_PORT (18081), CANDOR_PORT (18080),
+# CANDOR_ADMIN_PORT (19901), CANDOR (the binary), OUT (bench/out/gateway:
+# wrk outputs and server logs are kept there).
+#
+# Installs nginx-light (or nginx) and wrk with apt-get when they are missing,
+# and fetches nothing else. nginx runs from its own configuration in a
+# temporary directory; /etc/nginx is never read or written. Everything the
+# script starts is stopped on exit, and the temporary directory removed.
+#
+# Exit status: 0 when every target answered every request with 2xx and wrk
+# saw no socket error, 1 otherwise (the table is printed either way).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+# nginx lives in /usr/sbin, which is not on every PATH.
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-1s}
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-64}
+UPSTREAM_PORT=${UPSTREAM_PORT:-19000}
+NGINX_PORT=${NGINX_PORT:-18081}
+CANDOR_PORT=${CANDOR_PORT:-18080}
+CANDOR_ADMIN_PORT=${CANDOR_ADMIN_PORT:-19901}
+CANDOR=${CANDOR:-${CARGO_TARGET_DIR:-target}/release/candor}
+OUT=${OUT:-bench/out/gateway}
+NO_BUILD=${NO_BUILD:-0}
+# How long a server may take to answer its first request.
+READY_SECONDS=10
+
+die() {
+  echo "gateway.sh: $*" >&2
+  exit 1
+}
+log() { echo "gateway.sh: $*" >&2; }
+
+# seconds DURATION : wrk's duration syntax (N, Ns, Nm, Nh) in whole seconds.
+seconds() {
+  local d=$1
+  [[ $d =~ ^([0-9]+)([smh]?)$ ]] || die "bad duration '$d' (use e.g. 10s, 2m)"
+  local n=$((10#${BASH_REMATCH[1]}))
+  case ${BASH_REMATCH[2]} in
+    m) n=$((n * 60)) ;;
+    h) n=$((n * 3600)) ;;
+  esac
+  echo "$n"
+}
+
+duration_s=$(seconds "$DURATION")
+((duration_s > 0)) || die "DURATION must be at least 1s"
+warmup_s=$(seconds "$WARMUP")
+[[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "bad THREADS '$THREADS'"
+[[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || die "bad CONNECTIONS '$CONNECTIONS'"
+((CONNECTIONS >= THREADS)) || die "CONNECTIONS must be at least THREADS (wrk needs one per thread)"
+for p in "$UPSTREAM_PORT" "$NGINX_PORT" "$CANDOR_PORT" "$CANDOR_ADMIN_PORT"; do
+  [[ $p =~ ^[1-9][0-9]*$ ]] && ((p <= 65535)) || die "bad port '$p'"
+done
+if [[ $(printf '%s\n' "$UPSTREAM_PORT" "$NGINX_PORT" "$CANDOR_PORT" "$CANDOR_ADMIN_PORT" | sort -u | wc -l) -ne 4 ]]; then
+  die "UPSTREAM_PORT, NGINX_PORT, CANDOR_PORT and CANDOR_ADMIN_PORT must differ"
+fi
+
+# ---------------------------------------------------------------------------
+# Tools
+
+missing=()
+command -v nginx >/dev/null || missing+=(nginx)
+command -v wrk >/dev/null || missing+=(wrk)
+command -v curl >/dev/null || die "curl is required"
+if ((${#missing[@]} > 0)); then
+  [[ $(id -u) == 0 ]] || die "missing ${missing[*]}; run as root to install them with apt-get"
+  command -v apt-get >/dev/null || die "missing ${missing[*]} and there is no apt-get to install them"
+  export DEBIAN_FRONTEND=noninteractive
+  log "installing ${missing[*]} with apt-get"
+  timeout 600 apt-get update -q
+  packages=()
+  for tool in "${missing[@]}"; do
+    if [[ $tool == nginx ]]; then
+      candidate=$(apt-cache policy nginx-light 2>/dev/null | awk '/Candidate:/ { print $2 }')
+      if [[ -n $candidate && $candidate != "(none)" ]]; then
+        packages+=(nginx-light)
+      else
+        packages+=(nginx)
+      fi
+    else
+      packages+=("$tool")
+    fi
+  done
+  timeout 900 apt-get install -y -q --no-install-recommends "${packages[@]}"
+  for tool in "${missing[@]}"; do
+    command -v "$tool" >/dev/null || die "$tool is still missing after apt-get install"
+  done
+fi
+
+if [[ $NO_BUILD != 1 ]]; then
+  log "building candor (release)..."
+  cargo build --release --quiet -p candor
+fi
+[[ -x $CANDOR ]] || die "$CANDOR is not an executable (build it, or set CANDOR)"
+
+# ---------------------------------------------------------------------------
+# Processes: everything started here is stopped by `cleanup`.
+
+tmp=
+upstream_pid=
+nginx_pid=
+nginx_workers=()
+candor_pid=
+wrk_pid=
+
+# alive PID : the process exists and is not a zombie.
+alive() {
+  local state
+  [[ -n $1 && -r /proc/$1/stat ]] || return 1
+  state=$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z ]]
+}
+
+# children PID : the pids of PID's child processes.
+children() {
+  local status ppid
+  for status in /proc/[0-9]*/status; do
+    ppid=$(sed -n 's/^PPid:[[:space:]]*//p' "$status" 2>/dev/null) || continue
+    if [[ $ppid == "$1" ]]; then
+      status=${status#/proc/}
+      echo "${status%/status}"
+    fi
+  done
+}
+
+# stop PID SIGNAL : sends SIGNAL, waits up to 5 s, then SIGKILL; reaps PID.
+stop() {
+  local pid=$1 sig=$2 i
+  [[ -n $pid ]] || return 0
+  if alive "$pid"; then
+    kill "-$sig" "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+      alive "$pid" || break
+      sleep 0.1
+    done
+    if alive "$pid"; then
+      log "pid $pid did not stop on SIG$sig; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local code=$? pid
+  trap - EXIT INT TERM
+  stop "$wrk_pid" TERM
+  stop "$candor_pid" TERM
+  if [[ -n $nginx_pid ]]; then
+    # Workers exit with the master; anything left over is killed by pid.
+    stop "$nginx_pid" TERM
+    for pid in "${nginx_workers[@]}"; do
+      if alive "$pid" && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == nginx ]]; then
+        kill -KILL "$pid" 2>/dev/null || true
+      fi
+    done
+  fi
+  stop "$upstream_pid" TERM
+  [[ -n $tmp ]] && rm -rf "$tmp"
+  exit "$code"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# port_busy PORT : something listens on PORT (any local address).
+port_busy() {
+  if command -v ss >/dev/null; then
+    [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]
+  else
+    timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+  fi
+}
+
+for p in "$UPSTREAM_PORT" "$NGINX_PORT" "$CANDOR_PORT" "$CANDOR_ADMIN_PORT"; do
+  if port_busy "$p"; then
+    die "port $p is in use; pick other ports with UPSTREAM_PORT, NGINX_PORT, CANDOR_PORT, CANDOR_ADMIN_PORT"
+  fi
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/candor-gateway-bench.XXXXXX")
+# nginx drops its workers to an unprivileged user when run as root.
+chmod 711 "$tmp"
+mkdir -p "$OUT"
+rm -f "$OUT"/*.wrk "$OUT"/*.log
+
+# render TEMPLATE DEST : replaces the @NAME@ placeholders.
+render() {
+  sed -e "s|@DIR@|$tmp/nginx|g" \
+    -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" \
+    -e "s|@NGINX_PORT@|$NGINX_PORT|g" \
+    -e "s|@CANDOR_PORT@|$CANDOR_PORT|g" \
+    -e "s|@CANDOR_ADMIN_PORT@|$CANDOR_ADMIN_PORT|g" \
+    "$1" >"$2"
+  local left
+  left=$(grep -v '^[[:space:]]*#' "$2" | grep -o '@[A-Z_]*@' | head -n 1 || true)
+  [[ -z $left ]] || die "unreplaced placeholder $left in $2 (from $1)"
+}
+
+# wait_ready NAME PID PORT LOG : waits until GET /ok on PORT answers 200 with
+# the upstream's body; fails when PID exits or after READY_SECONDS.
+wait_ready() {
+  local name=$1 pid=$2 port=$3 logfile=$4 body deadline=$((SECONDS + READY_SECONDS))
+  while :; do
+    if body=$(curl -fsS --max-time 1 "http://127.0.0.1:$port/ok" 2>/dev/null) && [[ $body == '{"ok":true}' ]]; then
+      return 0
+    fi
+    if ! alive "$pid"; then
+      log "$name exited before answering; its log ($logfile):"
+      tail -n 20 "$logfile" >&2 || true
+      exit 1
+    fi
+    if ((SECONDS >= deadline)); then
+      log "$name did not answer GET http://127.0.0.1:$port/ok within ${READY_SECONDS}s; last body: ${body:-none}; its log ($logfile):"
+      tail -n 20 "$logfile" >&2 || true
+      exit 1
+    fi
+    sleep 0.1
+  done
+}
+
+log "starting the upstream (candor faults) on 127.0.0.1:$UPSTREAM_PORT"
+"$CANDOR" faults --listen "127.0.0.1:$UPSTREAM_PORT" >"$OUT/upstream.log" 2>&1 &
+upstream_pid=$!
+wait_ready upstream "$upstream_pid" "$UPSTREAM_PORT" "$OUT/upstream.log"
+
+log "starting nginx on 127.0.0.1:$NGINX_PORT"
+mkdir -p "$tmp/nginx"
+chmod 755 "$tmp/nginx"
+render bench/gateway/nginx.conf "$tmp/nginx/nginx.conf"
+# -p and -e keep nginx away from its compiled-in prefix and error log.
+nginx_args=(-p "$tmp/nginx/" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf")
+nginx -t -q "${nginx_args[@]}" || die "nginx rejected $tmp/nginx/nginx.conf (from bench/gateway/nginx.conf)"
+nginx "${nginx_args[@]}" -g 'daemon off;' >"$OUT/nginx.log" 2>&1 &
+nginx_pid=$!
+wait_ready nginx "$nginx_pid" "$NGINX_PORT" "$tmp/nginx/error.log"
+mapfile -t nginx_workers < <(children "$nginx_pid")
+
+log "starting candor serve on 127.0.0.1:$CANDOR_PORT"
+render bench/gateway/candor.toml "$tmp/candor.toml"
+"$CANDOR" serve --no-watch --config "$tmp/candor.toml" >"$OUT/candor.log" 2>&1 &
+candor_pid=$!
+wait_ready candor "$candor_pid" "$CANDOR_PORT" "$OUT/candor.log"
+
+# ---------------------------------------------------------------------------
+# Runs
+
+# to_ms LATENCY : wrk's "812.00us", "1.23ms", "2.00s", "1.00m" in ms.
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+    if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+    else if (u != "ms") { print "nan"; exit }
+    printf "%.3f", n
+  }'
+}
+
+# hwm_kb PID... : sum of VmHWM (peak resident set) in kB.
+hwm_kb() {
+  local pid kb total=0
+  for pid in "$@"; do
+    kb=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status" 2>/dev/null || true)
+    total=$((total + ${kb:-0}))
+  done
+  echo "$total"
+}
+
+# cpu_ticks PID... : user + system CPU time used so far, in clock ticks.
+cpu_ticks() {
+  local pid stat total=0 f
+  for pid in "$@"; do
+    # Fields after the ") " that ends the command name: state is the 1st,
+    # utime the 12th and stime the 13th.
+    stat=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+    read -r -a f <<<"$stat"
+    total=$((total + f[11] + f[12]))
+  done
+  echo "$total"
+}
+clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+# run_wrk NAME LIMIT_S OUT ARGS... : wrk -t -c ARGS > OUT, killed after
+# LIMIT_S. In the background and waited for, so that a signal to the script
+# stops the run at once (the trap kills it) instead of after it ends.
+run_wrk() {
+  local name=$1 limit=$2 out=$3 code=0
+  shift 3
+  timeout -k 5 "$limit" wrk -t"$THREADS" -c"$CONNECTIONS" "$@" >"$out" &
+  wrk_pid=$!
+  wait "$wrk_pid" || code=$?
+  wrk_pid=
+  ((code == 0)) || die "wrk against $name failed (exit $code; 124 = took over ${limit}s)"
+}
+
+problems=()
+declare -A rps p50 p99 cpu_us
+
+# bench NAME PORT [PID...] : warm-up run, then the measured run; sets rps,
+# p50, p99 and, when PIDs are given, cpu_us (their CPU time per request).
+bench() {
+  local name=$1 port=$2 url out non2xx sockerr requests before after
+  shift 2
+  url="http://127.0.0.1:$port/ok"
+  out=$OUT/$name.wrk
+  if ((warmup_s > 0)); then
+    log "warming up $name (${warmup_s}s)"
+    run_wrk "$name" $((warmup_s + 30)) /dev/null -d"${warmup_s}s" "$url"
+  fi
+  log "measuring $name: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $url"
+  before=$(cpu_ticks "$@")
+  run_wrk "$name" $((duration_s + 30)) "$out" -d"$DURATION" --latency "$url"
+  after=$(cpu_ticks "$@")
+  requests=$(awk '$2 == "requests" && $3 == "in" { print $1 }' "$out")
+  if (($# > 0)) && [[ ${requests:-0} -gt 0 ]]; then
+    cpu_us[$name]=$(awk -v t=$((after - before)) -v hz="$clk_tck" -v n="$requests" \
+      'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+  fi
+  rps[$name]=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+  p50[$name]=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+  p99[$name]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+  [[ -n ${rps[$name]} && ${p50[$name]} != nan && ${p99[$name]} != nan ]] ||
+    die "cannot read wrk's output for $name ($out)"
+  non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
+  sockerr=$(sed -n 's/^ *Socket errors: *//p' "$out")
+  [[ -n $non2xx ]] && problems+=("$name: $non2xx non-2xx/3xx responses")
+  [[ -n $sockerr ]] && problems+=("$name: socket errors: $sockerr")
+  return 0
+}
+
+bench upstream "$UPSTREAM_PORT"
+bench nginx "$NGINX_PORT" "$nginx_pid" "${nginx_workers[@]}"
+bench candor "$CANDOR_PORT" "$candor_pid"
+
+# Workers forked after the readiness check (a respawn) count too.
+mapfile -t nginx_now < <(children "$nginx_pid")
+nginx_kb=$(hwm_kb "$nginx_pid" $(printf '%s\n' "${nginx_workers[@]}" "${nginx_now[@]}" | sort -u))
+candor_kb=$(hwm_kb "$candor_pid")
+nginx_workers=($(printf '%s\n' "${nginx_workers[@]}" "${nginx_now[@]}" | sort -u))
+
+for name in nginx candor; do
+  pid_var=${name}_pid
+  alive "${!pid_var}" || problems+=("$name exited during the run (log in $OUT)")
+done
+
+# ---------------------------------------------------------------------------
+# Report
+
+cores=$(nproc 2>/dev/null || echo "?")
+nginx_version=$(nginx -v 2>&1 | sed 's/^nginx version: //')
+wrk_version=$(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }' || true)
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
+if [[ -n $(git status --porcelain 2>/dev/null) ]]; then commit="$commit (with uncommitted changes)"; fi
+
+printf '\n'
+printf 'cores (nproc): %s; nginx: worker_processes auto = %s workers; candor: tokio runtime, one worker thread per core\n' \
+  "$cores" "${#nginx_workers[@]}"
+printf 'client: %s, -t%s -c%s -d%s --latency, GET /ok (upstream: candor faults); load generator, gateway and upstream share the cores\n' \
+  "${wrk_version:-wrk}" "$THREADS" "$CONNECTIONS" "$DURATION"
+printf '%s, %s, commit %s\n\n' "$nginx_version" "$("$CANDOR" --version)" "$commit"
+
+# row NAME LABEL RSS_KB : one markdown table row; RSS_KB "" prints "-".
+row() {
+  awk -v label="$2" -v r="${rps[$1]}" -v a="${p50[$1]}" -v b="${p99[$1]}" -v kb="$3" \
+    -v nr="${rps[nginx]}" -v nb="${p99[nginx]}" 'BEGIN {
+      rss = (kb == "") ? "-" : sprintf("%.1f", kb / 1024)
+      rr = (nr > 0) ? sprintf("%.2fx", r / nr) : "-"
+      pr = (nb > 0) ? sprintf("%.2fx", b / nb) : "-"
+      printf "| %s | %.0f | %.2f ms | %.2f ms | %s | %s | %s |\n", label, r, a, b, rss, rr, pr
+    }'
+}
+echo '| target | req/s | p50 | p99 | peak RSS MB | req/s vs nginx | p99 vs nginx |'
+echo '|---|---|---|---|---|---|---|'
+row upstream "upstream direct (no proxy)" ""
+row nginx "nginx (master + workers)" "$nginx_kb"
+row candor "candor serve" "$candor_kb"
+printf '\ngateway CPU time (user + system) per request: nginx %s us, candor %s us\n' \
+  "${cpu_us[nginx]:-?}" "${cpu_us[candor]:-?}"
+printf 'wrk outputs and server logs: %s/\n' "$OUT"
+
+if ((${#problems[@]} > 0)); then
+  printf '\nPROBLEMS (the numbers above are not comparable):\n' >&2
+  printf '  %s\n' "${problems[@]}" >&2
+  exit 1
+fi
