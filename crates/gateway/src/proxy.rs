@@ -290,7 +290,7 @@ async fn forward(
         // The connect has its own timer (connect_timeout, labelled
         // connect_timeout); the response head gets response_timeout on top.
         let head_budget = pool.config.connect_timeout + pool.config.response_timeout;
-        let failure = match tokio::time::timeout(head_budget, pool.client.request(up)).await {
+        let failure = match tokio::time::timeout(head_budget, pool.client().request(up)).await {
             Ok(Ok(response)) => {
                 pool.record_success(target);
                 break response;

@@ -17,7 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
@@ -80,20 +80,24 @@ impl Gateway {
         } else {
             AccessLog::disabled()
         };
-        let runtime = Runtime::build(config, None).map_err(StartError::Config)?;
+        let workers = match config.gateway.workers {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            n => n,
+        };
+        let runtime = Runtime::build(config, None, workers).map_err(StartError::Config)?;
         let metrics = Arc::new(Metrics::new());
-        let shared = Arc::new(Shared::new(runtime, metrics, access_log));
+        let shared = Arc::new(Shared::new(runtime, workers, metrics, access_log));
 
-        let listener = TcpListener::bind(listen)
-            .await
+        let listeners = bind_reuseport(listen, workers).map_err(|source| StartError::Bind {
+            addr: listen,
+            source,
+        })?;
+        let addr = listeners[0]
+            .local_addr()
             .map_err(|source| StartError::Bind {
                 addr: listen,
                 source,
             })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: listen,
-            source,
-        })?;
         let shutdown = CancellationToken::new();
         // The admin listener outlives the drain, so /readyz can say so.
         let admin_stop = CancellationToken::new();
@@ -121,15 +125,49 @@ impl Gateway {
             None => None,
         };
 
+        let mut closed = Vec::new();
+        let mut drained = Vec::new();
+        for (index, listener) in listeners.into_iter().enumerate() {
+            let (closed_tx, closed_rx) = oneshot::channel();
+            let (drained_tx, drained_rx) = oneshot::channel();
+            let worker = Worker {
+                index,
+                listener,
+                tls: tls.clone(),
+                shared: shared.clone(),
+                shutdown: shutdown.clone(),
+                closed: closed_tx,
+            };
+            std::thread::Builder::new()
+                .name(format!("candor-worker-{index}"))
+                .spawn(move || {
+                    worker.run();
+                    let _ = drained_tx.send(());
+                })
+                .map_err(|source| StartError::Bind {
+                    addr: listen,
+                    source,
+                })?;
+            closed.push(closed_rx);
+            drained.push(drained_rx);
+        }
+
         let (phase_tx, phase) = watch::channel(Phase::Running);
-        let task = tokio::spawn(accept_loop(
-            listener,
-            tls,
-            shared.clone(),
-            shutdown.clone(),
-            phase_tx,
-            admin_stop,
-        ));
+        let lifecycle = shared.clone();
+        let token = shutdown.clone();
+        let task = tokio::spawn(async move {
+            token.cancelled().await;
+            for rx in closed {
+                let _ = rx.await;
+            }
+            lifecycle.draining.store(true, Ordering::SeqCst);
+            let _ = phase_tx.send(Phase::Draining);
+            for rx in drained {
+                let _ = rx.await;
+            }
+            admin_stop.cancel();
+            let _ = phase_tx.send(Phase::Stopped);
+        });
         Ok(Gateway {
             shared,
             addr,
@@ -204,7 +242,7 @@ pub fn reload_file(shared: &Shared, path: &Path) -> Result<(), String> {
 
 fn reload(shared: &Shared, config: Config) -> Result<(), String> {
     let current = shared.runtime.load();
-    let outcome = Runtime::build(config, Some(&current))
+    let outcome = Runtime::build(config, Some(&current), shared.workers)
         .map(|runtime| shared.runtime.store(Arc::new(runtime)));
     count_reload(shared, outcome.is_ok());
     if outcome.is_ok() {
@@ -222,79 +260,138 @@ fn count_reload(shared: &Shared, ok: bool) {
         .inc();
 }
 
-async fn accept_loop(
-    listener: TcpListener,
+/// One worker thread: its own current-thread event loop, its own listener
+/// socket (SO_REUSEPORT spreads connections across workers) and its own
+/// upstream connections, so a request never changes threads.
+struct Worker {
+    index: usize,
+    listener: std::net::TcpListener,
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
-    phase: watch::Sender<Phase>,
-    admin_stop: CancellationToken,
-) {
-    let builder = http_builder(&shared.runtime.load().config);
-    let graceful = GracefulShutdown::new();
-    loop {
-        let accepted = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(pair) => pair,
+    /// Told once this worker stopped accepting.
+    closed: oneshot::Sender<()>,
+}
+
+impl Worker {
+    fn run(self) {
+        crate::upstream::set_worker_index(self.index);
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
             Err(e) => {
-                // Out of file descriptors and the like: back off a little.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
+                tracing::error!(error = %e, worker = self.index, "cannot start a worker event loop");
+                return;
             }
         };
-        let _ = stream.set_nodelay(true);
-        let conn = ConnInfo {
-            peer,
-            tls: tls.is_some(),
-        };
-        let shared = shared.clone();
-        let service = service_fn(move |req| proxy::handle(shared.clone(), conn, req));
-        match &tls {
-            None => {
-                let served = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned();
-                let watched = graceful.watch(served);
-                tokio::spawn(async move {
-                    let _ = watched.await;
-                });
+        runtime.block_on(self.serve());
+    }
+
+    async fn serve(self) {
+        let Worker {
+            listener,
+            tls,
+            shared,
+            shutdown,
+            closed,
+            ..
+        } = self;
+        let listener = match TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot register the listener");
+                let _ = closed.send(());
+                return;
             }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                let builder = builder.clone();
-                let token = shutdown.clone();
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let Some(stream) = handshake(acceptor, stream, &token).await else {
-                        return;
-                    };
+        };
+        let builder = http_builder(&shared.runtime.load().config);
+        let graceful = GracefulShutdown::new();
+        loop {
+            let accepted = tokio::select! {
+                () = shutdown.cancelled() => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (stream, peer) = match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off a little.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let conn = ConnInfo {
+                peer,
+                tls: tls.is_some(),
+            };
+            let service = {
+                let shared = shared.clone();
+                service_fn(move |req| proxy::handle(shared.clone(), conn, req))
+            };
+            match &tls {
+                None => {
                     let served = builder
                         .serve_connection(TokioIo::new(stream), service)
                         .into_owned();
-                    let _ = watcher.watch(served).await;
-                });
+                    let watched = graceful.watch(served);
+                    tokio::spawn(async move {
+                        let _ = watched.await;
+                    });
+                }
+                Some(acceptor) => {
+                    let acceptor = acceptor.clone();
+                    let builder = builder.clone();
+                    let token = shutdown.clone();
+                    let watcher = graceful.watcher();
+                    tokio::spawn(async move {
+                        let Some(stream) = handshake(acceptor, stream, &token).await else {
+                            return;
+                        };
+                        let served = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .into_owned();
+                        let _ = watcher.watch(served).await;
+                    });
+                }
             }
         }
+        drop(listener);
+        let _ = closed.send(());
+        let grace = shared.runtime.load().config.gateway.shutdown_grace;
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?grace,
+                "shutdown grace elapsed with requests still in flight"
+            );
+        }
     }
-    drop(listener);
-    shared.draining.store(true, Ordering::SeqCst);
-    let _ = phase.send(Phase::Draining);
-    let grace = shared.runtime.load().config.gateway.shutdown_grace;
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            ?grace,
-            "shutdown grace elapsed with requests still in flight"
-        );
+}
+
+/// `count` listening sockets on one address, with SO_REUSEPORT so the
+/// kernel spreads connections across them. Port 0 picks one free port for
+/// all of them.
+fn bind_reuseport(addr: SocketAddr, count: usize) -> io::Result<Vec<std::net::TcpListener>> {
+    use socket2::{Domain, Socket, Type};
+    let mut listeners: Vec<std::net::TcpListener> = Vec::with_capacity(count);
+    let mut bind_to = addr;
+    for _ in 0..count.max(1) {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&bind_to.into())?;
+        socket.listen(1024)?;
+        let listener: std::net::TcpListener = socket.into();
+        bind_to = listener.local_addr()?;
+        listeners.push(listener);
     }
-    admin_stop.cancel();
-    let _ = phase.send(Phase::Stopped);
+    Ok(listeners)
 }
 
 async fn handshake(

@@ -25,14 +25,18 @@ pub struct Runtime {
 impl Runtime {
     /// Builds a runtime, reusing the pools (connections, ejection state) of
     /// `previous` for upstreams whose configuration did not change.
-    pub fn build(config: Config, previous: Option<&Runtime>) -> Result<Self, String> {
+    pub fn build(
+        config: Config,
+        previous: Option<&Runtime>,
+        workers: usize,
+    ) -> Result<Self, String> {
         let mut pools = BTreeMap::new();
         for (name, upstream) in &config.upstreams {
             let reused = previous
                 .and_then(|p| p.pools.get(name))
                 .filter(|pool| pool.config == *upstream)
                 .cloned();
-            let pool = reused.unwrap_or_else(|| Arc::new(Pool::new(upstream.clone())));
+            let pool = reused.unwrap_or_else(|| Arc::new(Pool::new(upstream.clone(), workers)));
             pools.insert(name.clone(), pool);
         }
         let routes = RouteTable::build(&config, &pools)?;
@@ -47,6 +51,8 @@ impl Runtime {
 /// State shared by every connection and request.
 pub struct Shared {
     pub runtime: ArcSwap<Runtime>,
+    /// Worker threads serving the data listener.
+    pub workers: usize,
     pub metrics: Arc<Metrics>,
     pub in_flight: AtomicUsize,
     pub draining: AtomicBool,
@@ -56,13 +62,19 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(runtime: Runtime, metrics: Arc<Metrics>, access_log: AccessLog) -> Self {
+    pub fn new(
+        runtime: Runtime,
+        workers: usize,
+        metrics: Arc<Metrics>,
+        access_log: AccessLog,
+    ) -> Self {
         let methods = [
             "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT", "other",
         ]
         .map(Arc::from);
         Shared {
             runtime: ArcSwap::from_pointee(runtime),
+            workers,
             metrics,
             in_flight: AtomicUsize::new(0),
             draining: AtomicBool::new(false),

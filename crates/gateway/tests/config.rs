@@ -58,6 +58,7 @@ fn minimal_example_is_the_defaults_plus_one_route() {
             max_header_bytes: 16_384,
             max_uri_bytes: 8_192,
             shutdown_grace: Duration::from_secs(30),
+            workers: 0,
             tls: None,
             access_log: true,
             maintenance: None,
@@ -267,7 +268,7 @@ fn unknown_nested_keys_are_named() {
         format!(
             "gw.toml:3: gateway.lisen: unknown field `lisen`, expected one of {}",
             "`listen`, `admin_listen`, `realm`, `debug_headers`, `max_concurrent_requests`, \
-             `max_body_bytes`, `max_header_bytes`, `max_uri_bytes`, `shutdown_grace`, \
+             `max_body_bytes`, `max_header_bytes`, `max_uri_bytes`, `shutdown_grace`, `workers`, \
              `access_log`, `tls`, `maintenance`"
         )
     );

@@ -34,6 +34,7 @@ pub(super) struct FileGateway {
     pub(super) max_header_bytes: Option<Spanned<i64>>,
     pub(super) max_uri_bytes: Option<Spanned<i64>>,
     pub(super) shutdown_grace: Option<Spanned<String>>,
+    pub(super) workers: Option<Spanned<i64>>,
     pub(super) access_log: Option<bool>,
     pub(super) tls: Option<FileTls>,
     pub(super) maintenance: Option<Spanned<FileMaintenance>>,

@@ -443,6 +443,11 @@ fn build_gateway(g: FileGateway, src: &Source<'_>) -> Result<Gateway, ConfigErro
             Zero::Allowed,
             src,
         )?,
+        workers: match g.workers {
+            // 0: one worker per core.
+            Some(v) if *v.get_ref() == 0 => 0,
+            other => count(other, "gateway.workers", 0, src)?,
+        },
         tls,
         access_log: g.access_log.unwrap_or(true),
         maintenance,

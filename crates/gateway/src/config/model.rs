@@ -44,6 +44,9 @@ pub struct Gateway {
     pub max_uri_bytes: usize,
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// Worker threads, each with its own event loop, listener (SO_REUSEPORT)
+    /// and upstream connections; 0: one per core.
+    pub workers: usize,
     /// Serve TLS (with ALPN h2 and http/1.1) instead of cleartext.
     pub tls: Option<Tls>,
     /// Write one JSON access log line per request to stdout.

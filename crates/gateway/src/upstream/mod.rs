@@ -23,11 +23,26 @@ use crate::config::Upstream;
 /// or nothing (used for retries of body-less requests).
 pub type UpstreamRequestBody = Either<LimitedIncoming, Empty<Bytes>>;
 
+thread_local! {
+    /// The index of the worker thread running this code (0 elsewhere).
+    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the current thread as worker `index`, so that it uses its own
+/// upstream connections.
+pub fn set_worker_index(index: usize) {
+    WORKER.with(|w| w.set(index));
+}
+
 /// One upstream's live state.
+///
+/// Each worker thread has its own client (and so its own pooled
+/// connections): a request and the upstream connection that carries it are
+/// driven by the same event loop, with no hand-off between threads.
 pub struct Pool {
     pub config: Arc<crate::config::Upstream>,
     pub name: Arc<str>,
-    pub client: Client<HttpConnector, UpstreamRequestBody>,
+    clients: Vec<Client<HttpConnector, UpstreamRequestBody>>,
     targets: Vec<Target>,
     next: AtomicUsize,
     epoch: Instant,
@@ -48,16 +63,20 @@ pub enum Pick<'a> {
 }
 
 impl Pool {
-    pub fn new(config: Arc<Upstream>) -> Self {
+    pub fn new(config: Arc<Upstream>, workers: usize) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(config.connect_timeout));
         connector.set_nodelay(true);
         connector.enforce_http(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(config.pool_idle_timeout)
-            .pool_timer(TokioTimer::new())
-            .set_host(false)
-            .build(connector);
+        let clients = (0..workers.max(1))
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(config.pool_idle_timeout)
+                    .pool_timer(TokioTimer::new())
+                    .set_host(false)
+                    .build(connector.clone())
+            })
+            .collect();
         let targets = config
             .targets
             .iter()
@@ -70,11 +89,17 @@ impl Pool {
         Pool {
             name: Arc::from(config.name.as_str()),
             config,
-            client,
+            clients,
             targets,
             next: AtomicUsize::new(0),
             epoch: Instant::now(),
         }
+    }
+
+    /// The calling worker's client.
+    pub fn client(&self) -> &Client<HttpConnector, UpstreamRequestBody> {
+        let i = WORKER.with(std::cell::Cell::get);
+        &self.clients[i % self.clients.len()]
     }
 
     fn now_ms(&self) -> u64 {
