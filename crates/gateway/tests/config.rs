@@ -116,7 +116,7 @@ fn reference_example_sets_every_key() {
     assert!(!config.upstreams["reports"].monitor);
 
     let lines: Vec<_> = config.routes.iter().map(|r| r.line.unwrap()).collect();
-    assert_eq!(lines, [132, 137, 143, 148, 152, 156]);
+    assert_eq!(lines, [136, 141, 147, 152, 156, 160]);
     assert_eq!(
         config.routes[0].methods,
         Some(vec![Method::GET, Method::DELETE])
