@@ -52,6 +52,17 @@ fn await_log(log: &mpsc::Receiver<String>, needle: &str) -> String {
     }
 }
 
+/// `candor faults` on a free port, and where it listens.
+fn spawn_faults() -> (Child, SocketAddr) {
+    let mut faults = candor()
+        .args(["faults", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = listening_addr(&mut faults, "listening on ");
+    (faults, addr)
+}
+
 fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
     write!(
@@ -74,12 +85,7 @@ fn signal(child: &Child, sig: &str) {
 
 #[test]
 fn serve_proxies_and_exits_0_on_sigterm() {
-    let mut faults = candor()
-        .args(["faults", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let upstream = listening_addr(&mut faults, "listening on ");
+    let (mut faults, upstream) = spawn_faults();
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gateway.toml");
@@ -159,12 +165,7 @@ fn serve_with_a_bad_config_exits_2() {
 
 #[test]
 fn serve_reloads_on_sighup_and_on_file_change_and_keeps_serving_on_a_bad_file() {
-    let mut faults = candor()
-        .args(["faults", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let upstream = listening_addr(&mut faults, "listening on ");
+    let (mut faults, upstream) = spawn_faults();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gateway.toml");
     let write = |prefix: &str| {

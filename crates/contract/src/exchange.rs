@@ -54,14 +54,19 @@ impl Response {
 
     /// The declared Content-Length, when present and numeric.
     pub fn content_length(&self) -> Option<u64> {
-        self.headers
-            .get(CONTENT_LENGTH)?
-            .to_str()
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        content_length(&self.headers)
     }
+}
+
+/// The declared Content-Length of a message, when present and numeric.
+pub fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The essence of a Content-Type value: `application/problem+json`.

@@ -17,7 +17,9 @@ pub mod status;
 
 pub use challenge::{AuthParam, Challenge, ChallengeError, parse_challenges, render_challenges};
 pub use check::{CheckOptions, History, check_exchange, failure_signal};
-pub use exchange::{Exchange, Request, Response, is_json_media_type, media_type, url_path};
+pub use exchange::{
+    Exchange, Request, Response, content_length, is_json_media_type, media_type, url_path,
+};
 pub use finding::{Finding, MAX_EVIDENCE};
 pub use problem::{PROBLEM_JSON, Problem, ProblemError};
 pub use ratelimit::{RateLimit, RateLimitError, RateLimitPolicy};

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use candor_contract::{Challenge, Exchange, RetryAfter, rules};
+use candor_contract::{Challenge, Exchange, RetryAfter, content_length, rules};
 use http::header::{
-    ACCEPT, CONNECTION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, TE,
-    TRAILER, TRANSFER_ENCODING, UPGRADE, WWW_AUTHENTICATE,
+    ACCEPT, CONNECTION, HOST, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, TE, TRAILER,
+    TRANSFER_ENCODING, UPGRADE, WWW_AUTHENTICATE,
 };
 use http::{Method, Request, Response, Version};
 use http_body::Body as _;
@@ -420,16 +420,6 @@ fn is_idempotent(method: &Method) -> bool {
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
     )
-}
-
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
 }
 
 /// Size of the header section as sent: names, values, ": " and CRLF.

@@ -51,23 +51,6 @@ upstream = "svc"
 
 use candor_gateway::Gateway;
 
-fn assert_rule(reply: &Reply, status: u16, rule: &str) {
-    assert_eq!(
-        reply.status.as_u16(),
-        status,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    assert_eq!(
-        reply.header("content-type"),
-        Some("application/problem+json")
-    );
-    let body = reply.json();
-    assert_eq!(body["type"], format!("tag:candor.dev,2026:rule/{rule}"));
-    assert_eq!(body["status"], status);
-    assert!(body["title"].is_string() && body["detail"].is_string());
-}
-
 #[tokio::test]
 async fn unknown_route_is_404_problem() {
     let dead = closed_port().await;

@@ -154,3 +154,23 @@ pub async fn held_upstream() -> HeldUpstream {
     });
     HeldUpstream { addr, arrived }
 }
+
+/// Asserts a gateway-made problem response for `rule`: status, media type,
+/// type URI, and `instance` equal to the X-Request-Id.
+pub fn assert_rule(reply: &Reply, status: u16, rule: &str) {
+    assert_eq!(
+        reply.status.as_u16(),
+        status,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json")
+    );
+    let body = reply.json();
+    assert_eq!(body["type"], format!("tag:candor.dev,2026:rule/{rule}"));
+    assert_eq!(body["status"], status);
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    assert_eq!(body["instance"].as_str(), reply.header("x-request-id"));
+}
