@@ -274,7 +274,7 @@ async fn forward(
                 });
             }
         };
-        let uri = format!("http://{}{}", target.authority, path_and_query);
+        let uri = format!("{}://{}{}", pool.scheme, target.authority, path_and_query);
         let mut up = Request::new(body.take().unwrap_or_else(|| Either::Right(Empty::new())));
         *up.method_mut() = method.clone();
         *up.version_mut() = Version::HTTP_11;

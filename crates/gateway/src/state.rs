@@ -36,7 +36,10 @@ impl Runtime {
                 .and_then(|p| p.pools.get(name))
                 .filter(|pool| pool.config == *upstream)
                 .cloned();
-            let pool = reused.unwrap_or_else(|| Arc::new(Pool::new(upstream.clone(), workers)));
+            let pool = match reused {
+                Some(pool) => pool,
+                None => Arc::new(Pool::new(upstream.clone(), workers)?),
+            };
             pools.insert(name.clone(), pool);
         }
         let routes = RouteTable::build(&config, &pools)?;

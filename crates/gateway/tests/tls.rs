@@ -19,7 +19,7 @@ async fn tls_gateway(
     candor_audit::faults::FaultsHandle,
 ) {
     let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
         .unwrap()
         .self_signed(&key)
         .unwrap();
@@ -100,5 +100,63 @@ async fn tls_serves_http1_to_clients_without_h2() {
         res.status().as_u16(),
         404,
         "proxied over HTTP/1.1 inside TLS"
+    );
+}
+
+fn self_signed(dir: &std::path::Path, name: &str) -> rcgen::CertifiedKey<rcgen::KeyPair> {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
+    std::fs::write(dir.join(format!("{name}-key.pem")), key.serialize_pem()).unwrap();
+    rcgen::CertifiedKey {
+        cert,
+        signing_key: key,
+    }
+}
+
+async fn gateway_with_https_upstream(
+    dir: &std::path::Path,
+    target: std::net::SocketAddr,
+    ca: &str,
+) -> Gateway {
+    let toml = format!(
+        "[gateway]\nlisten = \"127.0.0.1:0\"\naccess_log = false\n\
+         [upstreams.secure]\ntargets = [\"{target}\"]\ntls = {{ ca = \"{ca}\" }}\n\
+         [[routes]]\npath = \"/{{*rest}}\"\nupstream = \"secure\"\n"
+    );
+    let config =
+        candor_gateway::config::load_str(&toml, &dir.join("front.toml"), &|_| None).unwrap();
+    Gateway::start(config, StartOptions::default())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn https_upstreams_are_verified_against_their_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    // The upstream: a TLS gateway in front of candor faults.
+    let (upstream, _roots, _f) = tls_gateway(dir.path()).await;
+    self_signed(dir.path(), "stranger");
+
+    let front = gateway_with_https_upstream(dir.path(), upstream.addr(), "cert.pem").await;
+    let reply = get(front.addr(), "/echo").await;
+    assert_eq!(reply.status.as_u16(), 200);
+    assert_eq!(
+        reply.json()["headers"]["x-forwarded-proto"],
+        "https",
+        "the last hop was TLS"
+    );
+
+    let distrustful =
+        gateway_with_https_upstream(dir.path(), upstream.addr(), "stranger.pem").await;
+    let reply = get(distrustful.addr(), "/echo").await;
+    assert_eq!(reply.status.as_u16(), 502);
+    assert_eq!(reply.header("x-failure-type"), Some("tls"));
+    assert_eq!(
+        reply.json()["type"],
+        "tag:candor.dev,2026:rule/upstream.unreachable"
     );
 }

@@ -75,6 +75,17 @@ pub(super) struct FileUpstream {
     pub(super) monitor: Option<bool>,
     pub(super) monitor_body_bytes: Option<Spanned<i64>>,
     pub(super) repair: Option<Vec<FileRepair>>,
+    pub(super) tls: Option<FileUpstreamTls>,
+}
+
+/// An upstream's `tls = { ca = ".." }` (or `tls = {}`: the system's roots).
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table like { ca = \"ca.pem\" } or {}"
+)]
+pub(super) struct FileUpstreamTls {
+    pub(super) ca: Option<Spanned<String>>,
 }
 
 /// One entry of an upstream's `repair` list.

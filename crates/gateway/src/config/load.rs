@@ -22,7 +22,7 @@ use super::file::{
     FileConfig, FileDeprecated, FileGateway, FileMaintenance, FileRepair, FileRoute, FileUpstream,
 };
 use super::model::{
-    Action, Config, Deprecation, Gateway, Maintenance, Repair, Route, Tls, Upstream,
+    Action, Config, Deprecation, Gateway, Maintenance, Repair, Route, Tls, Upstream, UpstreamTls,
 };
 
 const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
@@ -494,6 +494,15 @@ fn build_upstream(
         targets.push(target.into_inner());
     }
     let repair = u.repair.unwrap_or_default();
+    let tls = match &u.tls {
+        None => None,
+        Some(t) => Some(UpstreamTls {
+            ca: match &t.ca {
+                Some(ca) => Some(readable_file(ca, &format!("{key}.tls.ca"), src)?),
+                None => None,
+            },
+        }),
+    };
     Ok(Upstream {
         name: name.to_owned(),
         targets,
@@ -542,6 +551,7 @@ fn build_upstream(
             challenge: repair.contains(&FileRepair::Challenge),
             retry_after: repair.contains(&FileRepair::RetryAfter),
         },
+        tls,
     })
 }
 

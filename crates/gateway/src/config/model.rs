@@ -84,6 +84,17 @@ pub struct Upstream {
     pub monitor_body_bytes: usize,
     /// What the gateway adds when this upstream leaves it out.
     pub repair: Repair,
+    /// Speak HTTPS to the targets.
+    pub tls: Option<UpstreamTls>,
+}
+
+/// HTTPS to an upstream: the server certificate is verified against `ca`,
+/// or against the system's trusted roots when `ca` is unset. The name
+/// checked is the target's host (an IP address needs an IP SAN).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// PEM file of the certificate authorities to trust.
+    pub ca: Option<PathBuf>,
 }
 
 /// Repairs the gateway makes to an upstream's responses (and counts).

@@ -98,7 +98,7 @@ pub fn classify(error: &hyper_util::client::legacy::Error) -> UpstreamFailure {
         if chain(error).any(|e| e.to_string().starts_with("dns error")) {
             return UpstreamFailure::Dns;
         }
-        if chain(error).any(|e| e.is::<rustls::Error>()) {
+        if cause::<rustls::Error>(error).is_some() {
             return UpstreamFailure::Tls;
         }
         return match io_kind(error) {
@@ -132,7 +132,18 @@ fn io_kind(error: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
     chain(error).find_map(|e| e.downcast_ref::<io::Error>().map(io::Error::kind))
 }
 
-/// Finds an error of type `E` anywhere in the chain.
+/// Finds an error of type `E` anywhere in the chain, including inside the
+/// payloads of (possibly nested) `io::Error`s, whose `source()` skips their
+/// own payload. hyper-rustls reports a bad certificate as an `io::Error`
+/// holding an `io::Error` holding the `rustls::Error`.
 pub fn cause<'a, E: StdError + 'static>(error: &'a (dyn StdError + 'static)) -> Option<&'a E> {
-    chain(error).find_map(|e| e.downcast_ref::<E>())
+    chain(error).find_map(|e| {
+        let mut current = e;
+        loop {
+            if let Some(found) = current.downcast_ref::<E>() {
+                return Some(found);
+            }
+            current = current.downcast_ref::<io::Error>()?.get_ref()?;
+        }
+    })
 }

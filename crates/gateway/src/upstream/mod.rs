@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{Either, Empty};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -42,7 +43,9 @@ pub fn set_worker_index(index: usize) {
 pub struct Pool {
     pub config: Arc<crate::config::Upstream>,
     pub name: Arc<str>,
-    clients: Vec<Client<HttpConnector, UpstreamRequestBody>>,
+    clients: Vec<Client<HttpsConnector<HttpConnector>, UpstreamRequestBody>>,
+    /// `http` or `https`.
+    pub scheme: &'static str,
     targets: Vec<Target>,
     next: AtomicUsize,
     epoch: Instant,
@@ -63,11 +66,17 @@ pub enum Pick<'a> {
 }
 
 impl Pool {
-    pub fn new(config: Arc<Upstream>, workers: usize) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
-        connector.enforce_http(true);
+    pub fn new(config: Arc<Upstream>, workers: usize) -> Result<Self, String> {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(config.connect_timeout));
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let tls = tls_client_config(&config)?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
         let clients = (0..workers.max(1))
             .map(|_| {
                 Client::builder(TokioExecutor::new())
@@ -86,18 +95,23 @@ impl Pool {
                 ejected_until_ms: AtomicU64::new(0),
             })
             .collect();
-        Pool {
+        Ok(Pool {
             name: Arc::from(config.name.as_str()),
+            scheme: if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
             config,
             clients,
             targets,
             next: AtomicUsize::new(0),
             epoch: Instant::now(),
-        }
+        })
     }
 
     /// The calling worker's client.
-    pub fn client(&self) -> &Client<HttpConnector, UpstreamRequestBody> {
+    pub fn client(&self) -> &Client<HttpsConnector<HttpConnector>, UpstreamRequestBody> {
         let i = WORKER.with(std::cell::Cell::get);
         &self.clients[i % self.clients.len()]
     }
@@ -153,4 +167,39 @@ impl Pool {
             target.ejected_until_ms.store(0, Ordering::Relaxed);
         }
     }
+}
+
+/// The TLS client settings of an upstream: its own CA file, or the system's
+/// trusted roots. Unused for plain HTTP upstreams.
+fn tls_client_config(config: &Upstream) -> Result<rustls::ClientConfig, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match config.tls.as_ref().and_then(|t| t.ca.as_ref()) {
+        Some(ca) => {
+            let certs = CertificateDer::pem_file_iter(ca)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("upstream {}: {}: {e}", config.name, ca.display()))?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(format!(
+                    "upstream {}: {}: no certificate in it",
+                    config.name,
+                    ca.display()
+                ));
+            }
+        }
+        None if config.tls.is_some() => {
+            let found = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(found.certs);
+        }
+        None => {}
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tls)
 }
