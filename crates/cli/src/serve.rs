@@ -67,15 +67,8 @@ async fn run(config: config::Config, args: ServeArgs) -> Result<()> {
         access_log: None,
         config_path: Some(args.config.clone()),
     };
-    let gateway = Gateway::start(config, options).await?;
-    match gateway.admin_addr() {
-        Some(admin) => eprintln!(
-            "candor serve: listening on {} (admin on http://{admin})",
-            gateway.addr()
-        ),
-        None => eprintln!("candor serve: listening on {}", gateway.addr()),
-    }
-
+    // Signal handlers and the file watch are in place before the gateway
+    // says it listens, so nothing sent after that line is missed.
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
@@ -85,6 +78,14 @@ async fn run(config: config::Config, args: ServeArgs) -> Result<()> {
     } else {
         watch_file(&args.config, changed_tx)
     };
+    let gateway = Gateway::start(config, options).await?;
+    match gateway.admin_addr() {
+        Some(admin) => eprintln!(
+            "candor serve: listening on {} (admin on http://{admin})",
+            gateway.addr()
+        ),
+        None => eprintln!("candor serve: listening on {}", gateway.addr()),
+    }
 
     loop {
         tokio::select! {
