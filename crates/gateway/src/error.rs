@@ -11,7 +11,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use candor_contract::rules::{self, Rule};
 use candor_contract::{PROBLEM_JSON, Problem, RetryAfter};
-use http::header::{ALLOW, CONTENT_TYPE, HeaderName, HeaderValue, LINK, RETRY_AFTER};
+use http::header::{
+    ALLOW, CONTENT_TYPE, HeaderName, HeaderValue, LINK, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use http::{Response, StatusCode};
 use http_body_util::Full;
 
@@ -41,6 +43,20 @@ pub enum GatewayError {
     MethodNotAllowed { method: String, allow: String },
     #[error("under maintenance")]
     Maintenance { retry_after: Duration },
+    #[error("credentials are required")]
+    Unauthenticated { challenges: String },
+    #[error("the credentials are not valid: {why}")]
+    InvalidCredentials { challenges: String, why: String },
+    #[error("the credentials are malformed: {why}")]
+    MalformedCredentials { challenges: String, why: String },
+    #[error("this needs one of the roles: {needed}")]
+    Forbidden {
+        challenges: Option<String>,
+        needed: String,
+    },
+    /// A denial on a concealed route: answered exactly as an unknown route.
+    #[error("no route serves {path}")]
+    Concealed { path: String },
     #[error("request body is over the {limit}-byte limit")]
     BodyTooLarge { limit: u64 },
     #[error("upstream {upstream} failed: {detail}")]
@@ -69,6 +85,11 @@ impl GatewayError {
             GatewayError::Retired { .. } => &rules::ROUTE_RETIRED,
             GatewayError::MethodNotAllowed { .. } => &rules::ROUTE_METHOD,
             GatewayError::Maintenance { .. } => &rules::GATEWAY_MAINTENANCE,
+            GatewayError::Unauthenticated { .. } => &rules::AUTH_MISSING,
+            GatewayError::InvalidCredentials { .. } => &rules::AUTH_INVALID,
+            GatewayError::MalformedCredentials { .. } => &rules::AUTH_BAD_REQUEST,
+            GatewayError::Forbidden { .. } => &rules::AUTHZ_DENIED,
+            GatewayError::Concealed { .. } => &rules::AUTHZ_CONCEALED,
             GatewayError::BodyTooLarge { .. } => &rules::BODY_TOO_LARGE,
             GatewayError::Upstream { failure, .. } => failure.rule(),
             GatewayError::NoHealthyUpstream { .. } => &rules::UPSTREAM_UNAVAILABLE,
@@ -119,11 +140,18 @@ pub struct ErrorContext<'a> {
 
 /// Turns an error into the response the contract prescribes for its rule.
 pub fn rescue(error: &GatewayError, cx: ErrorContext<'_>) -> Response<Full<Bytes>> {
+    // authz.concealed must be indistinguishable from route.unknown.
+    if let GatewayError::Concealed { path } = error {
+        return rescue(&GatewayError::RouteUnknown { path: path.clone() }, cx);
+    }
     let rule = error.rule();
     let status = rule_status(rule);
     let mut problem = Problem::for_rule(rule, status.as_u16())
         .detail(error.detail())
         .instance(cx.request_id);
+    if let GatewayError::Forbidden { .. } = error {
+        problem = problem.extension("reason", "insufficient_permissions");
+    }
     if let (Some(upstream), Some(failure)) = (error.upstream(), error.failure_type()) {
         problem = problem
             .extension("upstream", upstream.as_ref())
@@ -158,6 +186,17 @@ pub fn rescue(error: &GatewayError, cx: ErrorContext<'_>) -> Response<Full<Bytes
                 HeaderValue::from_str(&format!("<{successor}>; rel=\"successor-version\""))
             {
                 headers.insert(LINK, v);
+            }
+        }
+        GatewayError::Unauthenticated { challenges }
+        | GatewayError::InvalidCredentials { challenges, .. }
+        | GatewayError::MalformedCredentials { challenges, .. }
+        | GatewayError::Forbidden {
+            challenges: Some(challenges),
+            ..
+        } => {
+            if let Ok(v) = HeaderValue::from_str(challenges) {
+                headers.insert(WWW_AUTHENTICATE, v);
             }
         }
         GatewayError::Overloaded { .. } => insert_retry_after(headers, Duration::from_secs(1)),

@@ -7,6 +7,7 @@
 
 mod access_log;
 mod admin;
+mod auth;
 mod body;
 pub mod config;
 mod error;

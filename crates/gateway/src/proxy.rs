@@ -22,6 +22,7 @@ use http_body_util::{Either, Empty, Full};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
+use crate::auth::{self, AuthError, Identity, Scheme};
 use crate::body::{BodyLimitExceeded, LimitedIncoming, UpstreamBody};
 use crate::error::{
     ErrorContext, GatewayError, X_REQUEST_ID, X_UPSTREAM_SERVICE, accepts_json, rescue,
@@ -206,6 +207,35 @@ async fn route_request(
         }
     }
 
+    // auth.*, then authz.*
+    let identity = authenticate(runtime, route, req.headers())?;
+    if !route.config.roles.is_empty() {
+        let allowed = identity
+            .as_ref()
+            .is_some_and(|id| auth::has_any_role(id, &route.config.roles));
+        if !allowed {
+            if route.config.conceal {
+                return Err(GatewayError::Concealed {
+                    path: req.uri().path().to_owned(),
+                });
+            }
+            let needed = route.config.roles.join(" ");
+            let challenges = match identity.as_ref().map(|id| id.scheme) {
+                Some(Scheme::ApiKey) => None,
+                _ => Some(
+                    runtime
+                        .auth
+                        .challenge(
+                            Scheme::Bearer,
+                            &[("error", "insufficient_scope"), ("scope", &needed)],
+                        )
+                        .to_string(),
+                ),
+            };
+            return Err(GatewayError::Forbidden { challenges, needed });
+        }
+    }
+
     let Some(pool) = &route.pool else {
         return Err(GatewayError::Internal {
             detail: format!("route {} has no upstream", route.label),
@@ -221,6 +251,7 @@ async fn route_request(
         req,
         request_id,
         trace.debug_headers,
+        identity,
     )
     .await
 }
@@ -235,6 +266,7 @@ async fn forward(
     req: Request<Incoming>,
     request_id: &str,
     debug_headers: bool,
+    identity: Option<Identity>,
 ) -> Result<Response<ResponseBody>, GatewayError> {
     let gw = &runtime.config.gateway;
     let (parts, body) = req.into_parts();
@@ -254,7 +286,19 @@ async fn forward(
         .path_and_query()
         .map_or("/", |pq| pq.as_str())
         .to_owned();
-    let headers = forward_headers(parts.headers, &parts.uri, conn, request_id);
+    let mut headers = forward_headers(parts.headers, &parts.uri, conn, request_id);
+    // Identity headers come from the gateway only, never from the client.
+    let (subject_header, roles_header) = (&runtime.auth.subject_header, &runtime.auth.roles_header);
+    headers.remove(subject_header);
+    headers.remove(roles_header);
+    if let Some(id) = &identity {
+        if let Ok(v) = HeaderValue::from_str(&id.subject) {
+            headers.insert(subject_header.clone(), v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&id.roles.join(",")) {
+            headers.insert(roles_header.clone(), v);
+        }
+    }
     let monitor_request = pool
         .config
         .monitor
@@ -378,6 +422,43 @@ async fn forward(
     });
     let body = UpstreamBody::new(body, observation, on_abort);
     Ok(Response::from_parts(parts, Either::Right(body)))
+}
+
+/// Runs the route's authentication and maps its failure to the contract.
+fn authenticate(
+    runtime: &Runtime,
+    route: &RouteState,
+    headers: &HeaderMap,
+) -> Result<Option<Identity>, GatewayError> {
+    let accepts = route.config.auth;
+    runtime
+        .auth
+        .authenticate(accepts, headers)
+        .map_err(|e| match e {
+            AuthError::Missing => GatewayError::Unauthenticated {
+                challenges: runtime.auth.challenges(accepts, &[]),
+            },
+            AuthError::Invalid { scheme, why } => GatewayError::InvalidCredentials {
+                challenges: runtime
+                    .auth
+                    .challenge(
+                        scheme,
+                        &[("error", "invalid_token"), ("error_description", &why)],
+                    )
+                    .to_string(),
+                why,
+            },
+            AuthError::BadRequest { scheme, why } => GatewayError::MalformedCredentials {
+                challenges: runtime
+                    .auth
+                    .challenge(
+                        scheme,
+                        &[("error", "invalid_request"), ("error_description", &why)],
+                    )
+                    .to_string(),
+                why,
+            },
+        })
 }
 
 /// Adds what the upstream left out, when configured to, and counts it.

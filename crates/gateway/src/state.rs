@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use http::{HeaderMap, Method};
 
 use crate::access_log::AccessLog;
+use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::error::{GatewayError, X_REQUEST_ID};
 use crate::metrics::Metrics;
@@ -18,6 +19,7 @@ use crate::upstream::Pool;
 /// One configuration, built and ready: routes and upstream pools.
 pub struct Runtime {
     pub config: Arc<Config>,
+    pub auth: Authenticator,
     pub routes: RouteTable,
     pub pools: BTreeMap<String, Arc<Pool>>,
 }
@@ -43,7 +45,9 @@ impl Runtime {
             pools.insert(name.clone(), pool);
         }
         let routes = RouteTable::build(&config, &pools)?;
+        let auth = Authenticator::build(&config.auth, &config.gateway.realm)?;
         Ok(Runtime {
+            auth,
             config: Arc::new(config),
             routes,
             pools,

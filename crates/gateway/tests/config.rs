@@ -1,5 +1,6 @@
 //! The configuration loader: the shipped examples, every validation error
-//! with its `FILE:LINE: KEY:` prefix, and `${VAR}` expansion.
+//! with its `FILE:LINE: KEY:` prefix, `${VAR}` expansion, and the files that
+//! `[auth]` reads (JWKS, API keys).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use candor_gateway::config::{
-    Action, Config, ConfigError, Deprecation, Gateway, Maintenance, Repair, Route, Upstream,
-    load_file, load_str,
+    Action, ApiKey, ApiKeys, Auth, Config, ConfigError, Deprecation, Gateway, Jwt, JwtKey,
+    Maintenance, Repair, Route, RouteAuth, Upstream, load_file, load_str,
 };
 use http::Method;
 
@@ -63,6 +64,7 @@ fn minimal_example_is_the_defaults_plus_one_route() {
             access_log: true,
             maintenance: None,
         },
+        auth: Auth::default(),
         upstreams: BTreeMap::from([(
             "app".to_owned(),
             Arc::new(Upstream {
@@ -88,6 +90,9 @@ fn minimal_example_is_the_defaults_plus_one_route() {
             deprecated: None,
             maintenance: None,
             debug_headers: None,
+            auth: RouteAuth::None,
+            roles: vec![],
+            conceal: false,
             line: Some(10),
         }],
     };
@@ -260,7 +265,8 @@ fn syntax_errors_name_the_line() {
 fn unknown_top_level_key_is_named() {
     assert_eq!(
         refused("\n\nbogus = 1\n"),
-        "gw.toml:3: bogus: unknown field `bogus`, expected one of `gateway`, `upstreams`, `routes`"
+        "gw.toml:3: bogus: unknown field `bogus`, expected one of `gateway`, `auth`, `upstreams`, \
+         `routes`"
     );
 }
 
@@ -634,6 +640,592 @@ fn same_path_routes_need_disjoint_methods() {
         refused(&two("", "methods = [\"GET\"]\n")),
         "gw.toml:9: routes[1].path: \"/users\" is also routed by routes[0] at line 4: both must \
          list `methods`, and disjoint ones"
+    );
+}
+
+// ---- auth ----
+
+/// An HS256 `[auth.jwt]` on lines 1-3.
+const JWT: &str =
+    "[auth.jwt]\nalgorithms = [\"HS256\"]\nsecret = \"0123456789abcdef0123456789abcdef\"\n";
+
+/// A real P-256 public key, for JWKS fixtures.
+const EC_JWK: &str = r#"{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
+  "x": "yAh45kx3573jM-LDdhZ0KDvnLNMpUZNLcPYhmYf2Soo",
+  "y": "P0Fg9Enu_hGsbCphyt4Bq3D7wt-si8gJTbB7dWUbrhk"}"#;
+
+/// The SHA-256 of "k1" and of "k2".
+const SHA_K1: &str = "6ab9f1eb8f7d3388f4f9d586f66e99fd54080df2c446f0e58668b09c08a16dd0";
+const SHA_K2: &str = "015f7e6bc5aeaf483724089e9252cc13b50951a6b69412522765cff4d780306e";
+
+/// A directory holding `files`, for configurations that name files.
+fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+/// Loads `text` as `DIR/gw.toml`; an error reads with `DIR/` left out.
+fn load_in(dir: &tempfile::TempDir, text: &str) -> Result<Config, String> {
+    load_str(text, &dir.path().join("gw.toml"), &no_env).map_err(|e| {
+        e.to_string()
+            .replace(&format!("{}/", dir.path().display()), "")
+    })
+}
+
+fn refused_in(dir: &tempfile::TempDir, text: &str) -> String {
+    match load_in(dir, text) {
+        Ok(config) => panic!("accepted: {config:#?}"),
+        Err(error) => error,
+    }
+}
+
+fn jwks(keys: &[&str]) -> String {
+    format!("{{\"keys\": [{}]}}", keys.join(", "))
+}
+
+#[test]
+fn auth_example_protects_routes() {
+    let config = load_file(&examples().join("auth.toml")).unwrap();
+    let jwt = config.auth.jwt.as_ref().unwrap();
+    assert_eq!(jwt.algorithms, ["HS256"]);
+    assert!(matches!(&jwt.key, JwtKey::Secret(secret) if secret.len() >= 32));
+    assert_eq!(jwt.issuer.as_deref(), Some("https://id.example.com"));
+    let api_keys = config.auth.api_keys.as_ref().unwrap();
+    assert_eq!(api_keys.header, "x-api-key");
+    assert_eq!(api_keys.file, examples().join("keys").join("api-keys.toml"));
+    let subjects: Vec<_> = api_keys.keys.iter().map(|k| k.subject.as_str()).collect();
+    assert_eq!(subjects, ["reporting-service", "ops-cli"]);
+
+    let access: Vec<_> = config
+        .routes
+        .iter()
+        .map(|r| (r.path.as_str(), r.auth, r.roles.join(","), r.conceal))
+        .collect();
+    assert_eq!(
+        access,
+        [
+            ("/public/{*rest}", RouteAuth::None, String::new(), false),
+            ("/me", RouteAuth::Jwt, String::new(), false),
+            (
+                "/reports/{*rest}",
+                RouteAuth::Any,
+                "reports,admin".to_owned(),
+                false
+            ),
+            ("/admin/{*rest}", RouteAuth::Jwt, "admin".to_owned(), true),
+            ("/ingest", RouteAuth::ApiKey, String::new(), false),
+        ]
+    );
+}
+
+#[test]
+fn jwt_and_api_keys_reach_the_model() {
+    let jwks_json = jwks(&[EC_JWK]);
+    let keys = format!(
+        "[[keys]]\nsha256 = \"{SHA_K1}\"\nsubject = \"reporting\"\nroles = [\"reports\"]\n\n\
+         [[keys]]\nsha256 = \"{}\"\nsubject = \"ops\"\n",
+        SHA_K2.to_ascii_uppercase()
+    );
+    let dir = dir_with(&[("jwks.json", &jwks_json), ("secrets/keys.toml", &keys)]);
+    let config = load_in(
+        &dir,
+        &with_upstream(
+            r#"
+[auth]
+subject_header = "X-Client"
+roles_header = "x-client-roles"
+
+[auth.jwt]
+algorithms = ["ES256", "RS256"]
+jwks_file = "jwks.json"
+issuer = "https://id.example"
+audience = "api"
+leeway = "0s"
+roles_claim = "groups"
+
+[auth.api_keys]
+header = "X-Key"
+file = "secrets/keys.toml"
+
+[[routes]]
+path = "/reports"
+upstream = "accounts"
+auth = "any"
+roles = ["reports", "admin"]
+conceal = true
+"#,
+        ),
+    )
+    .unwrap();
+    let sha = |hex: &str| -> [u8; 32] {
+        let mut out = [0; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+        }
+        out
+    };
+    assert_eq!(
+        config.auth,
+        Auth {
+            jwt: Some(Jwt {
+                algorithms: vec!["ES256".to_owned(), "RS256".to_owned()],
+                key: JwtKey::Jwks {
+                    path: dir.path().join("jwks.json"),
+                    json: jwks_json,
+                },
+                issuer: Some("https://id.example".to_owned()),
+                audience: Some("api".to_owned()),
+                leeway: Duration::ZERO,
+                roles_claim: "groups".to_owned(),
+            }),
+            api_keys: Some(ApiKeys {
+                header: http::HeaderName::from_static("x-key"),
+                header_text: "X-Key".to_owned(),
+                file: dir.path().join("secrets/keys.toml"),
+                keys: vec![
+                    ApiKey {
+                        sha256: sha(SHA_K1),
+                        subject: "reporting".to_owned(),
+                        roles: vec!["reports".to_owned()],
+                    },
+                    ApiKey {
+                        sha256: sha(SHA_K2),
+                        subject: "ops".to_owned(),
+                        roles: vec![],
+                    },
+                ],
+            }),
+            subject_header: http::HeaderName::from_static("x-client"),
+            roles_header: http::HeaderName::from_static("x-client-roles"),
+        }
+    );
+    let route = &config.routes[0];
+    assert_eq!(route.auth, RouteAuth::Any);
+    assert_eq!(route.roles, ["reports", "admin"]);
+    assert!(route.conceal);
+}
+
+#[test]
+fn jwt_settings_have_defaults_and_the_secret_may_come_from_the_environment() {
+    let env = |name: &str| (name == "JWT_SECRET").then(|| "s".repeat(64));
+    let text = "[auth.jwt]\nalgorithms = [\"HS512\", \"HS256\"]\nsecret = \"${JWT_SECRET}\"\n";
+    let config = load_str(text, Path::new("gw.toml"), &env).unwrap();
+    assert_eq!(
+        config.auth.jwt,
+        Some(Jwt {
+            algorithms: vec!["HS512".to_owned(), "HS256".to_owned()],
+            key: JwtKey::Secret("s".repeat(64)),
+            issuer: None,
+            audience: None,
+            leeway: Duration::from_secs(30),
+            roles_claim: "roles".to_owned(),
+        })
+    );
+    assert_eq!(config.auth.api_keys, None);
+    assert_eq!(config.auth.subject_header, "x-auth-subject");
+    assert_eq!(config.auth.roles_header, "x-auth-roles");
+    assert_eq!(
+        refused("[auth.jwt]\nalgorithms = [\"HS256\"]\nsecret = \"${JWT_SECRET}\"\n"),
+        "gw.toml:3: auth.jwt.secret: environment variable JWT_SECRET is not set"
+    );
+}
+
+#[test]
+fn jwt_algorithms_are_pinned_and_never_none() {
+    let algorithms = |list: &str| {
+        refused(&format!(
+            "[auth.jwt]\nalgorithms = {list}\nsecret = \"0123456789abcdef0123456789abcdef\"\n"
+        ))
+    };
+    assert_eq!(
+        algorithms("[]"),
+        "gw.toml:2: auth.jwt.algorithms: lists no algorithm; name the ones your tokens are signed \
+         with, e.g. [\"RS256\"]"
+    );
+    assert_eq!(
+        algorithms("[\"HS256\", \"none\"]"),
+        "gw.toml:2: auth.jwt.algorithms[1]: \"none\" would accept unsigned tokens; it is never \
+         allowed"
+    );
+    assert_eq!(
+        algorithms("[\"None\"]"),
+        "gw.toml:2: auth.jwt.algorithms[0]: \"None\" would accept unsigned tokens; it is never \
+         allowed"
+    );
+    assert_eq!(
+        algorithms("[\"hs256\"]"),
+        "gw.toml:2: auth.jwt.algorithms[0]: unknown algorithm \"hs256\"; expected one of HS256, \
+         HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA"
+    );
+    assert_eq!(
+        algorithms("[\"HS256\", \"HS256\"]"),
+        "gw.toml:2: auth.jwt.algorithms[1]: duplicate algorithm HS256"
+    );
+    assert_eq!(
+        algorithms("[\"HS256\", \"RS256\"]"),
+        "gw.toml:2: auth.jwt.algorithms[1]: RS256 cannot be listed with HS256: mixing \
+         shared-secret (HS*) and public-key algorithms invites algorithm confusion"
+    );
+    assert_eq!(
+        refused("[auth.jwt]\nsecret = \"0123456789abcdef0123456789abcdef\"\n"),
+        "gw.toml:1: auth.jwt: missing field `algorithms`"
+    );
+}
+
+#[test]
+fn jwt_takes_a_secret_or_a_jwks_file_to_suit_its_algorithms() {
+    assert_eq!(
+        refused("[auth.jwt]\nalgorithms = [\"HS256\"]\n"),
+        "gw.toml:1: auth.jwt: HS256 needs `secret`, the shared key"
+    );
+    assert_eq!(
+        refused("\n[auth.jwt]\nalgorithms = [\"EdDSA\"]\n"),
+        "gw.toml:2: auth.jwt: EdDSA needs `jwks_file`, the issuer's public keys"
+    );
+    assert_eq!(
+        refused(&format!("{JWT}jwks_file = \"jwks.json\"\n")),
+        "gw.toml:4: auth.jwt.jwks_file: give either `secret` or `jwks_file`, not both"
+    );
+    assert_eq!(
+        refused(
+            "[auth.jwt]\nalgorithms = [\"RS256\"]\nsecret = \"0123456789abcdef0123456789abcdef\"\n"
+        ),
+        "gw.toml:3: auth.jwt.secret: a shared secret is for HS256, HS384 and HS512; RS256 verifies \
+         with the public keys of `jwks_file`"
+    );
+    assert_eq!(
+        refused("[auth.jwt]\nalgorithms = [\"HS256\"]\njwks_file = \"jwks.json\"\n"),
+        "gw.toml:3: auth.jwt.jwks_file: HS256 verifies with a shared `secret`, not with public keys"
+    );
+}
+
+#[test]
+fn jwt_secrets_are_as_long_as_their_hash() {
+    assert_eq!(
+        refused("[auth.jwt]\nalgorithms = [\"HS256\"]\nsecret = \"too short\"\n"),
+        "gw.toml:3: auth.jwt.secret: is 9 bytes; HS256 needs a secret of at least 32 bytes, the \
+         size of its hash (RFC 7518 section 3.2)"
+    );
+    let secret = "s".repeat(48);
+    assert_eq!(
+        refused(&format!(
+            "[auth.jwt]\nalgorithms = [\"HS256\", \"HS512\", \"HS384\"]\nsecret = \"{secret}\"\n"
+        )),
+        "gw.toml:3: auth.jwt.secret: is 48 bytes; HS512 needs a secret of at least 64 bytes, the \
+         size of its hash (RFC 7518 section 3.2)"
+    );
+    let config = load(&format!(
+        "[auth.jwt]\nalgorithms = [\"HS384\"]\nsecret = \"{secret}\"\n"
+    ));
+    assert!(config.is_ok());
+}
+
+#[test]
+fn jwt_strings_and_leeway_are_checked() {
+    assert_eq!(
+        refused(&format!("{JWT}issuer = \"\"\n")),
+        "gw.toml:4: auth.jwt.issuer: must not be empty"
+    );
+    assert_eq!(
+        refused(&format!("{JWT}audience = \"\"\n")),
+        "gw.toml:4: auth.jwt.audience: must not be empty"
+    );
+    assert_eq!(
+        refused(&format!("{JWT}roles_claim = \"\"\n")),
+        "gw.toml:4: auth.jwt.roles_claim: must not be empty"
+    );
+    assert_eq!(
+        refused(&format!("{JWT}leeway = \"30\"\n")),
+        "gw.toml:4: auth.jwt.leeway: invalid duration \"30\": expected a number followed by ms, \
+         s, m or h"
+    );
+    assert_eq!(
+        refused(&format!("{JWT}public_key = \"k.pem\"\n")),
+        "gw.toml:4: auth.jwt.public_key: unknown field `public_key`, expected one of \
+         `algorithms`, `secret`, `jwks_file`, `issuer`, `audience`, `leeway`, `roles_claim`"
+    );
+}
+
+#[test]
+fn jwks_files_are_read_and_checked_with_the_config() {
+    let config = |jwks_file: &str| {
+        format!("\n[auth.jwt]\nalgorithms = [\"ES256\"]\njwks_file = \"{jwks_file}\"\n")
+    };
+    let rsa = r#"{"kty": "RSA", "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw", "e": "AQAB"}"#;
+    let dir = dir_with(&[
+        ("empty.json", "{\"keys\": []}"),
+        ("broken.json", "{\"keys\": [}"),
+        ("not-jwks.json", "{\"key\": []}"),
+        ("rsa.json", &jwks(&[rsa])),
+        ("oct.json", &jwks(&[r#"{"kty": "oct", "k": "c2VjcmV0"}"#])),
+        ("odd.json", &jwks(&[r#"{"kty": "RSA"}"#])),
+        (
+            "bad-x.json",
+            &jwks(&[r#"{"kty": "EC", "crv": "P-256", "x": "%%", "y": "AA"}"#]),
+        ),
+        (
+            "encryption.json",
+            &jwks(&[&EC_JWK.replace("\"sig\"", "\"enc\"")]),
+        ),
+        ("ok.json", &jwks(&[rsa, EC_JWK])),
+    ]);
+    let refused_with = |file: &str| refused_in(&dir, &config(file));
+    assert!(load_in(&dir, &config("ok.json")).is_ok());
+    assert!(
+        refused_with("missing.json")
+            .starts_with("gw.toml:4: auth.jwt.jwks_file: \"missing.json\" cannot be opened: "),
+        "{}",
+        refused_with("missing.json")
+    );
+    assert_eq!(
+        refused_with("empty.json"),
+        "gw.toml:4: auth.jwt.jwks_file: \"empty.json\" holds no keys"
+    );
+    assert_eq!(
+        refused_with("broken.json"),
+        "gw.toml:4: auth.jwt.jwks_file: \"broken.json\" is not a JWKS ({\"keys\": [..]}): \
+         expected value at line 1 column 11"
+    );
+    assert_eq!(
+        refused_with("not-jwks.json"),
+        "gw.toml:4: auth.jwt.jwks_file: \"not-jwks.json\" is not a JWKS ({\"keys\": [..]}): \
+         missing field `keys` at line 1 column 11"
+    );
+    assert_eq!(
+        refused_with("rsa.json"),
+        "gw.toml:4: auth.jwt.jwks_file: \"rsa.json\" has no signing key for ES256"
+    );
+    assert_eq!(
+        refused_with("encryption.json"),
+        "gw.toml:4: auth.jwt.jwks_file: \"encryption.json\" has no signing key for ES256"
+    );
+    assert_eq!(
+        refused_with("oct.json"),
+        "gw.toml:4: auth.jwt.jwks_file: \"oct.json\" holds a shared secret at keys[0] (\"kty\": \
+         \"oct\"); a JWKS here holds public keys only"
+    );
+    assert_eq!(
+        refused_with("odd.json"),
+        "gw.toml:4: auth.jwt.jwks_file: \"odd.json\" keys[0] is not a public key: expected \
+         \"kty\" \"RSA\" (with n, e), \"EC\" (crv, x, y) or \"OKP\" (crv, x)"
+    );
+    assert!(
+        refused_with("bad-x.json").starts_with(
+            "gw.toml:4: auth.jwt.jwks_file: \"bad-x.json\" keys[0] is not a valid key: "
+        ),
+        "{}",
+        refused_with("bad-x.json")
+    );
+}
+
+#[test]
+fn auth_headers_are_valid_own_and_distinct() {
+    assert_eq!(
+        refused("[auth]\nsubject_header = \"X Subject\"\n"),
+        "gw.toml:2: auth.subject_header: invalid header name \"X Subject\""
+    );
+    assert_eq!(
+        refused("[auth]\nroles_header = \"Cookie\"\n"),
+        "gw.toml:2: auth.roles_header: \"Cookie\" is a standard HTTP header; use one of your own, \
+         e.g. X-Auth-Roles"
+    );
+    assert_eq!(
+        refused("[auth]\nroles_header = \"X-Auth-Subject\"\n"),
+        "gw.toml:2: auth.roles_header: \"X-Auth-Subject\" is also auth.subject_header; each needs \
+         a header of its own"
+    );
+    let dir = dir_with(&[("keys.toml", "")]);
+    assert_eq!(
+        refused_in(
+            &dir,
+            "[auth.api_keys]\nheader = \"Authorization\"\nfile = \"keys.toml\"\n"
+        ),
+        "gw.toml:2: auth.api_keys.header: \"Authorization\" is a standard HTTP header; use one of \
+         your own, e.g. X-API-Key"
+    );
+    assert_eq!(
+        refused_in(
+            &dir,
+            "[auth]\nsubject_header = \"x-api-key\"\n[auth.api_keys]\nfile = \"keys.toml\"\n"
+        ),
+        "gw.toml:2: auth.subject_header: \"x-api-key\" is also auth.api_keys.header; each needs a \
+         header of its own"
+    );
+    assert_eq!(
+        refused_in(
+            &dir,
+            "[auth.api_keys]\nheader = \"X-Auth-Roles\"\nfile = \"keys.toml\"\n"
+        ),
+        "gw.toml:2: auth.api_keys.header: \"X-Auth-Roles\" is also auth.roles_header; each needs \
+         a header of its own"
+    );
+}
+
+#[test]
+fn api_keys_need_a_readable_keys_file() {
+    assert_eq!(
+        refused("[auth.api_keys]\nheader = \"X-Key\"\n"),
+        "gw.toml:1: auth.api_keys: missing field `file`"
+    );
+    let dir = dir_with(&[("keys.toml", "")]);
+    assert!(
+        refused_in(&dir, "[auth.api_keys]\nfile = \"nope.toml\"\n")
+            .starts_with("gw.toml:2: auth.api_keys.file: \"nope.toml\" cannot be opened: ")
+    );
+    // An empty keys file accepts no key: every key gets 401 auth.invalid.
+    let config = load_in(&dir, "[auth.api_keys]\nfile = \"keys.toml\"\n").unwrap();
+    let api_keys = config.auth.api_keys.unwrap();
+    assert_eq!(api_keys.header, "x-api-key");
+    assert!(api_keys.keys.is_empty());
+}
+
+#[test]
+fn keys_file_errors_name_the_keys_file() {
+    let refused_keys = |keys: &str| {
+        let dir = dir_with(&[("keys.toml", keys)]);
+        refused_in(&dir, "[auth.api_keys]\nfile = \"keys.toml\"\n")
+    };
+    let entry = |sha256: &str, rest: &str| {
+        format!("[[keys]]\nsha256 = \"{sha256}\"\nsubject = \"svc\"\n{rest}")
+    };
+    assert_eq!(
+        refused_keys(&format!(
+            "{}\n[[keys]]\nsha256 = \"{}\"\nsubject = \"b\"\n",
+            entry(SHA_K1, ""),
+            &SHA_K2[1..]
+        )),
+        "keys.toml:6: keys[1].sha256: expected 64 hex digits"
+    );
+    assert_eq!(
+        refused_keys(&entry(&SHA_K1.replace('a', "g"), "")),
+        "keys.toml:2: keys[0].sha256: expected 64 hex digits"
+    );
+    assert_eq!(
+        refused_keys(&format!(
+            "{}\n{}",
+            entry(SHA_K1, ""),
+            entry(&SHA_K1.to_ascii_uppercase(), "")
+        )),
+        "keys.toml:6: keys[1].sha256: duplicate key: also keys[0] at line 1"
+    );
+    assert_eq!(
+        refused_keys(&format!(
+            "[[keys]]\nsha256 = \"{SHA_K1}\"\nsubject = \"\"\n"
+        )),
+        "keys.toml:3: keys[0].subject: must not be empty"
+    );
+    assert_eq!(
+        refused_keys(&format!(
+            "[[keys]]\nsha256 = \"{SHA_K1}\"\nsubject = \" svc\"\n"
+        )),
+        "keys.toml:3: keys[0].subject: must be printable ASCII without leading or trailing spaces: \
+         it is sent to the upstream in a header"
+    );
+    assert_eq!(
+        refused_keys(&entry(SHA_K1, "roles = [\"a\", \"b,c\"]\n")),
+        "keys.toml:4: keys[0].roles[1]: invalid role \"b,c\": use printable ASCII without spaces \
+         or commas"
+    );
+    assert_eq!(
+        refused_keys(&entry(SHA_K1, "roles = [\"a\", \"a\"]\n")),
+        "keys.toml:4: keys[0].roles[1]: duplicate role \"a\""
+    );
+    assert_eq!(
+        refused_keys("[[keys]]\nsubject = \"svc\"\n"),
+        "keys.toml:1: keys[0]: missing field `sha256`"
+    );
+    assert_eq!(
+        refused_keys(&entry(SHA_K1, "key = \"plaintext\"\n")),
+        "keys.toml:4: keys[0].key: unknown field `key`, expected one of `sha256`, `subject`, \
+         `roles`"
+    );
+    assert_eq!(
+        refused_keys("[[keys]\n"),
+        "keys.toml:1: unclosed array table, expected `]`"
+    );
+}
+
+#[test]
+fn route_auth_names_a_configured_method() {
+    let route = |auth: &str| {
+        format!("[[routes]]\npath = \"/a\"\nupstream = \"accounts\"\nauth = \"{auth}\"\n")
+    };
+    assert_eq!(
+        refused(&with_upstream(&route("jwt"))),
+        "gw.toml:6: routes[0].auth: auth = \"jwt\" needs an [auth.jwt] table"
+    );
+    assert_eq!(
+        refused(&with_upstream(&route("api_key"))),
+        "gw.toml:6: routes[0].auth: auth = \"api_key\" needs an [auth.api_keys] table"
+    );
+    assert_eq!(
+        refused(&format!("{JWT}{}", with_upstream(&route("any")))),
+        "gw.toml:9: routes[0].auth: auth = \"any\" needs both [auth.jwt] and [auth.api_keys]"
+    );
+    assert_eq!(
+        refused(&with_upstream(&route("bearer"))),
+        "gw.toml:6: routes[0].auth: unknown variant `bearer`, expected one of `none`, `jwt`, \
+         `api_key`, `any`"
+    );
+    let config = load(&with_upstream(&route("none"))).unwrap();
+    assert_eq!(config.routes[0].auth, RouteAuth::None);
+}
+
+#[test]
+fn roles_need_an_auth_method_and_conceal_needs_roles() {
+    let route = |rest: &str| {
+        format!(
+            "{JWT}{}",
+            with_upstream(&format!(
+                "[[routes]]\npath = \"/a\"\nupstream = \"accounts\"\n{rest}"
+            ))
+        )
+    };
+    assert_eq!(
+        refused(&route("roles = [\"admin\"]\n")),
+        "gw.toml:9: routes[0].roles: roles need an auth method: set `auth` to \"jwt\", \
+         \"api_key\" or \"any\""
+    );
+    assert_eq!(
+        refused(&route("auth = \"jwt\"\nroles = []\n")),
+        "gw.toml:10: routes[0].roles: lists no role; leave `roles` out to admit every \
+         authenticated client"
+    );
+    assert_eq!(
+        refused(&route(
+            "auth = \"jwt\"\nroles = [\"admin\", \"ops team\"]\n"
+        )),
+        "gw.toml:10: routes[0].roles[1]: invalid role \"ops team\": use printable ASCII without \
+         spaces or commas"
+    );
+    assert_eq!(
+        refused(&route("auth = \"jwt\"\nconceal = true\n")),
+        "gw.toml:10: routes[0].conceal: conceal hides the route from clients that lack its roles; \
+         it needs `roles`"
+    );
+    let config = load(&route("auth = \"jwt\"\nconceal = false\n")).unwrap();
+    assert!(!config.routes[0].conceal);
+}
+
+#[test]
+fn retired_routes_take_no_auth() {
+    let retired = |rest: &str| {
+        refused(&format!(
+            "{JWT}[[routes]]\npath = \"/old\"\nretired = {{}}\n{rest}"
+        ))
+    };
+    assert_eq!(
+        retired("auth = \"jwt\"\n"),
+        "gw.toml:7: routes[0].auth: a retired route answers 410 to everyone"
+    );
+    assert_eq!(
+        retired("conceal = false\nroles = [\"admin\"]\n"),
+        "gw.toml:7: routes[0].conceal: a retired route answers 410 to everyone"
     );
 }
 

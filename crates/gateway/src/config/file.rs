@@ -16,6 +16,8 @@ pub(super) struct FileConfig {
     #[serde(default)]
     pub(super) gateway: FileGateway,
     #[serde(default)]
+    pub(super) auth: FileAuth,
+    #[serde(default)]
     pub(super) upstreams: BTreeMap<String, Spanned<FileUpstream>>,
     #[serde(default)]
     pub(super) routes: Vec<Spanned<FileRoute>>,
@@ -60,6 +62,54 @@ pub(super) struct FileTls {
 pub(super) struct FileMaintenance {
     pub(super) from: Option<Spanned<String>>,
     pub(super) until: Spanned<String>,
+}
+
+/// `[auth]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of authentication settings")]
+pub(super) struct FileAuth {
+    pub(super) subject_header: Option<Spanned<String>>,
+    pub(super) roles_header: Option<Spanned<String>>,
+    pub(super) jwt: Option<Spanned<FileJwt>>,
+    pub(super) api_keys: Option<Spanned<FileApiKeys>>,
+}
+
+/// `[auth.jwt]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of JWT settings")]
+pub(super) struct FileJwt {
+    pub(super) algorithms: Spanned<Vec<Spanned<String>>>,
+    pub(super) secret: Option<Spanned<String>>,
+    pub(super) jwks_file: Option<Spanned<String>>,
+    pub(super) issuer: Option<Spanned<String>>,
+    pub(super) audience: Option<Spanned<String>>,
+    pub(super) leeway: Option<Spanned<String>>,
+    pub(super) roles_claim: Option<Spanned<String>>,
+}
+
+/// `[auth.api_keys]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of API key settings")]
+pub(super) struct FileApiKeys {
+    pub(super) header: Option<Spanned<String>>,
+    pub(super) file: Spanned<String>,
+}
+
+/// The API keys file that `[auth.api_keys] file` names: a file of its own.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an API keys file")]
+pub(super) struct FileKeysFile {
+    #[serde(default)]
+    pub(super) keys: Vec<Spanned<FileKey>>,
+}
+
+/// One `[[keys]]` entry of the keys file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of API key settings")]
+pub(super) struct FileKey {
+    pub(super) sha256: Spanned<String>,
+    pub(super) subject: Spanned<String>,
+    pub(super) roles: Option<Vec<Spanned<String>>>,
 }
 
 /// `[upstreams.NAME]`
@@ -107,6 +157,19 @@ pub(super) struct FileRoute {
     pub(super) deprecated: Option<Spanned<FileDeprecated>>,
     pub(super) maintenance: Option<Spanned<FileMaintenance>>,
     pub(super) debug_headers: Option<bool>,
+    pub(super) auth: Option<Spanned<FileRouteAuth>>,
+    pub(super) roles: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) conceal: Option<Spanned<bool>>,
+}
+
+/// A route's `auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum FileRouteAuth {
+    None,
+    Jwt,
+    ApiKey,
+    Any,
 }
 
 /// `retired = { successor = ".." }`

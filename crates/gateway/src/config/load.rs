@@ -2,7 +2,8 @@
 //!
 //! Parse with spans, expand `${VAR}` in every string, deserialize the surface
 //! (`file.rs`), then check and convert each value. Every error names the file,
-//! the line and the dotted key it is about.
+//! the line and the dotted key it is about; an error inside the API keys file
+//! names that file.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -13,16 +14,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::Method;
-use serde::Deserialize;
+use http::{HeaderName, Method};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicKeyUse};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
+use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::file::{
-    FileConfig, FileDeprecated, FileGateway, FileMaintenance, FileRepair, FileRoute, FileUpstream,
+    FileApiKeys, FileAuth, FileConfig, FileDeprecated, FileGateway, FileJwt, FileKeysFile,
+    FileMaintenance, FileRepair, FileRoute, FileRouteAuth, FileUpstream,
 };
 use super::model::{
-    Action, Config, Deprecation, Gateway, Maintenance, Repair, Route, Tls, Upstream, UpstreamTls,
+    Action, ApiKey, ApiKeys, Auth, Config, Deprecation, Gateway, Jwt, JwtKey, Maintenance, Repair,
+    Route, RouteAuth, Tls, Upstream, UpstreamTls,
 };
 
 const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
@@ -41,6 +46,36 @@ const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 const DEFAULT_EJECT_AFTER: u32 = 3;
 const DEFAULT_EJECT_FOR: Duration = Duration::from_secs(10);
 const DEFAULT_MONITOR_BODY_BYTES: usize = 64 * 1024;
+const DEFAULT_JWT_LEEWAY: Duration = Duration::from_secs(30);
+const DEFAULT_ROLES_CLAIM: &str = "roles";
+const DEFAULT_API_KEY_HEADER: &str = "x-api-key";
+
+/// The JWT algorithms `[auth.jwt] algorithms` accepts.
+const JWT_ALGORITHMS: [&str; 12] = [
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+    "ES384", "EdDSA",
+];
+
+/// Headers with a meaning in HTTP itself: never a home for an API key, a
+/// subject or roles.
+const STANDARD_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "forwarded",
+];
 
 /// Why a configuration was refused.
 ///
@@ -108,26 +143,20 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
 
 /// Checks and converts a configuration held in memory.
 ///
-/// `origin` names the file in messages, and relative TLS paths are resolved
-/// against its directory. `env` resolves `${NAME}` references.
+/// `origin` names the file in messages, and relative paths (TLS files, the
+/// JWKS and API keys files) are resolved against its directory. `env` resolves `${NAME}` references.
 pub fn load_str(
     text: &str,
     origin: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
     let src = Source { text, origin };
-    let (mut root, errors) = DeTable::parse_recoverable(text);
-    if let Some(first) = errors
-        .iter()
-        .min_by_key(|e| e.span().map_or(usize::MAX, |s| s.start))
-    {
-        return Err(src.syntax_error(first, root.get_ref()));
-    }
-    prepare_table(root.get_mut(), "", &src, env)?;
-    let file = FileConfig::deserialize(toml::de::Deserializer::from(root))
-        .map_err(|e| src.surface_error(&e))?;
+    let file: FileConfig = src.parse(Some(env))?;
     build(file, &src)
 }
+
+/// Resolves `${NAME}` references.
+type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
 
 /// The text being loaded and where it came from.
 struct Source<'a> {
@@ -136,6 +165,22 @@ struct Source<'a> {
 }
 
 impl Source<'_> {
+    /// Parses the text with spans, expands `${NAME}` when `env` is given,
+    /// and deserializes the surface `T`.
+    fn parse<T: DeserializeOwned>(&self, env: Option<&Env<'_>>) -> Result<T, ConfigError> {
+        let (mut root, errors) = DeTable::parse_recoverable(self.text);
+        if let Some(first) = errors
+            .iter()
+            .min_by_key(|e| e.span().map_or(usize::MAX, |s| s.start))
+        {
+            return Err(self.syntax_error(first, root.get_ref()));
+        }
+        if let Some(env) = env {
+            prepare_table(root.get_mut(), "", self, env)?;
+        }
+        T::deserialize(toml::de::Deserializer::from(root)).map_err(|e| self.surface_error(&e))
+    }
+
     fn error(&self, span: Range<usize>, key: &str, message: impl fmt::Display) -> ConfigError {
         let (line, column) = self.line_col(span.start);
         ConfigError::Invalid {
@@ -335,6 +380,7 @@ fn expand_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Option
 
 fn build(file: FileConfig, src: &Source<'_>) -> Result<Config, ConfigError> {
     let gateway = build_gateway(file.gateway, src)?;
+    let auth = build_auth(file.auth, src)?;
     let mut upstreams = BTreeMap::new();
     for (name, upstream) in file.upstreams {
         let upstream = build_upstream(&name, upstream, src)?;
@@ -344,11 +390,12 @@ fn build(file: FileConfig, src: &Source<'_>) -> Result<Config, ConfigError> {
         .routes
         .into_iter()
         .enumerate()
-        .map(|(i, route)| build_route(i, route, &upstreams, src))
+        .map(|(i, route)| build_route(i, route, &upstreams, &auth, src))
         .collect::<Result<Vec<_>, _>>()?;
     check_routing(&routes, src)?;
     Ok(Config {
         gateway,
+        auth,
         upstreams,
         routes: routes.into_iter().map(|checked| checked.route).collect(),
     })
@@ -452,6 +499,480 @@ fn build_gateway(g: FileGateway, src: &Source<'_>) -> Result<Gateway, ConfigErro
         access_log: g.access_log.unwrap_or(true),
         maintenance,
     })
+}
+
+/// `[auth]`: the credentials routes may ask for, and the headers that carry
+/// the client's identity to the upstream.
+fn build_auth(a: FileAuth, src: &Source<'_>) -> Result<Auth, ConfigError> {
+    let defaults = Auth::default();
+    let subject_header = match &a.subject_header {
+        Some(value) => own_header(value, "auth.subject_header", "X-Auth-Subject", src)?,
+        None => defaults.subject_header,
+    };
+    let roles_header = match &a.roles_header {
+        Some(value) => own_header(value, "auth.roles_header", "X-Auth-Roles", src)?,
+        None => defaults.roles_header,
+    };
+    let api_key_header = match &a.api_keys {
+        Some(keys) => Some(match &keys.get_ref().header {
+            Some(value) => own_header(value, "auth.api_keys.header", "X-API-Key", src)?,
+            None => HeaderName::from_static(DEFAULT_API_KEY_HEADER),
+        }),
+        None => None,
+    };
+    let mut headers = vec![
+        (
+            "auth.subject_header",
+            &subject_header,
+            a.subject_header.as_ref(),
+        ),
+        ("auth.roles_header", &roles_header, a.roles_header.as_ref()),
+    ];
+    if let (Some(header), Some(keys)) = (&api_key_header, &a.api_keys) {
+        headers.push((
+            "auth.api_keys.header",
+            header,
+            keys.get_ref().header.as_ref(),
+        ));
+    }
+    distinct_headers(&headers, src)?;
+
+    let jwt = a.jwt.map(|jwt| build_jwt(jwt, src)).transpose()?;
+    let api_keys = match (a.api_keys, api_key_header) {
+        (Some(keys), Some(header)) => Some(build_api_keys(keys.into_inner(), header, src)?),
+        _ => None,
+    };
+    Ok(Auth {
+        jwt,
+        api_keys,
+        subject_header,
+        roles_header,
+    })
+}
+
+/// A header name the gateway reads credentials from or writes an identity
+/// to: valid, and without a meaning of its own in HTTP.
+fn own_header(
+    value: &Spanned<String>,
+    key: &str,
+    example: &str,
+    src: &Source<'_>,
+) -> Result<HeaderName, ConfigError> {
+    let text = value.get_ref();
+    let Ok(name) = HeaderName::from_bytes(text.as_bytes()) else {
+        return Err(src.error(value.span(), key, format!("invalid header name {text:?}")));
+    };
+    if STANDARD_HEADERS.contains(&name.as_str()) {
+        return Err(src.error(
+            value.span(),
+            key,
+            format!("{text:?} is a standard HTTP header; use one of your own, e.g. {example}"),
+        ));
+    }
+    Ok(name)
+}
+
+/// Each auth header has one purpose. An entry's value is None when the
+/// header is a default; defaults never collide with each other, so a clash
+/// is reported where a header is written.
+fn distinct_headers(
+    headers: &[(&str, &HeaderName, Option<&Spanned<String>>)],
+    src: &Source<'_>,
+) -> Result<(), ConfigError> {
+    for (i, &(key, name, value)) in headers.iter().enumerate() {
+        for &(other_key, other_name, other_value) in &headers[..i] {
+            if name != other_name {
+                continue;
+            }
+            let (written, written_key, also) = match (value, other_value) {
+                (Some(value), _) => (value, key, other_key),
+                (None, Some(other)) => (other, other_key, key),
+                (None, None) => continue,
+            };
+            return Err(src.error(
+                written.span(),
+                written_key,
+                format!(
+                    "{:?} is also {also}; each needs a header of its own",
+                    written.get_ref()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[auth.jwt]`
+fn build_jwt(jwt: Spanned<FileJwt>, src: &Source<'_>) -> Result<Jwt, ConfigError> {
+    let span = jwt.span();
+    let j = jwt.into_inner();
+    let algorithms = jwt_algorithms(&j.algorithms, src)?;
+    // One kind only (checked above): either every algorithm is HS* or none is.
+    let first = algorithms[0];
+    let shared_secret = first.family() == AlgorithmFamily::Hmac;
+    let key = match (&j.secret, &j.jwks_file) {
+        (Some(_), Some(file)) => {
+            return Err(src.error(
+                file.span(),
+                "auth.jwt.jwks_file",
+                "give either `secret` or `jwks_file`, not both",
+            ));
+        }
+        (None, None) => {
+            let needed = if shared_secret {
+                "`secret`, the shared key"
+            } else {
+                "`jwks_file`, the issuer's public keys"
+            };
+            return Err(src.error(span, "auth.jwt", format!("{first:?} needs {needed}")));
+        }
+        (Some(secret), None) => JwtKey::Secret(jwt_secret(secret, &algorithms, src)?),
+        (None, Some(file)) => {
+            if shared_secret {
+                return Err(src.error(
+                    file.span(),
+                    "auth.jwt.jwks_file",
+                    format!("{first:?} verifies with a shared `secret`, not with public keys"),
+                ));
+            }
+            jwks(file, &algorithms, src)?
+        }
+    };
+    let issuer = j
+        .issuer
+        .map(|v| not_empty(v, "auth.jwt.issuer", src))
+        .transpose()?;
+    let audience = j
+        .audience
+        .map(|v| not_empty(v, "auth.jwt.audience", src))
+        .transpose()?;
+    let roles_claim = match j.roles_claim {
+        Some(claim) => not_empty(claim, "auth.jwt.roles_claim", src)?,
+        None => DEFAULT_ROLES_CLAIM.to_owned(),
+    };
+    Ok(Jwt {
+        algorithms: algorithms.iter().map(|a| format!("{a:?}")).collect(),
+        key,
+        issuer,
+        audience,
+        leeway: duration(
+            j.leeway,
+            "auth.jwt.leeway",
+            DEFAULT_JWT_LEEWAY,
+            Zero::Allowed,
+            src,
+        )?,
+        roles_claim,
+    })
+}
+
+/// `algorithms`: known names, no duplicates, and never `none`; HS* and
+/// public-key algorithms are not mixed.
+fn jwt_algorithms(
+    list: &Spanned<Vec<Spanned<String>>>,
+    src: &Source<'_>,
+) -> Result<Vec<Algorithm>, ConfigError> {
+    if list.get_ref().is_empty() {
+        return Err(src.error(
+            list.span(),
+            "auth.jwt.algorithms",
+            "lists no algorithm; name the ones your tokens are signed with, e.g. [\"RS256\"]",
+        ));
+    }
+    let mut out: Vec<Algorithm> = Vec::with_capacity(list.get_ref().len());
+    for (i, name) in list.get_ref().iter().enumerate() {
+        let key = format!("auth.jwt.algorithms[{i}]");
+        let text = name.get_ref().as_str();
+        if text.eq_ignore_ascii_case("none") {
+            return Err(src.error(
+                name.span(),
+                &key,
+                format!("{text:?} would accept unsigned tokens; it is never allowed"),
+            ));
+        }
+        let parsed = JWT_ALGORITHMS
+            .contains(&text)
+            .then(|| text.parse::<Algorithm>().ok())
+            .flatten();
+        let Some(algorithm) = parsed else {
+            return Err(src.error(
+                name.span(),
+                &key,
+                format!(
+                    "unknown algorithm {text:?}; expected one of {}",
+                    JWT_ALGORITHMS.join(", ")
+                ),
+            ));
+        };
+        if out.contains(&algorithm) {
+            return Err(src.error(name.span(), &key, format!("duplicate algorithm {text}")));
+        }
+        if let Some(&first) = out.first()
+            && (first.family() == AlgorithmFamily::Hmac)
+                != (algorithm.family() == AlgorithmFamily::Hmac)
+        {
+            return Err(src.error(
+                name.span(),
+                &key,
+                format!(
+                    "{text} cannot be listed with {first:?}: mixing shared-secret (HS*) and \
+                     public-key algorithms invites algorithm confusion"
+                ),
+            ));
+        }
+        out.push(algorithm);
+    }
+    Ok(out)
+}
+
+/// An HMAC secret at least as long as the longest hash it is used with
+/// (RFC 7518 section 3.2).
+fn jwt_secret(
+    secret: &Spanned<String>,
+    algorithms: &[Algorithm],
+    src: &Source<'_>,
+) -> Result<String, ConfigError> {
+    let key = "auth.jwt.secret";
+    let first = algorithms[0];
+    if first.family() != AlgorithmFamily::Hmac {
+        return Err(src.error(
+            secret.span(),
+            key,
+            format!(
+                "a shared secret is for HS256, HS384 and HS512; {first:?} verifies with the \
+                 public keys of `jwks_file`"
+            ),
+        ));
+    }
+    let hash_bytes = |algorithm: Algorithm| match algorithm {
+        Algorithm::HS384 => 48,
+        Algorithm::HS512 => 64,
+        _ => 32,
+    };
+    let longest = algorithms
+        .iter()
+        .copied()
+        .max_by_key(|&a| hash_bytes(a))
+        .unwrap_or(first);
+    let needed = hash_bytes(longest);
+    let len = secret.get_ref().len();
+    if len < needed {
+        return Err(src.error(
+            secret.span(),
+            key,
+            format!(
+                "is {len} bytes; {longest:?} needs a secret of at least {needed} bytes, the size \
+                 of its hash (RFC 7518 section 3.2)"
+            ),
+        ));
+    }
+    Ok(secret.get_ref().clone())
+}
+
+/// `jwks_file`: read and checked now, so that a broken key set is refused
+/// with the configuration instead of failing every request.
+fn jwks(
+    value: &Spanned<String>,
+    algorithms: &[Algorithm],
+    src: &Source<'_>,
+) -> Result<JwtKey, ConfigError> {
+    let key = "auth.jwt.jwks_file";
+    let (path, json) = read_text(value, key, src)?;
+    let shown = format!("{:?}", path.display().to_string());
+    let invalid = |why: String| src.error(value.span(), key, format!("{shown} {why}"));
+    let set: JwkSet = serde_json::from_str(&json)
+        .map_err(|e| invalid(format!("is not a JWKS ({{\"keys\": [..]}}): {e}")))?;
+    if set.keys.is_empty() {
+        return Err(invalid("holds no keys".to_owned()));
+    }
+    for (i, jwk) in set.keys.iter().enumerate() {
+        match &jwk.algorithm {
+            AlgorithmParameters::OctetKey(_) => {
+                return Err(invalid(format!(
+                    "holds a shared secret at keys[{i}] (\"kty\": \"oct\"); a JWKS here holds \
+                     public keys only"
+                )));
+            }
+            AlgorithmParameters::RSA(_)
+            | AlgorithmParameters::EllipticCurve(_)
+            | AlgorithmParameters::OctetKeyPair(_) => {}
+            _ => {
+                return Err(invalid(format!(
+                    "keys[{i}] is not a public key: expected \"kty\" \"RSA\" (with n, e), \"EC\" \
+                     (crv, x, y) or \"OKP\" (crv, x)"
+                )));
+            }
+        }
+        if let Err(e) = DecodingKey::from_jwk(jwk) {
+            return Err(invalid(format!("keys[{i}] is not a valid key: {e}")));
+        }
+    }
+    if !set
+        .keys
+        .iter()
+        .any(|jwk| algorithms.iter().any(|&a| jwk_verifies(jwk, a)))
+    {
+        let names: Vec<String> = algorithms.iter().map(|a| format!("{a:?}")).collect();
+        return Err(invalid(format!(
+            "has no signing key for {}",
+            names.join(", ")
+        )));
+    }
+    Ok(JwtKey::Jwks { path, json })
+}
+
+/// Whether `jwk` can verify signatures made with `algorithm`.
+fn jwk_verifies(jwk: &Jwk, algorithm: Algorithm) -> bool {
+    if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+        return false;
+    }
+    if let Some(declared) = jwk.common.key_algorithm
+        && declared.to_string().parse::<Algorithm>().ok() != Some(algorithm)
+    {
+        return false;
+    }
+    match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => algorithm.family() == AlgorithmFamily::Rsa,
+        AlgorithmParameters::EllipticCurve(ec) => matches!(
+            (&ec.curve, algorithm),
+            (EllipticCurve::P256, Algorithm::ES256) | (EllipticCurve::P384, Algorithm::ES384)
+        ),
+        AlgorithmParameters::OctetKeyPair(okp) => {
+            okp.curve == EllipticCurve::Ed25519 && algorithm == Algorithm::EdDSA
+        }
+        _ => false,
+    }
+}
+
+/// `[auth.api_keys]` and the keys file it names.
+fn build_api_keys(
+    k: FileApiKeys,
+    header: HeaderName,
+    src: &Source<'_>,
+) -> Result<ApiKeys, ConfigError> {
+    // The challenge names the header as the configuration spells it.
+    let header_text = k
+        .header
+        .as_ref()
+        .map_or_else(|| "X-API-Key".to_owned(), |h| h.get_ref().trim().to_owned());
+    let (file, text) = read_text(&k.file, "auth.api_keys.file", src)?;
+    let keys_src = Source {
+        text: &text,
+        origin: &file,
+    };
+    let surface: FileKeysFile = keys_src.parse(None)?;
+    let keys = api_keys(surface, &keys_src)?;
+    Ok(ApiKeys {
+        header,
+        header_text,
+        file,
+        keys,
+    })
+}
+
+/// The entries of a keys file; errors name the keys file and its lines.
+fn api_keys(surface: FileKeysFile, src: &Source<'_>) -> Result<Vec<ApiKey>, ConfigError> {
+    let mut seen: HashMap<[u8; 32], (usize, usize)> = HashMap::new();
+    let mut keys = Vec::with_capacity(surface.keys.len());
+    for (i, entry) in surface.keys.into_iter().enumerate() {
+        let key = format!("keys[{i}]");
+        let line = src.line(&entry.span());
+        let entry = entry.into_inner();
+        // Never echo the value: it may be the key itself, pasted by mistake.
+        let Some(sha256) = parse_sha256(entry.sha256.get_ref()) else {
+            return Err(src.error(
+                entry.sha256.span(),
+                &format!("{key}.sha256"),
+                "expected 64 hex digits",
+            ));
+        };
+        if let Some((other, other_line)) = seen.get(&sha256) {
+            return Err(src.error(
+                entry.sha256.span(),
+                &format!("{key}.sha256"),
+                format!("duplicate key: also keys[{other}] at line {other_line}"),
+            ));
+        }
+        seen.insert(sha256, (i, line));
+        let subject = entry.subject.get_ref();
+        let problem = if subject.is_empty() {
+            Some("must not be empty")
+        } else if !subject.bytes().all(|b| (b' '..=b'~').contains(&b)) || subject.trim() != subject
+        {
+            Some(
+                "must be printable ASCII without leading or trailing spaces: it is sent to the \
+                 upstream in a header",
+            )
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(src.error(entry.subject.span(), &format!("{key}.subject"), problem));
+        }
+        let roles = role_names(
+            entry.roles.unwrap_or_default(),
+            &format!("{key}.roles"),
+            src,
+        )?;
+        keys.push(ApiKey {
+            sha256,
+            subject: entry.subject.into_inner(),
+            roles,
+        });
+    }
+    Ok(keys)
+}
+
+/// 64 hex digits, either case.
+fn parse_sha256(text: &str) -> Option<[u8; 32]> {
+    let digits = text.as_bytes();
+    if digits.len() != 64 {
+        return None;
+    }
+    let value = |digit: u8| char::from(digit).to_digit(16);
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        *byte = u8::try_from(value(pair[0])? * 16 + value(pair[1])?).ok()?;
+    }
+    Some(out)
+}
+
+/// Role names, sent upstream comma-separated: printable ASCII without
+/// spaces or commas, each once.
+fn role_names(
+    list: Vec<Spanned<String>>,
+    key: &str,
+    src: &Source<'_>,
+) -> Result<Vec<String>, ConfigError> {
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for (i, role) in list.into_iter().enumerate() {
+        let name = role.get_ref();
+        let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b',');
+        if !valid {
+            return Err(src.error(
+                role.span(),
+                &format!("{key}[{i}]"),
+                format!("invalid role {name:?}: use printable ASCII without spaces or commas"),
+            ));
+        }
+        if out.contains(name) {
+            return Err(src.error(
+                role.span(),
+                &format!("{key}[{i}]"),
+                format!("duplicate role {name:?}"),
+            ));
+        }
+        out.push(role.into_inner());
+    }
+    Ok(out)
+}
+
+/// A string that must say something.
+fn not_empty(value: Spanned<String>, key: &str, src: &Source<'_>) -> Result<String, ConfigError> {
+    if value.get_ref().is_empty() {
+        return Err(src.error(value.span(), key, "must not be empty"));
+    }
+    Ok(value.into_inner())
 }
 
 fn build_upstream(
@@ -602,6 +1123,7 @@ fn build_route(
     index: usize,
     route: Spanned<FileRoute>,
     upstreams: &BTreeMap<String, Arc<Upstream>>,
+    auth: &Auth,
     src: &Source<'_>,
 ) -> Result<CheckedRoute, ConfigError> {
     let key = format!("routes[{index}]");
@@ -695,6 +1217,13 @@ fn build_route(
         .map(|m| maintenance(m, &format!("{key}.maintenance"), src))
         .transpose()?;
 
+    let access = RouteAccess {
+        auth: r.auth,
+        roles: r.roles,
+        conceal: r.conceal,
+    };
+    let (route_auth, roles, conceal) = route_access(access, &action, &key, auth, src)?;
+
     Ok(CheckedRoute {
         route: Route {
             path: r.path.get_ref().clone(),
@@ -703,12 +1232,105 @@ fn build_route(
             deprecated,
             maintenance,
             debug_headers: r.debug_headers,
+            auth: route_auth,
+            roles,
+            conceal,
             line: Some(line),
         },
         key,
         path_span: r.path.span(),
         line,
     })
+}
+
+/// A route's `auth`, `roles` and `conceal`, as written.
+struct RouteAccess {
+    auth: Option<Spanned<FileRouteAuth>>,
+    roles: Option<Spanned<Vec<Spanned<String>>>>,
+    conceal: Option<Spanned<bool>>,
+}
+
+/// Who may use a route: the credentials it accepts (which `[auth]` must
+/// configure), the roles it needs, and whether a denial hides it.
+fn route_access(
+    access: RouteAccess,
+    action: &Action,
+    key: &str,
+    auth: &Auth,
+    src: &Source<'_>,
+) -> Result<(RouteAuth, Vec<String>, bool), ConfigError> {
+    if matches!(action, Action::Retired { .. }) {
+        let written = [
+            access.auth.as_ref().map(|v| (v.span(), "auth")),
+            access.roles.as_ref().map(|v| (v.span(), "roles")),
+            access.conceal.as_ref().map(|v| (v.span(), "conceal")),
+        ];
+        if let Some((span, name)) = written.into_iter().flatten().min_by_key(|(s, _)| s.start) {
+            return Err(src.error(
+                span,
+                &format!("{key}.{name}"),
+                "a retired route answers 410 to everyone",
+            ));
+        }
+    }
+
+    let method = match access.auth.as_ref().map(|v| *v.get_ref()) {
+        None | Some(FileRouteAuth::None) => RouteAuth::None,
+        Some(FileRouteAuth::Jwt) => RouteAuth::Jwt,
+        Some(FileRouteAuth::ApiKey) => RouteAuth::ApiKey,
+        Some(FileRouteAuth::Any) => RouteAuth::Any,
+    };
+    let (jwt, api_keys) = (auth.jwt.is_some(), auth.api_keys.is_some());
+    let missing = match method {
+        RouteAuth::Jwt if !jwt => Some(("jwt", "an [auth.jwt] table")),
+        RouteAuth::ApiKey if !api_keys => Some(("api_key", "an [auth.api_keys] table")),
+        RouteAuth::Any if !(jwt && api_keys) => {
+            Some(("any", "both [auth.jwt] and [auth.api_keys]"))
+        }
+        _ => None,
+    };
+    if let (Some((name, needed)), Some(value)) = (missing, &access.auth) {
+        return Err(src.error(
+            value.span(),
+            &format!("{key}.auth"),
+            format!("auth = \"{name}\" needs {needed}"),
+        ));
+    }
+
+    let roles = match access.roles {
+        None => Vec::new(),
+        Some(list) => {
+            let roles_key = format!("{key}.roles");
+            if method == RouteAuth::None {
+                return Err(src.error(
+                    list.span(),
+                    &roles_key,
+                    "roles need an auth method: set `auth` to \"jwt\", \"api_key\" or \"any\"",
+                ));
+            }
+            if list.get_ref().is_empty() {
+                return Err(src.error(
+                    list.span(),
+                    &roles_key,
+                    "lists no role; leave `roles` out to admit every authenticated client",
+                ));
+            }
+            role_names(list.into_inner(), &roles_key, src)?
+        }
+    };
+
+    let conceal = match access.conceal {
+        Some(value) if *value.get_ref() && roles.is_empty() => {
+            return Err(src.error(
+                value.span(),
+                &format!("{key}.conceal"),
+                "conceal hides the route from clients that lack its roles; it needs `roles`",
+            ));
+        }
+        Some(value) => *value.get_ref(),
+        None => false,
+    };
+    Ok((method, roles, conceal))
 }
 
 fn route_methods(
@@ -907,6 +1529,27 @@ fn readable_file(
             format!("{:?} {problem}", path.display().to_string()),
         )),
         None => Ok(path),
+    }
+}
+
+/// Resolves a path against the config file's directory and reads it as
+/// UTF-8 text.
+fn read_text(
+    value: &Spanned<String>,
+    key: &str,
+    src: &Source<'_>,
+) -> Result<(PathBuf, String), ConfigError> {
+    let path = readable_file(value, key, src)?;
+    let text = std::fs::read(&path)
+        .map_err(|error| format!("cannot be read: {error}"))
+        .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".to_owned()));
+    match text {
+        Ok(text) => Ok((path, text)),
+        Err(problem) => Err(src.error(
+            value.span(),
+            key,
+            format!("{:?} {problem}", path.display().to_string()),
+        )),
     }
 }
 

@@ -17,6 +17,8 @@ use http::Method;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub gateway: Gateway,
+    /// How clients authenticate (`[auth]`, `[auth.jwt]`, `[auth.api_keys]`).
+    pub auth: Auth,
     /// Upstreams by name.
     pub upstreams: BTreeMap<String, Arc<Upstream>>,
     /// Routes in file order.
@@ -118,6 +120,12 @@ pub struct Route {
     pub maintenance: Option<Maintenance>,
     /// Overrides `[gateway] debug_headers` for this route.
     pub debug_headers: Option<bool>,
+    /// Which credentials the route accepts.
+    pub auth: RouteAuth,
+    /// Roles of which the client needs any one (empty: none needed).
+    pub roles: Vec<String>,
+    /// Answer a denial as an unknown route (404), hiding the route.
+    pub conceal: bool,
     /// 1-based line of the entry in its file, for messages.
     pub line: Option<usize>,
 }
@@ -155,5 +163,94 @@ impl Maintenance {
     /// Whether the window is open at `now`.
     pub fn is_open(&self, now: SystemTime) -> bool {
         self.from.is_none_or(|from| from <= now) && now < self.until
+    }
+}
+
+/// Authentication settings shared by every route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Auth {
+    pub jwt: Option<Jwt>,
+    pub api_keys: Option<ApiKeys>,
+    /// Header carrying the authenticated subject to the upstream.
+    pub subject_header: http::HeaderName,
+    /// Header carrying the roles (comma-separated) to the upstream.
+    pub roles_header: http::HeaderName,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            jwt: None,
+            api_keys: None,
+            subject_header: http::HeaderName::from_static("x-auth-subject"),
+            roles_header: http::HeaderName::from_static("x-auth-roles"),
+        }
+    }
+}
+
+/// `[auth.jwt]`: bearer tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Jwt {
+    /// Accepted `alg` values (pinned; `none` is never accepted).
+    pub algorithms: Vec<String>,
+    pub key: JwtKey,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub leeway: Duration,
+    /// Claim holding an array of role names; the space-separated `scope`
+    /// claim is read too.
+    pub roles_claim: String,
+}
+
+/// Where the JWT verification keys come from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum JwtKey {
+    /// A shared secret for HS256/384/512.
+    Secret(String),
+    /// A JWKS document (RS*, PS*, ES256/384, EdDSA), read (and checked)
+    /// with the config, so a reload picks up rotated keys.
+    Jwks { path: PathBuf, json: String },
+}
+
+/// `[auth.api_keys]`: keys in a header, looked up by their SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeys {
+    pub header: http::HeaderName,
+    /// The header name as configured, for the challenge (`X-API-Key`).
+    pub header_text: String,
+    /// The keys file, read with the config.
+    pub file: PathBuf,
+    pub keys: Vec<ApiKey>,
+}
+
+/// One entry of the keys file: the key itself is never stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub sha256: [u8; 32],
+    pub subject: String,
+    pub roles: Vec<String>,
+}
+
+/// What a route accepts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RouteAuth {
+    #[default]
+    None,
+    Jwt,
+    ApiKey,
+    /// A bearer token or an API key.
+    Any,
+}
+
+/// Never prints the secret.
+impl std::fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JwtKey::Secret(_) => f.write_str("Secret(<redacted>)"),
+            JwtKey::Jwks { path, .. } => f
+                .debug_struct("Jwks")
+                .field("path", path)
+                .finish_non_exhaustive(),
+        }
     }
 }

@@ -1,0 +1,134 @@
+//! Bearer JWTs: algorithms pinned by configuration, keys from a shared
+//! secret (HS*) or a JWKS file, issuer, audience and time checks.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use serde_json::Value;
+
+use super::{AuthError, Identity, Scheme};
+use crate::config::{Jwt, JwtKey};
+
+pub struct JwtVerifier {
+    validation: Validation,
+    keys: Keys,
+    roles_claim: String,
+}
+
+enum Keys {
+    Secret(DecodingKey),
+    /// By `kid`; a token without `kid` is accepted only with a single key.
+    Set(HashMap<String, DecodingKey>, Option<DecodingKey>),
+}
+
+impl JwtVerifier {
+    pub fn build(config: &Jwt) -> Result<Self, String> {
+        // One crypto provider for jsonwebtoken in the process (aws-lc-rs).
+        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+        let algorithms = config
+            .algorithms
+            .iter()
+            .map(|a| Algorithm::from_str(a).map_err(|_| format!("unknown JWT algorithm {a}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let first = *algorithms.first().ok_or("no JWT algorithm configured")?;
+        let mut validation = Validation::new(first);
+        validation.algorithms = algorithms;
+        validation.leeway = config.leeway.as_secs();
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp"]);
+        match &config.issuer {
+            Some(iss) => validation.set_issuer(&[iss]),
+            None => validation.iss = None,
+        }
+        match &config.audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        let keys = match &config.key {
+            JwtKey::Secret(secret) => Keys::Secret(DecodingKey::from_secret(secret.as_bytes())),
+            JwtKey::Jwks { path, json } => {
+                let set: JwkSet =
+                    serde_json::from_str(json).map_err(|e| format!("{}: {e}", path.display()))?;
+                let mut by_kid = HashMap::new();
+                let mut only = None;
+                for jwk in &set.keys {
+                    let key = DecodingKey::from_jwk(jwk)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    if let Some(kid) = &jwk.common.key_id {
+                        by_kid.insert(kid.clone(), key.clone());
+                    }
+                    only = Some(key);
+                }
+                let single = if set.keys.len() == 1 { only } else { None };
+                Keys::Set(by_kid, single)
+            }
+        };
+        Ok(JwtVerifier {
+            validation,
+            keys,
+            roles_claim: config.roles_claim.clone(),
+        })
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        let invalid = |why: &str| AuthError::Invalid {
+            scheme: Scheme::Bearer,
+            why: why.to_owned(),
+        };
+        let key = match &self.keys {
+            Keys::Secret(key) => key,
+            Keys::Set(by_kid, single) => {
+                let header = decode_header(token).map_err(|_| invalid("malformed token"))?;
+                match header.kid.as_deref() {
+                    Some(kid) => by_kid.get(kid).ok_or_else(|| invalid("unknown key id"))?,
+                    None => single
+                        .as_ref()
+                        .ok_or_else(|| invalid("token has no key id"))?,
+                }
+            }
+        };
+        let data = decode::<Value>(token, key, &self.validation)
+            .map_err(|e| invalid(describe(e.kind())))?;
+        let claims = data.claims;
+        let subject = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let mut roles: Vec<String> = match claims.get(&self.roles_claim) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            Some(Value::String(s)) => vec![s.clone()],
+            _ => Vec::new(),
+        };
+        if let Some(Value::String(scope)) = claims.get("scope") {
+            roles.extend(scope.split_whitespace().map(str::to_owned));
+        }
+        Ok(Identity {
+            subject,
+            roles,
+            scheme: Scheme::Bearer,
+        })
+    }
+}
+
+/// Why a token was refused, for `error_description`.
+fn describe(kind: &ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::ExpiredSignature => "token expired",
+        ErrorKind::ImmatureSignature => "token not yet valid",
+        ErrorKind::InvalidSignature => "bad signature",
+        ErrorKind::InvalidIssuer => "wrong issuer",
+        ErrorKind::InvalidAudience => "wrong audience",
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => "algorithm not allowed",
+        ErrorKind::MissingRequiredClaim(_) => "a required claim is missing",
+        ErrorKind::InvalidSubject => "wrong subject",
+        _ => "malformed token",
+    }
+}
