@@ -55,9 +55,31 @@ async fn metrics(State(admin): State<Admin>) -> impl IntoResponse {
 
 async fn readyz(State(admin): State<Admin>) -> impl IntoResponse {
     if admin.shared.draining.load(Ordering::SeqCst) {
-        (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_owned());
+    }
+    // A rate-limit store that is down shows here; it makes the gateway
+    // unready only where the policy denies traffic without it.
+    let runtime = admin.shared.runtime.load();
+    let mut report = String::new();
+    let mut ready = true;
+    for limiter in runtime.limiters.values() {
+        if !limiter.store_healthy.load(Ordering::Relaxed) {
+            let deny = limiter.config.on_store_error == crate::config::OnStoreError::Deny;
+            ready &= !deny;
+            report.push_str(&format!(
+                "rate limit {}: store unreachable ({})\n",
+                limiter.config.name,
+                if deny { "denying" } else { "allowing" }
+            ));
+        }
+    }
+    if ready {
+        (StatusCode::OK, format!("ready\n{report}"))
     } else {
-        (StatusCode::OK, "ready\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready\n{report}"),
+        )
     }
 }
 

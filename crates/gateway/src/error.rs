@@ -59,6 +59,33 @@ pub enum GatewayError {
     Concealed { path: String },
     #[error("request body is over the {limit}-byte limit")]
     BodyTooLarge { limit: u64 },
+    /// rate.limited: `headers` carries RateLimit-Policy and RateLimit.
+    #[error("over the rate limit; retry in {retry_after:?}")]
+    RateLimited {
+        retry_after: Duration,
+        headers: Vec<(HeaderName, HeaderValue)>,
+    },
+    /// The rate-limit store failed and `on_store_error = "deny"`.
+    #[error("the rate-limit store is unavailable")]
+    RateStoreUnavailable,
+    /// body.media: `accept` lists the media types the route takes, sent as
+    /// Accept-Post or Accept-Patch.
+    #[error("the body's media type is {found}; this route takes {accept}")]
+    UnsupportedMedia {
+        found: String,
+        accept: &'static str,
+        method: http::Method,
+    },
+    /// body.malformed, with the parse position.
+    #[error("the body is not valid JSON: {message} at line {line}, column {column}")]
+    MalformedBody {
+        message: String,
+        line: usize,
+        column: usize,
+    },
+    /// body.schema: every violation, as JSON Pointer and message.
+    #[error("the body does not match the route's schema ({} violations)", errors.len())]
+    SchemaViolation { errors: Vec<(String, String)> },
     #[error("upstream {upstream} failed: {detail}")]
     Upstream {
         upstream: Arc<str>,
@@ -91,6 +118,11 @@ impl GatewayError {
             GatewayError::Forbidden { .. } => &rules::AUTHZ_DENIED,
             GatewayError::Concealed { .. } => &rules::AUTHZ_CONCEALED,
             GatewayError::BodyTooLarge { .. } => &rules::BODY_TOO_LARGE,
+            GatewayError::RateLimited { .. } => &rules::RATE_LIMITED,
+            GatewayError::RateStoreUnavailable => &rules::GATEWAY_OVERLOADED,
+            GatewayError::UnsupportedMedia { .. } => &rules::BODY_MEDIA,
+            GatewayError::MalformedBody { .. } => &rules::BODY_MALFORMED,
+            GatewayError::SchemaViolation { .. } => &rules::BODY_SCHEMA,
             GatewayError::Upstream { failure, .. } => failure.rule(),
             GatewayError::NoHealthyUpstream { .. } => &rules::UPSTREAM_UNAVAILABLE,
             GatewayError::Internal { .. } => &rules::INTERNAL,
@@ -149,8 +181,23 @@ pub fn rescue(error: &GatewayError, cx: ErrorContext<'_>) -> Response<Full<Bytes
     let mut problem = Problem::for_rule(rule, status.as_u16())
         .detail(error.detail())
         .instance(cx.request_id);
-    if let GatewayError::Forbidden { .. } = error {
-        problem = problem.extension("reason", "insufficient_permissions");
+    match error {
+        GatewayError::Forbidden { .. } => {
+            problem = problem.extension("reason", "insufficient_permissions");
+        }
+        GatewayError::MalformedBody { line, column, .. } => {
+            problem = problem
+                .extension("line", *line as u64)
+                .extension("column", *column as u64);
+        }
+        GatewayError::SchemaViolation { errors } => {
+            let list: Vec<serde_json::Value> = errors
+                .iter()
+                .map(|(pointer, message)| serde_json::json!({"pointer": pointer, "message": message}))
+                .collect();
+            problem = problem.extension("errors", list);
+        }
+        _ => {}
     }
     if let (Some(upstream), Some(failure)) = (error.upstream(), error.failure_type()) {
         problem = problem
@@ -199,7 +246,29 @@ pub fn rescue(error: &GatewayError, cx: ErrorContext<'_>) -> Response<Full<Bytes
                 headers.insert(WWW_AUTHENTICATE, v);
             }
         }
-        GatewayError::Overloaded { .. } => insert_retry_after(headers, Duration::from_secs(1)),
+        GatewayError::Overloaded { .. } | GatewayError::RateStoreUnavailable => {
+            insert_retry_after(headers, Duration::from_secs(1))
+        }
+        GatewayError::RateLimited {
+            retry_after,
+            headers: fields,
+        } => {
+            insert_retry_after(headers, *retry_after);
+            for (name, value) in fields {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
+        GatewayError::UnsupportedMedia { accept, method, .. } => {
+            let name = if *method == http::Method::PATCH {
+                "accept-patch"
+            } else {
+                "accept-post"
+            };
+            headers.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(accept),
+            );
+        }
         GatewayError::Maintenance { retry_after }
         | GatewayError::NoHealthyUpstream { retry_after, .. } => {
             insert_retry_after(headers, *retry_after)

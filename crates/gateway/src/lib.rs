@@ -14,10 +14,12 @@ mod error;
 mod metrics;
 mod monitor;
 mod proxy;
+mod ratelimit;
 mod routing;
 mod server;
 mod state;
 mod upstream;
+mod validate;
 
 pub use error::{GatewayError, X_FAILURE_TYPE, X_REQUEST_ID, X_UPSTREAM_SERVICE};
 pub use server::{Gateway, Phase, StartError, StartOptions};

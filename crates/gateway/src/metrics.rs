@@ -69,6 +69,14 @@ pub struct Metrics {
     pub truncated: Family<UpstreamLabels, Counter>,
     pub retries: Family<UpstreamLabels, Counter>,
     pub reloads: Family<OutcomeLabels, Counter<u64, AtomicU64>>,
+    pub rate_store_errors: Family<LimitLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    pub limit: Arc<str>,
+    /// What followed: `allowed` or `denied` (the `on_store_error` policy).
+    pub outcome: &'static str,
 }
 
 /// Latency buckets, seconds: 0.5 ms to 10 s.
@@ -141,7 +149,14 @@ impl Metrics {
             "Configuration reloads, by outcome",
             reloads.clone(),
         );
+        let rate_store_errors = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "rate_limit_store_errors",
+            "Rate-limit checks the store could not answer, by limit and what followed",
+            rate_store_errors.clone(),
+        );
         Metrics {
+            rate_store_errors,
             registry,
             requests,
             latency,

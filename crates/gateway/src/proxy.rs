@@ -18,20 +18,22 @@ use http::header::{
 };
 use http::{Method, Request, Response, Version};
 use http_body::Body as _;
-use http_body_util::{Either, Empty, Full};
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::auth::{self, AuthError, Identity, Scheme};
 use crate::body::{BodyLimitExceeded, LimitedIncoming, UpstreamBody};
+use crate::config::OnStoreError;
 use crate::error::{
     ErrorContext, GatewayError, X_REQUEST_ID, X_UPSTREAM_SERVICE, accepts_json, rescue,
 };
 use crate::metrics::{
-    LatencyLabels, RequestLabels, RuleLabels, UpstreamFailureLabels, UpstreamLabels,
+    LatencyLabels, LimitLabels, RequestLabels, RuleLabels, UpstreamFailureLabels, UpstreamLabels,
     UpstreamRuleLabels, class,
 };
 use crate::monitor::Observation;
+use crate::ratelimit::Decision;
 use crate::routing::RouteState;
 use crate::state::{Runtime, Shared};
 use crate::upstream::{Pick, Pool, UpstreamFailure, cause, classify};
@@ -49,6 +51,8 @@ pub struct ConnInfo {
 /// What the access log and metrics learn while a request is handled.
 struct Trace {
     route: Option<Arc<str>>,
+    /// RateLimit-Policy / RateLimit of a limited route, for the response.
+    rate_fields: Vec<(HeaderName, HeaderValue)>,
     upstream: Option<Arc<str>>,
     debug_headers: bool,
 }
@@ -70,6 +74,7 @@ pub async fn handle(
     let path = req.uri().path().to_owned();
     let mut trace = Trace {
         route: None,
+        rate_fields: Vec::new(),
         upstream: None,
         debug_headers: runtime.config.gateway.debug_headers,
     };
@@ -94,6 +99,10 @@ pub async fn handle(
     };
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(&X_REQUEST_ID, v);
+    }
+    // Every response of a limited route says where the client stands.
+    for (name, value) in trace.rate_fields.drain(..) {
+        response.headers_mut().insert(name, value);
     }
 
     let status = response.status().as_u16();
@@ -236,6 +245,46 @@ async fn route_request(
         }
     }
 
+    // rate.limited: after authentication (quotas follow the subject),
+    // before the body is read.
+    if let Some(limiter) = route
+        .config
+        .rate_limit
+        .as_ref()
+        .and_then(|n| runtime.limiters.get(n))
+    {
+        let key = limiter.key(identity.as_ref(), conn.peer.ip(), req.headers());
+        match limiter.check(key).await {
+            Decision::Allowed { fields } => trace.rate_fields = fields,
+            Decision::Limited {
+                retry_after,
+                fields,
+            } => {
+                return Err(GatewayError::RateLimited {
+                    retry_after,
+                    headers: fields,
+                });
+            }
+            Decision::StoreFailed(policy) => {
+                let outcome = match policy {
+                    OnStoreError::Allow => "allowed",
+                    OnStoreError::Deny => "denied",
+                };
+                shared
+                    .metrics
+                    .rate_store_errors
+                    .get_or_create(&LimitLabels {
+                        limit: Arc::from(limiter.config.name.as_str()),
+                        outcome,
+                    })
+                    .inc();
+                if policy == OnStoreError::Deny {
+                    return Err(GatewayError::RateStoreUnavailable);
+                }
+            }
+        }
+    }
+
     let Some(pool) = &route.pool else {
         return Err(GatewayError::Internal {
             detail: format!("route {} has no upstream", route.label),
@@ -280,6 +329,7 @@ async fn forward(
         });
     }
     let body_empty = body.is_end_stream();
+    let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
     let method = parts.method;
     let path_and_query = parts
         .uri
@@ -304,8 +354,23 @@ async fn forward(
         .monitor
         .then(|| (headers.clone(), path_and_query.clone()));
 
+    // body.*: only routes with a schema read the body whole, here, after
+    // every cheaper check has passed; other bodies stream.
+    let body = match &route.schema {
+        Some(schema) => Either::Right(Full::new(
+            crate::validate::read_valid_body(
+                &method,
+                content_type.as_ref(),
+                body,
+                schema,
+                gw.max_body_bytes,
+            )
+            .await?,
+        )),
+        None => Either::Left(LimitedIncoming::new(body, gw.max_body_bytes)),
+    };
     let may_retry = body_empty && is_idempotent(&method) && pool.config.targets.len() > 1;
-    let mut body = Some(Either::Left(LimitedIncoming::new(body, gw.max_body_bytes)));
+    let mut body = Some(body);
     let mut headers = Some(headers);
     let mut avoid = None;
     let response = loop {
@@ -319,7 +384,10 @@ async fn forward(
             }
         };
         let uri = format!("{}://{}{}", pool.scheme, target.authority, path_and_query);
-        let mut up = Request::new(body.take().unwrap_or_else(|| Either::Right(Empty::new())));
+        let mut up = Request::new(
+            body.take()
+                .unwrap_or_else(|| Either::Right(Full::new(Bytes::new()))),
+        );
         *up.method_mut() = method.clone();
         *up.version_mut() = Version::HTTP_11;
         *up.uri_mut() = uri.parse().map_err(|e| GatewayError::Internal {

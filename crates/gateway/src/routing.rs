@@ -20,6 +20,8 @@ pub struct RouteState {
     pub pool: Option<Arc<Pool>>,
     /// Deprecation / Sunset / Link headers, precomputed.
     pub deprecation_headers: Vec<(HeaderName, HeaderValue)>,
+    /// The compiled request schema, on routes that validate bodies.
+    pub schema: Option<Arc<crate::validate::Schema>>,
 }
 
 /// The routes sharing one path pattern.
@@ -71,7 +73,12 @@ impl RouteTable {
                 }
                 Action::Retired { .. } => None,
             };
+            let schema = match &route.request_schema {
+                Some(doc) => Some(Arc::new(crate::validate::Schema::compile(doc)?)),
+                None => None,
+            };
             let state = Arc::new(RouteState {
+                schema,
                 label: Arc::from(route.path.as_str()),
                 pool,
                 deprecation_headers: deprecation_headers(route),

@@ -13,6 +13,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::error::{GatewayError, X_REQUEST_ID};
 use crate::metrics::Metrics;
+use crate::ratelimit::Limiter;
 use crate::routing::RouteTable;
 use crate::upstream::Pool;
 
@@ -20,6 +21,8 @@ use crate::upstream::Pool;
 pub struct Runtime {
     pub config: Arc<Config>,
     pub auth: Authenticator,
+    /// Rate-limit policies by name.
+    pub limiters: BTreeMap<String, Arc<Limiter>>,
     pub routes: RouteTable,
     pub pools: BTreeMap<String, Arc<Pool>>,
 }
@@ -46,8 +49,22 @@ impl Runtime {
         }
         let routes = RouteTable::build(&config, &pools)?;
         let auth = Authenticator::build(&config.auth, &config.gateway.realm)?;
+        // An unchanged policy keeps its limiter, so a reload resets no quota.
+        let mut limiters = BTreeMap::new();
+        for (name, limit) in &config.rate_limits {
+            let reused = previous
+                .and_then(|p| p.limiters.get(name))
+                .filter(|l| l.config == *limit)
+                .cloned();
+            let limiter = match reused {
+                Some(l) => l,
+                None => Arc::new(Limiter::build(limit.clone())?),
+            };
+            limiters.insert(name.clone(), limiter);
+        }
         Ok(Runtime {
             auth,
+            limiters,
             config: Arc::new(config),
             routes,
             pools,

@@ -93,8 +93,11 @@ fn minimal_example_is_the_defaults_plus_one_route() {
             auth: RouteAuth::None,
             roles: vec![],
             conceal: false,
+            request_schema: None,
+            rate_limit: None,
             line: Some(10),
         }],
+        rate_limits: BTreeMap::new(),
     };
     assert_eq!(config, expected);
 }
@@ -266,7 +269,7 @@ fn unknown_top_level_key_is_named() {
     assert_eq!(
         refused("\n\nbogus = 1\n"),
         "gw.toml:3: bogus: unknown field `bogus`, expected one of `gateway`, `auth`, `upstreams`, \
-         `routes`"
+         `routes`, `rate_limits`"
     );
 }
 
@@ -1308,5 +1311,49 @@ fn unreadable_files_are_file_level_errors() {
     assert_eq!(
         load_file(&binary).unwrap_err().to_string(),
         format!("{}: not valid UTF-8 (line 2)", binary.display())
+    );
+}
+
+#[test]
+fn rate_limits_are_parsed_and_routes_must_name_one_that_exists() {
+    use candor_gateway::config::{OnStoreError, RateKey, RateStore};
+    let config = load(
+        "[rate_limits.standard]\nrequests = 100\nper = \"60s\"\nkey = \"header:X-Tenant\"\n\
+         store = \"redis+unix:///run/redis.sock\"\non_store_error = \"deny\"\n\
+         [upstreams.a]\ntargets = [\"127.0.0.1:9001\"]\n\
+         [[routes]]\npath = \"/x\"\nupstream = \"a\"\nrate_limit = \"standard\"\n",
+    )
+    .unwrap();
+    let limit = &config.rate_limits["standard"];
+    assert_eq!(limit.requests, 100);
+    assert_eq!(limit.per, Duration::from_secs(60));
+    assert_eq!(
+        limit.key,
+        RateKey::Header(http::HeaderName::from_static("x-tenant"))
+    );
+    assert_eq!(
+        limit.store,
+        RateStore::Redis("redis+unix:///run/redis.sock".into())
+    );
+    assert_eq!(limit.on_store_error, OnStoreError::Deny);
+    assert_eq!(config.routes[0].rate_limit.as_deref(), Some("standard"));
+
+    assert_eq!(
+        refused(
+            "[upstreams.a]\ntargets = [\"127.0.0.1:9001\"]\n[[routes]]\npath = \"/x\"\nupstream = \"a\"\nrate_limit = \"nope\"\n"
+        ),
+        "gw.toml:6: routes[0].rate_limit: no [rate_limits.nope] is defined"
+    );
+    assert_eq!(
+        refused("[rate_limits.s]\nrequests = 0\nper = \"1s\"\n"),
+        "gw.toml:2: rate_limits.s.requests: must be greater than 0, not 0"
+    );
+    assert_eq!(
+        refused("[rate_limits.s]\nrequests = 1\nper = \"1s\"\nkey = \"cookie\"\n"),
+        "gw.toml:4: rate_limits.s.key: unknown key \"cookie\": expected subject, ip, api_key or header:NAME"
+    );
+    assert_eq!(
+        refused("[rate_limits.s]\nrequests = 1\nper = \"1s\"\nstore = \"memcached://x\"\n"),
+        "gw.toml:4: rate_limits.s.store: \"memcached://x\": expected \"memory\", redis://HOST:PORT/DB or redis+unix:///PATH"
     );
 }

@@ -21,6 +21,19 @@ pub(super) struct FileConfig {
     pub(super) upstreams: BTreeMap<String, Spanned<FileUpstream>>,
     #[serde(default)]
     pub(super) routes: Vec<Spanned<FileRoute>>,
+    #[serde(default)]
+    pub(super) rate_limits: BTreeMap<String, Spanned<FileRateLimit>>,
+}
+
+/// `[rate_limits.NAME]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of rate-limit settings")]
+pub(super) struct FileRateLimit {
+    pub(super) requests: Spanned<i64>,
+    pub(super) per: Spanned<String>,
+    pub(super) key: Option<Spanned<String>>,
+    pub(super) store: Option<Spanned<String>>,
+    pub(super) on_store_error: Option<Spanned<String>>,
 }
 
 /// `[gateway]`
@@ -160,6 +173,8 @@ pub(super) struct FileRoute {
     pub(super) auth: Option<Spanned<FileRouteAuth>>,
     pub(super) roles: Option<Spanned<Vec<Spanned<String>>>>,
     pub(super) conceal: Option<Spanned<bool>>,
+    pub(super) rate_limit: Option<Spanned<String>>,
+    pub(super) request_schema: Option<Spanned<String>>,
 }
 
 /// A route's `auth`.

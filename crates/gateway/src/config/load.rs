@@ -23,11 +23,12 @@ use toml::de::{DeTable, DeValue};
 
 use super::file::{
     FileApiKeys, FileAuth, FileConfig, FileDeprecated, FileGateway, FileJwt, FileKeysFile,
-    FileMaintenance, FileRepair, FileRoute, FileRouteAuth, FileUpstream,
+    FileMaintenance, FileRateLimit, FileRepair, FileRoute, FileRouteAuth, FileUpstream,
 };
 use super::model::{
-    Action, ApiKey, ApiKeys, Auth, Config, Deprecation, Gateway, Jwt, JwtKey, Maintenance, Repair,
-    Route, RouteAuth, Tls, Upstream, UpstreamTls,
+    Action, ApiKey, ApiKeys, Auth, Config, Deprecation, Gateway, Jwt, JwtKey, Maintenance,
+    OnStoreError, RateKey, RateLimit, RateStore, Repair, Route, RouteAuth, Tls, Upstream,
+    UpstreamTls,
 };
 
 const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
@@ -393,11 +394,28 @@ fn build(file: FileConfig, src: &Source<'_>) -> Result<Config, ConfigError> {
         .map(|(i, route)| build_route(i, route, &upstreams, &auth, src))
         .collect::<Result<Vec<_>, _>>()?;
     check_routing(&routes, src)?;
+    let mut rate_limits = BTreeMap::new();
+    for (name, limit) in file.rate_limits {
+        let limit = build_rate_limit(&name, limit, src)?;
+        rate_limits.insert(name, Arc::new(limit));
+    }
+    for checked in &routes {
+        if let Some(name) = &checked.rate_limit
+            && !rate_limits.contains_key(name.get_ref())
+        {
+            return Err(src.error(
+                name.span(),
+                &format!("{}.rate_limit", checked.key),
+                format!("no [rate_limits.{}] is defined", name.get_ref()),
+            ));
+        }
+    }
     Ok(Config {
         gateway,
         auth,
         upstreams,
         routes: routes.into_iter().map(|checked| checked.route).collect(),
+        rate_limits,
     })
 }
 
@@ -1113,6 +1131,7 @@ fn check_target(target: &str) -> Result<(), &'static str> {
 
 /// A route with what the cross-route checks need.
 struct CheckedRoute {
+    rate_limit: Option<Spanned<String>>,
     route: Route,
     key: String,
     path_span: Range<usize>,
@@ -1217,6 +1236,11 @@ fn build_route(
         .map(|m| maintenance(m, &format!("{key}.maintenance"), src))
         .transpose()?;
 
+    let request_schema = match &r.request_schema {
+        Some(value) => Some(request_schema(value, &action, &key, src)?),
+        None => None,
+    };
+
     let access = RouteAccess {
         auth: r.auth,
         roles: r.roles,
@@ -1235,12 +1259,41 @@ fn build_route(
             auth: route_auth,
             roles,
             conceal,
+            request_schema,
+            rate_limit: r.rate_limit.as_ref().map(|n| n.get_ref().clone()),
             line: Some(line),
         },
+        rate_limit: r.rate_limit,
         key,
         path_span: r.path.span(),
         line,
     })
+}
+
+/// A route's `request_schema`: read, parsed and compiled now, so that a
+/// broken schema is refused with the configuration instead of at a request.
+fn request_schema(
+    value: &Spanned<String>,
+    action: &Action,
+    key: &str,
+    src: &Source<'_>,
+) -> Result<super::model::SchemaDoc, ConfigError> {
+    let key = format!("{key}.request_schema");
+    if matches!(action, Action::Retired { .. }) {
+        return Err(src.error(
+            value.span(),
+            &key,
+            "a retired route answers 410 to everyone; it has no body to validate",
+        ));
+    }
+    let (path, text) = read_text(value, &key, src)?;
+    let json = serde_json::from_str(&text).map_err(|e| {
+        let shown = format!("{:?}", path.display().to_string());
+        src.error(value.span(), &key, format!("{shown} is not JSON: {e}"))
+    })?;
+    let doc = super::model::SchemaDoc { path, json };
+    crate::validate::Schema::compile(&doc).map_err(|why| src.error(value.span(), &key, why))?;
+    Ok(doc)
 }
 
 /// A route's `auth`, `roles` and `conceal`, as written.
@@ -1780,6 +1833,96 @@ fn days_since_epoch(year: u32, month: u32, day: u32) -> i64 {
     };
     let days_before_month: i64 = (1..month).map(|m| i64::from(days_in_month(year, m))).sum();
     days_before_year(year) - days_before_year(1970) + days_before_month + i64::from(day) - 1
+}
+
+/// `[rate_limits.NAME]`.
+fn build_rate_limit(
+    name: &str,
+    limit: Spanned<FileRateLimit>,
+    src: &Source<'_>,
+) -> Result<RateLimit, ConfigError> {
+    let key = join_key("rate_limits", name);
+    let l = limit.into_inner();
+    let requests: u32 = count(Some(l.requests), &format!("{key}.requests"), 1, src)?;
+    let per = duration(
+        Some(l.per.clone()),
+        &format!("{key}.per"),
+        Duration::ZERO,
+        Zero::Refused,
+        src,
+    )?;
+    let rate_key = match &l.key {
+        None => RateKey::Subject,
+        Some(k) => {
+            match k.get_ref().as_str() {
+                "subject" => RateKey::Subject,
+                "ip" => RateKey::Ip,
+                "api_key" => RateKey::ApiKey,
+                other => match other.strip_prefix("header:") {
+                    Some(h) => RateKey::Header(
+                        HeaderName::from_bytes(h.trim().as_bytes()).map_err(|_| {
+                            src.error(
+                                k.span(),
+                                &format!("{key}.key"),
+                                format!("{h:?} is not a header name"),
+                            )
+                        })?,
+                    ),
+                    None => {
+                        return Err(src.error(
+                        k.span(),
+                        &format!("{key}.key"),
+                        format!("unknown key {other:?}: expected subject, ip, api_key or header:NAME"),
+                    ));
+                    }
+                },
+            }
+        }
+    };
+    let store = match &l.store {
+        None => RateStore::Memory,
+        Some(s) if s.get_ref() == "memory" => RateStore::Memory,
+        Some(s) => {
+            let url = s.get_ref();
+            let scheme_ok = ["redis://", "rediss://", "redis+unix://", "unix://"]
+                .iter()
+                .any(|p| url.starts_with(p));
+            if !scheme_ok {
+                return Err(src.error(
+                    s.span(),
+                    &format!("{key}.store"),
+                    format!(
+                        "{url:?}: expected \"memory\", redis://HOST:PORT/DB or redis+unix:///PATH"
+                    ),
+                ));
+            }
+            RateStore::Redis(url.clone())
+        }
+    };
+    let on_store_error = match l.on_store_error.as_ref().map(|v| v.get_ref().as_str()) {
+        None | Some("allow") => OnStoreError::Allow,
+        Some("deny") => OnStoreError::Deny,
+        Some(other) => {
+            let span = l
+                .on_store_error
+                .as_ref()
+                .map(|v| v.span())
+                .unwrap_or_default();
+            return Err(src.error(
+                span,
+                &format!("{key}.on_store_error"),
+                format!("{other:?}: expected \"allow\" or \"deny\""),
+            ));
+        }
+    };
+    Ok(RateLimit {
+        name: name.to_owned(),
+        requests,
+        per,
+        key: rate_key,
+        store,
+        on_store_error,
+    })
 }
 
 #[cfg(test)]

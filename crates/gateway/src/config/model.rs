@@ -23,6 +23,8 @@ pub struct Config {
     pub upstreams: BTreeMap<String, Arc<Upstream>>,
     /// Routes in file order.
     pub routes: Vec<Route>,
+    /// Rate-limit policies by name.
+    pub rate_limits: BTreeMap<String, Arc<RateLimit>>,
 }
 
 /// The `[gateway]` table.
@@ -126,6 +128,10 @@ pub struct Route {
     pub roles: Vec<String>,
     /// Answer a denial as an unknown route (404), hiding the route.
     pub conceal: bool,
+    /// JSON Schema (2020-12) request bodies must match; read with the config.
+    pub request_schema: Option<SchemaDoc>,
+    /// The `[rate_limits.NAME]` this route counts against.
+    pub rate_limit: Option<String>,
     /// 1-based line of the entry in its file, for messages.
     pub line: Option<usize>,
 }
@@ -253,4 +259,55 @@ impl std::fmt::Debug for JwtKey {
                 .finish_non_exhaustive(),
         }
     }
+}
+
+/// A JSON Schema document named by a route's `request_schema`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchemaDoc {
+    pub path: PathBuf,
+    pub json: serde_json::Value,
+}
+
+/// A `[rate_limits.NAME]` policy: GCRA, `requests` per `per`, bursts up to
+/// `requests`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimit {
+    pub name: String,
+    pub requests: u32,
+    pub per: Duration,
+    pub key: RateKey,
+    pub store: RateStore,
+    pub on_store_error: OnStoreError,
+}
+
+/// What a quota is counted per.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateKey {
+    /// The authenticated subject (the client address on open routes).
+    Subject,
+    /// The client address.
+    Ip,
+    /// The API key's subject (the client address without one).
+    ApiKey,
+    /// A request header's value (`-` when absent).
+    Header(http::HeaderName),
+}
+
+/// Where quota state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateStore {
+    /// In this process (governor).
+    Memory,
+    /// In Redis, shared by every gateway using the same server
+    /// (`redis://host:port/db` or `redis+unix:///path/to/socket`).
+    Redis(String),
+}
+
+/// What to do when the store cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnStoreError {
+    /// Let the request through (and count it).
+    Allow,
+    /// Answer 503 with Retry-After.
+    Deny,
 }

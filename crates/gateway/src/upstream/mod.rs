@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{Either, Empty};
+use http_body_util::{Either, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -20,9 +20,10 @@ use tokio::time::Instant;
 use crate::body::LimitedIncoming;
 use crate::config::Upstream;
 
-/// The request body type sent upstream: the client's (size-limited) body,
-/// or nothing (used for retries of body-less requests).
-pub type UpstreamRequestBody = Either<LimitedIncoming, Empty<Bytes>>;
+/// The request body type sent upstream: the client's body, streamed with
+/// its size limit, or bytes the gateway already holds (a body it had to
+/// read to validate, or nothing, for a retry of a body-less request).
+pub type UpstreamRequestBody = Either<LimitedIncoming, Full<Bytes>>;
 
 thread_local! {
     /// The index of the worker thread running this code (0 elsewhere).

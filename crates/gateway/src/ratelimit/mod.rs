@@ -1,0 +1,226 @@
+//! Rate limits: GCRA per key, in memory (governor) or in Redis (one Lua
+//! script on Redis's clock, so gateways sharing a Redis share one quota).
+//!
+//! Every decision carries the draft-11 `RateLimit-Policy` and `RateLimit`
+//! fields; a denial carries the Retry-After the quota implies.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use candor_contract::{RateLimit as RateLimitField, RateLimitPolicy};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use tokio::sync::OnceCell;
+
+use crate::auth::{Identity, Scheme};
+use crate::config::{OnStoreError, RateKey, RateLimit, RateStore};
+
+static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+
+/// The outcome of one check.
+pub enum Decision {
+    Allowed {
+        fields: Vec<(HeaderName, HeaderValue)>,
+    },
+    Limited {
+        retry_after: Duration,
+        fields: Vec<(HeaderName, HeaderValue)>,
+    },
+    /// The store failed; `on_store_error` says what follows.
+    StoreFailed(OnStoreError),
+}
+
+type Keyed =
+    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
+/// One policy, ready to check requests.
+pub struct Limiter {
+    pub config: Arc<RateLimit>,
+    backend: Backend,
+    policy_value: HeaderValue,
+    /// Store reachable at the last attempt (for /readyz and metrics).
+    pub store_healthy: AtomicBool,
+    checks: AtomicU64,
+}
+
+enum Backend {
+    Memory(Keyed),
+    Redis {
+        client: redis::Client,
+        conn: OnceCell<redis::aio::ConnectionManager>,
+        script: redis::Script,
+    },
+}
+
+impl Limiter {
+    pub fn build(config: Arc<RateLimit>) -> Result<Self, String> {
+        let burst = NonZeroU32::new(config.requests).ok_or("requests must be > 0")?;
+        let interval = config.per / config.requests;
+        let backend = match &config.store {
+            RateStore::Memory => {
+                let quota = Quota::with_period(interval)
+                    .ok_or("the rate is too high to represent")?
+                    .allow_burst(burst);
+                Backend::Memory(
+                    RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
+                )
+            }
+            RateStore::Redis(url) => Backend::Redis {
+                client: redis::Client::open(url.as_str())
+                    .map_err(|e| format!("rate limit {}: {e}", config.name))?,
+                conn: OnceCell::new(),
+                script: redis::Script::new(include_str!("gcra.lua")),
+            },
+        };
+        let policy = RateLimitPolicy {
+            name: config.name.clone(),
+            quota: u64::from(config.requests),
+            quota_unit: None,
+            window: Some(config.per.as_secs().max(1)),
+            partition_key: None,
+        };
+        let policy_value = HeaderValue::from_str(&RateLimitPolicy::to_header_value(&[policy]))
+            .map_err(|e| format!("rate limit {}: {e}", config.name))?;
+        Ok(Limiter {
+            config,
+            backend,
+            policy_value,
+            store_healthy: AtomicBool::new(true),
+            checks: AtomicU64::new(0),
+        })
+    }
+
+    /// The key this request counts under.
+    pub fn key(&self, identity: Option<&Identity>, peer: IpAddr, headers: &HeaderMap) -> String {
+        match &self.config.key {
+            RateKey::Subject => {
+                identity.map_or_else(|| format!("ip:{peer}"), |id| format!("sub:{}", id.subject))
+            }
+            RateKey::Ip => format!("ip:{peer}"),
+            RateKey::ApiKey => match identity {
+                Some(id) if id.scheme == Scheme::ApiKey => format!("key:{}", id.subject),
+                _ => format!("ip:{peer}"),
+            },
+            RateKey::Header(name) => format!(
+                "hdr:{}",
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-")
+            ),
+        }
+    }
+
+    /// Counts one request against `key`.
+    pub async fn check(&self, key: String) -> Decision {
+        match &self.backend {
+            Backend::Memory(limiter) => {
+                self.prune(limiter);
+                let interval = self.config.per / self.config.requests;
+                match limiter.check_key(&key) {
+                    Ok(snapshot) => {
+                        let remaining = snapshot.remaining_burst_capacity();
+                        let used = self.config.requests.saturating_sub(remaining);
+                        let reset = interval * used;
+                        Decision::Allowed {
+                            fields: self.fields(u64::from(remaining), reset),
+                        }
+                    }
+                    Err(not_until) => {
+                        let wait = not_until.wait_time_from(limiter.clock().now());
+                        Decision::Limited {
+                            retry_after: wait,
+                            fields: self.fields(0, wait),
+                        }
+                    }
+                }
+            }
+            Backend::Redis {
+                client,
+                conn,
+                script,
+            } => {
+                let outcome = self.redis_check(client, conn, script, &key).await;
+                self.store_healthy.store(outcome.is_ok(), Ordering::Relaxed);
+                match outcome {
+                    Ok((true, remaining, _, reset)) => Decision::Allowed {
+                        fields: self.fields(remaining, reset),
+                    },
+                    Ok((false, _, retry, reset)) => Decision::Limited {
+                        retry_after: retry,
+                        fields: self.fields(0, reset.max(retry)),
+                    },
+                    Err(e) => {
+                        tracing::warn!(limit = %self.config.name, error = %e, "rate-limit store failed");
+                        Decision::StoreFailed(self.config.on_store_error)
+                    }
+                }
+            }
+        }
+    }
+
+    async fn redis_check(
+        &self,
+        client: &redis::Client,
+        conn: &OnceCell<redis::aio::ConnectionManager>,
+        script: &redis::Script,
+        key: &str,
+    ) -> Result<(bool, u64, Duration, Duration), redis::RedisError> {
+        let manager = conn
+            .get_or_try_init(|| async { redis::aio::ConnectionManager::new(client.clone()).await })
+            .await?;
+        let mut manager = manager.clone();
+        let interval_us =
+            u64::try_from((self.config.per / self.config.requests).as_micros()).unwrap_or(u64::MAX);
+        let tau_us = interval_us.saturating_mul(u64::from(self.config.requests));
+        // A hash tag keeps the key on one slot should Redis be a cluster.
+        let bucket = format!("candor:rl:{{{}}}:{key}", self.config.name);
+        let reply: Vec<i64> = script
+            .key(bucket)
+            .arg(interval_us)
+            .arg(tau_us)
+            .invoke_async(&mut manager)
+            .await?;
+        let at = |i: usize| u64::try_from(reply.get(i).copied().unwrap_or(0)).unwrap_or(0);
+        Ok((
+            at(0) == 1,
+            at(1),
+            Duration::from_micros(at(2)),
+            Duration::from_micros(at(3)),
+        ))
+    }
+
+    /// `RateLimit-Policy` and `RateLimit` for a decision.
+    fn fields(&self, remaining: u64, reset: Duration) -> Vec<(HeaderName, HeaderValue)> {
+        let current = RateLimitField {
+            name: self.config.name.clone(),
+            remaining,
+            reset: Some(ceil_secs(reset)),
+            partition_key: None,
+        };
+        let mut out = vec![(RATELIMIT_POLICY.clone(), self.policy_value.clone())];
+        if let Ok(v) = HeaderValue::from_str(&RateLimitField::to_header_value(&[current])) {
+            out.push((RATELIMIT.clone(), v));
+        }
+        out
+    }
+
+    /// Keeps keyed memory bounded: every 4096 checks, forget idle keys.
+    fn prune(&self, limiter: &Keyed) {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+}
+
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
