@@ -280,3 +280,36 @@ async fn a_redis_outage_follows_on_store_error() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_client_over_quota_gets_429_before_its_body_is_read() {
+    let (faults, _f) = faults().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("schema.json"),
+        r#"{"type":"object","required":["name"],"properties":{"name":{"type":"string"}}}"#,
+    )
+    .unwrap();
+    let toml = format!(
+        "[gateway]\nlisten = \"127.0.0.1:0\"\naccess_log = false\n\
+         [rate_limits.one]\nrequests = 1\nper = \"60s\"\nkey = \"ip\"\n\
+         [upstreams.svc]\ntargets = [\"{faults}\"]\n\
+         [[routes]]\npath = \"/users\"\nupstream = \"svc\"\nrate_limit = \"one\"\nrequest_schema = \"schema.json\"\n"
+    );
+    let config = candor_gateway::config::load_str(&toml, &dir.path().join("gw.toml"), &|_| None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let gw = Gateway::start(config, StartOptions::default())
+        .await
+        .unwrap();
+    let json = [("content-type", "application/json")];
+    // The one allowed request is judged on its body ...
+    let first = send(gw.addr(), Method::POST, "/users", &json, "{\"name\": 7}").await;
+    assert_rule(&first, 400, "body.schema");
+    assert!(
+        first.header("ratelimit").is_some(),
+        "limited routes say where the client stands"
+    );
+    // ... the next is refused on quota, whatever its body.
+    let second = send(gw.addr(), Method::POST, "/users", &json, "{not json").await;
+    assert_rule(&second, 429, "rate.limited");
+}
