@@ -35,6 +35,7 @@ UPSTREAM_PORT=${UPSTREAM_PORT:-19000}
 NGINX_PORT=${NGINX_PORT:-18081}
 CANDOR_PORT=${CANDOR_PORT:-18080}
 CANDOR_ADMIN_PORT=${CANDOR_ADMIN_PORT:-19901}
+CANDOR_FULL_PORT=${CANDOR_FULL_PORT:-18082}
 CANDOR=${CANDOR:-${CARGO_TARGET_DIR:-target}/release/candor}
 OUT=${OUT:-bench/out/gateway}
 NO_BUILD=${NO_BUILD:-0}
@@ -65,7 +66,7 @@ warmup_s=$(seconds "$WARMUP")
 [[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "bad THREADS '$THREADS'"
 [[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || die "bad CONNECTIONS '$CONNECTIONS'"
 ((CONNECTIONS >= THREADS)) || die "CONNECTIONS must be at least THREADS (wrk needs one per thread)"
-for p in "$UPSTREAM_PORT" "$NGINX_PORT" "$CANDOR_PORT" "$CANDOR_ADMIN_PORT"; do
+for p in "$UPSTREAM_PORT" "$NGINX_PORT" "$CANDOR_PORT" "$CANDOR_ADMIN_PORT" "$CANDOR_FULL_PORT"; do
   [[ $p =~ ^[1-9][0-9]*$ ]] && ((p <= 65535)) || die "bad port '$p'"
 done
 if [[ $(printf '%s\n' "$UPSTREAM_PORT" "$NGINX_PORT" "$CANDOR_PORT" "$CANDOR_ADMIN_PORT" | sort -u | wc -l) -ne 4 ]]; then
@@ -189,7 +190,7 @@ port_busy() {
   fi
 }
 
-for p in "$UPSTREAM_PORT" "$NGINX_PORT" "$CANDOR_PORT" "$CANDOR_ADMIN_PORT"; do
+for p in "$UPSTREAM_PORT" "$NGINX_PORT" "$CANDOR_PORT" "$CANDOR_ADMIN_PORT" "$CANDOR_FULL_PORT"; do
   if port_busy "$p"; then
     die "port $p is in use; pick other ports with UPSTREAM_PORT, NGINX_PORT, CANDOR_PORT, CANDOR_ADMIN_PORT"
   fi
@@ -208,6 +209,7 @@ render() {
     -e "s|@NGINX_PORT@|$NGINX_PORT|g" \
     -e "s|@CANDOR_PORT@|$CANDOR_PORT|g" \
     -e "s|@CANDOR_ADMIN_PORT@|$CANDOR_ADMIN_PORT|g" \
+    -e "s|@CANDOR_FULL_PORT@|$CANDOR_FULL_PORT|g" \
     "$1" >"$2"
   local left
   left=$(grep -v '^[[:space:]]*#' "$2" | grep -o '@[A-Z_]*@' | head -n 1 || true)
@@ -219,7 +221,7 @@ render() {
 wait_ready() {
   local name=$1 pid=$2 port=$3 logfile=$4 body deadline=$((SECONDS + READY_SECONDS))
   while :; do
-    if body=$(curl -fsS --max-time 1 "http://127.0.0.1:$port/ok" 2>/dev/null) && [[ $body == '{"ok":true}' ]]; then
+    if body=$(curl -fsS --max-time 1 "${curl_extra[@]}" "http://127.0.0.1:$port/ok" 2>/dev/null) && [[ $body == '{"ok":true}' ]]; then
       return 0
     fi
     if ! alive "$pid"; then
@@ -235,6 +237,9 @@ wait_ready() {
     sleep 0.1
   done
 }
+
+curl_extra=()
+wrk_extra=()
 
 log "starting the upstream (candor faults) on 127.0.0.1:$UPSTREAM_PORT"
 "$CANDOR" faults --listen "127.0.0.1:$UPSTREAM_PORT" >"$OUT/upstream.log" 2>&1 &
@@ -258,6 +263,26 @@ render bench/gateway/candor.toml "$tmp/candor.toml"
 "$CANDOR" serve --no-watch --config "$tmp/candor.toml" >"$OUT/candor.log" 2>&1 &
 candor_pid=$!
 wait_ready candor "$candor_pid" "$CANDOR_PORT" "$OUT/candor.log"
+
+# The "full policy" gateway: JWT + rate limit + monitor. Its token is signed
+# here with the benchmark-only secret of candor-full.toml (HS256).
+token=$(python3 - <<'PY'
+import base64, hashlib, hmac, json, time
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+body = b64(json.dumps({"sub": "bench", "aud": "api", "exp": int(time.time()) + 3600}).encode())
+secret = b"bench-only-secret-0123456789abcdef0123456789"
+sig = b64(hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest())
+print(f"{head}.{body}.{sig}")
+PY
+)
+log "starting candor serve (full policy) on 127.0.0.1:$CANDOR_FULL_PORT"
+render bench/gateway/candor-full.toml "$tmp/candor-full.toml"
+"$CANDOR" serve --no-watch --config "$tmp/candor-full.toml" >"$OUT/candor-full.log" 2>&1 &
+candor_full_pid=$!
+curl_extra=(-H "Authorization: Bearer $token")
+wait_ready candor_full "$candor_full_pid" "$CANDOR_FULL_PORT" "$OUT/candor-full.log"
+curl_extra=()
 
 # ---------------------------------------------------------------------------
 # Runs
@@ -302,7 +327,7 @@ clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
 run_wrk() {
   local name=$1 limit=$2 out=$3 code=0
   shift 3
-  timeout -k 5 "$limit" wrk -t"$THREADS" -c"$CONNECTIONS" "$@" >"$out" &
+  timeout -k 5 "$limit" wrk -t"$THREADS" -c"$CONNECTIONS" "${wrk_extra[@]}" "$@" >"$out" &
   wrk_pid=$!
   wait "$wrk_pid" || code=$?
   wrk_pid=
@@ -347,14 +372,18 @@ bench() {
 bench upstream "$UPSTREAM_PORT"
 bench nginx "$NGINX_PORT" "$nginx_pid" "${nginx_workers[@]}"
 bench candor "$CANDOR_PORT" "$candor_pid"
+wrk_extra=(-H "Authorization: Bearer $token")
+bench candor_full "$CANDOR_FULL_PORT" "$candor_full_pid"
+wrk_extra=()
 
 # Workers forked after the readiness check (a respawn) count too.
 mapfile -t nginx_now < <(children "$nginx_pid")
 nginx_kb=$(hwm_kb "$nginx_pid" $(printf '%s\n' "${nginx_workers[@]}" "${nginx_now[@]}" | sort -u))
 candor_kb=$(hwm_kb "$candor_pid")
+candor_full_kb=$(hwm_kb "$candor_full_pid")
 nginx_workers=($(printf '%s\n' "${nginx_workers[@]}" "${nginx_now[@]}" | sort -u))
 
-for name in nginx candor; do
+for name in nginx candor candor_full; do
   pid_var=${name}_pid
   alive "${!pid_var}" || problems+=("$name exited during the run (log in $OUT)")
 done
@@ -390,8 +419,10 @@ echo '|---|---|---|---|---|---|---|'
 row upstream "upstream direct (no proxy)" ""
 row nginx "nginx (master + workers)" "$nginx_kb"
 row candor "candor serve" "$candor_kb"
-printf '\ngateway CPU time (user + system) per request: nginx %s us, candor %s us\n' \
-  "${cpu_us[nginx]:-?}" "${cpu_us[candor]:-?}"
+row candor_full "candor serve, full policy (JWT + rate limit + monitor)" "$candor_full_kb"
+printf '\ngateway CPU time (user + system) per request: nginx %s us, candor %s us, candor full policy %s us\n' \
+  "${cpu_us[nginx]:-?}" "${cpu_us[candor]:-?}" "${cpu_us[candor_full]:-?}"
+awk -v f="${rps[candor_full]}" -v p="${rps[candor]}" 'BEGIN { if (p > 0) printf "full policy / plain proxy req/s: %.2fx (target >= 0.85x)\n", f / p }'
 printf 'wrk outputs and server logs: %s/\n' "$OUT"
 
 if ((${#problems[@]} > 0)); then

@@ -18,6 +18,21 @@ use crate::retry_after::RetryAfter;
 use crate::rules;
 use crate::status;
 
+/// Every request field the passive rules read. A caller that keeps only
+/// these (the gateway's monitor does) gets the same findings as with the
+/// whole header map.
+pub const REQUEST_FIELDS: &[http::HeaderName] = &[ACCEPT, http::header::CONTENT_TYPE];
+
+/// Every response field the passive rules read (see [`REQUEST_FIELDS`]).
+pub const RESPONSE_FIELDS: &[http::HeaderName] = &[
+    WWW_AUTHENTICATE,
+    RETRY_AFTER,
+    LOCATION,
+    ALLOW,
+    http::header::CONTENT_TYPE,
+    http::header::CONTENT_LENGTH,
+];
+
 /// How much to trust and how far to look.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckOptions {

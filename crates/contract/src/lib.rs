@@ -16,7 +16,9 @@ pub mod rules;
 pub mod status;
 
 pub use challenge::{AuthParam, Challenge, ChallengeError, parse_challenges, render_challenges};
-pub use check::{CheckOptions, History, check_exchange, failure_signal};
+pub use check::{
+    CheckOptions, History, REQUEST_FIELDS, RESPONSE_FIELDS, check_exchange, failure_signal,
+};
 pub use exchange::{
     Exchange, Request, Response, content_length, is_json_media_type, media_type, url_path,
 };

@@ -321,3 +321,38 @@ fn history_memory_is_bounded() {
             .is_some()
     );
 }
+
+#[test]
+fn the_declared_fields_are_all_the_rules_read() {
+    // Every header of every exchange in a varied set, trimmed to the
+    // declared fields plus noise, gives the same findings as the full map.
+    let cases = [
+        ex("GET", "/me", 401).res(&[PROBLEM, ("x-noise", "1")], &problem(401)),
+        ex("GET", "/a", 429).res(&[PROBLEM, ("retry-after", "soon")], &problem(429)),
+        ex("POST", "/u", 201).res(&[JSON, ("etag", "\"1\"")], "{}"),
+        ex("PUT", "/u", 204).res(&[("content-length", "5")], ""),
+        ex("PUT", "/u", 405).res(&[PROBLEM, ("allow", "GET")], &problem(405)),
+        ex("GET", "/x", 500).res(&[("content-type", "text/html")], "<p>"),
+        ex("GET", "/r", 302).res(&[("location", "/n")], ""),
+    ];
+    for case in cases {
+        let full = case.rules();
+        let mut trimmed = case.0.clone();
+        let keep = |h: &HeaderMap, names: &[http::HeaderName]| {
+            let mut out = HeaderMap::new();
+            for n in names {
+                for v in h.get_all(n) {
+                    out.append(n.clone(), v.clone());
+                }
+            }
+            out
+        };
+        trimmed.request.headers = keep(&case.0.request.headers, candor_contract::REQUEST_FIELDS);
+        trimmed.response.headers = keep(&case.0.response.headers, candor_contract::RESPONSE_FIELDS);
+        let trimmed_rules: Vec<_> = check_exchange(&trimmed, &CheckOptions::default())
+            .iter()
+            .map(|f| f.rule.id)
+            .collect();
+        assert_eq!(full, trimmed_rules);
+    }
+}

@@ -349,10 +349,12 @@ async fn forward(
             headers.insert(roles_header.clone(), v);
         }
     }
-    let monitor_request = pool
-        .config
-        .monitor
-        .then(|| (headers.clone(), path_and_query.clone()));
+    let monitor_request = pool.config.monitor.then(|| {
+        (
+            snapshot(&headers, candor_contract::REQUEST_FIELDS),
+            path_and_query.clone(),
+        )
+    });
 
     // body.*: only routes with a schema read the body whole, here, after
     // every cheaper check has passed; other bodies stream.
@@ -456,7 +458,7 @@ async fn forward(
         exchange.request.url = url;
         exchange.request.headers = req_headers;
         exchange.response.status = parts.status.as_u16();
-        exchange.response.headers = parts.headers.clone();
+        exchange.response.headers = snapshot(&parts.headers, candor_contract::RESPONSE_FIELDS);
         Box::new(Observation::new(
             pool.name.clone(),
             exchange,
@@ -527,6 +529,18 @@ fn authenticate(
                 why,
             },
         })
+}
+
+/// A copy of just the `names` fields of `headers`: what the monitor keeps,
+/// rather than the whole header map of every monitored exchange.
+fn snapshot(headers: &HeaderMap, names: &[HeaderName]) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(names.len());
+    for name in names {
+        for value in headers.get_all(name) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 /// Adds what the upstream left out, when configured to, and counts it.

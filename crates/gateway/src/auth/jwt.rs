@@ -13,6 +13,8 @@ use super::{AuthError, Identity, Scheme};
 use crate::config::{Jwt, JwtKey};
 
 pub struct JwtVerifier {
+    /// Distinguishes verifiers (configurations) in the token cache.
+    id: u64,
     validation: Validation,
     keys: Keys,
     roles_claim: String,
@@ -66,14 +68,31 @@ impl JwtVerifier {
                 Keys::Set(by_kid, single)
             }
         };
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(JwtVerifier {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             validation,
             keys,
             roles_claim: config.roles_claim.clone(),
         })
     }
 
+    /// Verifies a token, answering from a small per-thread cache of tokens
+    /// already verified: a hit costs a hash and a comparison instead of a
+    /// signature check and two JSON parses. An entry is used only while the
+    /// token's own `exp` (and `nbf`) allow it, and only by the verifier that
+    /// made it (a reload builds a new verifier, which starts empty).
     pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        let now = now_secs();
+        if let Some(identity) = cache::lookup(self.id, token, now) {
+            return Ok(identity);
+        }
+        let (identity, window) = self.verify_uncached(token)?;
+        cache::store(self.id, token, &identity, window);
+        Ok(identity)
+    }
+
+    fn verify_uncached(&self, token: &str) -> Result<(Identity, cache::Window), AuthError> {
         let invalid = |why: &str| AuthError::Invalid {
             scheme: Scheme::Bearer,
             why: why.to_owned(),
@@ -93,6 +112,17 @@ impl JwtVerifier {
         let data = decode::<Value>(token, key, &self.validation)
             .map_err(|e| invalid(describe(e.kind())))?;
         let claims = data.claims;
+        let leeway = self.validation.leeway;
+        let window = cache::Window {
+            not_before: claims
+                .get("nbf")
+                .and_then(Value::as_u64)
+                .map_or(0, |n| n.saturating_sub(leeway)),
+            expires: claims
+                .get("exp")
+                .and_then(Value::as_u64)
+                .map_or(0, |e| e.saturating_add(leeway)),
+        };
         let subject = claims
             .get("sub")
             .and_then(Value::as_str)
@@ -110,11 +140,84 @@ impl JwtVerifier {
         if let Some(Value::String(scope)) = claims.get("scope") {
             roles.extend(scope.split_whitespace().map(str::to_owned));
         }
-        Ok(Identity {
-            subject,
-            roles,
-            scheme: Scheme::Bearer,
+        Ok((
+            Identity {
+                subject,
+                roles,
+                scheme: Scheme::Bearer,
+            },
+            window,
+        ))
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Verified tokens, per worker thread (so no lock), bounded.
+mod cache {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    use super::Identity;
+
+    /// Most tokens remembered per thread; the cache is emptied when full.
+    const CAPACITY: usize = 4096;
+
+    /// When a verified token may be used, in Unix seconds, leeway applied.
+    #[derive(Clone, Copy)]
+    pub struct Window {
+        pub not_before: u64,
+        pub expires: u64,
+    }
+
+    struct Entry {
+        verifier: u64,
+        token: Box<str>,
+        identity: Identity,
+        window: Window,
+    }
+
+    thread_local! {
+        static TOKENS: RefCell<HashMap<u64, Entry>> = RefCell::new(HashMap::new());
+    }
+
+    fn hash(token: &str) -> u64 {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        BuildHasherDefault::<DefaultHasher>::default().hash_one(token)
+    }
+
+    pub fn lookup(verifier: u64, token: &str, now: u64) -> Option<Identity> {
+        TOKENS.with(|t| {
+            let t = t.borrow();
+            let e = t.get(&hash(token))?;
+            let usable = e.verifier == verifier
+                && &*e.token == token
+                && e.window.not_before <= now
+                && now < e.window.expires;
+            usable.then(|| e.identity.clone())
         })
+    }
+
+    pub fn store(verifier: u64, token: &str, identity: &Identity, window: Window) {
+        TOKENS.with(|t| {
+            let mut t = t.borrow_mut();
+            if t.len() >= CAPACITY {
+                t.clear();
+            }
+            t.insert(
+                hash(token),
+                Entry {
+                    verifier,
+                    token: token.into(),
+                    identity: identity.clone(),
+                    window,
+                },
+            );
+        });
     }
 }
 
