@@ -119,6 +119,7 @@ upstream_pid=
 nginx_pid=
 nginx_workers=()
 candor_pid=
+candor_full_pid=
 wrk_pid=
 
 # alive PID : the process exists and is not a zombie.
@@ -164,6 +165,7 @@ cleanup() {
   trap - EXIT INT TERM
   stop "$wrk_pid" TERM
   stop "$candor_pid" TERM
+  stop "$candor_full_pid" TERM
   if [[ -n $nginx_pid ]]; then
     # Workers exit with the master; anything left over is killed by pid.
     stop "$nginx_pid" TERM
