@@ -7,6 +7,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data)
         && let Ok(exchange) = candor_audit::input::har::parse_entry(text)
     {
-        let _ = candor_contract::check_exchange(&exchange, &candor_contract::CheckOptions::default());
+        let _ =
+            candor_contract::check_exchange(&exchange, &candor_contract::CheckOptions::default());
     }
 });

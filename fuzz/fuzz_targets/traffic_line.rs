@@ -6,7 +6,8 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(exchange) = candor_audit::input::jsonl::parse_line(data) {
-        let _ = candor_contract::check_exchange(&exchange, &candor_contract::CheckOptions::default());
+        let _ =
+            candor_contract::check_exchange(&exchange, &candor_contract::CheckOptions::default());
         let _ = candor_contract::History::default().observe(&exchange);
     }
 });
