@@ -71,7 +71,12 @@ pub async fn handle(
     let request_id = shared.request_ids.assign(req.headers());
     let json = accepts_json(req.headers().get(ACCEPT));
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    // Kept for the access log only (the request itself moves on).
+    let path = runtime
+        .config
+        .gateway
+        .access_log
+        .then(|| req.uri().path().to_owned());
     let mut trace = Trace {
         route: None,
         rate_fields: Vec::new(),
@@ -132,7 +137,7 @@ pub async fn handle(
             class: status_class,
         })
         .observe(elapsed.as_secs_f64());
-    if runtime.config.gateway.access_log {
+    if let Some(path) = path {
         shared.access_log.log(crate::access_log::Line {
             request_id: &request_id,
             peer: conn.peer,
