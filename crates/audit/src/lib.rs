@@ -1,12 +1,15 @@
 //! candor-audit: proves whether an API obeys the status-code contract.
 //!
-//! This step reads recorded traffic (HAR 1.2 and JSON lines, plain or
-//! gzip), runs the contract's passive rules over every exchange on all
-//! cores, and renders the findings as a table, JSON or SARIF.
+//! Three sources of findings share one report model ([`Located`], [`Case`],
+//! [`Sink`]): recorded traffic (HAR 1.2 and JSON lines, plain or gzip) run
+//! through the contract's passive rules; OpenAPI documents linted
+//! statically; and live APIs and gateways probed over HTTP.
 
 pub mod faults;
+pub mod http;
 pub mod input;
 pub mod lint;
+pub mod openapi;
 pub mod report;
 
 use candor_contract::{Finding, Severity};
@@ -24,6 +27,72 @@ pub struct Located {
     pub url: String,
     pub status: u16,
     pub finding: Finding,
+    /// JSON pointer into the document, for findings on an OpenAPI file.
+    pub pointer: Option<String>,
+    /// What was sent and received, for findings of a live probe.
+    pub probe: Option<Box<ProbeEvidence>>,
+}
+
+impl Located {
+    /// A finding on an exchange read from a traffic file.
+    pub fn traffic(
+        file: impl Into<String>,
+        entry: usize,
+        line: Option<usize>,
+        method: impl Into<String>,
+        url: impl Into<String>,
+        status: u16,
+        finding: Finding,
+    ) -> Self {
+        Located {
+            file: file.into(),
+            entry,
+            line,
+            method: method.into(),
+            url: url.into(),
+            status,
+            finding,
+            pointer: None,
+            probe: None,
+        }
+    }
+}
+
+/// The evidence of a live probe: the exact request, the response, and what
+/// the contract expected instead.
+#[derive(Debug, Clone)]
+pub struct ProbeEvidence {
+    /// The operation probed, as `METHOD /path/template` (or the scenario
+    /// name, for the gateway fault suite).
+    pub operation: String,
+    /// What the contract expects, in a few words (`401 + WWW-Authenticate`).
+    pub expected: String,
+    pub request: http::RecordedRequest,
+    /// `None` when no response arrived (the error is in the finding).
+    pub response: Option<http::RecordedResponse>,
+}
+
+/// One check that ran (a probe on an operation, a fault scenario, a rule
+/// over a file): reports that count passes (JUnit, HTML) use these.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// The rule the check is about.
+    pub rule: &'static candor_contract::Rule,
+    /// What it ran on: `POST /users`, a scenario, or a file.
+    pub subject: String,
+    pub outcome: CaseOutcome,
+}
+
+/// How one check ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseOutcome {
+    /// The contract held.
+    Passed,
+    /// At least one finding at this severity (the findings themselves go
+    /// through [`Sink::finding`]).
+    Failed(Severity),
+    /// Not run, and why (no credentials for the role, not opted in, ...).
+    Skipped(String),
 }
 
 /// An entry that could not be read and was skipped (never silently).
@@ -84,5 +153,10 @@ impl Summary {
 pub trait Sink {
     fn finding(&mut self, finding: &Located) -> std::io::Result<()>;
     fn skipped(&mut self, skipped: &Skipped) -> std::io::Result<()>;
+    /// One check that ran; called after the findings it produced. Reports
+    /// that only list findings ignore it.
+    fn case(&mut self, _case: &Case) -> std::io::Result<()> {
+        Ok(())
+    }
     fn finish(&mut self, summary: &Summary) -> std::io::Result<()>;
 }

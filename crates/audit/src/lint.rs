@@ -323,15 +323,15 @@ impl Collector<'_> {
                     let later = self.history.observe(&exchange);
                     for finding in findings.into_iter().chain(later) {
                         self.summary.count(finding.severity);
-                        self.sink.finding(&Located {
-                            file: file.to_owned(),
+                        self.sink.finding(&Located::traffic(
+                            file,
                             entry,
                             line,
-                            method: exchange.request.method.clone(),
-                            url: exchange.request.url.clone(),
-                            status: exchange.response.status,
+                            exchange.request.method.as_str(),
+                            exchange.request.url.as_str(),
+                            exchange.response.status,
                             finding,
-                        })?;
+                        ))?;
                     }
                 }
             }

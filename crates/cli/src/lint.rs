@@ -5,13 +5,13 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use candor_audit::lint::{self, LintOptions, Progress};
-use candor_audit::report::{self, Format};
-use candor_audit::{Located, Sink, Skipped, Summary};
-use candor_contract::{CheckOptions, Severity};
-use clap::{Args, ValueEnum};
+use candor_audit::report;
+use candor_contract::CheckOptions;
+use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::Outcome;
+use crate::report_args::{ReportArgs, WarnSkipped};
 
 #[derive(Debug, Args)]
 pub struct LintArgs {
@@ -20,13 +20,8 @@ pub struct LintArgs {
     #[arg(required = true, value_name = "FILE")]
     files: Vec<String>,
 
-    /// Report format.
-    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
-    format: FormatArg,
-
-    /// Exit 1 when a finding of this severity or worse is found.
-    #[arg(long, value_enum, default_value_t = FailOn::Error)]
-    fail_on: FailOn,
+    #[command(flatten)]
+    report: ReportArgs,
 
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0)]
@@ -40,34 +35,10 @@ pub struct LintArgs {
     /// the request's Accept and Content-Type and the URL).
     #[arg(long)]
     assume_json_api: bool,
-
-    /// Never draw a progress bar.
-    #[arg(long)]
-    no_progress: bool,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum FormatArg {
-    Table,
-    Json,
-    Sarif,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum FailOn {
-    Error,
-    Warn,
-    Info,
-    /// Always exit 0 when the input could be read.
-    Never,
 }
 
 pub fn run(args: LintArgs) -> Result<Outcome> {
-    let format = match args.format {
-        FormatArg::Table => Format::Table,
-        FormatArg::Json => Format::Json,
-        FormatArg::Sarif => Format::Sarif,
-    };
+    let format = args.report.format.format();
     let options = LintOptions {
         threads: args.threads,
         check: CheckOptions {
@@ -77,7 +48,7 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
     };
     let stdout = io::stdout();
     let mut sink = report::sink(format, Box::new(stdout));
-    let bar = TerminalProgress::new(!args.no_progress && io::stderr().is_terminal());
+    let bar = TerminalProgress::new(!args.report.no_progress && io::stderr().is_terminal());
     let mut sink = WarnSkipped(sink.as_mut());
     let summary = lint::run(&args.files, &options, &bar, &mut sink).context("lint failed")?;
     io::stdout().flush()?;
@@ -88,16 +59,7 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
             if summary.skipped == 1 { "y" } else { "ies" }
         );
     }
-    let threshold = match args.fail_on {
-        FailOn::Error => Some(Severity::Error),
-        FailOn::Warn => Some(Severity::Warn),
-        FailOn::Info => Some(Severity::Info),
-        FailOn::Never => None,
-    };
-    Ok(match threshold {
-        Some(t) if summary.reaches(t) => Outcome::Findings,
-        _ => Outcome::Clean,
-    })
+    Ok(args.report.outcome(&summary))
 }
 
 /// A byte-based progress bar on stderr, drawn only on a terminal.
@@ -152,24 +114,5 @@ impl Progress for TerminalProgress {
         {
             bar.finish_and_clear();
         }
-    }
-}
-
-/// Passes everything to the report, and also names each skipped entry on
-/// stderr as it happens, so no input is dropped silently whatever the format.
-struct WarnSkipped<'a>(&'a mut dyn Sink);
-
-impl Sink for WarnSkipped<'_> {
-    fn finding(&mut self, finding: &Located) -> io::Result<()> {
-        self.0.finding(finding)
-    }
-
-    fn skipped(&mut self, skipped: &Skipped) -> io::Result<()> {
-        eprintln!("candor: skipped {skipped}");
-        self.0.skipped(skipped)
-    }
-
-    fn finish(&mut self, summary: &Summary) -> io::Result<()> {
-        self.0.finish(summary)
     }
 }

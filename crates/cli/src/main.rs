@@ -3,8 +3,12 @@
 //! Exit codes are part of the interface: 0 clean, 1 a finding reached
 //! `--fail-on`, 2 a usage or input error. A closed stdout exits quietly.
 
+mod audit;
+mod audit_api;
+mod audit_gateway;
 mod faults;
 mod lint;
+mod report_args;
 mod rules;
 mod serve;
 
@@ -26,6 +30,9 @@ enum Command {
     /// Lint recorded traffic (HAR 1.2 or JSON lines, optionally gzipped)
     /// against the contract's passive rules.
     Lint(lint::LintArgs),
+    /// Probe a live API driven by its OpenAPI document, or (`audit
+    /// gateway`) run the gateway fault suite.
+    Audit(audit::AuditArgs),
     /// Print the rule catalog.
     Rules(rules::RulesArgs),
     /// Run the gateway.
@@ -57,6 +64,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Lint(args) => lint::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Rules(args) => rules::run(args),
         Command::Serve(args) => serve::serve(args),
         Command::CheckConfig(args) => serve::check_config(args),

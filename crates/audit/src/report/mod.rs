@@ -115,15 +115,15 @@ pub(crate) mod testing {
     }
 
     pub fn located(file: &str, entry: usize, line: Option<usize>, finding: Finding) -> Located {
-        Located {
-            file: file.to_owned(),
+        Located::traffic(
+            file,
             entry,
             line,
-            method: "GET".to_owned(),
-            url: format!("https://api.example/items/{entry}?q=\"x\""),
-            status: 401,
+            "GET",
+            format!("https://api.example/items/{entry}?q=\"x\""),
+            401,
             finding,
-        }
+        )
     }
 
     /// Three 401s without a challenge, one 201 without Location (as info,

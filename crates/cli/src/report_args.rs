@@ -1,0 +1,88 @@
+//! Report options shared by `candor lint` and `candor audit`.
+
+use candor_audit::report::Format;
+use candor_audit::{Case, Located, Sink, Skipped, Summary};
+use candor_contract::Severity;
+use clap::{Args, ValueEnum};
+
+use crate::Outcome;
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
+
+    /// Exit 1 when a finding of this severity or worse is found.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+
+    /// Never draw a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Table,
+    Json,
+    Sarif,
+}
+
+impl FormatArg {
+    pub fn format(self) -> Format {
+        match self {
+            FormatArg::Table => Format::Table,
+            FormatArg::Json => Format::Json,
+            FormatArg::Sarif => Format::Sarif,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warn,
+    Info,
+    /// Always exit 0 when the input could be read.
+    Never,
+}
+
+impl ReportArgs {
+    /// The exit outcome for a run that ended with `summary`.
+    pub fn outcome(&self, summary: &Summary) -> Outcome {
+        let threshold = match self.fail_on {
+            FailOn::Error => Some(Severity::Error),
+            FailOn::Warn => Some(Severity::Warn),
+            FailOn::Info => Some(Severity::Info),
+            FailOn::Never => None,
+        };
+        match threshold {
+            Some(t) if summary.reaches(t) => Outcome::Findings,
+            _ => Outcome::Clean,
+        }
+    }
+}
+
+/// Passes everything to the report, and also names each skipped entry on
+/// stderr as it happens, so no input is dropped silently whatever the format.
+pub struct WarnSkipped<'a>(pub &'a mut dyn Sink);
+
+impl Sink for WarnSkipped<'_> {
+    fn finding(&mut self, finding: &Located) -> std::io::Result<()> {
+        self.0.finding(finding)
+    }
+
+    fn skipped(&mut self, skipped: &Skipped) -> std::io::Result<()> {
+        eprintln!("candor: skipped {skipped}");
+        self.0.skipped(skipped)
+    }
+
+    fn case(&mut self, case: &Case) -> std::io::Result<()> {
+        self.0.case(case)
+    }
+
+    fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
+        self.0.finish(summary)
+    }
+}
