@@ -5,6 +5,8 @@
 //! checks over a recorded [`Exchange`]. The gateway and the auditor both
 //! stand on it; any Rust service can too.
 
+#[cfg(feature = "axum")]
+pub mod axum;
 mod challenge;
 mod check;
 mod exchange;
@@ -13,6 +15,7 @@ mod problem;
 mod ratelimit;
 mod retry_after;
 pub mod rules;
+mod service;
 pub mod status;
 
 pub use challenge::{AuthParam, Challenge, ChallengeError, parse_challenges, render_challenges};
@@ -27,3 +30,6 @@ pub use problem::{PROBLEM_JSON, Problem, ProblemError};
 pub use ratelimit::{RateLimit, RateLimitError, RateLimitPolicy};
 pub use retry_after::{RetryAfter, RetryAfterError};
 pub use rules::{RULES, Rule, Section, Severity};
+pub use service::{
+    Accepted, Created, ErrorResponse, FieldError, NoContent, ServiceError, pointer_token,
+};

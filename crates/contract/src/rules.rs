@@ -45,7 +45,8 @@ impl fmt::Display for Severity {
     }
 }
 
-/// Which part of the contract a rule belongs to (contract.md sections 1-4).
+/// Which part of the contract a rule belongs to: contract.md sections 1-4,
+/// and the static rules for OpenAPI documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Section {
@@ -57,15 +58,27 @@ pub enum Section {
     Probe,
     /// Section 4: the gateway fault suite.
     Fault,
+    /// Section 5: static rules over an OpenAPI document.
+    Spec,
 }
 
 impl Section {
+    /// Every section, in catalog order.
+    pub const ALL: [Section; 5] = [
+        Section::Gateway,
+        Section::Passive,
+        Section::Probe,
+        Section::Fault,
+        Section::Spec,
+    ];
+
     pub const fn number(self) -> u8 {
         match self {
             Section::Gateway => 1,
             Section::Passive => 2,
             Section::Probe => 3,
             Section::Fault => 4,
+            Section::Spec => 5,
         }
     }
 
@@ -75,6 +88,7 @@ impl Section {
             Section::Passive => "Rules checked on any exchange",
             Section::Probe => "Active probes against a live API",
             Section::Fault => "Gateway fault suite",
+            Section::Spec => "Static rules for OpenAPI documents",
         }
     }
 }
@@ -128,7 +142,7 @@ macro_rules! catalog {
                 title: $title,
             };
         )*
-        /// Every rule, in catalog order (sections 1 to 4, as in contract.md).
+        /// Every rule, in catalog order (sections 1 to 5).
         pub static RULES: &[&Rule] = &[$(&$konst),*];
     };
 }
@@ -385,6 +399,56 @@ catalog! {
         expects: "gateway-made 5xx name the failing upstream and failure type",
         summary: "5xx answers carry X-Upstream-Service / X-Failure-Type where the gateway supports it.",
         reference: "candor contract §1";
+
+    // Section 5: static rules over an OpenAPI 3.0 or 3.1 document.
+    SPEC_SECURED_WITHOUT_401 = "spec.secured_without_401", Spec, Some(401), Warn, "Secured operation without 401",
+        expects: "an operation that requires credentials declares a 401 response",
+        summary: "A secured operation does not document what a caller without valid credentials gets.",
+        reference: "RFC 9110 §15.5.2; RFC 6750 §3.1";
+    SPEC_401_WITHOUT_CHALLENGE = "spec.401_without_challenge", Spec, Some(401), Error, "401 declared without challenge",
+        expects: "a declared 401 response declares a WWW-Authenticate header",
+        summary: "A 401 response is declared without the WWW-Authenticate header every 401 must carry.",
+        reference: "RFC 9110 §15.5.2, §11.6.1";
+    SPEC_ROLES_WITHOUT_403 = "spec.roles_without_403", Spec, Some(403), Warn, "Roles without 403",
+        expects: "an operation that requires roles declares 403 (404 when x-concealed)",
+        summary: "An operation restricted to roles or scopes does not document the answer to a caller who lacks them.",
+        reference: "RFC 9110 §15.5.4; RFC 6750 §3.1";
+    SPEC_429_WITHOUT_RETRY_AFTER = "spec.429_without_retry_after", Spec, Some(429), Error, "429 declared without Retry-After",
+        expects: "a declared 429 response declares a Retry-After header",
+        summary: "A 429 response is declared without saying when to retry.",
+        reference: "RFC 6585 §4; RFC 9110 §10.2.3";
+    SPEC_201_WITHOUT_LOCATION = "spec.201_without_location", Spec, Some(201), Warn, "201 declared without Location",
+        expects: "a declared 201 response declares a Location header",
+        summary: "A 201 response is declared without saying where the new resource is.",
+        reference: "RFC 9110 §15.3.2, §10.2.2";
+    SPEC_204_WITH_CONTENT = "spec.204_with_content", Spec, Some(204), Error, "204 declared with content",
+        expects: "a declared 204 response declares no content",
+        summary: "A 204 response is declared with content, which a 204 cannot carry.",
+        reference: "RFC 9110 §15.3.5";
+    SPEC_ERROR_NOT_PROBLEM_JSON = "spec.error_not_problem_json", Spec, None, Warn, "Error not problem+json",
+        expects: "4xx/5xx (and error default) responses with JSON content use application/problem+json",
+        summary: "An error response declares JSON content that is not application/problem+json.",
+        reference: "RFC 9457 §3";
+    SPEC_ONLY_200 = "spec.only_200", Spec, Some(200), Warn, "Only 200 declared",
+        expects: "an operation that takes input or credentials declares its 4xx/5xx answers",
+        summary: "An operation that can fail (it takes input or is secured) declares nothing but 200, 2XX or default.",
+        reference: "RFC 9110 §15";
+    SPEC_405_WITHOUT_ALLOW = "spec.405_without_allow", Spec, Some(405), Error, "405 declared without Allow",
+        expects: "a declared 405 response declares an Allow header",
+        summary: "A 405 response is declared without the Allow header it must carry.",
+        reference: "RFC 9110 §15.5.6, §10.2.1";
+    SPEC_410_WITHOUT_LINK = "spec.410_without_link", Spec, Some(410), Info, "410 declared without Link",
+        expects: "a declared 410 response declares a Link header (rel=\"successor-version\")",
+        summary: "A 410 response is declared without a Link to what replaced the resource.",
+        reference: "RFC 9110 §15.5.11; RFC 8288 §3; RFC 5829";
+    SPEC_ROLES_IN_SCOPES = "spec.roles_in_scopes", Spec, None, Warn, "Roles in non-OAuth scopes",
+        expects: "OpenAPI 3.0: scopes only for oauth2/openIdConnect schemes; roles in x-roles",
+        summary: "An OpenAPI 3.0 security requirement lists roles for a scheme that is not oauth2 or openIdConnect; 3.0 requires an empty list there, so use x-roles (or OpenAPI 3.1).",
+        reference: "OpenAPI 3.0.3, Security Requirement Object";
+    SPEC_UNRESOLVED_REF = "spec.unresolved_ref", Spec, None, Warn, "Unresolved $ref",
+        expects: "every $ref is local (#/...) and points at a node of the document",
+        summary: "A $ref that is remote (never fetched), dangling or cyclic; what it refers to is not checked.",
+        reference: "RFC 6901; RFC 3986 §4.1; OpenAPI 3.1.0, Reference Object";
 }
 
 /// Looks a rule up by its ID.
@@ -411,12 +475,7 @@ pub fn catalog_markdown() -> String {
          Severity: `error` breaks an RFC MUST or the contract, `warn` a SHOULD or\n\
          the guide, `info` is advice.\n",
     );
-    for sec in [
-        Section::Gateway,
-        Section::Passive,
-        Section::Probe,
-        Section::Fault,
-    ] {
+    for sec in Section::ALL {
         out.push_str(&format!("\n## {}. {}\n\n", sec.number(), sec.title()));
         out.push_str("| ID | status | severity | expects | summary | reference |\n");
         out.push_str("|---|---|---|---|---|---|\n");
@@ -460,6 +519,16 @@ mod tests {
         assert_eq!(section(Section::Passive).count(), 15);
         assert_eq!(section(Section::Probe).count(), 14);
         assert!(section(Section::Fault).count() >= 7);
+        assert_eq!(section(Section::Spec).count(), 12);
+        assert!(section(Section::Spec).all(|r| r.id.starts_with("spec.")));
+        assert_eq!(
+            RULES.len(),
+            Section::ALL
+                .iter()
+                .map(|&s| section(s).count())
+                .sum::<usize>(),
+            "every rule is in a listed section"
+        );
         assert_eq!(rule("rate.limited").unwrap().status, Some(429));
         assert!(rule("no.such.rule").is_none());
     }
