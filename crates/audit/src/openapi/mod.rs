@@ -11,6 +11,7 @@
 //! Only local references (`#/...`) are followed; a remote reference is
 //! left unresolved and reported, never fetched.
 
+pub mod lint;
 mod load;
 mod model;
 

@@ -1,0 +1,788 @@
+//! The static rules (catalog section 5) over an OpenAPI document: what each
+//! operation declares, held against what the contract will demand of it.
+//!
+//! Findings point at the node to fix (a JSON pointer and its line), so a
+//! response shared through `#/components/responses/...` is reported once,
+//! at the component, not once per operation that uses it.
+
+use std::collections::HashSet;
+
+use candor_contract::rules::{
+    SPEC_201_WITHOUT_LOCATION, SPEC_204_WITH_CONTENT, SPEC_401_WITHOUT_CHALLENGE,
+    SPEC_405_WITHOUT_ALLOW, SPEC_410_WITHOUT_LINK, SPEC_429_WITHOUT_RETRY_AFTER,
+    SPEC_ERROR_NOT_PROBLEM_JSON, SPEC_ONLY_200, SPEC_ROLES_IN_SCOPES, SPEC_ROLES_WITHOUT_403,
+    SPEC_SECURED_WITHOUT_401, SPEC_UNRESOLVED_REF,
+};
+use candor_contract::{Finding, Rule, Section, is_json_media_type};
+use serde_json::Value;
+
+use super::{
+    Document, MAX_REF_HOPS, Operation, ResponseDecl, escape_token, operations, percent_decode,
+};
+use crate::{Case, CaseOutcome, Located};
+
+/// Media types that carry RFC 9457 problem details.
+const PROBLEM_TYPES: [&str; 2] = ["application/problem+json", "application/problem+xml"];
+
+/// Keys whose members are names the author chose, never OpenAPI or JSON
+/// Schema keywords: under them `example`, `default`, `enum` and `const` are
+/// names, not literal values.
+const NAME_MAPS: [&str; 22] = [
+    "properties",
+    "patternProperties",
+    "dependentSchemas",
+    "$defs",
+    "definitions",
+    "paths",
+    "webhooks",
+    "pathItems",
+    "responses",
+    "schemas",
+    "parameters",
+    "examples",
+    "requestBodies",
+    "headers",
+    "securitySchemes",
+    "links",
+    "callbacks",
+    "content",
+    "encoding",
+    "mapping",
+    "variables",
+    "scopes",
+];
+
+/// Keys whose value is literal data (an example, a default, an
+/// enumeration): a `$ref` inside is data, not a reference.
+const LITERALS: [&str; 4] = ["example", "default", "enum", "const"];
+
+/// Every static rule over `doc`, in document order (by line).
+pub fn lint(doc: &Document) -> Vec<Located> {
+    lint_operations(doc, &operations(doc))
+}
+
+/// As [`lint`], for operations already read with [`operations`].
+pub fn lint_operations(doc: &Document, ops: &[Operation]) -> Vec<Located> {
+    let mut linter = Linter {
+        doc,
+        ops,
+        seen: HashSet::new(),
+        out: Vec::new(),
+    };
+    for (entry, op) in ops.iter().enumerate() {
+        linter.operation(entry, op);
+    }
+    if doc.minor_version() == Some((3, 0)) {
+        linter.scopes("/security");
+        for op in ops {
+            linter.scopes(&format!("{}/security", op.pointer));
+        }
+    }
+    let mut path = String::new();
+    linter.refs(&doc.root, &mut path, "", "", 0);
+    let mut out = linter.out;
+    // Stable: findings on one line keep the order they were made in.
+    out.sort_by_key(|l| l.line.unwrap_or(usize::MAX));
+    out
+}
+
+/// One check per static rule for `file`: failed at the worst severity it
+/// was found at, or passed. For reports that count passes.
+pub fn cases(file: &str, findings: &[Located]) -> Vec<Case> {
+    candor_contract::rules::section(Section::Spec)
+        .map(|rule| {
+            let worst = findings
+                .iter()
+                .filter(|l| l.file == file && l.finding.rule.id == rule.id)
+                .map(|l| l.finding.severity)
+                .max();
+            Case {
+                rule,
+                subject: file.to_owned(),
+                outcome: worst.map_or(CaseOutcome::Passed, CaseOutcome::Failed),
+            }
+        })
+        .collect()
+}
+
+struct Linter<'a> {
+    doc: &'a Document,
+    ops: &'a [Operation],
+    /// `(rule, pointer)` already reported: a shared component once.
+    seen: HashSet<(&'static str, String)>,
+    out: Vec<Located>,
+}
+
+impl Linter<'_> {
+    fn report(
+        &mut self,
+        rule: &'static Rule,
+        entry: Option<usize>,
+        status: u16,
+        pointer: String,
+        message: String,
+        evidence: &str,
+    ) {
+        if !self.seen.insert((rule.id, pointer.clone())) {
+            return;
+        }
+        let op = entry.and_then(|i| self.ops.get(i));
+        self.out.push(Located {
+            file: self.doc.file.clone(),
+            entry: entry.unwrap_or(0),
+            line: self.doc.line(&pointer),
+            method: op.map(|op| op.method.clone()).unwrap_or_default(),
+            url: op.map(|op| op.path.clone()).unwrap_or_default(),
+            status,
+            finding: Finding::new(rule, message, evidence),
+            pointer: Some(pointer),
+            probe: None,
+        });
+    }
+
+    fn operation(&mut self, entry: usize, op: &Operation) {
+        let label = op.label();
+        let declared = declared(op);
+        let responses = format!("{}/responses", op.pointer);
+        let responses = if self.doc.root.pointer(&responses).is_some() {
+            responses
+        } else {
+            op.pointer.clone()
+        };
+
+        if op.is_secured() && self.needs_401(op) && op.response("401").is_none() {
+            self.report(
+                &SPEC_SECURED_WITHOUT_401,
+                Some(entry),
+                0,
+                responses.clone(),
+                format!("{label} requires credentials but declares no 401 response"),
+                &declared,
+            );
+        }
+
+        if !op.roles().is_empty() {
+            let (want, why) = if op.concealed {
+                ("404", " and is x-concealed")
+            } else {
+                ("403", "")
+            };
+            if op.response(want).is_none() {
+                let roles = op.roles().join(", ");
+                self.report(
+                    &SPEC_ROLES_WITHOUT_403,
+                    Some(entry),
+                    0,
+                    responses.clone(),
+                    format!("{label} requires one of the roles [{roles}]{why} but declares no {want} response"),
+                    &declared,
+                );
+            }
+        }
+
+        let only_success = !op.responses.is_empty()
+            && op.responses.iter().all(|r| {
+                ["200", "2XX", "default"]
+                    .iter()
+                    .any(|k| r.status.eq_ignore_ascii_case(k))
+            });
+        if only_success {
+            let takes_input = !op.parameters.is_empty()
+                || op.request_body.is_some()
+                || self
+                    .doc
+                    .root
+                    .pointer(&op.pointer)
+                    .is_some_and(|node| node.get("requestBody").is_some());
+            let why = match (takes_input, op.is_secured()) {
+                (true, true) => Some("takes input and requires credentials"),
+                (true, false) => Some("takes input"),
+                (false, true) => Some("requires credentials"),
+                (false, false) => None,
+            };
+            if let Some(why) = why {
+                let status = if op.response("200").is_some() { 200 } else { 0 };
+                self.report(
+                    &SPEC_ONLY_200,
+                    Some(entry),
+                    status,
+                    responses,
+                    format!("{label} {why}, so it can fail, but declares no 4xx or 5xx response"),
+                    &declared,
+                );
+            }
+        }
+
+        let declares_success = op.responses.iter().any(|r| {
+            r.code().is_some_and(|c| (100..400).contains(&c))
+                || ["1XX", "2XX", "3XX"]
+                    .iter()
+                    .any(|k| r.status.eq_ignore_ascii_case(k))
+        });
+        for response in &op.responses {
+            self.response(entry, response, declares_success);
+        }
+    }
+
+    /// False when every scheme of the operation is `mutualTLS`: a missing
+    /// client certificate fails the handshake, there is no 401 to declare.
+    fn needs_401(&self, op: &Operation) -> bool {
+        let super::Security::Required { schemes, .. } = &op.security else {
+            return false;
+        };
+        schemes.is_empty()
+            || schemes
+                .iter()
+                .any(|s| self.scheme_type(s).is_none_or(|t| t != "mutualTLS"))
+    }
+
+    /// The `type` of the security scheme `name`, from the components.
+    fn scheme_type(&self, name: &str) -> Option<&str> {
+        let at = format!("/components/securitySchemes/{}", escape_token(name));
+        let node = self.doc.root.pointer(&at)?;
+        let (scheme, _) = self.doc.resolve(node, &at)?;
+        scheme.get("type").and_then(Value::as_str)
+    }
+
+    fn response(&mut self, entry: usize, response: &ResponseDecl, declares_success: bool) {
+        let Some(node) = self.doc.root.pointer(&response.pointer) else {
+            return;
+        };
+        if node.get("$ref").is_some() {
+            // Could not be followed; spec.unresolved_ref says so.
+            return;
+        }
+        let status = response.code().unwrap_or(0);
+        let key = response.status.as_str();
+        let headers = if response.headers.is_empty() {
+            "headers: none".to_owned()
+        } else {
+            format!("headers: {}", response.headers.join(", "))
+        };
+        let header_rule = match key {
+            "401" => Some((&SPEC_401_WITHOUT_CHALLENGE, "WWW-Authenticate")),
+            "429" => Some((&SPEC_429_WITHOUT_RETRY_AFTER, "Retry-After")),
+            "201" => Some((&SPEC_201_WITHOUT_LOCATION, "Location")),
+            "405" => Some((&SPEC_405_WITHOUT_ALLOW, "Allow")),
+            "410" => Some((&SPEC_410_WITHOUT_LINK, "Link")),
+            _ => None,
+        };
+        if let Some((rule, header)) = header_rule
+            && !response.has_header(header)
+        {
+            self.report(
+                rule,
+                Some(entry),
+                status,
+                response.pointer.clone(),
+                format!("the {key} response declares no {header} header"),
+                &headers,
+            );
+        }
+
+        let content = node
+            .get("content")
+            .and_then(Value::as_object)
+            .filter(|m| !m.is_empty());
+        if key == "204"
+            && let Some(content) = content
+        {
+            let names: Vec<&str> = content.keys().map(String::as_str).collect();
+            self.report(
+                &SPEC_204_WITH_CONTENT,
+                Some(entry),
+                status,
+                format!("{}/content", response.pointer),
+                format!(
+                    "the 204 response declares content ({}); a 204 never has any",
+                    names.join(", ")
+                ),
+                &names.join(", "),
+            );
+        }
+
+        let is_error = status >= 400
+            || key.eq_ignore_ascii_case("4XX")
+            || key.eq_ignore_ascii_case("5XX")
+            || (key == "default" && declares_success);
+        if !is_error {
+            return;
+        }
+        let essences: Vec<String> = response.content.iter().map(|m| essence(&m.name)).collect();
+        if essences.iter().any(|e| PROBLEM_TYPES.contains(&e.as_str())) {
+            return;
+        }
+        if let Some(json) = response
+            .content
+            .iter()
+            .zip(&essences)
+            .find(|(_, e)| is_json_media_type(e))
+            .map(|(m, _)| m)
+        {
+            let what = if key == "default" {
+                "the default (error) response".to_owned()
+            } else {
+                format!("the {key} response")
+            };
+            let names: Vec<&str> = response.content.iter().map(|m| m.name.as_str()).collect();
+            self.report(
+                &SPEC_ERROR_NOT_PROBLEM_JSON,
+                Some(entry),
+                status,
+                json.pointer.clone(),
+                format!(
+                    "{what} declares {}, not application/problem+json",
+                    json.name
+                ),
+                &names.join(", "),
+            );
+        }
+    }
+
+    /// OpenAPI 3.0 only: roles listed for a scheme that is neither oauth2
+    /// nor openIdConnect, in the requirement list at `at`.
+    fn scopes(&mut self, at: &str) {
+        let Some(list) = self.doc.root.pointer(at).and_then(Value::as_array) else {
+            return;
+        };
+        for (i, alternative) in list.iter().enumerate() {
+            let Some(alternative) = alternative.as_object() else {
+                continue;
+            };
+            for (scheme, scopes) in alternative {
+                let Some(scopes) = scopes.as_array().filter(|s| !s.is_empty()) else {
+                    continue;
+                };
+                let kind = self.scheme_type(scheme);
+                if matches!(kind, Some("oauth2" | "openIdConnect") | None) {
+                    // Scopes are what oauth2 lists; an undeclared scheme
+                    // cannot be judged.
+                    continue;
+                }
+                let kind = kind.unwrap_or_default().to_owned();
+                let entry = self.operation_at(at);
+                let listed: Vec<String> = scopes
+                    .iter()
+                    .map(|s| s.as_str().map_or_else(|| s.to_string(), str::to_owned))
+                    .collect();
+                self.report(
+                    &SPEC_ROLES_IN_SCOPES,
+                    entry,
+                    0,
+                    format!("{at}/{i}/{}", escape_token(scheme)),
+                    format!(
+                        "OpenAPI 3.0 allows scopes only for oauth2 and openIdConnect schemes, \
+                         and `{scheme}` is {kind}: list the roles in x-roles"
+                    ),
+                    &listed.join(", "),
+                );
+            }
+        }
+    }
+
+    /// Every `$ref` under `node` (at `path`) that cannot be followed.
+    fn refs(&mut self, node: &Value, path: &mut String, key: &str, parent: &str, depth: usize) {
+        // The loader refuses deeper documents; this is only a backstop.
+        if depth > 256 {
+            return;
+        }
+        match node {
+            Value::Object(map) => {
+                if let Some(Value::String(reference)) = map.get("$ref")
+                    && let Some(problem) = self.ref_problem(reference)
+                {
+                    let pointer = format!("{path}/$ref");
+                    let entry = self.operation_at(path);
+                    self.report(
+                        &SPEC_UNRESOLVED_REF,
+                        entry,
+                        0,
+                        pointer,
+                        format!("$ref {problem}"),
+                        reference,
+                    );
+                }
+                for (child_key, child) in map {
+                    if LITERALS.contains(&child_key.as_str()) && !NAME_MAPS.contains(&key) {
+                        continue;
+                    }
+                    if child_key == "value" && parent == "examples" {
+                        continue;
+                    }
+                    let len = path.len();
+                    path.push('/');
+                    path.push_str(&escape_token(child_key));
+                    self.refs(child, path, child_key, key, depth + 1);
+                    path.truncate(len);
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push('/');
+                    path.push_str(&i.to_string());
+                    // An array's items take its key: `allOf/0` is a schema
+                    // like `allOf`'s members.
+                    self.refs(item, path, "", key, depth + 1);
+                    path.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Why `reference` cannot be followed, or `None` when it can (or when
+    /// the chain breaks further on, where that node is reported).
+    fn ref_problem(&self, reference: &str) -> Option<String> {
+        let Some(fragment) = reference.strip_prefix('#') else {
+            return Some(
+                "is remote: candor never fetches it, so what it refers to is not checked"
+                    .to_owned(),
+            );
+        };
+        let mut target = percent_decode(fragment);
+        let mut visited = vec![target.clone()];
+        for _ in 0..MAX_REF_HOPS {
+            let Some(node) = self.doc.root.pointer(&target) else {
+                return if visited.len() == 1 {
+                    Some(format!("is dangling: nothing at #{target}"))
+                } else {
+                    None
+                };
+            };
+            // Not a reference: the chain ends here. A remote next hop is
+            // reported at its own node.
+            let next = node.get("$ref").and_then(Value::as_str)?;
+            let next = next.strip_prefix('#')?;
+            target = percent_decode(next);
+            if visited.contains(&target) {
+                return Some(format!("is cyclic: following it comes back to #{target}"));
+            }
+            visited.push(target.clone());
+        }
+        Some(format!("chain is longer than {MAX_REF_HOPS} hops"))
+    }
+
+    /// The index of the operation whose subtree holds `pointer`.
+    fn operation_at(&self, pointer: &str) -> Option<usize> {
+        self.ops.iter().position(|op| {
+            pointer == op.pointer
+                || pointer
+                    .strip_prefix(op.pointer.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+    }
+}
+
+/// `declared: 200, 404`, the evidence for rules about what is missing.
+fn declared(op: &Operation) -> String {
+    let keys: Vec<&str> = op.responses.iter().map(|r| r.status.as_str()).collect();
+    if keys.is_empty() {
+        "declared: none".to_owned()
+    } else {
+        format!("declared: {}", keys.join(", "))
+    }
+}
+
+/// A media type's essence: lower case, without parameters.
+fn essence(name: &str) -> String {
+    name.split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &str) -> Vec<Located> {
+        let doc = Document::parse("api.yaml", text).unwrap_or_else(|e| panic!("{e}"));
+        lint(&doc)
+    }
+
+    /// `rule@line` for each finding, in order.
+    fn ids(findings: &[Located]) -> Vec<String> {
+        findings
+            .iter()
+            .map(|l| format!("{}@{}", l.finding.rule.id, l.line.unwrap_or(0)))
+            .collect()
+    }
+
+    #[test]
+    fn ranges_are_errors_and_default_only_beside_a_success() {
+        let findings = run(r#"openapi: 3.1.0
+paths:
+  /a:
+    get:
+      responses:
+        '200': {description: ok}
+        4XX:
+          description: client
+          content: {application/json: {}}
+        default:
+          description: other
+          content: {application/json: {}}
+  /b:
+    get:
+      responses:
+        default:
+          description: the only answer
+          content: {application/json: {}}
+"#);
+        assert_eq!(
+            ids(&findings),
+            [
+                "spec.error_not_problem_json@9",
+                "spec.error_not_problem_json@12"
+            ]
+        );
+        assert_eq!(findings[0].status, 0, "a range has no single status");
+        assert!(findings[1].finding.message.contains("default (error)"));
+    }
+
+    #[test]
+    fn problem_types_plain_text_and_no_content_are_not_flagged() {
+        let findings = run(r#"openapi: 3.1.0
+paths:
+  /a/{id}:
+    get:
+      parameters: [{name: id, in: path, required: true}]
+      responses:
+        '200': {description: ok}
+        '400': {description: x, content: {'application/problem+json; charset=utf-8': {}, application/json: {}}}
+        '404': {description: x, content: {application/problem+xml: {}}}
+        '406': {description: x, content: {text/html: {}}}
+        '500': {description: x}
+        '502': {description: x, content: {application/vnd.error+json: {}}}
+"#);
+        assert_eq!(ids(&findings), ["spec.error_not_problem_json@12"]);
+        assert_eq!(findings[0].status, 502);
+        assert_eq!(findings[0].method, "GET");
+        assert_eq!(findings[0].url, "/a/{id}");
+    }
+
+    #[test]
+    fn concealed_operations_declare_404_instead_of_403() {
+        let doc = r#"openapi: 3.1.0
+security: [{bearer: []}]
+components: {securitySchemes: {bearer: {type: http, scheme: bearer}}}
+paths:
+  /r:
+    get:
+      x-roles: [admin]
+      x-concealed: true
+      responses:
+        '200': {description: ok}
+        '401': {description: x, headers: {WWW-Authenticate: {schema: {type: string}}}}
+        '403': {description: x}
+"#;
+        let findings = run(doc);
+        assert_eq!(ids(&findings), ["spec.roles_without_403@9"]);
+        assert!(findings[0].finding.message.contains("x-concealed"));
+        assert!(findings[0].finding.message.contains("no 404"));
+        assert!(run(&doc.replace("'403'", "'404'")).is_empty());
+        assert_eq!(
+            ids(&run(&doc.replace("      x-concealed: true\n", ""))),
+            Vec::<String>::new(),
+            "not concealed: the 403 is what is needed"
+        );
+    }
+
+    #[test]
+    fn scopes_of_a_non_oauth_scheme_are_a_finding_in_3_0_only() {
+        let doc = r#"openapi: 3.0.3
+components:
+  securitySchemes:
+    bearer: {type: http, scheme: bearer}
+    oauth: {type: oauth2, flows: {}}
+security:
+  - bearer: [admin]
+paths:
+  /r:
+    get:
+      security:
+        - oauth: [read]
+          bearer: [auditor]
+        - undeclared: [x]
+      responses:
+        '200': {description: ok}
+        '401': {description: x, headers: {WWW-Authenticate: {}}}
+        '403': {description: x}
+"#;
+        let findings = run(doc);
+        assert_eq!(
+            ids(&findings),
+            ["spec.roles_in_scopes@7", "spec.roles_in_scopes@13"]
+        );
+        assert_eq!(
+            findings[1].pointer.as_deref(),
+            Some("/paths/~1r/get/security/0/bearer")
+        );
+        assert_eq!(findings[1].url, "/r");
+        assert_eq!(
+            findings[0].url, "",
+            "the root requirement is no operation's"
+        );
+        assert!(findings[0].finding.message.contains("x-roles"));
+        assert!(run(&doc.replace("3.0.3", "3.1.0")).is_empty());
+    }
+
+    #[test]
+    fn mutual_tls_alone_needs_no_401() {
+        let doc = r#"openapi: 3.1.0
+components:
+  securitySchemes:
+    mtls: {type: mutualTLS}
+    key: {type: apiKey, in: header, name: X-API-Key}
+paths:
+  /m:
+    get:
+      security: [{mtls: []}]
+      responses: {'200': {description: ok}, '404': {description: x}}
+"#;
+        assert!(run(doc).is_empty());
+        assert_eq!(
+            ids(&run(&doc.replace("[{mtls: []}]", "[{mtls: []}, {key: []}]"))),
+            ["spec.secured_without_401@10"]
+        );
+    }
+
+    #[test]
+    fn a_shared_component_is_reported_once_at_the_component() {
+        let findings = run(r#"openapi: 3.1.0
+security: [{bearer: []}]
+paths:
+  /a:
+    get:
+      responses:
+        '200': {description: ok}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+  /b:
+    get:
+      responses:
+        '200': {description: ok}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+components:
+  responses:
+    Unauthorized:
+      description: no challenge
+"#);
+        assert_eq!(ids(&findings), ["spec.401_without_challenge@16"]);
+        assert_eq!(
+            findings[0].pointer.as_deref(),
+            Some("/components/responses/Unauthorized")
+        );
+        assert_eq!(findings[0].url, "/a", "named after the first user");
+    }
+
+    #[test]
+    fn only_200_needs_input_or_credentials() {
+        let doc = r#"openapi: 3.1.0
+paths:
+  /plain:
+    get:
+      responses: {'200': {description: ok}}
+  /search:
+    get:
+      parameters: [{name: q, in: query}]
+      responses: {'200': {description: ok}, default: {description: any}}
+  /upload:
+    post:
+      requestBody: {$ref: 'other.yaml#/body'}
+      responses: {2XX: {description: ok}}
+  /checked:
+    get:
+      parameters: [{name: q, in: query}]
+      responses: {'200': {description: ok}, '400': {description: x}}
+"#;
+        let findings = run(doc);
+        assert_eq!(
+            ids(&findings),
+            [
+                "spec.only_200@9",
+                "spec.unresolved_ref@12",
+                "spec.only_200@13"
+            ]
+        );
+        assert_eq!(findings[0].status, 200);
+        assert_eq!(findings[2].status, 0);
+    }
+
+    #[test]
+    fn refs_that_cannot_be_followed_are_reported_where_they_break() {
+        let findings = run(r##"openapi: 3.1.0
+paths:
+  /a:
+    get:
+      responses:
+        '200': {$ref: '#/components/responses/Chain'}
+        '201': {$ref: '#/components/responses/Nowhere'}
+components:
+  responses:
+    Chain: {$ref: '#/components/responses/Broken'}
+    Broken: {$ref: '#/components/responses/Missing'}
+    Loop: {$ref: '#/components/responses/Loop'}
+    Escaped: {$ref: '#/components/schemas/a~1b'}
+  schemas:
+    a/b: {type: object}
+    WithExample:
+      type: object
+      example: {$ref: 'not a reference, just data'}
+      properties:
+        example: {$ref: 'elsewhere.json'}
+        default: {$ref: '#/components/schemas/a~1b'}
+"##);
+        assert_eq!(
+            ids(&findings),
+            [
+                "spec.unresolved_ref@7",
+                "spec.unresolved_ref@11",
+                "spec.unresolved_ref@12",
+                "spec.unresolved_ref@20"
+            ]
+        );
+        let messages: Vec<_> = findings.iter().map(|l| &l.finding.message).collect();
+        assert!(messages[0].contains("dangling"), "{}", messages[0]);
+        assert!(messages[2].contains("cyclic"), "{}", messages[2]);
+        assert!(messages[3].contains("remote"), "{}", messages[3]);
+        assert_eq!(findings[3].finding.evidence, "elsewhere.json");
+        assert_eq!(
+            findings[1].pointer.as_deref(),
+            Some("/components/responses/Broken/$ref")
+        );
+    }
+
+    #[test]
+    fn odd_shapes_are_skipped_without_panicking() {
+        for text in [
+            "openapi: 3.0.0\npaths: {}\n",
+            "openapi: 3.0.0\nsecurity: yes\npaths: {/a: {get: {security: [1, [2], {x: 3}], responses: [1]}}}\n",
+            "openapi: 3.0.0\nsecurity: [{b: [x]}]\ncomponents: {securitySchemes: {b: 7}}\npaths: {/a: {get: {}}}\n",
+            "openapi: 3.1.0\npaths: {/a: {get: {responses: {'204': {content: 5}, '401': {headers: [x]}, '4XX': {content: {x: {$ref: 5}}}}}}}\n",
+            "openapi: 3.1.0\npaths: {/a: {$ref: 'x.yaml'}, /b: 3, /c: {get: 3}}\ncomponents: {pathItems: []}\n",
+            "openapi: 3.1.0\npaths: {/a: {get: {responses: {'200': {$ref: '#'}}}}}\n",
+        ] {
+            let _ = run(text);
+        }
+    }
+
+    #[test]
+    fn cases_cover_every_static_rule() {
+        let findings = run(
+            "openapi: 3.1.0\npaths: {/a: {get: {responses: {'204': {description: x, content: {a/b: {}}}}}}}\n",
+        );
+        let cases = cases("api.yaml", &findings);
+        assert_eq!(
+            cases.len(),
+            candor_contract::rules::section(Section::Spec).count()
+        );
+        let failed: Vec<_> = cases
+            .iter()
+            .filter(|c| c.outcome != CaseOutcome::Passed)
+            .map(|c| c.rule.id)
+            .collect();
+        assert_eq!(failed, ["spec.204_with_content"]);
+    }
+}
