@@ -24,9 +24,16 @@ pub struct ReportArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
+    /// Findings grouped by rule, for people.
     Table,
+    /// One JSON document, streamed.
     Json,
+    /// SARIF 2.1.0, for code-scanning dashboards.
     Sarif,
+    /// JUnit XML, one test case per check, for CI.
+    Junit,
+    /// One self-contained HTML page with a score and charts.
+    Html,
 }
 
 impl FormatArg {
@@ -35,6 +42,8 @@ impl FormatArg {
             FormatArg::Table => Format::Table,
             FormatArg::Json => Format::Json,
             FormatArg::Sarif => Format::Sarif,
+            FormatArg::Junit => Format::Junit,
+            FormatArg::Html => Format::Html,
         }
     }
 }

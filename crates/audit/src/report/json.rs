@@ -7,23 +7,42 @@
 //! ```text
 //! {"findings":[
 //! {"rule":"…","severity":"error|warn|info","file":"…","entry":N,"line":N,
-//!  "method":"…","url":"…","status":N,"message":"…","evidence":"…"},
+//!  "method":"…","url":"…","status":N,"message":"…","evidence":"…",
+//!  "pointer":"…",
+//!  "probe":"…","operation":"…","expected":"…",
+//!  "request":{"method":"…","url":"…","headers":[["name","value"],…],
+//!             "body":"…"|null,"body_encoding":"base64"},
+//!  "response":{"status":N,"headers":[["name","value"],…],"body":"…",
+//!              "body_encoding":"base64","body_truncated":B,
+//!              "body_error":"…"|null,"elapsed_ms":N}|null,
+//!  "curl":"curl …"},
 //! …
 //! ],"skipped":[{"file":"…","line":N,"entry":N,"message":"…"}],
+//! "cases":{"passed":N,"failed":N,"skipped":N},
 //! "summary":{"exchanges":N,"errors":N,"warnings":N,"infos":N,"skipped":N}}
 //! ```
 //!
-//! `line` (and `entry` of a skipped entry) is present only when known. Only
-//! the first [`MAX_SKIPPED_LISTED`] skipped entries are listed;
+//! `line` (and `entry` of a skipped entry) is present only when known.
+//! `pointer` (a JSON pointer into the document) is present only on a
+//! finding about an OpenAPI file. `probe` (the rule the probe checked),
+//! `operation`, `expected`, `request`, `response` (`null` when no response
+//! arrived) and `curl` are present only on a finding of a live probe.
+//! Bodies are UTF-8 text, or base64 with `"body_encoding":"base64"` when
+//! they are not UTF-8; a response body is what was read (bounded), and
+//! `body_truncated` says more was sent. `cases` is present only when checks
+//! ran (`candor audit`), so a lint report keeps three members. Only the
+//! first [`MAX_SKIPPED_LISTED`] skipped entries are listed;
 //! `summary.skipped` is the exact count.
 
+use std::borrow::Cow;
 use std::io::{self, BufWriter, Write};
 
 use candor_contract::Severity;
 use serde::Serialize;
 
-use super::MAX_SKIPPED_LISTED;
-use crate::{Located, Sink, Skipped, Summary};
+use super::{CaseCounts, MAX_SKIPPED_LISTED, body_text};
+use crate::http::{RecordedRequest, RecordedResponse};
+use crate::{Case, Located, ProbeEvidence, Sink, Skipped, Summary};
 
 /// Streams findings as one JSON document.
 pub struct JsonSink<W: Write> {
@@ -31,6 +50,7 @@ pub struct JsonSink<W: Write> {
     started: bool,
     findings: u64,
     skipped: Vec<Skipped>,
+    cases: CaseCounts,
 }
 
 #[derive(Serialize)]
@@ -46,6 +66,90 @@ struct FindingRecord<'a> {
     status: u16,
     message: &'a str,
     evidence: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pointer: Option<&'a str>,
+    #[serde(flatten)]
+    probe: Option<ProbeRecord<'a>>,
+}
+
+/// The members a probe's finding adds.
+#[derive(Serialize)]
+struct ProbeRecord<'a> {
+    probe: &'a str,
+    operation: &'a str,
+    expected: &'a str,
+    request: RequestRecord<'a>,
+    response: Option<ResponseRecord<'a>>,
+    curl: String,
+}
+
+#[derive(Serialize)]
+struct RequestRecord<'a> {
+    method: &'a str,
+    url: &'a str,
+    headers: &'a [(String, String)],
+    body: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body_encoding: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct ResponseRecord<'a> {
+    status: u16,
+    headers: &'a [(String, String)],
+    body: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body_encoding: Option<&'static str>,
+    body_truncated: bool,
+    body_error: Option<&'a str>,
+    elapsed_ms: u64,
+}
+
+impl<'a> ProbeRecord<'a> {
+    fn new(rule: &'a str, probe: &'a ProbeEvidence) -> Self {
+        ProbeRecord {
+            probe: rule,
+            operation: &probe.operation,
+            expected: &probe.expected,
+            request: RequestRecord::from(&probe.request),
+            response: probe.response.as_ref().map(ResponseRecord::from),
+            curl: probe.request.curl(),
+        }
+    }
+}
+
+impl<'a> From<&'a RecordedRequest> for RequestRecord<'a> {
+    fn from(request: &'a RecordedRequest) -> Self {
+        let (body, body_encoding) = match &request.body {
+            Some(body) => {
+                let (text, encoding) = body_text(body);
+                (Some(text), encoding)
+            }
+            None => (None, None),
+        };
+        RequestRecord {
+            method: &request.method,
+            url: &request.url,
+            headers: &request.headers,
+            body,
+            body_encoding,
+        }
+    }
+}
+
+impl<'a> From<&'a RecordedResponse> for ResponseRecord<'a> {
+    fn from(response: &'a RecordedResponse) -> Self {
+        let (body, body_encoding) = body_text(&response.body);
+        ResponseRecord {
+            status: response.status,
+            headers: &response.headers,
+            body,
+            body_encoding,
+            body_truncated: response.body_cut,
+            body_error: response.body_error.as_deref(),
+            elapsed_ms: u64::try_from(response.elapsed.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -76,6 +180,7 @@ impl<W: Write> JsonSink<W> {
             started: false,
             findings: 0,
             skipped: Vec::new(),
+            cases: CaseCounts::default(),
         }
     }
 
@@ -105,6 +210,11 @@ impl<W: Write> Sink for JsonSink<W> {
             status: located.status,
             message: &finding.message,
             evidence: &finding.evidence,
+            pointer: located.pointer.as_deref(),
+            probe: located
+                .probe
+                .as_deref()
+                .map(|probe| ProbeRecord::new(finding.rule.id, probe)),
         };
         serde_json::to_writer(&mut self.out, &record)?;
         self.findings += 1;
@@ -115,6 +225,11 @@ impl<W: Write> Sink for JsonSink<W> {
         if self.skipped.len() < MAX_SKIPPED_LISTED {
             self.skipped.push(skipped.clone());
         }
+        Ok(())
+    }
+
+    fn case(&mut self, case: &Case) -> io::Result<()> {
+        self.cases.count(&case.outcome);
         Ok(())
     }
 
@@ -130,7 +245,13 @@ impl<W: Write> Sink for JsonSink<W> {
             }
             serde_json::to_writer(&mut self.out, &SkippedRecord::from(skipped))?;
         }
-        self.out.write_all(b"],\n\"summary\":")?;
+        self.out.write_all(b"],\n")?;
+        if self.cases.total() > 0 {
+            self.out.write_all(b"\"cases\":")?;
+            serde_json::to_writer(&mut self.out, &self.cases)?;
+            self.out.write_all(b",\n")?;
+        }
+        self.out.write_all(b"\"summary\":")?;
         serde_json::to_writer(&mut self.out, summary)?;
         self.out.write_all(b"}\n")?;
         self.out.flush()
@@ -142,7 +263,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::report::testing::{Shared, feed};
+    use crate::report::testing::{HOSTILE_BODY, Shared, feed, feed_probes};
 
     fn run(feed_it: impl FnOnce(&mut dyn Sink)) -> Value {
         let out = Shared::default();
@@ -219,5 +340,69 @@ mod tests {
         assert_eq!(doc["skipped"].as_array().unwrap().len(), MAX_SKIPPED_LISTED);
         assert!(doc["skipped"][0].get("entry").is_none());
         assert_eq!(doc["summary"]["skipped"], total);
+    }
+
+    #[test]
+    fn probe_and_spec_findings_add_their_members_and_cases_are_counted() {
+        let doc = run(|sink| {
+            feed_probes(sink);
+        });
+        assert_eq!(
+            doc["cases"],
+            json!({"passed": 1, "failed": 2, "skipped": 1})
+        );
+        assert_eq!(doc["summary"]["errors"], 2);
+        let findings = doc["findings"].as_array().unwrap();
+        assert_eq!(findings.len(), 3);
+
+        let spec = &findings[0];
+        assert_eq!(spec["pointer"], "/paths/~1users/post/responses/201");
+        assert_eq!(spec["line"], 42);
+        assert!(spec.get("probe").is_none() && spec.get("request").is_none());
+
+        let media = &findings[1];
+        assert!(media.get("pointer").is_none());
+        assert_eq!(media["rule"], "probe.wrong_media_type");
+        assert_eq!(media["probe"], "probe.wrong_media_type");
+        assert_eq!(media["operation"], "POST /users");
+        assert_eq!(media["expected"], "415 (400 accepted as warn)");
+        assert_eq!(
+            media["request"],
+            json!({
+                "method": "POST",
+                "url": "http://127.0.0.1:8080/users?a=1&b=2",
+                "headers": [["Content-Type", "text/plain"]],
+                "body": HOSTILE_BODY,
+            })
+        );
+        let response = &media["response"];
+        assert_eq!(response["status"], 500);
+        assert_eq!(response["headers"], json!([["content-type", "text/html"]]));
+        assert!(response["body"].as_str().unwrap().starts_with("<html>"));
+        assert!(response.get("body_encoding").is_none());
+        assert_eq!(response["body_truncated"], false);
+        assert_eq!(response["body_error"], Value::Null);
+        assert_eq!(response["elapsed_ms"], 12);
+        let curl = media["curl"].as_str().unwrap();
+        assert!(
+            curl.starts_with("curl -i -X POST -H 'Content-Type: text/plain'"),
+            "{curl}"
+        );
+
+        // No response, and a request body that is not UTF-8.
+        let oversize = &findings[2];
+        assert_eq!(oversize["response"], Value::Null);
+        assert_eq!(oversize["request"]["body"], "//4AQQ==");
+        assert_eq!(oversize["request"]["body_encoding"], "base64");
+    }
+
+    #[test]
+    fn a_lint_run_has_no_cases_member() {
+        let doc = run(|sink| {
+            feed(sink);
+        });
+        assert!(doc.get("cases").is_none());
+        assert!(doc["findings"][0].get("probe").is_none());
+        assert!(doc["findings"][0].get("pointer").is_none());
     }
 }

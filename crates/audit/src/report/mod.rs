@@ -1,29 +1,37 @@
-//! Reports: where located findings go, as a table for people or as JSON and
-//! SARIF for machines.
+//! Reports: where located findings go, as a table for people, as JSON,
+//! SARIF and JUnit for machines, and as one self-contained HTML page.
 //!
 //! Every report is a [`Sink`]: JSON and SARIF stream each finding as it
-//! arrives, the table aggregates per rule, so memory stays flat however
-//! large the input is.
+//! arrives; the table, JUnit and HTML keep per-rule tallies and a bounded
+//! number of examples, so memory stays flat however large the input is.
 
+mod html;
 mod json;
+mod junit;
 mod sarif;
 mod table;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::Write;
 use std::str::FromStr;
 
+use base64::Engine as _;
+use candor_contract::rules::Rule;
+
+pub use html::HtmlSink;
 pub use json::JsonSink;
+pub use junit::JunitSink;
 pub use sarif::SarifSink;
 pub use table::TableSink;
 
-use crate::Sink;
+use crate::{CaseOutcome, Located, Sink};
 
 /// How many skipped entries a machine-readable report lists one by one; the
 /// summary always carries the exact count.
 pub const MAX_SKIPPED_LISTED: usize = 1000;
 
-/// The output formats of `candor lint`.
+/// The output formats of `candor lint` and `candor audit`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Format {
     /// Findings grouped by rule, for people.
@@ -33,17 +41,29 @@ pub enum Format {
     Json,
     /// SARIF 2.1.0, for code-scanning dashboards.
     Sarif,
+    /// JUnit XML, for CI test reports.
+    Junit,
+    /// One self-contained HTML page, for sharing.
+    Html,
 }
 
 impl Format {
     /// Every format, in the order `--help` lists them.
-    pub const ALL: [Format; 3] = [Format::Table, Format::Json, Format::Sarif];
+    pub const ALL: [Format; 5] = [
+        Format::Table,
+        Format::Json,
+        Format::Sarif,
+        Format::Junit,
+        Format::Html,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
             Format::Table => "table",
             Format::Json => "json",
             Format::Sarif => "sarif",
+            Format::Junit => "junit",
+            Format::Html => "html",
         }
     }
 }
@@ -54,9 +74,9 @@ impl fmt::Display for Format {
     }
 }
 
-/// A format name that is none of `table`, `json` or `sarif`.
+/// A format name that is none of the five.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown report format {0:?}: expected table, json or sarif")]
+#[error("unknown report format {0:?}: expected table, json, sarif, junit or html")]
 pub struct UnknownFormat(pub String);
 
 impl FromStr for Format {
@@ -76,7 +96,159 @@ pub fn sink(format: Format, writer: Box<dyn Write + Send>) -> Box<dyn Sink + Sen
         Format::Table => Box::new(TableSink::new(writer)),
         Format::Json => Box::new(JsonSink::new(writer)),
         Format::Sarif => Box::new(SarifSink::new(writer)),
+        Format::Junit => Box::new(JunitSink::new(writer)),
+        Format::Html => Box::new(HtmlSink::new(writer)),
     }
+}
+
+/// Checks counted by outcome. Reports show it only when checks ran, so a
+/// plain lint run keeps its shape.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct CaseCounts {
+    pub passed: u64,
+    pub failed: u64,
+    pub skipped: u64,
+}
+
+impl CaseCounts {
+    pub fn count(&mut self, outcome: &CaseOutcome) {
+        match outcome {
+            CaseOutcome::Passed => self.passed += 1,
+            CaseOutcome::Failed(_) => self.failed += 1,
+            CaseOutcome::Skipped(_) => self.skipped += 1,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.passed + self.failed + self.skipped
+    }
+}
+
+/// Where a finding is, for people: the operation of a probe
+/// (`POST /users`), the file, line and JSON pointer of an OpenAPI finding,
+/// or the file, line and entry of an exchange.
+pub(crate) fn place(located: &Located) -> String {
+    if let Some(probe) = &located.probe {
+        return probe.operation.clone();
+    }
+    let file = match located.line {
+        Some(line) => format!("{}:{line}", located.file),
+        None => located.file.clone(),
+    };
+    match (&located.pointer, located.line) {
+        (Some(pointer), _) => format!("{file} {pointer}"),
+        (None, Some(_)) => format!("{file} (entry {})", located.entry),
+        (None, None) => format!("{file} entry {}", located.entry),
+    }
+}
+
+/// The status the finding was seen with: the probe's response, or the
+/// exchange's. `None` when no response arrived (or a spec finding names
+/// none).
+pub(crate) fn observed_status(located: &Located) -> Option<u16> {
+    match &located.probe {
+        Some(probe) => probe.response.as_ref().map(|response| response.status),
+        None => (located.status != 0).then_some(located.status),
+    }
+}
+
+/// The status classes reports count findings under, in display order.
+pub(crate) const STATUS_CLASSES: [&str; 7] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other", "none"];
+
+/// Index into [`STATUS_CLASSES`]: `none` when there was no status, `other`
+/// outside 100-599.
+pub(crate) fn status_class(status: Option<u16>) -> usize {
+    match status {
+        None => 6,
+        Some(status @ 100..=599) => usize::from(status / 100) - 1,
+        Some(_) => 5,
+    }
+}
+
+/// The rule's section in the catalog, as a path and anchor people can
+/// follow in the repository: `docs/rules.md#3-active-probes-against-a-live-api`.
+pub(crate) fn rules_doc(rule: &Rule) -> String {
+    let heading = format!("{} {}", rule.section.number(), rule.section.title());
+    let slug: String = heading
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect();
+    format!("docs/rules.md#{slug}")
+}
+
+/// A body for a JSON or SARIF report: the text when it is UTF-8, otherwise
+/// base64 and the name of that encoding.
+pub(crate) fn body_text(body: &[u8]) -> (Cow<'_, str>, Option<&'static str>) {
+    match std::str::from_utf8(body) {
+        Ok(text) => (Cow::Borrowed(text), None),
+        Err(_) => (
+            Cow::Owned(base64::engine::general_purpose::STANDARD.encode(body)),
+            Some("base64"),
+        ),
+    }
+}
+
+/// The start of a body for people: at most `max` bytes of text (cut on a
+/// character boundary and marked), or a note when it is not UTF-8.
+pub(crate) fn body_preview(body: &[u8], max: usize) -> String {
+    let head = &body[..body.len().min(max)];
+    let text = match std::str::from_utf8(head) {
+        Ok(text) => text,
+        // A cut through a character: keep the whole characters before it.
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default()
+        }
+        Err(_) => return format!("({} bytes, not UTF-8)", body.len()),
+    };
+    if text.len() < body.len() {
+        format!("{text}… ({} bytes in all)", body.len())
+    } else {
+        text.to_owned()
+    }
+}
+
+/// `s` with control characters escaped, so one example stays on its lines.
+pub(crate) fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `s` as XML 1.0 (and so HTML) character data (`attribute` false) or as a
+/// double-quoted attribute value. The five metacharacters become entities; in an
+/// attribute, tab and line breaks become character references so they
+/// survive attribute-value normalisation, and a carriage return always
+/// does. Characters XML 1.0 cannot carry at all (other C0 controls,
+/// U+FFFE, U+FFFF) are written as visible `\u{…}` escapes.
+pub(crate) fn escape(s: &str, attribute: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\r' => out.push_str("&#13;"),
+            '\n' if attribute => out.push_str("&#10;"),
+            '\t' if attribute => out.push_str("&#9;"),
+            '\n' | '\t' => out.push(c),
+            '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'.. => out.push(c),
+            _ => out.extend(c.escape_unicode()),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -86,13 +258,17 @@ pub(crate) mod testing {
 
     use std::io::{self, Write};
     use std::sync::{Arc, Mutex};
+    use std::time::Duration;
 
-    use candor_contract::Finding;
     use candor_contract::rules::{
         AUTH_401_WITHOUT_CHALLENGE, CREATED_201_WITHOUT_LOCATION, DELETE_200_EMPTY,
+        PROBE_INSUFFICIENT_ROLE, PROBE_NO_CREDENTIALS, PROBE_OVERSIZE_BODY, PROBE_WRONG_MEDIA_TYPE,
+        Rule,
     };
+    use candor_contract::{Finding, Severity};
 
-    use crate::{Located, Skipped, Summary};
+    use crate::http::{RecordedRequest, RecordedResponse};
+    use crate::{Case, CaseOutcome, Located, ProbeEvidence, Skipped, Summary};
 
     #[derive(Clone, Default)]
     pub struct Shared(Arc<Mutex<Vec<u8>>>);
@@ -185,6 +361,129 @@ pub(crate) mod testing {
         sink.finish(&summary).unwrap();
         summary
     }
+
+    /// The body of the probe request in [`feed_probes`]: markup, quotes and
+    /// an ampersand, to prove every report escapes what it embeds.
+    pub const HOSTILE_BODY: &str = r#"{"name":"<script>alert('x')</script> & \"co\""}"#;
+
+    /// The reason the skipped check in [`feed_probes`] gives: XML and HTML
+    /// metacharacters and a control character.
+    pub const HOSTILE_REASON: &str = "no credentials for role <admin> & \"ops\" 'x' \u{7}";
+
+    fn probe(
+        rule: &'static Rule,
+        message: &str,
+        evidence: &str,
+        expected: &str,
+        request: RecordedRequest,
+        response: Option<RecordedResponse>,
+    ) -> Located {
+        let operation = format!("{} /users", request.method);
+        let status = response.as_ref().map_or(0, |r| r.status);
+        let mut located = Located::traffic(
+            "openapi.yaml",
+            0,
+            None,
+            request.method.clone(),
+            request.url.clone(),
+            status,
+            Finding::new(rule, message, evidence),
+        );
+        located.probe = Some(Box::new(ProbeEvidence {
+            operation,
+            expected: expected.to_owned(),
+            request,
+            response,
+        }));
+        located
+    }
+
+    /// A spec finding (OpenAPI file, line and pointer), then four checks of
+    /// a live probe run: one failed with a response whose body carries
+    /// markup, one failed with no response and a body that is not UTF-8,
+    /// one passed, one skipped. Summary: 3 exchanges, 2 errors, 1 warning.
+    pub fn feed_probes(sink: &mut dyn crate::Sink) -> Summary {
+        let mut summary = Summary {
+            exchanges: 3,
+            ..Summary::default()
+        };
+        let mut spec = Located::traffic(
+            "openapi.yaml",
+            0,
+            Some(42),
+            "POST",
+            "/users",
+            201,
+            Finding::new(
+                &CREATED_201_WITHOUT_LOCATION,
+                "201 declares no Location header",
+                "responses: {201: {description: created}}",
+            ),
+        );
+        spec.pointer = Some("/paths/~1users/post/responses/201".to_owned());
+        summary.count(spec.finding.severity);
+        sink.finding(&spec).unwrap();
+
+        let media = probe(
+            &PROBE_WRONG_MEDIA_TYPE,
+            "500 where 415 is expected",
+            "<script>alert(\"x\")</script>",
+            "415 (400 accepted as warn)",
+            RecordedRequest::new("POST", "http://127.0.0.1:8080/users?a=1&b=2")
+                .header("Content-Type", "text/plain")
+                .body(HOSTILE_BODY),
+            Some(RecordedResponse {
+                status: 500,
+                headers: vec![("content-type".into(), "text/html".into())],
+                body: b"<html><img src=\"https://evil.example/x.png\">&\x01</html>".to_vec(),
+                body_cut: false,
+                body_error: None,
+                elapsed: Duration::from_millis(12),
+            }),
+        );
+        summary.count(media.finding.severity);
+        sink.finding(&media).unwrap();
+        sink.case(&Case {
+            rule: &PROBE_WRONG_MEDIA_TYPE,
+            subject: "POST /users".to_owned(),
+            outcome: CaseOutcome::Failed(Severity::Error),
+        })
+        .unwrap();
+
+        let oversize = probe(
+            &PROBE_OVERSIZE_BODY,
+            "no response: connection reset",
+            "",
+            "413 (5xx fail)",
+            RecordedRequest::new("PUT", "http://127.0.0.1:8080/users")
+                .header("Content-Type", "application/octet-stream")
+                .body(vec![0xff, 0xfe, 0x00, 0x41]),
+            None,
+        );
+        summary.count(oversize.finding.severity);
+        sink.finding(&oversize).unwrap();
+        sink.case(&Case {
+            rule: &PROBE_OVERSIZE_BODY,
+            subject: "PUT /users".to_owned(),
+            outcome: CaseOutcome::Failed(Severity::Error),
+        })
+        .unwrap();
+
+        sink.case(&Case {
+            rule: &PROBE_NO_CREDENTIALS,
+            subject: "GET /users".to_owned(),
+            outcome: CaseOutcome::Passed,
+        })
+        .unwrap();
+        sink.case(&Case {
+            rule: &PROBE_INSUFFICIENT_ROLE,
+            subject: "DELETE /users/{id}".to_owned(),
+            outcome: CaseOutcome::Skipped(HOSTILE_REASON.to_owned()),
+        })
+        .unwrap();
+        sink.finish(&summary).unwrap();
+        summary
+    }
 }
 
 #[cfg(test)]
@@ -192,13 +491,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn format_parses_its_three_names_and_rejects_others() {
+    fn format_parses_its_five_names_and_rejects_others() {
         for format in Format::ALL {
             assert_eq!(format.as_str().parse::<Format>(), Ok(format));
         }
         assert_eq!("JSON".parse::<Format>(), Ok(Format::Json));
+        assert_eq!("JUnit".parse::<Format>(), Ok(Format::Junit));
         let err = "xml".parse::<Format>().unwrap_err();
-        assert!(err.to_string().contains("table, json or sarif"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("table, json, sarif, junit or html"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -208,5 +512,41 @@ mod tests {
         testing::feed(sink.as_mut());
         let doc: serde_json::Value = serde_json::from_str(&out.text()).unwrap();
         assert_eq!(doc["summary"]["errors"], 3);
+        for format in [Format::Junit, Format::Html] {
+            let out = testing::Shared::default();
+            let mut sink = super::sink(format, Box::new(out.clone()));
+            testing::feed(sink.as_mut());
+            assert!(
+                out.text().contains("auth.401_without_challenge"),
+                "{format}"
+            );
+        }
+    }
+
+    #[test]
+    fn status_classes_and_catalog_anchors() {
+        assert_eq!(STATUS_CLASSES[status_class(Some(204))], "2xx");
+        assert_eq!(STATUS_CLASSES[status_class(Some(599))], "5xx");
+        assert_eq!(STATUS_CLASSES[status_class(Some(600))], "other");
+        assert_eq!(STATUS_CLASSES[status_class(Some(42))], "other");
+        assert_eq!(STATUS_CLASSES[status_class(None)], "none");
+        assert_eq!(
+            rules_doc(&candor_contract::rules::PROBE_CREATE),
+            "docs/rules.md#3-active-probes-against-a-live-api"
+        );
+    }
+
+    #[test]
+    fn bodies_are_text_or_base64_and_previews_are_bounded() {
+        assert_eq!(body_text(b"{}"), (Cow::Borrowed("{}"), None));
+        assert_eq!(
+            body_text(&[0xff, 0x00]),
+            (Cow::Owned("/wA=".to_owned()), Some("base64"))
+        );
+        assert_eq!(body_preview(b"hello", 10), "hello");
+        assert_eq!(body_preview(b"hello", 3), "hel… (5 bytes in all)");
+        // A cut through "é" keeps only whole characters.
+        assert_eq!(body_preview("aé".as_bytes(), 2), "a… (3 bytes in all)");
+        assert_eq!(body_preview(&[0xff, 0x41], 10), "(2 bytes, not UTF-8)");
     }
 }

@@ -1,11 +1,17 @@
 //! The SARIF 2.1.0 report, for code-scanning dashboards, streamed.
 //!
 //! One run whose driver lists the whole rule catalog; each finding becomes a
-//! result pointing at the traffic file (and line, for JSON lines), with the
-//! exchange's method, URL and status in `webRequest`, `webResponse`, a
-//! logical location and the result's properties. Results are written as
-//! they arrive; skipped entries become tool notifications of the invocation
-//! and the summary goes in the run's properties, both at the end.
+//! result. A finding on traffic points at the traffic file (and line, for
+//! JSON lines), with the exchange's method, URL and status in `webRequest`,
+//! `webResponse`, a logical location and the result's properties. A finding
+//! on an OpenAPI file points at the file and line, with its JSON pointer as
+//! the logical location. A probe's finding points at the request URL and
+//! carries the whole request and response in `webRequest` and
+//! `webResponse` (`noResponseReceived` when none came), with the operation,
+//! the expectation and a `curl` line in its properties. Results are written
+//! as they arrive; skipped entries become tool notifications of the
+//! invocation and the summary goes in the run's properties, both at the
+//! end.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufWriter, Write};
@@ -15,8 +21,9 @@ use candor_contract::rules::{RULES, Rule};
 use serde_json::json;
 use serde_sarif::sarif as s;
 
-use super::MAX_SKIPPED_LISTED;
-use crate::{Located, Sink, Skipped, Summary};
+use super::{MAX_SKIPPED_LISTED, body_text};
+use crate::http::{RecordedRequest, RecordedResponse};
+use crate::{Located, ProbeEvidence, Sink, Skipped, Summary};
 
 /// The schema every SARIF 2.1.0 log names.
 pub const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
@@ -168,12 +175,39 @@ fn result(located: &Located, rule_index: Option<usize>) -> s::Result {
     } else {
         format!("{} Evidence: {}", finding.message, finding.evidence)
     };
-    let mut properties = BTreeMap::from([
+    let mut result = s::Result::builder()
+        .rule_id(finding.rule.id)
+        .level(result_level(finding.severity))
+        .message(s::Message::builder().text(message).build())
+        .build();
+    let mut properties = BTreeMap::from([("evidence".to_owned(), json!(finding.evidence))]);
+    if let Some(probe) = &located.probe {
+        probe_result(&mut result, &mut properties, finding.rule.id, probe);
+    } else if let Some(pointer) = &located.pointer {
+        spec_result(&mut result, &mut properties, located, pointer);
+    } else {
+        traffic_result(&mut result, &mut properties, located);
+    }
+    result.properties = Some(
+        s::PropertyBag::builder()
+            .additional_properties(properties)
+            .build(),
+    );
+    result.rule_index = rule_index.map(|i| i as i64);
+    result
+}
+
+/// A finding on recorded traffic: the file and line, and the exchange.
+fn traffic_result(
+    result: &mut s::Result,
+    properties: &mut BTreeMap<String, serde_json::Value>,
+    located: &Located,
+) {
+    properties.extend([
         ("entry".to_owned(), json!(located.entry)),
         ("method".to_owned(), json!(located.method)),
         ("url".to_owned(), json!(located.url)),
         ("status".to_owned(), json!(located.status)),
-        ("evidence".to_owned(), json!(finding.evidence)),
     ]);
     if let Some(line) = located.line {
         properties.insert("line".to_owned(), json!(line));
@@ -187,30 +221,151 @@ fn result(located: &Located, rule_index: Option<usize>) -> s::Result {
         .physical_location(physical(&located.file, located.line))
         .logical_locations(vec![logical])
         .build();
-    let mut result = s::Result::builder()
-        .rule_id(finding.rule.id)
-        .level(result_level(finding.severity))
-        .message(s::Message::builder().text(message).build())
-        .locations(vec![location])
-        .web_request(
-            s::WebRequest::builder()
-                .method(located.method.as_str())
-                .target(located.url.as_str())
-                .build(),
-        )
-        .web_response(
-            s::WebResponse::builder()
-                .status_code(i64::from(located.status))
-                .build(),
-        )
-        .properties(
-            s::PropertyBag::builder()
-                .additional_properties(properties)
-                .build(),
-        )
+    result.locations = Some(vec![location]);
+    result.web_request = Some(
+        s::WebRequest::builder()
+            .method(located.method.as_str())
+            .target(located.url.as_str())
+            .build(),
+    );
+    result.web_response = Some(
+        s::WebResponse::builder()
+            .status_code(i64::from(located.status))
+            .build(),
+    );
+}
+
+/// A finding on an OpenAPI document: the file and line, and the JSON
+/// pointer as the logical location.
+fn spec_result(
+    result: &mut s::Result,
+    properties: &mut BTreeMap<String, serde_json::Value>,
+    located: &Located,
+    pointer: &str,
+) {
+    properties.insert("pointer".to_owned(), json!(pointer));
+    if let Some(line) = located.line {
+        properties.insert("line".to_owned(), json!(line));
+    }
+    if !located.method.is_empty() || !located.url.is_empty() {
+        properties.insert(
+            "operation".to_owned(),
+            json!(format!("{} {}", located.method, located.url)),
+        );
+    }
+    let name = pointer.rsplit('/').next().unwrap_or(pointer);
+    let logical = s::LogicalLocation::builder()
+        .kind("object")
+        .name(name.replace("~1", "/").replace("~0", "~"))
+        .fully_qualified_name(pointer)
         .build();
-    result.rule_index = rule_index.map(|i| i as i64);
-    result
+    let location = s::Location::builder()
+        .physical_location(physical(&located.file, located.line))
+        .logical_locations(vec![logical])
+        .build();
+    result.locations = Some(vec![location]);
+}
+
+/// A finding of a live probe: the request URL as the artifact, the exact
+/// request and response, and how to reproduce it.
+fn probe_result(
+    result: &mut s::Result,
+    properties: &mut BTreeMap<String, serde_json::Value>,
+    rule: &str,
+    probe: &ProbeEvidence,
+) {
+    properties.extend([
+        ("probe".to_owned(), json!(rule)),
+        ("operation".to_owned(), json!(probe.operation)),
+        ("expected".to_owned(), json!(probe.expected)),
+        ("curl".to_owned(), json!(probe.request.curl())),
+    ]);
+    let artifact = s::ArtifactLocation::builder()
+        .uri(probe.request.url.as_str())
+        .build();
+    let logical = s::LogicalLocation::builder()
+        .kind("resource")
+        .name(probe.operation.as_str())
+        .fully_qualified_name(format!("{} {}", probe.request.method, probe.request.url))
+        .build();
+    let location = s::Location::builder()
+        .physical_location(
+            s::PhysicalLocation::builder()
+                .artifact_location(artifact)
+                .build(),
+        )
+        .logical_locations(vec![logical])
+        .build();
+    result.locations = Some(vec![location]);
+    result.web_request = Some(web_request(&probe.request));
+    result.web_response = Some(match &probe.response {
+        Some(response) => web_response(response),
+        None => s::WebResponse::builder().no_response_received(true).build(),
+    });
+}
+
+fn web_request(request: &RecordedRequest) -> s::WebRequest {
+    let mut web = s::WebRequest::builder()
+        .protocol("HTTP")
+        .method(request.method.as_str())
+        .target(request.url.as_str())
+        .headers(header_object(&request.headers))
+        .build();
+    web.body = request.body.as_deref().map(content);
+    web
+}
+
+fn web_response(response: &RecordedResponse) -> s::WebResponse {
+    let mut web = s::WebResponse::builder()
+        .protocol("HTTP")
+        .status_code(i64::from(response.status))
+        .headers(header_object(&response.headers))
+        .body(content(&response.body))
+        .build();
+    let mut properties = BTreeMap::new();
+    if response.body_cut {
+        properties.insert("bodyTruncated".to_owned(), json!(true));
+    }
+    if let Some(error) = &response.body_error {
+        properties.insert("bodyError".to_owned(), json!(error));
+    }
+    properties.insert(
+        "elapsedMs".to_owned(),
+        json!(u64::try_from(response.elapsed.as_millis()).unwrap_or(u64::MAX)),
+    );
+    web.properties = Some(
+        s::PropertyBag::builder()
+            .additional_properties(properties)
+            .build(),
+    );
+    web
+}
+
+/// SARIF's headers are an object: repeated names are joined with `, ` as
+/// RFC 9110 §5.3 allows.
+fn header_object(headers: &[(String, String)]) -> BTreeMap<String, String> {
+    let mut object: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in headers {
+        object
+            .entry(name.clone())
+            .and_modify(|joined| {
+                joined.push_str(", ");
+                joined.push_str(value);
+            })
+            .or_insert_with(|| value.clone());
+    }
+    object
+}
+
+/// A body as SARIF artifact content: `text` when UTF-8, else `binary`
+/// (base64).
+fn content(body: &[u8]) -> s::ArtifactContent {
+    let mut content = s::ArtifactContent::builder().build();
+    match body_text(body) {
+        (text, None) => content.text = Some(text.into_owned()),
+        (binary, Some(_)) => content.binary = Some(binary.into_owned()),
+    }
+    content
 }
 
 fn notification(skipped: &Skipped) -> s::Notification {
@@ -327,7 +482,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::report::testing::{Shared, feed, located};
+    use crate::report::testing::{HOSTILE_BODY, Shared, feed, feed_probes, located};
 
     fn run(feed_it: impl FnOnce(&mut dyn Sink)) -> Value {
         let out = Shared::default();
@@ -421,6 +576,90 @@ mod tests {
         assert_eq!(har["properties"]["entry"], 5);
         assert_eq!(har["level"], "note");
         assert_eq!(har["message"]["text"], "no Location");
+    }
+
+    #[test]
+    fn spec_findings_point_at_file_line_and_pointer() {
+        let log = run(|sink| {
+            feed_probes(sink);
+        });
+        assert_valid(&log);
+        let spec = &log["runs"][0]["results"][0];
+        let location = &spec["locations"][0];
+        assert_eq!(
+            location["physicalLocation"]["artifactLocation"]["uri"],
+            "openapi.yaml"
+        );
+        assert_eq!(location["physicalLocation"]["region"]["startLine"], 42);
+        assert_eq!(
+            location["logicalLocations"][0]["fullyQualifiedName"],
+            "/paths/~1users/post/responses/201"
+        );
+        assert_eq!(location["logicalLocations"][0]["name"], "201");
+        assert_eq!(
+            spec["properties"]["pointer"],
+            "/paths/~1users/post/responses/201"
+        );
+        assert!(spec.get("webRequest").is_none() && spec.get("webResponse").is_none());
+        assert_eq!(spec["level"], "warning");
+    }
+
+    #[test]
+    fn probe_findings_carry_request_response_and_curl() {
+        let log = run(|sink| {
+            feed_probes(sink);
+        });
+        let results = &log["runs"][0]["results"];
+        let media = &results[1];
+        assert_eq!(
+            media["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            "http://127.0.0.1:8080/users?a=1&b=2"
+        );
+        assert!(
+            media["locations"][0]["physicalLocation"]
+                .get("region")
+                .is_none()
+        );
+        let request = &media["webRequest"];
+        assert_eq!(request["method"], "POST");
+        assert_eq!(request["target"], "http://127.0.0.1:8080/users?a=1&b=2");
+        assert_eq!(request["headers"]["Content-Type"], "text/plain");
+        assert_eq!(request["body"]["text"], HOSTILE_BODY);
+        let response = &media["webResponse"];
+        assert_eq!(response["statusCode"], 500);
+        assert_eq!(response["headers"]["content-type"], "text/html");
+        assert!(
+            response["body"]["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("<html>")
+        );
+        let properties = &media["properties"];
+        assert_eq!(properties["probe"], "probe.wrong_media_type");
+        assert_eq!(properties["operation"], "POST /users");
+        assert_eq!(properties["expected"], "415 (400 accepted as warn)");
+        assert!(
+            properties["curl"]
+                .as_str()
+                .unwrap()
+                .starts_with("curl -i -X POST")
+        );
+
+        let oversize = &results[2];
+        assert_eq!(oversize["webResponse"], json!({"noResponseReceived": true}));
+        assert_eq!(
+            oversize["webRequest"]["body"],
+            json!({"binary": "//4AQQ=="})
+        );
+    }
+
+    #[test]
+    fn repeated_headers_are_joined() {
+        let headers = [
+            ("Vary".to_owned(), "Accept".to_owned()),
+            ("Vary".to_owned(), "Origin".to_owned()),
+        ];
+        assert_eq!(header_object(&headers)["Vary"], "Accept, Origin");
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //!
 //! Nothing is printed until the end, and only per-rule tallies and the
 //! first examples are kept, so memory is bounded by the size of the rule
-//! catalog, not by the number of findings.
+//! catalog, not by the number of findings. An example shows where the
+//! finding is (file and line, JSON pointer, or probed operation) and, for a
+//! probe, the status expected and received and a `curl` line to reproduce
+//! it; checks that ran are counted on one line.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -12,7 +15,8 @@ use candor_contract::Severity;
 use candor_contract::rules::Rule;
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 
-use crate::{Located, Sink, Skipped, Summary};
+use super::{CaseCounts, place, printable};
+use crate::{Case, CaseOutcome, Located, Sink, Skipped, Summary};
 
 /// Examples kept and shown per rule.
 pub const EXAMPLES_PER_RULE: usize = 3;
@@ -29,6 +33,9 @@ pub struct TableSink<W: Write> {
     tallies: Vec<Tally>,
     by_rule: HashMap<&'static str, usize>,
     skipped: Vec<String>,
+    cases: CaseCounts,
+    /// The first skipped checks, as `rule on subject: reason`.
+    skipped_cases: Vec<String>,
 }
 
 /// Everything the report keeps about one rule.
@@ -40,12 +47,18 @@ struct Tally {
 }
 
 struct Example {
-    /// `file:line (entry N)`, or `file entry N` when there are no lines.
+    /// `file:line (entry N)`, `file entry N` when there are no lines,
+    /// `file:line /json/pointer` in an OpenAPI file, or the probed
+    /// operation.
     place: String,
-    /// `GET https://… -> 401`.
-    exchange: String,
+    /// `GET https://… -> 401` for an exchange, `expected 415, got 500` for a
+    /// probe; nothing for a spec finding.
+    exchange: Option<String>,
     message: String,
     evidence: String,
+    /// The probe's request as a `curl` line, kept whole so it can be
+    /// copied (so it may be wider than the report).
+    curl: Option<String>,
 }
 
 const SEVERITIES: [Severity; 3] = [Severity::Error, Severity::Warn, Severity::Info];
@@ -92,20 +105,46 @@ impl Tally {
 
 impl Example {
     fn new(located: &Located) -> Self {
-        let place = match located.line {
-            Some(line) => format!("{}:{line} (entry {})", located.file, located.entry),
-            None => format!("{} entry {}", located.file, located.entry),
+        let (exchange, curl) = match (&located.probe, &located.pointer) {
+            (Some(probe), _) => {
+                let got = match &probe.response {
+                    Some(response) => response.status.to_string(),
+                    None => "no response".to_owned(),
+                };
+                let curl = probe.request.curl();
+                let curl = if curl.chars().any(char::is_control) {
+                    format!(
+                        "{} (control characters escaped; the JSON report has the exact line)",
+                        printable(&curl)
+                    )
+                } else {
+                    curl
+                };
+                (
+                    Some(printable(&format!(
+                        "expected {}, got {got}",
+                        probe.expected
+                    ))),
+                    Some(curl),
+                )
+            }
+            (None, Some(_)) => (None, None),
+            (None, None) => (
+                Some(format!(
+                    "{} {} -> {}",
+                    located.method,
+                    shorten(&located.url, URL_SHOWN),
+                    located.status
+                )),
+                None,
+            ),
         };
         Example {
-            place,
-            exchange: format!(
-                "{} {} -> {}",
-                located.method,
-                shorten(&located.url, URL_SHOWN),
-                located.status
-            ),
+            place: printable(&place(located)),
+            exchange,
             message: printable(&located.finding.message),
             evidence: printable(&located.finding.evidence),
+            curl,
         }
     }
 }
@@ -117,6 +156,8 @@ impl<W: Write> TableSink<W> {
             tallies: Vec::new(),
             by_rule: HashMap::new(),
             skipped: Vec::new(),
+            cases: CaseCounts::default(),
+            skipped_cases: Vec::new(),
         }
     }
 
@@ -153,6 +194,25 @@ impl<W: Write> TableSink<W> {
             let unlisted = summary.skipped.saturating_sub(self.skipped.len() as u64);
             if unlisted > 0 {
                 let _ = writeln!(text, "  ... and {unlisted} more");
+            }
+        }
+        if self.cases.total() > 0 {
+            let CaseCounts {
+                passed,
+                failed,
+                skipped,
+            } = self.cases;
+            let checks = plural(self.cases.total(), "check", "checks");
+            let _ = writeln!(
+                text,
+                "\n{checks}: {passed} passed, {failed} failed, {skipped} skipped"
+            );
+            for skipped in &self.skipped_cases {
+                wrap(&mut text, "  ", &format!("skipped {skipped}"));
+            }
+            let unlisted = skipped.saturating_sub(self.skipped_cases.len() as u64);
+            if unlisted > 0 {
+                let _ = writeln!(text, "  ... and {unlisted} more skipped");
             }
         }
         let _ = writeln!(
@@ -197,11 +257,16 @@ fn examples(text: &mut String, tally: &Tally) {
         plural(total, "finding", "findings")
     );
     for example in &tally.examples {
-        let _ = writeln!(text, "  {}", example.place);
-        let _ = writeln!(text, "    {}", example.exchange);
+        wrap(text, "  ", &example.place);
+        if let Some(exchange) = &example.exchange {
+            wrap(text, "    ", exchange);
+        }
         wrap(text, "    ", &example.message);
         if !example.evidence.is_empty() {
             wrap(text, "    ", &format!("evidence: {}", example.evidence));
+        }
+        if let Some(curl) = &example.curl {
+            let _ = writeln!(text, "    {curl}");
         }
     }
     let unlisted = total.saturating_sub(tally.examples.len() as u64);
@@ -262,19 +327,6 @@ fn shorten(s: &str, max: usize) -> String {
     }
 }
 
-/// `s` with control characters escaped, so one example stays on its lines.
-fn printable(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 impl<W: Write> Sink for TableSink<W> {
     fn finding(&mut self, located: &Located) -> io::Result<()> {
         let rule = located.finding.rule;
@@ -301,6 +353,19 @@ impl<W: Write> Sink for TableSink<W> {
         Ok(())
     }
 
+    fn case(&mut self, case: &Case) -> io::Result<()> {
+        self.cases.count(&case.outcome);
+        if let CaseOutcome::Skipped(reason) = &case.outcome
+            && self.skipped_cases.len() < SKIPPED_SHOWN
+        {
+            self.skipped_cases.push(printable(&format!(
+                "{} on {}: {reason}",
+                case.rule.id, case.subject
+            )));
+        }
+        Ok(())
+    }
+
     fn finish(&mut self, summary: &Summary) -> io::Result<()> {
         let text = self.render(summary);
         self.out.write_all(text.as_bytes())?;
@@ -314,7 +379,7 @@ mod tests {
     use candor_contract::rules::AUTH_401_WITHOUT_CHALLENGE;
 
     use super::*;
-    use crate::report::testing::{Shared, feed, located};
+    use crate::report::testing::{Shared, feed, feed_probes, located};
 
     fn run(feed_it: impl FnOnce(&mut dyn Sink)) -> String {
         let out = Shared::default();
@@ -355,6 +420,63 @@ mod tests {
                 "too wide: {line}"
             );
         }
+    }
+
+    #[test]
+    fn probe_and_spec_findings_show_where_what_and_how_to_reproduce() {
+        let text = run(|sink| {
+            feed_probes(sink);
+        });
+        // A spec finding: file, line and pointer; no exchange line.
+        assert!(
+            text.contains(
+                "  openapi.yaml:42 /paths/~1users/post/responses/201\n    201 declares no Location"
+            ),
+            "{text}"
+        );
+        // A probe: operation, expected and actual status, then curl.
+        assert!(
+            text.contains("  POST /users\n    expected 415 (400 accepted as warn), got 500\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "    curl -i -X POST -H 'Content-Type: text/plain' --data-binary '{\"name\""
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("expected 413 (5xx fail), got no response"),
+            "{text}"
+        );
+        assert!(
+            text.contains("4 checks: 1 passed, 2 failed, 1 skipped"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  skipped probe.insufficient_role on DELETE /users/{id}: no credentials"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("\\u{7}"),
+            "control characters are escaped: {text}"
+        );
+        for line in text.lines().filter(|l| !l.starts_with("    curl ")) {
+            assert!(
+                line.chars().count() <= usize::from(WIDTH),
+                "too wide: {line}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_lint_run_has_no_checks_line() {
+        let text = run(|sink| {
+            feed(sink);
+        });
+        assert!(!text.contains("checks"), "{text}");
     }
 
     #[test]
