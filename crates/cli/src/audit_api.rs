@@ -1,10 +1,19 @@
-//! `candor audit --spec api.yaml --base-url URL`: the active probes.
+//! `candor audit --spec api.yaml --base-url URL`: the active probes of
+//! contract section 3 against a live API.
 
-use anyhow::Result;
+use std::io::{self, IsTerminal, Write};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use candor_audit::http::{Client, ClientOptions};
+use candor_audit::openapi::Document;
+use candor_audit::probe::{self, Credentials, MAX_BURST, ProbeOptions, Progress};
+use candor_audit::report;
 use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::Outcome;
-use crate::report_args::ReportArgs;
+use crate::report_args::{ReportArgs, WarnSkipped};
 
 #[derive(Debug, Args)]
 pub struct ApiArgs {
@@ -12,14 +21,157 @@ pub struct ApiArgs {
     #[arg(long, value_name = "FILE", required = true)]
     pub spec: Option<String>,
 
-    /// Where the API answers, e.g. https://staging.example.com/v1.
-    #[arg(long, value_name = "URL", required = true)]
+    /// Where the API answers, e.g. https://staging.example.com/v1 (default:
+    /// the document's first server URL, when it is absolute).
+    #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
+
+    /// Credentials for a role, e.g. admin="Bearer eyJ...". The value is the
+    /// whole Authorization header value, or `Header-Name: value` for
+    /// another header. Repeatable. Role `expired` marks an expired token,
+    /// `invalid` a garbage one (generated when not given).
+    #[arg(long = "auth", value_name = "ROLE=VALUE")]
+    pub auth: Vec<String>,
+
+    /// Also send DELETE (only to resources the run created), writes to
+    /// resources the run did not create, and the --burst.
+    #[arg(long)]
+    pub allow_destructive: bool,
+
+    /// Opt in to probe.rate_burst: up to N requests to one GET operation,
+    /// stopping at the first 429 (needs --allow-destructive).
+    #[arg(long, value_name = "N", requires = "allow_destructive",
+          value_parser = clap::value_parser!(u32).range(1..=MAX_BURST as i64))]
+    pub burst: Option<u32>,
+
+    /// Requests the whole run may send.
+    #[arg(long, value_name = "N", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub budget: u64,
+
+    /// Requests in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub concurrency: u32,
+
+    /// Seconds each request may take, connect to last byte.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub timeout: u64,
+
+    /// Accept TLS certificates no trusted root vouches for (a staging
+    /// server with a private CA).
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Show --auth values in the reported requests and curl lines (by
+    /// default they read `Bearer <ROLE credential>`).
+    #[arg(long)]
+    pub reveal_credentials: bool,
 
     #[command(flatten)]
     pub report: ReportArgs,
 }
 
-pub fn run(_args: ApiArgs) -> Result<Outcome> {
-    anyhow::bail!("candor audit --spec: being built")
+pub fn run(args: ApiArgs) -> Result<Outcome> {
+    let Some(spec) = args.spec.as_deref() else {
+        bail!("--spec is required");
+    };
+    let doc = Document::load(spec).with_context(|| format!("cannot read {spec}"))?;
+    let credentials = Credentials::parse(args.auth.iter().map(String::as_str))?;
+    let base_url = match &args.base_url {
+        Some(url) => url.clone(),
+        None => {
+            let url = spec_server(&doc).with_context(|| {
+                format!("--base-url is required: {spec} declares no absolute server URL")
+            })?;
+            eprintln!(
+                "candor: probing {url}, the first server of {spec} (--base-url chooses another)"
+            );
+            url
+        }
+    };
+    probe::base_url(&base_url)?;
+    let client = Client::new(ClientOptions {
+        budget: args.budget,
+        concurrency: args.concurrency as usize,
+        timeout: Duration::from_secs(args.timeout),
+        insecure: args.insecure,
+        ..ClientOptions::default()
+    })?;
+    let options = ProbeOptions {
+        base_url: base_url.clone(),
+        credentials,
+        allow_destructive: args.allow_destructive,
+        burst: args.burst,
+        reveal_credentials: args.reveal_credentials,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut sink = report::sink(args.report.format.format(), Box::new(io::stdout()));
+    let bar = TerminalProgress::new(!args.report.no_progress && io::stderr().is_terminal());
+    let mut sink = WarnSkipped(sink.as_mut());
+    let report = runtime
+        .block_on(probe::run(&doc, &options, &client, &bar, &mut sink))
+        .context("audit failed")?;
+    io::stdout().flush()?;
+    if report.budget_exhausted {
+        eprintln!(
+            "candor: the budget of {} requests ran out; the probes it did not cover are reported as skipped (raise --budget)",
+            args.budget
+        );
+    }
+    if report.responses == 0 && report.requests > 0 {
+        bail!(
+            "{base_url} answered no request: {}",
+            report.first_error.as_deref().unwrap_or("no response")
+        );
+    }
+    Ok(args.report.outcome(&report.summary))
+}
+
+/// The document's first server URL, when it is an absolute http(s) URL
+/// without template variables.
+fn spec_server(doc: &Document) -> Option<String> {
+    let url = doc.server_url()?;
+    let absolute = url.starts_with("http://") || url.starts_with("https://");
+    (absolute && !url.contains('{')).then(|| url.to_owned())
+}
+
+/// A step-count progress bar on stderr, drawn only on a terminal.
+struct TerminalProgress {
+    bar: ProgressBar,
+}
+
+impl TerminalProgress {
+    fn new(enabled: bool) -> Self {
+        if !enabled {
+            return TerminalProgress {
+                bar: ProgressBar::hidden(),
+            };
+        }
+        let bar = ProgressBar::new(0);
+        bar.set_draw_target(ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template("probing {wide_bar} {pos}/{len} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        TerminalProgress { bar }
+    }
+}
+
+impl Progress for TerminalProgress {
+    fn start(&self, total: u64) {
+        self.bar.set_length(total);
+    }
+
+    fn advance(&self, n: u64) {
+        self.bar.inc(n);
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
 }
