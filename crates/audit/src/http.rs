@@ -59,21 +59,22 @@ impl RecordedRequest {
         for (name, value) in &self.headers {
             let _ = write!(line, " -H {}", shell_quote(&format!("{name}: {value}")));
         }
+        let mut note = None;
         if let Some(body) = &self.body {
             match std::str::from_utf8(body) {
                 Ok(text) => {
                     let _ = write!(line, " --data-binary {}", shell_quote(text));
                 }
                 Err(_) => {
-                    let _ = write!(
-                        line,
-                        " --data-binary @body.bin  # {} bytes, not UTF-8",
-                        body.len()
-                    );
+                    line.push_str(" --data-binary @body.bin");
+                    note = Some(body.len());
                 }
             }
         }
         let _ = write!(line, " {}", shell_quote(&self.url));
+        if let Some(len) = note {
+            let _ = write!(line, "  # body.bin: the {len}-byte body, not UTF-8");
+        }
         line
     }
 }

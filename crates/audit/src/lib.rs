@@ -10,7 +10,9 @@ pub mod http;
 pub mod input;
 pub mod lint;
 pub mod openapi;
+pub mod probe;
 pub mod report;
+pub mod suite;
 
 use candor_contract::{Finding, Severity};
 

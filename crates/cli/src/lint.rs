@@ -1,11 +1,16 @@
-//! `candor lint`: recorded traffic in, findings out.
+//! `candor lint`: recorded traffic or OpenAPI documents in, findings out.
+//!
+//! Each file is told apart by its content: an OpenAPI document goes through
+//! the static rules, anything else is traffic for the passive rules.
 
-use std::io::{self, IsTerminal, Write};
+use std::fs::File;
+use std::io::{self, IsTerminal, Read, Write};
 use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use candor_audit::lint::{self, LintOptions, Progress};
-use candor_audit::report;
+use candor_audit::openapi::{self, Document};
+use candor_audit::{Case, Located, Sink, Skipped, Summary, report};
 use candor_contract::CheckOptions;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -16,7 +21,8 @@ use crate::report_args::{ReportArgs, WarnSkipped};
 #[derive(Debug, Args)]
 pub struct LintArgs {
     /// Files to lint: HAR 1.2 or JSON lines (one exchange per line), plain
-    /// or gzip; `-` reads stdin. The format is detected from the content.
+    /// or gzip, or OpenAPI 3.0/3.1 documents (YAML or JSON); `-` reads
+    /// traffic from stdin. The format is detected from the content.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<String>,
 
@@ -46,11 +52,30 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
             assume_json_api: args.assume_json_api,
         },
     };
+    // Every document is read before anything is written: a spec that does
+    // not load stops the run with its file and line, not half a report.
+    let mut specs = Vec::new();
+    let mut traffic = Vec::new();
+    for file in &args.files {
+        if is_openapi(file) {
+            specs.push(Document::load(file)?);
+        } else {
+            traffic.push(file.clone());
+        }
+    }
     let stdout = io::stdout();
     let mut sink = report::sink(format, Box::new(stdout));
     let bar = TerminalProgress::new(!args.report.no_progress && io::stderr().is_terminal());
     let mut sink = WarnSkipped(sink.as_mut());
-    let summary = lint::run(&args.files, &options, &bar, &mut sink).context("lint failed")?;
+    let specs = lint_specs(&specs, &mut sink).context("lint failed")?;
+    // Traffic after the documents, all in one run, so that rules spanning
+    // exchanges still see every traffic file as one sequence.
+    let mut sink = WithSpecs {
+        inner: &mut sink,
+        specs,
+    };
+    let summary = lint::run(&traffic, &options, &bar, &mut sink).context("lint failed")?;
+    let summary = merge(summary, &specs);
     io::stdout().flush()?;
     if summary.skipped > 0 {
         anyhow::bail!(
@@ -60,6 +85,81 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
         );
     }
     Ok(args.report.outcome(&summary))
+}
+
+/// Bytes read to tell an OpenAPI document from traffic.
+const SNIFF_BYTES: u64 = 16 * 1024;
+
+/// True when `file` starts like an OpenAPI document. Standard input and
+/// files that cannot be read are left to the traffic reader, which names
+/// what is wrong with them.
+fn is_openapi(file: &str) -> bool {
+    if file == "-" {
+        return false;
+    }
+    let Ok(f) = File::open(file) else {
+        return false;
+    };
+    let mut head = Vec::new();
+    if f.take(SNIFF_BYTES).read_to_end(&mut head).is_err() {
+        return false;
+    }
+    Document::sniff(&String::from_utf8_lossy(&head))
+}
+
+/// The static rules over each document, into `sink`: every finding, then
+/// one case per rule. Each operation counts as an exchange.
+fn lint_specs(docs: &[Document], sink: &mut dyn Sink) -> io::Result<Summary> {
+    let mut summary = Summary::default();
+    for doc in docs {
+        let ops = openapi::operations(doc);
+        summary.exchanges += ops.len() as u64;
+        let findings = openapi::lint::lint_operations(doc, &ops);
+        for located in &findings {
+            summary.count(located.finding.severity);
+            sink.finding(located)?;
+        }
+        for case in openapi::lint::cases(&doc.file, &findings) {
+            sink.case(&case)?;
+        }
+    }
+    Ok(summary)
+}
+
+/// Counts of two parts of one run, added.
+fn merge(a: Summary, b: &Summary) -> Summary {
+    Summary {
+        exchanges: a.exchanges + b.exchanges,
+        errors: a.errors + b.errors,
+        warnings: a.warnings + b.warnings,
+        infos: a.infos + b.infos,
+        skipped: a.skipped + b.skipped,
+    }
+}
+
+/// Passes the traffic run through, and finishes the report with the
+/// documents' counts added to the traffic's.
+struct WithSpecs<'a> {
+    inner: &'a mut dyn Sink,
+    specs: Summary,
+}
+
+impl Sink for WithSpecs<'_> {
+    fn finding(&mut self, finding: &Located) -> io::Result<()> {
+        self.inner.finding(finding)
+    }
+
+    fn skipped(&mut self, skipped: &Skipped) -> io::Result<()> {
+        self.inner.skipped(skipped)
+    }
+
+    fn case(&mut self, case: &Case) -> io::Result<()> {
+        self.inner.case(case)
+    }
+
+    fn finish(&mut self, summary: &Summary) -> io::Result<()> {
+        self.inner.finish(&merge(*summary, &self.specs))
+    }
 }
 
 /// A byte-based progress bar on stderr, drawn only on a terminal.

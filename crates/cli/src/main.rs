@@ -6,6 +6,7 @@
 mod audit;
 mod audit_api;
 mod audit_gateway;
+mod demo;
 mod faults;
 mod lint;
 mod report_args;
@@ -28,7 +29,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Lint recorded traffic (HAR 1.2 or JSON lines, optionally gzipped)
-    /// against the contract's passive rules.
+    /// against the contract's passive rules, and OpenAPI 3.0/3.1 documents
+    /// against its static rules.
     Lint(lint::LintArgs),
     /// Probe a live API driven by its OpenAPI document, or (`audit
     /// gateway`) run the gateway fault suite.
@@ -39,6 +41,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Validate gateway configuration files.
     CheckConfig(serve::CheckConfigArgs),
+    /// Start the whole flow on loopback: the gateway in front of the
+    /// reference accounts service (SQLite), with a guided tour.
+    Demo(demo::DemoArgs),
     /// Run the fault-injection upstream (for tests, audits and benchmarks).
     Faults(faults::FaultsArgs),
 }
@@ -69,6 +74,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::CheckConfig(args) => serve::check_config(args),
         Command::Faults(args) => faults::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -354,7 +354,10 @@ fn expand_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Option
             let Some(end) = after.find('}') else {
                 return Err("unterminated \"${\" (write \"$${\" for a literal \"${\")".to_owned());
             };
-            let name = &after[..end];
+            let (name, default) = match after[..end].split_once(":-") {
+                Some((name, default)) => (name, Some(default)),
+                None => (&after[..end], None),
+            };
             let valid_name = name
                 .chars()
                 .next()
@@ -365,10 +368,13 @@ fn expand_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Option
                     "invalid environment variable name {name:?} in \"${{{name}}}\""
                 ));
             }
-            let Some(value) = env(name) else {
-                return Err(format!("environment variable {name} is not set"));
-            };
-            out.push_str(&value);
+            match (env(name), default) {
+                (Some(value), _) => out.push_str(&value),
+                (None, Some(default)) => out.push_str(default),
+                (None, None) => {
+                    return Err(format!("environment variable {name} is not set"));
+                }
+            }
             rest = &after[end + 1..];
         } else {
             out.push('$');
@@ -1810,6 +1816,36 @@ fn parse_rfc3339(text: &str) -> Result<SystemTime, String> {
     Ok(time)
 }
 
+/// Formats `time` as an RFC 3339 instant in UTC to the second, e.g.
+/// `2026-12-01T06:00:00Z`: what [`parse_rfc3339`] reads (for instants from
+/// 1970 on; earlier ones print as the epoch).
+pub fn format_rfc3339(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let mut days = secs / 86_400;
+    let mut year = 1970;
+    loop {
+        let in_year = if is_leap_year(year) { 366 } else { 365 };
+        if days < in_year {
+            break;
+        }
+        days -= in_year;
+        year += 1;
+    }
+    let mut month = 1;
+    while days >= u64::from(days_in_month(year, month)) {
+        days -= u64::from(days_in_month(year, month));
+        month += 1;
+    }
+    let rem = secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{:02}T{:02}:{:02}:{:02}Z",
+        days + 1,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 fn is_leap_year(year: u32) -> bool {
     year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400))
 }
@@ -1985,6 +2021,19 @@ mod tests {
     }
 
     #[test]
+    fn formatted_instants_parse_back() {
+        assert_eq!(format_rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        for secs in [0, 59, 86_399, 951_782_400, 1_795_000_000, 4_102_444_799] {
+            let t = UNIX_EPOCH + Duration::from_secs(secs);
+            assert_eq!(parse_rfc3339(&format_rfc3339(t)), Ok(t), "{secs}");
+        }
+        assert_eq!(
+            format_rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_000_000)),
+            "2026-11-18T11:06:40Z"
+        );
+    }
+
+    #[test]
     fn dates_are_rfc3339_instants() {
         assert_eq!(secs("1970-01-01T00:00:00Z"), Ok(0));
         assert_eq!(secs("2026-12-01T06:00:00Z"), Ok(1_796_104_800));
@@ -2085,6 +2134,16 @@ mod tests {
         assert_eq!(
             expand("${NOPE}"),
             Err("environment variable NOPE is not set".to_owned())
+        );
+        assert_eq!(
+            expand("${NOPE:-127.0.0.1:80}/${PORT:-1}"),
+            Ok(Some("127.0.0.1:80/9001".to_owned()))
+        );
+        assert_eq!(expand("${NOPE:-}x"), Ok(Some("x".to_owned())));
+        assert!(
+            expand("${1X:-a}")
+                .unwrap_err()
+                .starts_with("invalid environment variable name")
         );
         assert!(expand("${HOST").unwrap_err().starts_with("unterminated"));
         assert!(

@@ -5,5 +5,5 @@ mod file;
 mod load;
 pub mod model;
 
-pub use load::{ConfigError, load_file, load_str};
+pub use load::{ConfigError, format_rfc3339, load_file, load_str};
 pub use model::*;

@@ -1,0 +1,356 @@
+//! The guided tour: one step per row of the guide's mapping table, printed
+//! as curl lines and, with `--tour`, run and checked.
+//!
+//! Steps are data so that what the demo prints and what its tests run can
+//! never drift apart.
+
+use std::fmt::Write as _;
+
+use candor_audit::http::{Client, RecordedRequest};
+
+/// Who a request is sent as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum As {
+    Anonymous,
+    User,
+    Admin,
+    Expired,
+}
+
+impl As {
+    /// The shell variable the printed tour uses for the token.
+    fn variable(self) -> Option<&'static str> {
+        match self {
+            As::Anonymous => None,
+            As::User => Some("USER_TOKEN"),
+            As::Admin => Some("ADMIN_TOKEN"),
+            As::Expired => Some("EXPIRED_TOKEN"),
+        }
+    }
+}
+
+/// One request of a step.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub who: As,
+    /// `(Content-Type, body)`.
+    pub body: Option<(&'static str, &'static str)>,
+}
+
+/// One row of the tour: requests sent in order; the status of the last
+/// one is the row's answer, the others must succeed (2xx).
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub status: u16,
+    pub what: &'static str,
+    pub calls: Vec<Call>,
+    /// How many times the last call is sent (a quota needs several).
+    pub repeat: u32,
+}
+
+const JSON: &str = "application/json";
+
+fn call(method: &'static str, path: &'static str, who: As) -> Call {
+    Call {
+        method,
+        path,
+        who,
+        body: None,
+    }
+}
+
+fn with_body(mut c: Call, media: &'static str, body: &'static str) -> Call {
+    c.body = Some((media, body));
+    c
+}
+
+fn step(status: u16, what: &'static str, calls: Vec<Call>) -> Step {
+    Step {
+        status,
+        what,
+        calls,
+        repeat: 1,
+    }
+}
+
+/// The tour, in the order it must run: it signs up user 1, reads, deletes
+/// and reads it again, on a fresh database.
+pub fn steps() -> Vec<Step> {
+    let ada = r#"{"email":"ada@example.com","password":"correct horse battery","name":"Ada"}"#;
+    vec![
+        step(
+            201,
+            "created: sign up (Location names the user)",
+            vec![with_body(call("POST", "/users", As::Anonymous), JSON, ada)],
+        ),
+        step(
+            400,
+            "malformed JSON",
+            vec![with_body(
+                call("POST", "/users", As::Anonymous),
+                JSON,
+                r#"{"email":"#,
+            )],
+        ),
+        step(
+            400,
+            "missing field (errors lists each one)",
+            vec![with_body(
+                call("POST", "/users", As::Anonymous),
+                JSON,
+                r#"{"email":"bob@example.com"}"#,
+            )],
+        ),
+        step(
+            415,
+            "JSON sent as text/plain",
+            vec![with_body(
+                call("POST", "/users", As::Anonymous),
+                "text/plain",
+                ada,
+            )],
+        ),
+        step(
+            422,
+            "valid input breaking a rule: the email is taken",
+            vec![with_body(call("POST", "/users", As::Anonymous), JSON, ada)],
+        ),
+        step(
+            401,
+            "no token (WWW-Authenticate: Bearer realm=\"accounts\")",
+            vec![call("GET", "/users/1", As::Anonymous)],
+        ),
+        step(
+            401,
+            "expired token (error=\"invalid_token\")",
+            vec![call("GET", "/users/1", As::Expired)],
+        ),
+        step(
+            200,
+            "a valid token reads the user",
+            vec![call("GET", "/users/1", As::User)],
+        ),
+        step(
+            403,
+            "authenticated, but not an admin",
+            vec![call("GET", "/admin/reports", As::User)],
+        ),
+        step(
+            404,
+            "a user that never existed",
+            vec![call("GET", "/users/999", As::User)],
+        ),
+        step(
+            202,
+            "accepted: an export starts (Location: its status)",
+            vec![call("POST", "/exports", As::User)],
+        ),
+        step(
+            204,
+            "deleted, no content",
+            vec![call("DELETE", "/users/1", As::User)],
+        ),
+        step(
+            410,
+            "the deleted user is gone for good",
+            vec![call("GET", "/users/1", As::User)],
+        ),
+        step(
+            410,
+            "a retired route (Link: the successor)",
+            vec![call("GET", "/docs/v1/guide", As::Anonymous)],
+        ),
+        step(
+            500,
+            "the database fails (admin turns the switch on, then reads)",
+            vec![
+                with_body(
+                    call("POST", "/-/fail-db", As::Admin),
+                    JSON,
+                    r#"{"on":true}"#,
+                ),
+                call("GET", "/admin/reports", As::Admin),
+            ],
+        ),
+        step(
+            200,
+            "the database is back (switch off)",
+            vec![
+                with_body(
+                    call("POST", "/-/fail-db", As::Admin),
+                    JSON,
+                    r#"{"on":false}"#,
+                ),
+                call("GET", "/admin/reports", As::Admin),
+            ],
+        ),
+        step(
+            502,
+            "a dependency refuses connections (X-Failure-Type)",
+            vec![call("GET", "/payments/charge", As::Anonymous)],
+        ),
+        step(
+            503,
+            "under maintenance (Retry-After)",
+            vec![call("GET", "/legacy/report", As::Anonymous)],
+        ),
+        step(
+            504,
+            "a dependency slower than its timeout",
+            vec![call("GET", "/dependencies/slow?ms=3000", As::Anonymous)],
+        ),
+        Step {
+            repeat: 6,
+            ..step(
+                429,
+                "over the quota of 5 a minute (Retry-After, RateLimit)",
+                vec![call("GET", "/search/ok", As::Anonymous)],
+            )
+        },
+    ]
+}
+
+/// Single-quotes `s` for a POSIX shell.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The curl line of one call, with `$GW` and the token variables.
+pub fn curl(c: &Call, quiet: bool) -> String {
+    let mut line = String::from(if quiet {
+        "curl -s -o /dev/null -w '%{http_code}\\n'"
+    } else {
+        "curl -si"
+    });
+    if c.method != "GET" {
+        let _ = write!(line, " -X {}", c.method);
+    }
+    if let Some(var) = c.who.variable() {
+        let _ = write!(line, " -H \"Authorization: Bearer ${var}\"");
+    }
+    if let Some((media, body)) = c.body {
+        let _ = write!(
+            line,
+            " -H {} -d {}",
+            quote(&format!("Content-Type: {media}")),
+            quote(body)
+        );
+    }
+    let _ = write!(line, " \"$GW{}\"", c.path);
+    line
+}
+
+/// The tour as text: one block per step.
+pub fn render(steps: &[Step]) -> String {
+    let mut out = String::new();
+    for s in steps {
+        let _ = writeln!(out, "  {}  {}", s.status, s.what);
+        let (last, setup) = s.calls.split_last().expect("a step has calls");
+        for c in setup {
+            let _ = writeln!(out, "       {}", curl(c, true));
+        }
+        if s.repeat > 1 {
+            let _ = writeln!(
+                out,
+                "       for i in $(seq {}); do {}; done",
+                s.repeat,
+                curl(last, true)
+            );
+        } else {
+            let _ = writeln!(out, "       {}", curl(last, false));
+        }
+    }
+    out
+}
+
+/// The tokens a tour runs with.
+pub struct Tokens {
+    pub user: String,
+    pub admin: String,
+    pub expired: String,
+}
+
+/// One step's outcome.
+pub struct Outcome {
+    pub step: Step,
+    /// The status of the last call, or why it got none.
+    pub got: Result<u16, String>,
+}
+
+impl Outcome {
+    pub fn ok(&self) -> bool {
+        self.got == Ok(self.step.status)
+    }
+}
+
+/// Runs the tour against `base` (the gateway's URL).
+pub async fn run(base: &str, tokens: &Tokens, client: &Client) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    for s in steps() {
+        let got = run_step(&s, base, tokens, client).await;
+        out.push(Outcome { step: s, got });
+    }
+    out
+}
+
+async fn run_step(s: &Step, base: &str, tokens: &Tokens, client: &Client) -> Result<u16, String> {
+    let (last, setup) = s.calls.split_last().ok_or("a step without calls")?;
+    for c in setup {
+        let status = send(c, base, tokens, client).await?;
+        if !(200..300).contains(&status) {
+            return Err(format!("{} {} answered {status}", c.method, c.path));
+        }
+    }
+    let mut status = 0;
+    for _ in 0..s.repeat.max(1) {
+        status = send(last, base, tokens, client).await?;
+    }
+    Ok(status)
+}
+
+async fn send(c: &Call, base: &str, tokens: &Tokens, client: &Client) -> Result<u16, String> {
+    let mut request = RecordedRequest::new(c.method, format!("{base}{}", c.path))
+        .header("Accept", "application/json");
+    let token = match c.who {
+        As::Anonymous => None,
+        As::User => Some(&tokens.user),
+        As::Admin => Some(&tokens.admin),
+        As::Expired => Some(&tokens.expired),
+    };
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    if let Some((media, body)) = c.body {
+        request = request.header("Content-Type", media).body(body);
+    }
+    client
+        .send(&request)
+        .await
+        .map(|r| r.status)
+        .map_err(|e| format!("{} {}: {e}", c.method, c.path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_of_the_guides_table_is_in_the_tour() {
+        let statuses: Vec<u16> = steps().iter().map(|s| s.status).collect();
+        for wanted in [
+            401, 403, 400, 415, 422, 404, 410, 500, 502, 503, 504, 429, 201, 204, 202,
+        ] {
+            assert!(statuses.contains(&wanted), "{wanted} missing");
+        }
+    }
+
+    #[test]
+    fn curl_lines_use_the_shell_variables() {
+        let text = render(&steps());
+        assert!(text.contains(r#"-H "Authorization: Bearer $EXPIRED_TOKEN" "$GW/users/1""#));
+        assert!(text.contains(r#"-X POST -H 'Content-Type: application/json' -d '{"email":'"#));
+        assert!(text.contains("for i in $(seq 6); do curl -s -o /dev/null"));
+    }
+}
