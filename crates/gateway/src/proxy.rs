@@ -84,7 +84,25 @@ pub async fn handle(
         debug_headers: runtime.config.gateway.debug_headers,
     };
 
-    let result = route_request(&shared, &runtime, conn, req, &request_id, &mut trace).await;
+    let (parts, body) = req.into_parts();
+    let mut body = Some(body);
+    let result = route_request(
+        &shared,
+        &runtime,
+        conn,
+        parts,
+        &mut body,
+        &request_id,
+        &mut trace,
+    )
+    .await;
+    // Answered without reading the body: read the rest away in the
+    // background, so a client still sending it gets the answer, not a reset.
+    if let Some(body) = body
+        && !body.is_end_stream()
+    {
+        tokio::spawn(crate::body::linger(body));
+    }
     let (mut response, rule) = match result {
         Ok(response) => (response, None),
         Err(error) => {
@@ -157,21 +175,22 @@ async fn route_request(
     shared: &Shared,
     runtime: &Runtime,
     conn: ConnInfo,
-    req: Request<Incoming>,
+    req: http::request::Parts,
+    body: &mut Option<Incoming>,
     request_id: &str,
     trace: &mut Trace,
 ) -> Result<Response<ResponseBody>, GatewayError> {
     let gw = &runtime.config.gateway;
 
     // request.* limits
-    let uri_len = req.uri().path_and_query().map_or(1, |pq| pq.as_str().len());
+    let uri_len = req.uri.path_and_query().map_or(1, |pq| pq.as_str().len());
     if uri_len > gw.max_uri_bytes {
         return Err(GatewayError::UriTooLong {
             len: uri_len,
             limit: gw.max_uri_bytes,
         });
     }
-    let header_bytes = header_section_size(req.headers());
+    let header_bytes = header_section_size(&req.headers);
     if header_bytes > gw.max_header_bytes {
         return Err(GatewayError::HeadersTooLarge {
             len: header_bytes,
@@ -183,13 +202,12 @@ async fn route_request(
     let _in_flight = shared.admit(gw.max_concurrent_requests)?;
 
     // route.unknown, route.retired, route.method
-    let entry =
-        runtime
-            .routes
-            .find(req.uri().path())
-            .ok_or_else(|| GatewayError::RouteUnknown {
-                path: req.uri().path().to_owned(),
-            })?;
+    let entry = runtime
+        .routes
+        .find(req.uri.path())
+        .ok_or_else(|| GatewayError::RouteUnknown {
+            path: req.uri.path().to_owned(),
+        })?;
     if let Some(retired) = entry.retired() {
         trace.route = Some(retired.label.clone());
         let successor = match &retired.config.action {
@@ -199,9 +217,9 @@ async fn route_request(
         return Err(GatewayError::Retired { successor });
     }
     let route = entry
-        .route_for(req.method())
+        .route_for(&req.method)
         .ok_or_else(|| GatewayError::MethodNotAllowed {
-            method: req.method().to_string(),
+            method: req.method.to_string(),
             allow: entry.allow.clone(),
         })?;
     trace.route = Some(route.label.clone());
@@ -222,7 +240,7 @@ async fn route_request(
     }
 
     // auth.*, then authz.*
-    let identity = authenticate(runtime, route, req.headers())?;
+    let identity = authenticate(runtime, route, &req.headers)?;
     if !route.config.roles.is_empty() {
         let allowed = identity
             .as_ref()
@@ -230,7 +248,7 @@ async fn route_request(
         if !allowed {
             if route.config.conceal {
                 return Err(GatewayError::Concealed {
-                    path: req.uri().path().to_owned(),
+                    path: req.uri.path().to_owned(),
                 });
             }
             let needed = route.config.roles.join(" ");
@@ -258,7 +276,7 @@ async fn route_request(
         .as_ref()
         .and_then(|n| runtime.limiters.get(n))
     {
-        let key = limiter.key(identity.as_ref(), conn.peer.ip(), req.headers());
+        let key = limiter.key(identity.as_ref(), conn.peer.ip(), &req.headers);
         match limiter.check(key).await {
             Decision::Allowed { fields } => trace.rate_fields = fields,
             Decision::Limited {
@@ -303,6 +321,7 @@ async fn route_request(
         pool,
         conn,
         req,
+        body,
         request_id,
         trace.debug_headers,
         identity,
@@ -317,13 +336,13 @@ async fn forward(
     route: &RouteState,
     pool: &Arc<Pool>,
     conn: ConnInfo,
-    req: Request<Incoming>,
+    parts: http::request::Parts,
+    body_slot: &mut Option<Incoming>,
     request_id: &str,
     debug_headers: bool,
     identity: Option<Identity>,
 ) -> Result<Response<ResponseBody>, GatewayError> {
     let gw = &runtime.config.gateway;
-    let (parts, body) = req.into_parts();
 
     // body.too_large, early when the length is declared.
     if let Some(len) = content_length(&parts.headers)
@@ -333,6 +352,11 @@ async fn forward(
             limit: gw.max_body_bytes,
         });
     }
+    let Some(body) = body_slot.take() else {
+        return Err(GatewayError::Internal {
+            detail: "the request body was taken twice".to_owned(),
+        });
+    };
     let body_empty = body.is_end_stream();
     let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
     let method = parts.method;

@@ -179,6 +179,37 @@ async fn a_streamed_body_over_the_limit_is_413() {
     assert_eq!(json["type"], "tag:candor.dev,2026:rule/body.too_large");
 }
 
+#[tokio::test]
+async fn a_client_that_sends_its_whole_body_first_still_reads_the_early_answer() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (gw, _f) = gateway_with_routes("max_body_bytes = 1000").await;
+    // 8 MiB declared and sent in full before reading, as most clients do:
+    // the gateway answers 413 at once, then reads the body away instead of
+    // closing on it (which would reset the connection under the answer).
+    let len = 8 << 20;
+    let mut stream = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+    let head = format!(
+        "PUT /users/1 HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..len / chunk.len() {
+        stream
+            .write_all(&chunk)
+            .await
+            .expect("the gateway reads the body it refused");
+    }
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).await.expect("an answer, not a reset");
+        assert!(n > 0, "closed without an answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
+}
+
 /// A body of several chunks and no declared length.
 struct Chunks(std::collections::VecDeque<bytes::Bytes>);
 
