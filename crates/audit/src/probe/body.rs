@@ -85,21 +85,33 @@ impl BodyGen {
         }
     }
 
-    /// Whether a repeated create of this body must conflict: the schema
-    /// names a property that is unique by convention (`email`, `username`,
-    /// `slug`, ...) or marks one `x-unique: true`.
-    pub fn has_unique_member(&self, schema: Option<&Value>) -> bool {
-        let Some(schema) = schema.and_then(|s| self.object_view(s)) else {
-            return false;
-        };
-        schema.properties.iter().any(|(name, prop)| {
-            let prop = self.resolve(prop);
-            prop.get("x-unique").and_then(Value::as_bool) == Some(true)
-                || prop.get("format").and_then(Value::as_str) == Some("email")
-                || STRONG_UNIQUE_NAMES
-                    .iter()
-                    .any(|u| name.eq_ignore_ascii_case(u))
-        })
+    /// Whether a repeated create of this body must conflict. `Some(true)`:
+    /// a property is marked `x-unique: true`, or, when no property says
+    /// `x-unique` either way, one is unique by convention (`format: email`,
+    /// or a name such as `email`, `username`, `slug`). `Some(false)`: the
+    /// schema marks properties `x-unique: false` and none `true` (the email
+    /// of a login, say), so a repeat may succeed. `None`: nothing says.
+    pub fn has_unique_member(&self, schema: Option<&Value>) -> Option<bool> {
+        let schema = schema.and_then(|s| self.object_view(s))?;
+        let marks: Vec<Option<bool>> = schema
+            .properties
+            .iter()
+            .map(|(_, prop)| self.resolve(prop).get("x-unique").and_then(Value::as_bool))
+            .collect();
+        if marks.iter().any(Option::is_some) {
+            return Some(marks.contains(&Some(true)));
+        }
+        schema
+            .properties
+            .iter()
+            .any(|(name, prop)| {
+                let prop = self.resolve(prop);
+                prop.get("format").and_then(Value::as_str) == Some("email")
+                    || STRONG_UNIQUE_NAMES
+                        .iter()
+                        .any(|u| name.eq_ignore_ascii_case(u))
+            })
+            .then_some(true)
     }
 
     /// The valid body without one required member, and which.
@@ -380,14 +392,18 @@ impl BodyGen {
             let Some(member) = object.get_mut(name) else {
                 continue;
             };
+            let marked = prop.get("x-unique").and_then(Value::as_bool);
             match member {
+                // `x-unique: false`: the example's value is meant as it is
+                // (the account a login example names).
+                Value::String(_) if marked == Some(false) => {}
                 Value::String(s) => {
                     let format = prop.get("format").and_then(Value::as_str);
                     if format == Some("uuid") {
                         *s = self.random.uuid();
                     } else if (is_unique_name(name)
                         || format == Some("email")
-                        || prop.get("x-unique").and_then(Value::as_bool) == Some(true))
+                        || marked == Some(true))
                         && plain_string(prop)
                     {
                         *s = self.unique_text(s, prop, ctx);
@@ -563,7 +579,7 @@ components:
             "{email}"
         );
         assert_ne!(a["email"], b["email"]);
-        assert!(bodies.has_unique_member(Some(&schema("User"))));
+        assert_eq!(bodies.has_unique_member(Some(&schema("User"))), Some(true));
 
         let wrapped = bodies.valid(None, Some(&schema("Wrapped")));
         assert_eq!(wrapped["team"].as_str().unwrap().len(), 36);
@@ -572,6 +588,30 @@ components:
         // A recursive schema ends.
         let tree = bodies.valid(None, Some(&schema("Tree")));
         assert!(tree["child"]["child"].is_object());
+    }
+
+    #[test]
+    fn x_unique_false_keeps_an_example_as_written_and_turns_the_guess_off() {
+        let doc = Document::parse(
+            "t.yaml",
+            "openapi: 3.1.0
+paths: {}
+components:
+  schemas:
+    Login:
+      type: object
+      required: [email, password]
+      properties:
+        email: {type: string, format: email, x-unique: false}
+        password: {type: string}
+",
+        )
+        .unwrap();
+        let bodies = BodyGen::new(Arc::new(doc), "t1", Arc::new(Random::seeded(1)));
+        let login = schema("Login");
+        let example = json!({"email": "demo@example.com", "password": "pw"});
+        assert_eq!(bodies.valid(Some(&example), Some(&login)), example);
+        assert_eq!(bodies.has_unique_member(Some(&login)), Some(false));
     }
 
     #[test]

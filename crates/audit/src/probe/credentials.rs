@@ -5,12 +5,15 @@
 //! A credential is one header. `VALUE` is the whole header value, sent as
 //! `Authorization`, unless it reads `Header-Name: value`. Two role names are
 //! special: `expired` (a token that was valid once) and `invalid` (garbage;
-//! generated when not given).
+//! generated when not given). `ROLE@SCHEME=VALUE` binds a credential to one
+//! security scheme of the document: it is then sent only to operations that
+//! accept that scheme (an API with gateway tokens and its own session
+//! tokens, say); without `@SCHEME` it is sent to every secured operation.
 
 use std::fmt;
 use std::str::FromStr;
 
-use crate::openapi::Operation;
+use crate::openapi::{Operation, Security};
 
 /// The role name of an expired token.
 pub const EXPIRED: &str = "expired";
@@ -23,6 +26,9 @@ pub const GENERATED_INVALID_TOKEN: &str = "candor.invalid.token";
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credential {
     pub role: String,
+    /// The security scheme the credential belongs to (`ROLE@SCHEME`); none:
+    /// every scheme.
+    pub scheme: Option<String>,
     /// Header name, e.g. `Authorization` or `X-API-Key`.
     pub header: String,
     pub value: String,
@@ -33,6 +39,7 @@ impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credential")
             .field("role", &self.role)
+            .field("scheme", &self.scheme)
             .field("header", &self.header)
             .field("value", &"<redacted>")
             .finish()
@@ -46,6 +53,8 @@ pub enum CredentialError {
     Syntax(String),
     #[error("--auth {role:?}: the role name is empty or holds whitespace")]
     Role { role: String },
+    #[error("--auth {role}@: the scheme name is empty or holds whitespace")]
+    Scheme { role: String },
     #[error("--auth {role}: the value is empty")]
     Empty { role: String },
     #[error("--auth {role}: {what} holds characters a header cannot carry")]
@@ -62,8 +71,25 @@ impl Credential {
     ) -> Self {
         Credential {
             role: role.into(),
+            scheme: None,
             header: header.into(),
             value: value.into(),
+        }
+    }
+
+    /// The same credential, for one security scheme only.
+    pub fn for_scheme(mut self, scheme: impl Into<String>) -> Self {
+        self.scheme = Some(scheme.into());
+        self
+    }
+
+    /// Whether the credential may be sent to `op`: it names no scheme, or
+    /// one the operation accepts.
+    pub fn fits(&self, op: &Operation) -> bool {
+        match (&self.scheme, &op.security) {
+            (None, _) => true,
+            (Some(scheme), Security::Required { schemes, .. }) => schemes.contains(scheme),
+            (Some(_), Security::Public) => false,
         }
     }
 
@@ -103,9 +129,17 @@ impl FromStr for Credential {
         let Some((role, value)) = arg.split_once('=') else {
             return Err(CredentialError::Syntax(redact_arg(arg)));
         };
-        let role = role.trim();
+        let (role, scheme) = match role.trim().split_once('@') {
+            Some((role, scheme)) => (role, Some(scheme)),
+            None => (role.trim(), None),
+        };
         if role.is_empty() || role.chars().any(char::is_whitespace) {
             return Err(CredentialError::Role {
+                role: role.to_owned(),
+            });
+        }
+        if scheme.is_some_and(|s| s.is_empty() || s.chars().any(char::is_whitespace)) {
+            return Err(CredentialError::Scheme {
                 role: role.to_owned(),
             });
         }
@@ -130,7 +164,11 @@ impl FromStr for Credential {
                 what: "the value",
             });
         }
-        Ok(Credential::new(role, header, value))
+        let credential = Credential::new(role, header, value);
+        Ok(match scheme {
+            Some(scheme) => credential.for_scheme(scheme),
+            None => credential,
+        })
     }
 }
 
@@ -161,7 +199,10 @@ impl Credentials {
     /// Checks that no role is given twice.
     pub fn new(list: Vec<Credential>) -> Result<Self, CredentialError> {
         for (i, c) in list.iter().enumerate() {
-            if list[..i].iter().any(|d| d.role == c.role) {
+            if list[..i]
+                .iter()
+                .any(|d| d.role == c.role && d.scheme == c.scheme)
+            {
                 return Err(CredentialError::Duplicate(c.role.clone()));
             }
         }
@@ -192,6 +233,7 @@ impl Credentials {
     pub fn high(&self, op: &Operation) -> Option<&Credential> {
         let roles = op.roles();
         self.named()
+            .filter(|c| c.fits(op))
             .find(|c| roles.is_empty() || roles.contains(&c.role))
     }
 
@@ -202,12 +244,14 @@ impl Credentials {
         if roles.is_empty() {
             return None;
         }
-        self.named().find(|c| !roles.contains(&c.role))
+        self.named()
+            .filter(|c| c.fits(op))
+            .find(|c| !roles.contains(&c.role))
     }
 
-    /// The `expired` credential, when given.
-    pub fn expired(&self) -> Option<&Credential> {
-        self.list.iter().find(|c| c.role == EXPIRED)
+    /// The `expired` credential that fits `op`, when given.
+    pub fn expired(&self, op: &Operation) -> Option<&Credential> {
+        self.list.iter().find(|c| c.role == EXPIRED && c.fits(op))
     }
 
     /// The `invalid` credential, or a generated one carried like the first
@@ -251,6 +295,16 @@ impl Credentials {
 
     /// Why no high credential exists for `op`, for a skipped case.
     pub fn missing_high(&self, op: &Operation) -> String {
+        if let Security::Required { schemes, .. } = &op.security
+            && self.named().next().is_some()
+            && !self.named().any(|c| c.fits(op))
+        {
+            return format!(
+                "no --auth credential for the scheme{} {} (bind one with ROLE@SCHEME=VALUE)",
+                if schemes.len() == 1 { "" } else { "s" },
+                schemes.join(", ")
+            );
+        }
         match op.roles() {
             [] => "no --auth credentials for an authenticated caller".to_owned(),
             [one] => format!("no --auth for role {one}"),
@@ -281,6 +335,50 @@ mod tests {
         let c: Credential = "read:users=Basic dXNlcjpwYXNz".parse().unwrap();
         assert_eq!(c.role, "read:users");
         assert_eq!(c.header, "Authorization");
+    }
+
+    #[test]
+    fn a_credential_bound_to_a_scheme_goes_only_where_that_scheme_is_accepted() {
+        let doc = Document::parse(
+            "t.yaml",
+            "openapi: 3.1.0
+paths:
+  /me:
+    get:
+      security: [{bearer: []}]
+      responses: {'200': {description: ok}}
+  /sessions/{id}:
+    get:
+      security: [{session: []}]
+      responses: {'200': {description: ok}}
+",
+        )
+        .unwrap();
+        let ops = operations(&doc);
+        let creds = Credentials::parse([
+            "user@bearer=Bearer jwt",
+            "expired@bearer=Bearer old",
+            "user@session=Bearer sess",
+        ])
+        .unwrap();
+        assert_eq!(creds.high(&ops[0]).unwrap().value, "Bearer jwt");
+        assert_eq!(creds.high(&ops[1]).unwrap().value, "Bearer sess");
+        assert!(creds.expired(&ops[1]).is_none());
+        assert_eq!(
+            creds.expired(&ops[0]).unwrap().scheme.as_deref(),
+            Some("bearer")
+        );
+        let only_bearer = Credentials::parse(["user@bearer=Bearer jwt"]).unwrap();
+        assert!(only_bearer.high(&ops[1]).is_none());
+        assert!(
+            only_bearer.missing_high(&ops[1]).contains("scheme session"),
+            "{}",
+            only_bearer.missing_high(&ops[1])
+        );
+        assert!(matches!(
+            "user@=Bearer x".parse::<Credential>(),
+            Err(CredentialError::Scheme { .. })
+        ));
     }
 
     #[test]
@@ -350,7 +448,7 @@ paths:
         assert_eq!(creds.low(&ops[0]).unwrap().role, "user");
         assert_eq!(creds.high(&ops[1]).unwrap().role, "user");
         assert!(creds.low(&ops[1]).is_none());
-        assert_eq!(creds.expired().unwrap().value, "Bearer old");
+        assert_eq!(creds.expired(&ops[0]).unwrap().value, "Bearer old");
         let invalid = creds.invalid();
         assert_eq!(invalid.value, "Bearer candor.invalid.token");
         assert!(creds.invalid_is_generated());

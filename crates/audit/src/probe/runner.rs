@@ -430,7 +430,7 @@ impl Exec<'_> {
                     verdict::invalid_token(r, which)
                 })
                 .await;
-                if let Some(expired) = creds.expired() {
+                if let Some(expired) = creds.expired(op) {
                     let mut request = valid_request;
                     request
                         .headers

@@ -261,7 +261,10 @@ pub fn schema_violation(res: &RecordedResponse, what: &str) -> Vec<Finding> {
 /// probe.semantic_violation (a repeated create): 409 or 422; 400 warns.
 /// A repeat that succeeds fails only when the schema names a member that
 /// must be unique; otherwise it is noted.
-pub fn semantic_violation(res: &RecordedResponse, unique_member: bool) -> Vec<Finding> {
+/// `unique_member` as [`BodyGen::has_unique_member`](super::body::BodyGen::has_unique_member)
+/// says: must the repeat conflict (`Some(true)`), may it succeed
+/// (`Some(false)`, declared), or does nothing say (`None`)?
+pub fn semantic_violation(res: &RecordedResponse, unique_member: Option<bool>) -> Vec<Finding> {
     let rule = &rules::PROBE_SEMANTIC_VIOLATION;
     let expected = "409 or 422";
     match res.status {
@@ -276,18 +279,19 @@ pub fn semantic_violation(res: &RecordedResponse, unique_member: bool) -> Vec<Fi
             .with_severity(Severity::Warn),
         ],
         c if is_5xx(c) => vec![server_error(rule, res, expected)],
-        200..=299 if unique_member => vec![unexpected(
+        200..=299 if unique_member == Some(true) => vec![unexpected(
             rule,
             res,
             expected,
             "the same create was accepted twice though its schema names a member that must be unique",
         )],
+        200..=299 if unique_member == Some(false) => Vec::new(),
         200..=299 => vec![
             unexpected(
                 rule,
                 res,
                 expected,
-                "the same create was accepted twice; fine if nothing in it must be unique (mark unique members `x-unique: true`)",
+                "the same create was accepted twice; fine if nothing in it must be unique (mark unique members `x-unique: true`, or none with `x-unique: false`)",
             )
             .with_severity(Severity::Info),
         ],
@@ -637,19 +641,23 @@ mod tests {
             severities(&schema_violation(&res(502, &[]), "x")),
             [Severity::Error]
         );
-        assert!(semantic_violation(&res(409, &[]), true).is_empty());
-        assert!(semantic_violation(&res(422, &[]), true).is_empty());
+        assert!(semantic_violation(&res(409, &[]), Some(true)).is_empty());
+        assert!(semantic_violation(&res(422, &[]), Some(true)).is_empty());
         assert_eq!(
-            severities(&semantic_violation(&res(400, &[]), true)),
+            severities(&semantic_violation(&res(400, &[]), Some(true))),
             [Severity::Warn]
         );
         assert_eq!(
-            severities(&semantic_violation(&res(201, &[]), true)),
+            severities(&semantic_violation(&res(201, &[]), Some(true))),
             [Severity::Error]
         );
         assert_eq!(
-            severities(&semantic_violation(&res(201, &[]), false)),
+            severities(&semantic_violation(&res(201, &[]), None)),
             [Severity::Info]
+        );
+        assert!(
+            semantic_violation(&res(201, &[]), Some(false)).is_empty(),
+            "declared: nothing in it is unique"
         );
         assert!(oversize(&res(413, &[])).is_empty());
         assert_eq!(severities(&oversize(&res(500, &[]))), [Severity::Error]);

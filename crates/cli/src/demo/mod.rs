@@ -246,6 +246,14 @@ async fn run_tour(base: &str, tokens: &tour::Tokens) -> Result<Outcome> {
             "{mark} expected {}  got {got}  {}",
             o.step.status, o.step.what
         )?;
+        if o.missing_header
+            && let Some(header) = o.step.header
+        {
+            writeln!(out, "       the answer has no {header} header")?;
+        }
+        for f in &o.findings {
+            writeln!(out, "       {}: {}", f.rule.id, f.message)?;
+        }
     }
     writeln!(
         out,
@@ -263,10 +271,12 @@ async fn run_tour(base: &str, tokens: &tour::Tokens) -> Result<Outcome> {
 async fn run_audit(base: &str, tokens: &tour::Tokens) -> Result<Outcome> {
     let doc = Document::parse("crates/reference-api/openapi.yaml", OPENAPI)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Gateway tokens are for the `bearer` scheme only; the service's own
+    // session tokens (scheme `session`) come from logging in.
     let auth = [
-        format!("user=Bearer {}", tokens.user),
-        format!("admin=Bearer {}", tokens.admin),
-        format!("expired=Bearer {}", tokens.expired),
+        format!("user@bearer=Bearer {}", tokens.user),
+        format!("admin@bearer=Bearer {}", tokens.admin),
+        format!("expired@bearer=Bearer {}", tokens.expired),
     ];
     let options = ProbeOptions {
         base_url: base.to_owned(),
@@ -277,6 +287,10 @@ async fn run_audit(base: &str, tokens: &tour::Tokens) -> Result<Outcome> {
         reveal_credentials: false,
     };
     let client = Client::new(ClientOptions::default())?;
+    // The login example of the document names the tour's first user.
+    tour::sign_up_ada(base, &client)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
     let mut out = io::stdout();
     writeln!(
         out,

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use candor_audit::http::{Client, RecordedRequest};
+use candor_audit::http::{Client, RecordedRequest, RecordedResponse};
 
 /// Who a request is sent as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +48,8 @@ pub struct Step {
     pub calls: Vec<Call>,
     /// How many times the last call is sent (a quota needs several).
     pub repeat: u32,
+    /// A header the answer must carry (how the client recovers).
+    pub header: Option<&'static str>,
 }
 
 const JSON: &str = "application/json";
@@ -72,19 +74,48 @@ fn step(status: u16, what: &'static str, calls: Vec<Call>) -> Step {
         what,
         calls,
         repeat: 1,
+        header: None,
+    }
+}
+
+impl Step {
+    fn with_header(mut self, name: &'static str) -> Self {
+        self.header = Some(name);
+        self
+    }
+}
+
+/// Ada's sign-up: the tour's first user, and the account the reference
+/// service's OpenAPI document logs in with in its example.
+const ADA: &str = r#"{"email":"ada@example.com","password":"correct horse battery","name":"Ada"}"#;
+
+/// Signs Ada up (before an audit, whose login example needs her).
+pub async fn sign_up_ada(base: &str, client: &Client) -> Result<(), String> {
+    let status = send(
+        &with_body(call("POST", "/users", As::Anonymous), JSON, ADA),
+        base,
+        &Tokens::default(),
+        client,
+    )
+    .await?;
+    if status == 201 {
+        Ok(())
+    } else {
+        Err(format!("signing up the example user answered {status}"))
     }
 }
 
 /// The tour, in the order it must run: it signs up user 1, reads, deletes
 /// and reads it again, on a fresh database.
 pub fn steps() -> Vec<Step> {
-    let ada = r#"{"email":"ada@example.com","password":"correct horse battery","name":"Ada"}"#;
+    let ada = ADA;
     vec![
         step(
             201,
             "created: sign up (Location names the user)",
             vec![with_body(call("POST", "/users", As::Anonymous), JSON, ada)],
-        ),
+        )
+        .with_header("location"),
         step(
             400,
             "malformed JSON",
@@ -121,12 +152,14 @@ pub fn steps() -> Vec<Step> {
             401,
             "no token (WWW-Authenticate: Bearer realm=\"accounts\")",
             vec![call("GET", "/users/1", As::Anonymous)],
-        ),
+        )
+        .with_header("www-authenticate"),
         step(
             401,
             "expired token (error=\"invalid_token\")",
             vec![call("GET", "/users/1", As::Expired)],
-        ),
+        )
+        .with_header("www-authenticate"),
         step(
             200,
             "a valid token reads the user",
@@ -146,7 +179,8 @@ pub fn steps() -> Vec<Step> {
             202,
             "accepted: an export starts (Location: its status)",
             vec![call("POST", "/exports", As::User)],
-        ),
+        )
+        .with_header("location"),
         step(
             204,
             "deleted, no content",
@@ -161,7 +195,8 @@ pub fn steps() -> Vec<Step> {
             410,
             "a retired route (Link: the successor)",
             vec![call("GET", "/docs/v1/guide", As::Anonymous)],
-        ),
+        )
+        .with_header("link"),
         step(
             500,
             "the database fails (admin turns the switch on, then reads)",
@@ -190,17 +225,20 @@ pub fn steps() -> Vec<Step> {
             502,
             "a dependency refuses connections (X-Failure-Type)",
             vec![call("GET", "/payments/charge", As::Anonymous)],
-        ),
+        )
+        .with_header("x-failure-type"),
         step(
             503,
             "under maintenance (Retry-After)",
             vec![call("GET", "/legacy/report", As::Anonymous)],
-        ),
+        )
+        .with_header("retry-after"),
         step(
             504,
             "a dependency slower than its timeout",
             vec![call("GET", "/dependencies/slow?ms=3000", As::Anonymous)],
-        ),
+        )
+        .with_header("x-failure-type"),
         Step {
             repeat: 6,
             ..step(
@@ -208,6 +246,7 @@ pub fn steps() -> Vec<Step> {
                 "over the quota of 5 a minute (Retry-After, RateLimit)",
                 vec![call("GET", "/search/ok", As::Anonymous)],
             )
+            .with_header("retry-after")
         },
     ]
 }
@@ -266,6 +305,7 @@ pub fn render(steps: &[Step]) -> String {
 }
 
 /// The tokens a tour runs with.
+#[derive(Default)]
 pub struct Tokens {
     pub user: String,
     pub admin: String,
@@ -277,11 +317,15 @@ pub struct Outcome {
     pub step: Step,
     /// The status of the last call, or why it got none.
     pub got: Result<u16, String>,
+    /// The step's header was missing from the answer.
+    pub missing_header: bool,
+    /// What the contract's passive rules found in the answer.
+    pub findings: Vec<candor_contract::Finding>,
 }
 
 impl Outcome {
     pub fn ok(&self) -> bool {
-        self.got == Ok(self.step.status)
+        self.got == Ok(self.step.status) && !self.missing_header && self.findings.is_empty()
     }
 }
 
@@ -289,13 +333,38 @@ impl Outcome {
 pub async fn run(base: &str, tokens: &Tokens, client: &Client) -> Vec<Outcome> {
     let mut out = Vec::new();
     for s in steps() {
-        let got = run_step(&s, base, tokens, client).await;
-        out.push(Outcome { step: s, got });
+        let outcome = match run_step(&s, base, tokens, client).await {
+            Ok((request, response)) => {
+                let exchange = response.exchange(&request);
+                Outcome {
+                    got: Ok(response.status),
+                    missing_header: s.header.is_some_and(|h| response.header(h).is_none()),
+                    findings: candor_contract::check_exchange(
+                        &exchange,
+                        &candor_contract::CheckOptions::default(),
+                    ),
+                    step: s,
+                }
+            }
+            Err(e) => Outcome {
+                got: Err(e),
+                missing_header: false,
+                findings: Vec::new(),
+                step: s,
+            },
+        };
+        out.push(outcome);
     }
     out
 }
 
-async fn run_step(s: &Step, base: &str, tokens: &Tokens, client: &Client) -> Result<u16, String> {
+/// Sends a step's calls; returns the last request and its answer.
+async fn run_step(
+    s: &Step,
+    base: &str,
+    tokens: &Tokens,
+    client: &Client,
+) -> Result<(RecordedRequest, RecordedResponse), String> {
     let (last, setup) = s.calls.split_last().ok_or("a step without calls")?;
     for c in setup {
         let status = send(c, base, tokens, client).await?;
@@ -303,14 +372,19 @@ async fn run_step(s: &Step, base: &str, tokens: &Tokens, client: &Client) -> Res
             return Err(format!("{} {} answered {status}", c.method, c.path));
         }
     }
-    let mut status = 0;
+    let mut answer = None;
     for _ in 0..s.repeat.max(1) {
-        status = send(last, base, tokens, client).await?;
+        let request = request(last, base, tokens);
+        let response = client
+            .send(&request)
+            .await
+            .map_err(|e| format!("{} {}: {e}", last.method, last.path))?;
+        answer = Some((request, response));
     }
-    Ok(status)
+    answer.ok_or_else(|| "nothing sent".to_owned())
 }
 
-async fn send(c: &Call, base: &str, tokens: &Tokens, client: &Client) -> Result<u16, String> {
+fn request(c: &Call, base: &str, tokens: &Tokens) -> RecordedRequest {
     let mut request = RecordedRequest::new(c.method, format!("{base}{}", c.path))
         .header("Accept", "application/json");
     let token = match c.who {
@@ -325,8 +399,12 @@ async fn send(c: &Call, base: &str, tokens: &Tokens, client: &Client) -> Result<
     if let Some((media, body)) = c.body {
         request = request.header("Content-Type", media).body(body);
     }
+    request
+}
+
+async fn send(c: &Call, base: &str, tokens: &Tokens, client: &Client) -> Result<u16, String> {
     client
-        .send(&request)
+        .send(&request(c, base, tokens))
         .await
         .map(|r| r.status)
         .map_err(|e| format!("{} {}: {e}", c.method, c.path))
@@ -343,6 +421,24 @@ mod tests {
             401, 403, 400, 415, 422, 404, 410, 500, 502, 503, 504, 429, 201, 204, 202,
         ] {
             assert!(statuses.contains(&wanted), "{wanted} missing");
+        }
+    }
+
+    #[test]
+    fn the_readme_shows_the_tours_curl_lines() {
+        let readme = include_str!("../../../../README.md");
+        for s in steps() {
+            let last = s.calls.last().unwrap();
+            let line = if s.repeat > 1 {
+                format!(
+                    "for i in $(seq {}); do {}; done",
+                    s.repeat,
+                    curl(last, true)
+                )
+            } else {
+                curl(last, false)
+            };
+            assert!(readme.contains(&line), "README.md lacks {line}");
         }
     }
 

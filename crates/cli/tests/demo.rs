@@ -1,0 +1,118 @@
+//! `candor demo` as a process: the guided tour through the gateway (every
+//! row of the guide's mapping table, checked), the self-audit, and a clean
+//! stop on Ctrl-C.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+
+fn candor() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_candor"))
+}
+
+#[test]
+fn the_tour_answers_every_row_of_the_guides_table() {
+    let out = candor()
+        .args(["demo", "--listen", "127.0.0.1:0", "--tour"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for status in [
+        201, 400, 415, 422, 401, 403, 404, 202, 204, 410, 500, 502, 503, 504, 429,
+    ] {
+        assert!(
+            stdout.contains(&format!("ok   expected {status}  got {status}")),
+            "{status} missing:\n{stdout}"
+        );
+    }
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    assert!(stdout.contains("20 of 20 steps as expected"), "{stdout}");
+}
+
+#[test]
+fn the_demo_audits_itself_clean() {
+    let out = candor()
+        .args(["demo", "--listen", "127.0.0.1:0", "--audit"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The probes and the fault suite both ran, and found no error.
+    assert!(stdout.contains("candor audit --spec"), "{stdout}");
+    assert!(stdout.contains("candor audit gateway"), "{stdout}");
+    assert_eq!(stdout.matches(", 0 errors,").count(), 2, "{stdout}");
+    assert!(stdout.contains("9 checks: 9 passed"), "{stdout}");
+    let probes = stdout
+        .lines()
+        .find(|l| l.contains(" checks: ") && !l.starts_with("9 checks"))
+        .expect("the probes' check line");
+    assert!(probes.contains(" 0 failed"), "{probes}");
+}
+
+#[test]
+fn the_demo_prints_its_tour_serves_and_stops_on_ctrl_c() {
+    let mut demo = candor()
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = demo.stdout.take().unwrap();
+    let mut intro = String::new();
+    let mut gateway = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(url) = line.trim().strip_prefix("export GW=http://") {
+            gateway = Some(url.to_owned());
+        }
+        intro.push_str(&line);
+        intro.push('\n');
+        if line.starts_with("Ctrl-C stops everything") {
+            break;
+        }
+    }
+    for needle in [
+        "export USER_TOKEN=ey",
+        "export ADMIN_TOKEN=ey",
+        "export EXPIRED_TOKEN=ey",
+        "  201  created",
+        "  429  over the quota",
+        "curl -si \"$GW/docs/v1/guide\"",
+    ] {
+        assert!(intro.contains(needle), "{needle:?} missing:\n{intro}");
+    }
+    // The gateway answers while the demo runs.
+    let gateway = gateway.expect("the gateway's address");
+    let mut stream = TcpStream::connect(&gateway).unwrap();
+    stream
+        .write_all(b"GET /docs/v1/guide HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 410 "), "{answer}");
+
+    let status = Command::new("kill")
+        .args(["-INT", &demo.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = demo.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut stderr = String::new();
+    demo.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(stderr.contains("candor demo: stopped"), "{stderr}");
+}
