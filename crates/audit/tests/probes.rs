@@ -393,19 +393,14 @@ async fn an_unreachable_api_is_reported_not_hidden() {
         reveal_credentials: false,
     };
     audit.budget = 40;
-    let (collected, report) = audit.run().await;
-    assert_eq!(report.responses, 0);
-    assert!(report.first_error.is_some());
+    // One request finds out; nothing is reported as findings.
+    let (collected, report) = audit.try_run().await;
+    let err = report.expect_err("an API that cannot be reached stops the run");
     assert!(
-        !collected.skipped.is_empty(),
-        "reads without a response are listed"
+        matches!(err, candor_audit::probe::ProbeError::Unreachable { .. }),
+        "{err}"
     );
-    assert!(
-        collected
-            .findings
-            .iter()
-            .all(|f| f.finding.message.starts_with("no response")),
-        "{}",
-        describe(&collected)
-    );
+    assert!(err.to_string().contains("nothing was probed"), "{err}");
+    assert!(collected.findings.is_empty() && collected.cases.is_empty());
+    assert!(collected.summary.is_none(), "no report was written");
 }

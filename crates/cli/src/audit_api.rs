@@ -77,7 +77,8 @@ pub fn run(args: ApiArgs) -> Result<Outcome> {
     let Some(spec) = args.spec.as_deref() else {
         bail!("--spec is required");
     };
-    let doc = Document::load(spec).with_context(|| format!("cannot read {spec}"))?;
+    // The error names the file (and line) itself.
+    let doc = Document::load(spec).map_err(|e| anyhow::anyhow!("{e}"))?;
     let credentials = Credentials::parse(args.auth.iter().map(String::as_str))?;
     let base_url = match &args.base_url {
         Some(url) => url.clone(),

@@ -20,6 +20,7 @@ mod config;
 mod crypto;
 mod db;
 pub mod error;
+mod linger;
 mod routes;
 mod store;
 

@@ -38,6 +38,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/-/fail-db", post(set_fail_db))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_request(
+            crate::linger::lingering_bodies,
+        ))
         .with_state(state)
 }
 

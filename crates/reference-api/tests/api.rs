@@ -325,6 +325,39 @@ async fn oversize_body_is_413() {
 }
 
 #[tokio::test]
+async fn a_client_that_sends_a_huge_body_first_still_reads_its_413() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let server = Server::memory().await;
+    // 8 MiB declared and written in full before reading, as most clients
+    // do: the service answers 413 early and reads the rest away instead of
+    // closing on it, which would reset the connection under the answer.
+    let len = 8 << 20;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /users HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b' '; 64 * 1024];
+    for _ in 0..len / chunk.len() {
+        stream
+            .write_all(&chunk)
+            .await
+            .expect("the service reads the body it refused");
+    }
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).await.expect("an answer, not a reset");
+        assert!(n > 0, "closed without an answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn duplicate_email_is_422_whatever_its_case() {
     let server = Server::memory().await;
     let client = server.client();

@@ -55,6 +55,14 @@ pub enum CredentialError {
     Role { role: String },
     #[error("--auth {role}@: the scheme name is empty or holds whitespace")]
     Scheme { role: String },
+    #[error(
+        "--auth {role}@{scheme}: the document declares no security scheme {scheme:?} (it declares {declared})"
+    )]
+    UnknownScheme {
+        role: String,
+        scheme: String,
+        declared: String,
+    },
     #[error("--auth {role}: the value is empty")]
     Empty { role: String },
     #[error("--auth {role}: {what} holds characters a header cannot carry")]
@@ -133,9 +141,11 @@ impl FromStr for Credential {
             Some((role, scheme)) => (role, Some(scheme)),
             None => (role.trim(), None),
         };
+        // A role with whitespace is most likely a value given without
+        // `ROLE=`: never echo it.
         if role.is_empty() || role.chars().any(char::is_whitespace) {
             return Err(CredentialError::Role {
-                role: role.to_owned(),
+                role: redact_arg(role),
             });
         }
         if scheme.is_some_and(|s| s.is_empty() || s.chars().any(char::is_whitespace)) {
@@ -288,6 +298,27 @@ impl Credentials {
             .collect()
     }
 
+    /// Checks that every `ROLE@SCHEME` names a scheme the document
+    /// declares (`components.securitySchemes`).
+    pub fn check_schemes(&self, declared: &[String]) -> Result<(), CredentialError> {
+        for c in &self.list {
+            if let Some(scheme) = &c.scheme
+                && !declared.contains(scheme)
+            {
+                return Err(CredentialError::UnknownScheme {
+                    role: c.role.clone(),
+                    scheme: scheme.clone(),
+                    declared: if declared.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        declared.join(", ")
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the invalid credential was generated rather than given.
     pub fn invalid_is_generated(&self) -> bool {
         self.invalid.is_none()
@@ -404,6 +435,14 @@ paths:
             Credentials::parse(["a=Bearer x", "a=Bearer y"]),
             Err(CredentialError::Duplicate(_))
         ));
+        for forgotten_role in [
+            "Bearer sk_live_SECRET==",
+            "X-API-Key: SECRET=1",
+            "Bearer SECRET@x=y",
+        ] {
+            let err = forgotten_role.parse::<Credential>().unwrap_err();
+            assert!(!err.to_string().contains("SECRET"), "{err}");
+        }
         let c: Credential = "admin=Bearer hunter2".parse().unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
         assert_eq!(c.redacted(), "Authorization: Bearer ...");

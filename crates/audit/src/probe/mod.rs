@@ -93,6 +93,11 @@ pub struct ProbeReport {
 pub enum ProbeError {
     #[error("base URL {url:?}: {why}")]
     BaseUrl { url: String, why: String },
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+    /// The first request got no answer at all: nothing was probed.
+    #[error("{url} cannot be reached ({why}); nothing was probed")]
+    Unreachable { url: String, why: String },
     /// The sink failed (a closed pipe, a full disk).
     #[error("cannot write the report: {0}")]
     Output(#[from] std::io::Error),
@@ -103,7 +108,9 @@ impl ProbeError {
     pub fn io_error(&self) -> Option<&std::io::Error> {
         match self {
             ProbeError::Output(e) => Some(e),
-            ProbeError::BaseUrl { .. } => None,
+            ProbeError::BaseUrl { .. }
+            | ProbeError::Credentials(_)
+            | ProbeError::Unreachable { .. } => None,
         }
     }
 }
@@ -115,7 +122,12 @@ pub fn base_url(url: &str) -> Result<String, ProbeError> {
         url: url.to_owned(),
         why: why.to_owned(),
     };
-    let parsed = url::Url::parse(url).map_err(|e| fail(&e.to_string()))?;
+    let parsed = url::Url::parse(url).map_err(|e| match e {
+        url::ParseError::RelativeUrlWithoutBase => {
+            fail("not an absolute URL: start it with http:// or https://")
+        }
+        e => fail(&e.to_string()),
+    })?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(fail("only http and https URLs can be probed"));
     }

@@ -44,6 +44,8 @@ pub async fn run(
     sink: &mut dyn Sink,
 ) -> Result<ProbeReport, ProbeError> {
     let base = base_url(&options.base_url)?;
+    options.credentials.check_schemes(&security_schemes(doc))?;
+    let preflight_answered = preflight(client, &base).await?;
     let random = Arc::new(Random::new());
     let tag = random.hex(8);
     let plan = super::plan::plan(
@@ -118,8 +120,33 @@ pub async fn run(
     progress.finish();
     let mut out = report.finish();
     out.requests = client.sent();
+    out.responses += u64::from(preflight_answered);
     sink.finish(&out.summary)?;
     Ok(out)
+}
+
+/// The security schemes `doc` declares.
+fn security_schemes(doc: &Document) -> Vec<String> {
+    doc.root
+        .pointer("/components/securitySchemes")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// One GET of the base URL before anything else: any HTTP answer will do,
+/// but no answer at all (a wrong host or port, TLS trouble) stops the run
+/// before a report full of connection errors is written.
+async fn preflight(client: &Client, base: &str) -> Result<bool, ProbeError> {
+    let request = RecordedRequest::new("GET", format!("{base}/")).header("Accept", ACCEPT);
+    match client.send(&request).await {
+        Ok(_) => Ok(true),
+        Err(SendError::Budget(_)) => Ok(false),
+        Err(e) => Err(ProbeError::Unreachable {
+            url: base.to_owned(),
+            why: e.to_string(),
+        }),
+    }
 }
 
 /// Everything a step needs, shared by the tasks.
@@ -387,8 +414,18 @@ impl Exec<'_> {
         if probe == Probe::SemanticViolation {
             return self.repeat_create(op, cred.as_ref()).await;
         }
-        let unknown = (probe == Probe::UnknownId)
-            .then(|| target::unknown_id(target::last_path_param(op), &ctx.random));
+        let unknown = match probe {
+            Probe::UnknownId => Some(target::unknown_id(target::last_path_param(op), &ctx.random)),
+            // The credential probes of a DELETE go to an id that does not
+            // exist: an API that lets them through must not destroy the
+            // resource the delete probe needs (a 404 still fails them).
+            Probe::NoCredentials | Probe::InvalidToken | Probe::InsufficientRole
+                if method == "DELETE" =>
+            {
+                target::last_path_param(op).map(|p| target::unknown_id(Some(p), &ctx.random))
+            }
+            _ => None,
+        };
         let prepared = self.prepare(op, method, unknown.as_deref(), cred.as_ref());
         if let Some(why) = self.destructive(method, &prepared.filled, unknown.is_some()) {
             return self.skip(why);

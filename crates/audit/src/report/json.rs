@@ -19,6 +19,8 @@
 //! …
 //! ],"skipped":[{"file":"…","line":N,"entry":N,"message":"…"}],
 //! "cases":{"passed":N,"failed":N,"skipped":N},
+//! "checks":[{"rule":"…","subject":"…","outcome":"passed|failed|skipped",
+//!            "severity":"…","reason":"…"},…],
 //! "summary":{"exchanges":N,"errors":N,"warnings":N,"infos":N,"skipped":N}}
 //! ```
 //!
@@ -29,8 +31,11 @@
 //! arrived) and `curl` are present only on a finding of a live probe.
 //! Bodies are UTF-8 text, or base64 with `"body_encoding":"base64"` when
 //! they are not UTF-8; a response body is what was read (bounded), and
-//! `body_truncated` says more was sent. `cases` is present only when checks
-//! ran (`candor audit`), so a lint report keeps three members. Only the
+//! `body_truncated` says more was sent. `cases` (the counts) and `checks`
+//! (each check: the rule, what it ran on, how it ended, the worst severity
+//! of a failure, why it was skipped; at most [`MAX_CHECKS_LISTED`]) are
+//! present only when checks ran, so a traffic lint report keeps three
+//! members. Only the
 //! first [`MAX_SKIPPED_LISTED`] skipped entries are listed;
 //! `summary.skipped` is the exact count.
 
@@ -42,7 +47,10 @@ use serde::Serialize;
 
 use super::{CaseCounts, MAX_SKIPPED_LISTED, body_text};
 use crate::http::{RecordedRequest, RecordedResponse};
-use crate::{Case, Located, ProbeEvidence, Sink, Skipped, Summary};
+use crate::{Case, CaseOutcome, Located, ProbeEvidence, Sink, Skipped, Summary};
+
+/// How many checks the report lists one by one; `cases` counts them all.
+pub const MAX_CHECKS_LISTED: usize = 10_000;
 
 /// Streams findings as one JSON document.
 pub struct JsonSink<W: Write> {
@@ -51,6 +59,36 @@ pub struct JsonSink<W: Write> {
     findings: u64,
     skipped: Vec<Skipped>,
     cases: CaseCounts,
+    checks: Vec<CheckRecord>,
+}
+
+/// One check, as the report lists it.
+#[derive(Serialize)]
+struct CheckRecord {
+    rule: &'static str,
+    subject: String,
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    severity: Option<Severity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+impl From<&Case> for CheckRecord {
+    fn from(case: &Case) -> Self {
+        let (outcome, severity, reason) = match &case.outcome {
+            CaseOutcome::Passed => ("passed", None, None),
+            CaseOutcome::Failed(severity) => ("failed", Some(*severity), None),
+            CaseOutcome::Skipped(why) => ("skipped", None, Some(why.clone())),
+        };
+        CheckRecord {
+            rule: case.rule.id,
+            subject: case.subject.clone(),
+            outcome,
+            severity,
+            reason,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -181,6 +219,7 @@ impl<W: Write> JsonSink<W> {
             findings: 0,
             skipped: Vec::new(),
             cases: CaseCounts::default(),
+            checks: Vec::new(),
         }
     }
 
@@ -230,6 +269,9 @@ impl<W: Write> Sink for JsonSink<W> {
 
     fn case(&mut self, case: &Case) -> io::Result<()> {
         self.cases.count(&case.outcome);
+        if self.checks.len() < MAX_CHECKS_LISTED {
+            self.checks.push(CheckRecord::from(case));
+        }
         Ok(())
     }
 
@@ -249,6 +291,8 @@ impl<W: Write> Sink for JsonSink<W> {
         if self.cases.total() > 0 {
             self.out.write_all(b"\"cases\":")?;
             serde_json::to_writer(&mut self.out, &self.cases)?;
+            self.out.write_all(b",\n\"checks\":")?;
+            serde_json::to_writer(&mut self.out, &self.checks)?;
             self.out.write_all(b",\n")?;
         }
         self.out.write_all(b"\"summary\":")?;
@@ -351,6 +395,18 @@ mod tests {
             doc["cases"],
             json!({"passed": 1, "failed": 2, "skipped": 1})
         );
+        let checks = doc["checks"].as_array().unwrap();
+        assert_eq!(checks.len(), 4);
+        let outcomes: Vec<&str> = checks
+            .iter()
+            .map(|c| c["outcome"].as_str().unwrap())
+            .collect();
+        assert!(outcomes.contains(&"passed") && outcomes.contains(&"failed"));
+        let skipped = checks.iter().find(|c| c["outcome"] == "skipped").unwrap();
+        assert!(skipped["reason"].is_string(), "{skipped}");
+        assert!(skipped.get("severity").is_none());
+        let failed = checks.iter().find(|c| c["outcome"] == "failed").unwrap();
+        assert!(failed["severity"].is_string() && failed["subject"].is_string());
         assert_eq!(doc["summary"]["errors"], 2);
         let findings = doc["findings"].as_array().unwrap();
         assert_eq!(findings.len(), 3);

@@ -726,6 +726,12 @@ impl Audit {
     }
 
     pub async fn run(self) -> (Collected, ProbeReport) {
+        let (sink, report) = self.try_run().await;
+        (sink, report.expect("audit runs"))
+    }
+
+    /// Runs the audit; the error when it could not run.
+    pub async fn try_run(self) -> (Collected, Result<ProbeReport, probe::ProbeError>) {
         let doc = candor_audit::openapi::Document::load(&self.spec).expect("fixture spec loads");
         let client = Client::new(ClientOptions {
             budget: self.budget,
@@ -740,9 +746,7 @@ impl Audit {
             reveal_credentials: self.reveal_credentials,
         };
         let mut sink = Collected::default();
-        let report = probe::run(&doc, &options, &client, &NoProgress, &mut sink)
-            .await
-            .expect("audit runs");
+        let report = probe::run(&doc, &options, &client, &NoProgress, &mut sink).await;
         (sink, report)
     }
 }
