@@ -303,9 +303,16 @@ async fn an_api_that_answers_nothing_exits_2() {
     let out = candor(audit_args(&spec, addr, &["--budget", "20"])).await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("answered no request"),
+        stderr(&out).contains("cannot be reached") && stderr(&out).contains("nothing was probed"),
         "{}",
         stderr(&out)
+    );
+    // One line on stderr, and no report on stdout for CI to upload.
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
     );
 }
 
