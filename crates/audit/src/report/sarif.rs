@@ -173,7 +173,15 @@ fn result(located: &Located, rule_index: Option<usize>) -> s::Result {
     let message = if finding.evidence.is_empty() {
         finding.message.clone()
     } else {
-        format!("{} Evidence: {}", finding.message, finding.evidence)
+        // Messages are sentences without a final stop; end one before the
+        // evidence so the two never run together.
+        let message = finding.message.trim_end();
+        let stop = if message.ends_with(['.', '!', '?']) {
+            ""
+        } else {
+            "."
+        };
+        format!("{message}{stop} Evidence: {}", finding.evidence)
     };
     let mut result = s::Result::builder()
         .rule_id(finding.rule.id)
@@ -557,7 +565,7 @@ mod tests {
         assert_eq!(first["level"], "error");
         assert_eq!(
             first["message"]["text"],
-            "msg \"quoted\" Evidence: evidence\nline"
+            "msg \"quoted\". Evidence: evidence\nline"
         );
         let physical = &first["locations"][0]["physicalLocation"];
         assert_eq!(physical["artifactLocation"]["uri"], "traffic.jsonl");
