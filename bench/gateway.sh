@@ -47,6 +47,9 @@ die() {
   exit 1
 }
 log() { echo "gateway.sh: $*" >&2; }
+# alive, children, port_busy
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 
 # seconds DURATION : wrk's duration syntax (N, Ns, Nm, Nh) in whole seconds.
 seconds() {
@@ -122,25 +125,7 @@ candor_pid=
 candor_full_pid=
 wrk_pid=
 
-# alive PID : the process exists and is not a zombie.
-alive() {
-  local state
-  [[ -n $1 && -r /proc/$1/stat ]] || return 1
-  state=$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
-  [[ -n $state && $state != Z ]]
-}
 
-# children PID : the pids of PID's child processes.
-children() {
-  local status ppid
-  for status in /proc/[0-9]*/status; do
-    ppid=$(sed -n 's/^PPid:[[:space:]]*//p' "$status" 2>/dev/null) || continue
-    if [[ $ppid == "$1" ]]; then
-      status=${status#/proc/}
-      echo "${status%/status}"
-    fi
-  done
-}
 
 # stop PID SIGNAL : sends SIGNAL, waits up to 5 s, then SIGKILL; reaps PID.
 stop() {
@@ -183,14 +168,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# port_busy PORT : something listens on PORT (any local address).
-port_busy() {
-  if command -v ss >/dev/null; then
-    [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]
-  else
-    timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
-  fi
-}
 
 for p in "$UPSTREAM_PORT" "$NGINX_PORT" "$CANDOR_PORT" "$CANDOR_ADMIN_PORT" "$CANDOR_FULL_PORT"; do
   if port_busy "$p"; then

@@ -53,6 +53,9 @@ die() {
   exit 1
 }
 log() { echo "peers.sh: $*" >&2; }
+# alive, children, port_busy
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 
 [[ $SLOW_MS =~ ^[1-9][0-9]*$ ]] && ((SLOW_MS <= 60000)) || die "SLOW_MS must be 1 to 60000"
 [[ $TIMEOUT_S =~ ^[1-9][0-9]*$ ]] || die "TIMEOUT_S must be a whole number of seconds, at least 1"
@@ -107,25 +110,7 @@ upstream_pid=
 gateway_pid=
 gateway_extra=()
 
-# alive PID : the process exists and is not a zombie.
-alive() {
-  local state
-  [[ -n $1 && -r /proc/$1/stat ]] || return 1
-  state=$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
-  [[ -n $state && $state != Z ]]
-}
 
-# children PID : the pids of PID's child processes.
-children() {
-  local status ppid
-  for status in /proc/[0-9]*/status; do
-    ppid=$(sed -n 's/^PPid:[[:space:]]*//p' "$status" 2>/dev/null) || continue
-    if [[ $ppid == "$1" ]]; then
-      status=${status#/proc/}
-      echo "${status%/status}"
-    fi
-  done
-}
 
 # stop PID : SIGTERM, up to 5 s, then SIGKILL; reaps PID.
 stop() {
@@ -172,14 +157,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# port_busy PORT : something listens on PORT (any local address).
-port_busy() {
-  if command -v ss >/dev/null; then
-    [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]
-  else
-    timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
-  fi
-}
 
 for p in "$UPSTREAM_PORT" "$DEAD_PORT" "$NGINX_PORT" "$HAPROXY_PORT" "$CANDOR_PORT"; do
   if port_busy "$p"; then

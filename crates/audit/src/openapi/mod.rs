@@ -114,8 +114,9 @@ pub fn escape_token(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
-/// `%xx` escapes in a URI fragment, decoded (a `$ref` fragment is a URI).
-fn percent_decode(s: &str) -> String {
+/// `%xx` escapes decoded (a `$ref` fragment is a URI, so is an id in a
+/// `Location`); a `%` not followed by two hex digits stays as it is.
+pub(crate) fn percent_decode(s: &str) -> String {
     if !s.contains('%') {
         return s.to_owned();
     }

@@ -339,27 +339,7 @@ fn id_from_location(request_url: &str, location: &str) -> Option<String> {
     let path = target.path();
     let rest = path.strip_prefix(collection)?.strip_prefix('/')?;
     let id = rest.split('/').next().filter(|s| !s.is_empty())?;
-    Some(percent_decode(id))
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = bytes.get(i + 1..i + 3)
-            && let Ok(hex) = std::str::from_utf8(hex)
-            && let Ok(b) = u8::from_str_radix(hex, 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    Some(crate::openapi::percent_decode(id))
 }
 
 #[cfg(test)]

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Shell helpers shared by the benchmark scripts (sourced, not run).
+
+# alive PID : the process exists and is not a zombie.
+alive() {
+  local state
+  [[ -n $1 && -r /proc/$1/stat ]] || return 1
+  state=$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z ]]
+}
+
+# children PID : the pids of PID's child processes.
+children() {
+  local status ppid
+  for status in /proc/[0-9]*/status; do
+    ppid=$(sed -n 's/^PPid:[[:space:]]*//p' "$status" 2>/dev/null) || continue
+    if [[ $ppid == "$1" ]]; then
+      status=${status#/proc/}
+      echo "${status%/status}"
+    fi
+  done
+}
+
+# port_busy PORT : something listens on PORT (any local address).
+port_busy() {
+  if command -v ss >/dev/null; then
+    [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]
+  else
+    timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+  fi
+}
