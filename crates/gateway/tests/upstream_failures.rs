@@ -33,6 +33,17 @@ async fn refused_upstream_is_502_with_failure_type() {
 }
 
 #[tokio::test]
+async fn a_name_that_does_not_resolve_is_502_dns() {
+    // A 64-character label is longer than DNS allows (RFC 1035 section
+    // 2.3.4): the resolver refuses to build the query, so the lookup fails
+    // on this machine without a packet leaving it.
+    let host = format!("{}.example", "a".repeat(64));
+    let gw = gateway("", &upstream_route(&format!("\"{host}:80\""), "")).await;
+    let reply = get(gw.addr(), "/anything").await;
+    assert_problem(&reply, 502, "upstream.unreachable", Some("dns"));
+}
+
+#[tokio::test]
 async fn reset_before_response_is_502_reset() {
     let (faults, _h) = faults().await;
     let gw = gateway("", &upstream_route(&format!("\"{faults}\""), "")).await;
