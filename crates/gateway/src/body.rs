@@ -9,6 +9,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use crate::monitor::Observation;
+use crate::upstream::Lease;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -107,10 +108,15 @@ impl Body for LimitedIncoming {
 /// Frames pass through untouched. An error from the upstream is passed on
 /// too, which makes hyper abort the client's stream (no final chunk on
 /// HTTP/1.1, RST_STREAM on HTTP/2): a truncated body never looks complete.
+///
+/// The upstream connection goes back to its pool when the body has ended
+/// cleanly, and only then; a body that fails or is dropped before its end
+/// closes the connection.
 pub struct UpstreamBody {
     inner: Incoming,
     observation: Option<Box<Observation>>,
     on_abort: Option<Box<dyn FnOnce() + Send + Sync>>,
+    lease: Option<Lease>,
 }
 
 impl UpstreamBody {
@@ -118,11 +124,13 @@ impl UpstreamBody {
         inner: Incoming,
         observation: Option<Box<Observation>>,
         on_abort: Box<dyn FnOnce() + Send + Sync>,
+        lease: Lease,
     ) -> Self {
         UpstreamBody {
             inner,
             observation,
             on_abort: Some(on_abort),
+            lease: Some(lease),
         }
     }
 }
@@ -145,6 +153,7 @@ impl Body for UpstreamBody {
             }
             Some(Err(e)) => {
                 self.observation = None;
+                self.lease = None;
                 if let Some(abort) = self.on_abort.take() {
                     abort();
                 }
@@ -153,6 +162,9 @@ impl Body for UpstreamBody {
             None => {
                 if let Some(obs) = self.observation.take() {
                     obs.finish();
+                }
+                if let Some(lease) = self.lease.take() {
+                    lease.release();
                 }
                 Poll::Ready(None)
             }
@@ -170,12 +182,16 @@ impl Body for UpstreamBody {
 
 impl Drop for UpstreamBody {
     fn drop(&mut self) {
-        // A body with no content is never polled to its end by hyper; the
-        // observation still has a complete (empty) body to judge.
-        if let Some(obs) = self.observation.take()
-            && self.inner.is_end_stream()
-        {
-            obs.finish();
+        // A body with no content (or whose last frame said it was the
+        // end) is not polled to its end by hyper; the observation still has
+        // a complete body to judge, and the connection is reusable.
+        if self.inner.is_end_stream() {
+            if let Some(obs) = self.observation.take() {
+                obs.finish();
+            }
+            if let Some(lease) = self.lease.take() {
+                lease.release();
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::auth::{self, AuthError, Identity, Scheme};
-use crate::body::{BodyLimitExceeded, LimitedIncoming, UpstreamBody};
+use crate::body::{LimitedIncoming, UpstreamBody};
 use crate::config::OnStoreError;
 use crate::error::{
     ErrorContext, GatewayError, X_REQUEST_ID, X_UPSTREAM_SERVICE, accepts_json, rescue,
@@ -36,7 +36,7 @@ use crate::monitor::Observation;
 use crate::ratelimit::Decision;
 use crate::routing::RouteState;
 use crate::state::{Runtime, Shared};
-use crate::upstream::{Pick, Pool, UpstreamFailure, cause, classify};
+use crate::upstream::{Pick, Pool, SendError, UpstreamFailure};
 
 /// What the client gets: a gateway-made body or the upstream's, streamed.
 pub type ResponseBody = Either<Full<Bytes>, UpstreamBody>;
@@ -360,11 +360,12 @@ async fn forward(
     let body_empty = body.is_end_stream();
     let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
     let method = parts.method;
+    // Sent in origin form (the connection already knows the target).
     let path_and_query = parts
         .uri
         .path_and_query()
-        .map_or("/", |pq| pq.as_str())
-        .to_owned();
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
     let mut headers = forward_headers(parts.headers, &parts.uri, conn, request_id);
     // Identity headers come from the gateway only, never from the client.
     let (subject_header, roles_header) = (&runtime.auth.subject_header, &runtime.auth.roles_header);
@@ -381,7 +382,7 @@ async fn forward(
     let monitor_request = pool.config.monitor.then(|| {
         (
             snapshot(&headers, candor_contract::REQUEST_FIELDS),
-            path_and_query.clone(),
+            path_and_query.as_str().to_owned(),
         )
     });
 
@@ -400,11 +401,24 @@ async fn forward(
         )),
         None => Either::Left(LimitedIncoming::new(body, gw.max_body_bytes)),
     };
-    let may_retry = body_empty && is_idempotent(&method) && pool.config.targets.len() > 1;
+    // A body-less idempotent request can be sent again: to another target
+    // after a connect failure, or on a fresh connection when a pooled one
+    // turns out to have been closed by the upstream.
+    let resendable = body_empty && is_idempotent(&method);
+    let may_retry = resendable && pool.config.targets.len() > 1;
+    let build = |body: crate::upstream::UpstreamRequestBody, headers: HeaderMap| {
+        let mut up = Request::new(body);
+        *up.method_mut() = method.clone();
+        *up.version_mut() = Version::HTTP_11;
+        *up.uri_mut() = http::Uri::from(path_and_query.clone());
+        *up.headers_mut() = headers;
+        up
+    };
+    let empty = || Either::Right(Full::new(Bytes::new()));
     let mut body = Some(body);
     let mut headers = Some(headers);
     let mut avoid = None;
-    let response = loop {
+    let (response, lease) = loop {
         let target = match pool.pick(avoid) {
             Pick::Target(t) => t,
             Pick::AllEjected { retry_after } => {
@@ -414,37 +428,27 @@ async fn forward(
                 });
             }
         };
-        let uri = format!("{}://{}{}", pool.scheme, target.authority, path_and_query);
-        let mut up = Request::new(
-            body.take()
-                .unwrap_or_else(|| Either::Right(Full::new(Bytes::new()))),
-        );
-        *up.method_mut() = method.clone();
-        *up.version_mut() = Version::HTTP_11;
-        *up.uri_mut() = uri.parse().map_err(|e| GatewayError::Internal {
-            detail: format!("upstream URI: {e}"),
-        })?;
-        *up.headers_mut() = if may_retry && avoid.is_none() {
+        let h = if may_retry && avoid.is_none() {
             headers.clone().unwrap_or_default()
         } else {
             headers.take().unwrap_or_default()
         };
+        let again = resendable.then(|| build(empty(), h.clone()));
+        let up = build(body.take().unwrap_or_else(empty), h);
 
         // The connect has its own timer (connect_timeout, labelled
         // connect_timeout); the response head gets response_timeout on top.
         let head_budget = pool.config.connect_timeout + pool.config.response_timeout;
-        let failure = match tokio::time::timeout(head_budget, pool.client().request(up)).await {
-            Ok(Ok(response)) => {
+        let failure = match tokio::time::timeout(head_budget, pool.send(target, up, again)).await {
+            Ok(Ok(sent)) => {
                 pool.record_success(target);
-                break response;
+                break sent;
             }
             Err(_elapsed) => UpstreamFailure::Timeout,
-            Ok(Err(e)) => {
-                if let Some(limit) = cause::<BodyLimitExceeded>(&e) {
-                    return Err(GatewayError::BodyTooLarge { limit: limit.limit });
-                }
-                classify(&e)
+            Ok(Err(SendError::BodyTooLarge { limit })) => {
+                return Err(GatewayError::BodyTooLarge { limit });
             }
+            Ok(Err(SendError::Failure(failure))) => failure,
         };
         shared
             .metrics
@@ -519,7 +523,7 @@ async fn forward(
             .get_or_create(&UpstreamLabels { upstream })
             .inc();
     });
-    let body = UpstreamBody::new(body, observation, on_abort);
+    let body = UpstreamBody::new(body, observation, on_abort, lease);
     Ok(Response::from_parts(parts, Either::Right(body)))
 }
 

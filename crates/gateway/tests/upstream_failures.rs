@@ -317,3 +317,70 @@ async fn connect_timeout_is_504_connect_timeout() {
     let reply = get(gw.addr(), "/x").await;
     assert_problem(&reply, 504, "upstream.timeout", Some("connect_timeout"));
 }
+
+/// An upstream that answers the first request of each connection with
+/// keep-alive, then reads the next request and closes without answering,
+/// as one does whose keep-alive timer fires just as a request arrives.
+/// Counts the connections it accepted.
+async fn closes_reused_connections() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    async fn read_head(stream: &mut tokio::net::TcpStream) -> bool {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+        true
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                if read_head(&mut stream).await {
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .await;
+                    // The second request is read, never answered.
+                    read_head(&mut stream).await;
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn a_pooled_connection_closed_by_the_upstream_is_retried_once_on_a_fresh_one() {
+    use std::sync::atomic::Ordering;
+    let (upstream, accepted) = closes_reused_connections().await;
+    let gw = gateway(
+        "workers = 1",
+        &upstream_route(&format!("\"{upstream}\""), ""),
+    )
+    .await;
+    for i in 0..3 {
+        let reply = get(gw.addr(), "/x").await;
+        assert_eq!(reply.status.as_u16(), 200, "GET #{i}: no spurious 502");
+        assert_eq!(&reply.body[..], b"ok");
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        3,
+        "the 2nd and 3rd GETs found the pooled connection closed and opened a new one"
+    );
+    // A request with a body is not sent twice: the upstream may have acted
+    // on it.
+    let post = send(gw.addr(), Method::POST, "/x", &[], "{}").await;
+    assert_problem(&post, 502, "upstream.unreachable", Some("reset"));
+}

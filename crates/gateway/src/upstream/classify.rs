@@ -1,14 +1,17 @@
-//! Names an upstream failure from what hyper-util hands back.
+//! Names an upstream failure.
 //!
-//! hyper-util's client labels only connect errors, so the phase is
-//! reconstructed by walking the error's `source()` chain (see the table in
-//! research/rust-stack.md §4.4). Our own response-head timer is classified
-//! by the caller, which knows it fired.
+//! Connect failures are named by the phase that failed (resolve, TCP
+//! connect, TLS handshake), then by the `io::Error` kind or the
+//! `rustls::Error` found inside it; failures on an open connection by
+//! hyper's error. Our own response-head timer is classified by the caller,
+//! which knows it fired.
 
 use std::error::Error as StdError;
 use std::io;
 
 use candor_contract::rules::{self, Rule};
+
+use super::conn::ConnectError;
 
 /// How an upstream failed, as the contract names it (`X-Failure-Type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,31 +95,32 @@ impl UpstreamFailure {
     }
 }
 
-/// Classifies a failed `client.request(..)` (our own timer aside).
-pub fn classify(error: &hyper_util::client::legacy::Error) -> UpstreamFailure {
-    if error.is_connect() {
-        if chain(error).any(|e| e.to_string().starts_with("dns error")) {
-            return UpstreamFailure::Dns;
-        }
-        if cause::<rustls::Error>(error).is_some() {
-            return UpstreamFailure::Tls;
-        }
-        return match io_kind(error) {
-            Some(io::ErrorKind::ConnectionRefused) => UpstreamFailure::ConnectRefused,
-            Some(io::ErrorKind::TimedOut) => UpstreamFailure::ConnectTimeout,
+/// Classifies a connection that could not be opened.
+pub(super) fn classify_connect(error: &ConnectError) -> UpstreamFailure {
+    match error {
+        ConnectError::Dns => UpstreamFailure::Dns,
+        ConnectError::Timeout => UpstreamFailure::ConnectTimeout,
+        ConnectError::Tls(e) if cause::<rustls::Error>(e).is_some() => UpstreamFailure::Tls,
+        ConnectError::Tcp(e) | ConnectError::Tls(e) => match e.kind() {
+            io::ErrorKind::ConnectionRefused => UpstreamFailure::ConnectRefused,
+            io::ErrorKind::TimedOut => UpstreamFailure::ConnectTimeout,
             _ => UpstreamFailure::ConnectError,
-        };
+        },
+        ConnectError::Handshake => UpstreamFailure::ConnectError,
     }
-    if let Some(h) = chain(error).find_map(|e| e.downcast_ref::<hyper::Error>()) {
-        if h.is_parse() || h.is_parse_status() {
-            return UpstreamFailure::InvalidResponse;
-        }
-        if h.is_timeout() {
-            return UpstreamFailure::Timeout;
-        }
+}
+
+/// Classifies a request that got no response head on an open connection
+/// (our own timer aside).
+pub(super) fn classify_send(error: &hyper::Error) -> UpstreamFailure {
+    if error.is_parse() || error.is_parse_status() {
+        return UpstreamFailure::InvalidResponse;
     }
-    // Incomplete message, reset, broken pipe, or anything unnamed: the
-    // connection ended before a response.
+    if error.is_timeout() {
+        return UpstreamFailure::Timeout;
+    }
+    // Incomplete message, reset, broken pipe, canceled, or anything
+    // unnamed: the connection ended before a response.
     UpstreamFailure::Reset
 }
 
@@ -128,14 +132,10 @@ fn chain<'a>(
     })
 }
 
-fn io_kind(error: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
-    chain(error).find_map(|e| e.downcast_ref::<io::Error>().map(io::Error::kind))
-}
-
 /// Finds an error of type `E` anywhere in the chain, including inside the
 /// payloads of (possibly nested) `io::Error`s, whose `source()` skips their
-/// own payload. hyper-rustls reports a bad certificate as an `io::Error`
-/// holding an `io::Error` holding the `rustls::Error`.
+/// own payload. tokio-rustls reports a bad certificate as an `io::Error`
+/// holding the `rustls::Error` (hyper-rustls nested one more `io::Error`).
 pub fn cause<'a, E: StdError + 'static>(error: &'a (dyn StdError + 'static)) -> Option<&'a E> {
     chain(error).find_map(|e| {
         let mut current = e;

@@ -1,20 +1,18 @@
-//! Upstreams: a pooled client per upstream, round-robin target choice with
-//! passive ejection, and failure classification.
+//! Upstreams: per-worker pools of HTTP/1.1 connections, round-robin target
+//! choice with passive ejection, and failure classification.
 
 mod classify;
+mod conn;
 
-pub use classify::{UpstreamFailure, cause, classify};
+pub use classify::{UpstreamFailure, cause};
+pub use conn::{Lease, SendError};
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{Either, Full};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Instant;
 
 use crate::body::LimitedIncoming;
@@ -38,16 +36,20 @@ pub fn set_worker_index(index: usize) {
 
 /// One upstream's live state.
 ///
-/// Each worker thread has its own client (and so its own pooled
-/// connections): a request and the upstream connection that carries it are
-/// driven by the same event loop, with no hand-off between threads.
+/// Each worker thread has its own idle connections per target: a request
+/// and the upstream connection that carries it are driven by the same event
+/// loop, with no hand-off between threads. The idle lists sit behind one
+/// mutex each, but only their own worker ever takes it (uncontended).
 pub struct Pool {
     pub config: Arc<crate::config::Upstream>,
     pub name: Arc<str>,
-    clients: Vec<Client<HttpsConnector<HttpConnector>, UpstreamRequestBody>>,
-    /// `http` or `https`.
-    pub scheme: &'static str,
+    /// The TLS connector of an HTTPS upstream.
+    tls: Option<tokio_rustls::TlsConnector>,
     targets: Vec<Target>,
+    /// Idle connections, `workers * targets` lists: worker `w`'s list for
+    /// target `t` is at `w * targets.len() + t`.
+    idle: Vec<Mutex<Vec<conn::Idle>>>,
+    workers: usize,
     next: AtomicUsize,
     epoch: Instant,
 }
@@ -55,6 +57,8 @@ pub struct Pool {
 /// One `host:port` of an upstream, with its ejection state.
 pub struct Target {
     pub authority: Arc<str>,
+    /// Its position in the pool's list.
+    index: usize,
     consecutive_failures: AtomicU32,
     /// Milliseconds since the pool's epoch until which it is ejected.
     ejected_until_ms: AtomicU64,
@@ -68,53 +72,46 @@ pub enum Pick<'a> {
 
 impl Pool {
     pub fn new(config: Arc<Upstream>, workers: usize) -> Result<Self, String> {
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(config.connect_timeout));
-        http.set_nodelay(true);
-        http.enforce_http(false);
-        let tls = tls_client_config(&config)?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let clients = (0..workers.max(1))
-            .map(|_| {
-                Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(config.pool_idle_timeout)
-                    .pool_timer(TokioTimer::new())
-                    .set_host(false)
-                    .build(connector.clone())
-            })
-            .collect();
-        let targets = config
+        let tls = match config.tls {
+            Some(_) => {
+                let mut tls = tls_client_config(&config)?;
+                // What hyper-rustls offered with `enable_http1()` alone.
+                tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+                Some(tokio_rustls::TlsConnector::from(Arc::new(tls)))
+            }
+            None => None,
+        };
+        let targets: Vec<Target> = config
             .targets
             .iter()
-            .map(|t| Target {
+            .enumerate()
+            .map(|(index, t)| Target {
                 authority: Arc::from(t.as_str()),
+                index,
                 consecutive_failures: AtomicU32::new(0),
                 ejected_until_ms: AtomicU64::new(0),
             })
             .collect();
+        let workers = workers.max(1);
+        let idle = (0..workers * targets.len())
+            .map(|_| Mutex::new(Vec::new()))
+            .collect();
         Ok(Pool {
             name: Arc::from(config.name.as_str()),
-            scheme: if config.tls.is_some() {
-                "https"
-            } else {
-                "http"
-            },
             config,
-            clients,
+            tls,
             targets,
+            idle,
+            workers,
             next: AtomicUsize::new(0),
             epoch: Instant::now(),
         })
     }
 
-    /// The calling worker's client.
-    pub fn client(&self) -> &Client<HttpsConnector<HttpConnector>, UpstreamRequestBody> {
-        let i = WORKER.with(std::cell::Cell::get);
-        &self.clients[i % self.clients.len()]
+    /// The calling worker's idle list for `target`.
+    fn slot(&self, target: &Target) -> usize {
+        let worker = WORKER.with(std::cell::Cell::get) % self.workers;
+        worker * self.targets.len() + target.index
     }
 
     fn now_ms(&self) -> u64 {

@@ -1,0 +1,273 @@
+//! Upstream connections: connect (TCP, then TLS for HTTPS upstreams), the
+//! HTTP/1.1 handshake, a worker-local idle list per target, and sending a
+//! request on a pooled or fresh connection.
+//!
+//! Each connection is hyper's `client::conn::http1`, driven by its own task
+//! on the worker that opened it. A connection goes back to its idle list
+//! only when the response body has ended cleanly (see [`Lease`]), and is
+//! taken from it only if it is ready for another request and has been idle
+//! for less than `pool_idle_timeout`.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, PoisonError};
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::classify::{UpstreamFailure, classify_connect, classify_send};
+use super::{Pool, Target, UpstreamRequestBody};
+use crate::body::BodyLimitExceeded;
+
+type Sender = http1::SendRequest<UpstreamRequestBody>;
+
+/// A connection waiting in an idle list.
+pub(super) struct Idle {
+    sender: Sender,
+    since: Instant,
+}
+
+/// Why a connection could not be opened. Classified like hyper-util's
+/// connect errors were (see `classify_connect`).
+#[derive(Debug)]
+pub(super) enum ConnectError {
+    /// The name did not resolve (or resolved to nothing).
+    Dns,
+    /// The TCP connect failed.
+    Tcp(io::Error),
+    /// The TCP connect did not complete within `connect_timeout`.
+    Timeout,
+    /// The TLS handshake failed.
+    Tls(io::Error),
+    /// hyper refused the connection (it does not, for HTTP/1.1).
+    Handshake,
+}
+
+/// Why a request got no response head.
+#[derive(Debug)]
+pub enum SendError {
+    /// The upstream failed, as the contract names it.
+    Failure(UpstreamFailure),
+    /// The client's streamed body grew past the limit.
+    BodyTooLarge { limit: u64 },
+}
+
+/// The connection that carries a response, until its body ends. Returned
+/// to its worker's idle list by [`Lease::release`]; dropped otherwise,
+/// which closes it.
+pub struct Lease {
+    pool: Arc<Pool>,
+    slot: usize,
+    sender: Sender,
+}
+
+impl Lease {
+    /// The response body ended cleanly: the connection may carry another
+    /// request.
+    pub fn release(self) {
+        if self.sender.is_closed() {
+            return;
+        }
+        let now = Instant::now();
+        let mut idle = self.pool.idle[self.slot]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        prune_expired(&mut idle, now, self.pool.config.pool_idle_timeout);
+        idle.push(Idle {
+            sender: self.sender,
+            since: now,
+        });
+    }
+}
+
+/// Drops the connections idle for `timeout` or longer (the oldest are
+/// first in the list).
+fn prune_expired(idle: &mut Vec<Idle>, now: Instant, timeout: std::time::Duration) {
+    let expired = idle
+        .iter()
+        .take_while(|i| now.saturating_duration_since(i.since) >= timeout)
+        .count();
+    if expired > 0 {
+        idle.drain(..expired);
+    }
+}
+
+impl Pool {
+    /// The most recently used idle connection of this worker to `target`
+    /// that can take a request now. Closed and expired ones are dropped.
+    fn checkout(&self, slot: usize) -> Option<Sender> {
+        let mut idle = self.idle[slot]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if idle.is_empty() {
+            return None;
+        }
+        prune_expired(&mut idle, Instant::now(), self.config.pool_idle_timeout);
+        while let Some(conn) = idle.pop() {
+            // Not ready means closed, or still busy with a request body the
+            // upstream answered before reading: either way, not reusable.
+            if conn.sender.is_ready() {
+                return Some(conn.sender);
+            }
+        }
+        None
+    }
+
+    /// Sends `req` to `target` on one of this worker's idle connections, or
+    /// on a new one.
+    ///
+    /// A pooled connection may have been closed by the upstream while idle,
+    /// unseen yet. When the request was not written (hyper hands it back),
+    /// or `retry` can rebuild it (a body-less idempotent request) and the
+    /// connection ended before a response, the request is sent once more on
+    /// a fresh connection: the upstream never answered it.
+    pub async fn send(
+        self: &Arc<Self>,
+        target: &Target,
+        mut req: Request<UpstreamRequestBody>,
+        retry: Option<Request<UpstreamRequestBody>>,
+    ) -> Result<(Response<Incoming>, Lease), SendError> {
+        let slot = self.slot(target);
+        if let Some(mut sender) = self.checkout(slot) {
+            match sender.try_send_request(req).await {
+                Ok(response) => return Ok((response, self.lease(slot, sender))),
+                Err(mut e) => {
+                    if let Some(limit) = super::cause::<BodyLimitExceeded>(e.error()) {
+                        return Err(SendError::BodyTooLarge { limit: limit.limit });
+                    }
+                    let failure = classify_send(e.error());
+                    req = match (e.take_message(), retry) {
+                        (Some(unsent), _) => unsent,
+                        (None, Some(again)) if failure == UpstreamFailure::Reset => again,
+                        _ => return Err(SendError::Failure(failure)),
+                    };
+                }
+            }
+        }
+        let mut sender = self
+            .connect(target)
+            .await
+            .map_err(|e| SendError::Failure(classify_connect(&e)))?;
+        match sender.try_send_request(req).await {
+            Ok(response) => Ok((response, self.lease(slot, sender))),
+            Err(e) => {
+                if let Some(limit) = super::cause::<BodyLimitExceeded>(e.error()) {
+                    return Err(SendError::BodyTooLarge { limit: limit.limit });
+                }
+                Err(SendError::Failure(classify_send(e.error())))
+            }
+        }
+    }
+
+    fn lease(self: &Arc<Self>, slot: usize, sender: Sender) -> Lease {
+        Lease {
+            pool: self.clone(),
+            slot,
+            sender,
+        }
+    }
+
+    /// Opens a connection to `target`: resolve, TCP connect within
+    /// `connect_timeout` (TCP_NODELAY), TLS for HTTPS upstreams, then the
+    /// HTTP/1.1 handshake. The connection is driven by a task of its own on
+    /// the calling worker.
+    async fn connect(&self, target: &Target) -> Result<Sender, ConnectError> {
+        let (host, port) = split_authority(&target.authority);
+        let port: u16 = port.parse().map_err(|_| {
+            ConnectError::Tcp(io::Error::new(io::ErrorKind::InvalidInput, "invalid port"))
+        })?;
+        let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => {
+                let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+                    .await
+                    .map_err(|e| {
+                        tracing::debug!(error = %e, host, "upstream name did not resolve");
+                        ConnectError::Dns
+                    })?
+                    .collect();
+                if found.is_empty() {
+                    return Err(ConnectError::Dns);
+                }
+                found
+            }
+        };
+        let tcp = connect_tcp(&addrs, self.config.connect_timeout).await?;
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => handshake(tcp).await,
+            Some(tls) => {
+                let name =
+                    rustls_pki_types::ServerName::try_from(host.to_owned()).map_err(|e| {
+                        ConnectError::Tls(io::Error::new(io::ErrorKind::InvalidInput, e))
+                    })?;
+                let stream = tls.connect(name, tcp).await.map_err(ConnectError::Tls)?;
+                handshake(stream).await
+            }
+        }
+    }
+}
+
+/// `host` and `port` of a validated `host:port` target; an IPv6 host loses
+/// its brackets.
+fn split_authority(authority: &str) -> (&str, &str) {
+    if let Some(bracketed) = authority.strip_prefix('[')
+        && let Some((ip, port)) = bracketed.split_once("]:")
+    {
+        return (ip, port);
+    }
+    authority.rsplit_once(':').unwrap_or((authority, ""))
+}
+
+/// Tries the addresses in turn, each with an equal share of `timeout`
+/// (as hyper-util's connector did). The last error wins.
+async fn connect_tcp(
+    addrs: &[SocketAddr],
+    timeout: std::time::Duration,
+) -> Result<TcpStream, ConnectError> {
+    let share = timeout / u32::try_from(addrs.len()).unwrap_or(u32::MAX).max(1);
+    let mut last = ConnectError::Timeout;
+    for addr in addrs {
+        match tokio::time::timeout(share, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(e)) => last = ConnectError::Tcp(e),
+            Err(_elapsed) => last = ConnectError::Timeout,
+        }
+    }
+    Err(last)
+}
+
+async fn handshake<T>(io: T) -> Result<Sender, ConnectError>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = http1::handshake(TokioIo::new(io)).await.map_err(|e| {
+        tracing::debug!(error = %e, "upstream HTTP/1.1 handshake failed");
+        ConnectError::Handshake
+    })?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "upstream connection ended with an error");
+        }
+    });
+    Ok(sender)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_authority;
+
+    #[test]
+    fn authorities_split_into_host_and_port() {
+        assert_eq!(
+            split_authority("api.internal:8080"),
+            ("api.internal", "8080")
+        );
+        assert_eq!(split_authority("127.0.0.1:9000"), ("127.0.0.1", "9000"));
+        assert_eq!(split_authority("[::1]:9001"), ("::1", "9001"));
+    }
+}
