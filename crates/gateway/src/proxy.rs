@@ -277,7 +277,10 @@ async fn route_request(
         .and_then(|n| runtime.limiters.get(n))
     {
         let key = limiter.key(identity.as_ref(), conn.peer.ip(), &req.headers);
-        match limiter.check(key).await {
+        // Boxed, like the other rarely taken awaits below: the request's
+        // future is moved into hyper's connection task on every request,
+        // so every byte of it costs on the hot path.
+        match Box::pin(limiter.check(key)).await {
             Decision::Allowed { fields } => trace.rate_fields = fields,
             Decision::Limited {
                 retry_after,
@@ -390,13 +393,13 @@ async fn forward(
     // every cheaper check has passed; other bodies stream.
     let body = match &route.schema {
         Some(schema) => Either::Right(Full::new(
-            crate::validate::read_valid_body(
+            Box::pin(crate::validate::read_valid_body(
                 &method,
                 content_type.as_ref(),
                 body,
                 schema,
                 gw.max_body_bytes,
-            )
+            ))
             .await?,
         )),
         None => Either::Left(LimitedIncoming::new(body, gw.max_body_bytes)),
@@ -433,13 +436,22 @@ async fn forward(
         } else {
             headers.take().unwrap_or_default()
         };
-        let again = resendable.then(|| build(empty(), h.clone()));
-        let up = build(body.take().unwrap_or_else(empty), h);
-
         // The connect has its own timer (connect_timeout, labelled
         // connect_timeout); the response head gets response_timeout on top.
         let head_budget = pool.config.connect_timeout + pool.config.response_timeout;
-        let failure = match tokio::time::timeout(head_budget, pool.send(target, up, again)).await {
+        let sent = {
+            let (first, again) = if resendable {
+                (h.clone(), Some(build(empty(), h)))
+            } else {
+                (h, None)
+            };
+            pool.send(
+                target,
+                build(body.take().unwrap_or_else(empty), first),
+                again,
+            )
+        };
+        let failure = match tokio::time::timeout(head_budget, sent).await {
             Ok(Ok(sent)) => {
                 pool.record_success(target);
                 break sent;

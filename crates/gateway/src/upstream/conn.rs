@@ -148,6 +148,18 @@ impl Pool {
                 }
             }
         }
+        // Boxed: a new connection (and its TLS state) is rare next to a
+        // reuse, and would otherwise make every request's future larger.
+        Box::pin(self.send_fresh(target, slot, req)).await
+    }
+
+    /// Sends `req` on a new connection to `target`.
+    async fn send_fresh(
+        self: &Arc<Self>,
+        target: &Target,
+        slot: usize,
+        req: Request<UpstreamRequestBody>,
+    ) -> Result<(Response<Incoming>, Lease), SendError> {
         let mut sender = self
             .connect(target)
             .await
