@@ -559,7 +559,7 @@ impl Exec<'_> {
                         finding.message.push_str(&note);
                         if !answered {
                             finding.message.push_str(
-                                "; a server that refuses a body should answer 413 before closing",
+                                "; a server that refuses a body should answer 413 and read the rest of the body before it closes (the lingering close of RFC 9112 section 9.6): closing on an unread body resets the connection under the answer",
                             );
                         }
                     }
