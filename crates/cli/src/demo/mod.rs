@@ -154,7 +154,8 @@ async fn start(listen: SocketAddr) -> Result<Running> {
         },
     )
     .await
-    .with_context(|| format!("cannot start the gateway on {listen}"))?;
+    // The error says what failed and why in one line (its source included).
+    .map_err(|e| anyhow::anyhow!("{e} (--listen picks another address)"))?;
 
     let tokens = tour::Tokens {
         user: mint(&secret, "ada", &[], 24 * 3600)?,
