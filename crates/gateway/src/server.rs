@@ -27,6 +27,10 @@ use crate::metrics::{Metrics, OutcomeLabels};
 use crate::proxy::{self, ConnInfo};
 use crate::state::{Runtime, Shared};
 
+/// How often each worker closes its upstream connections that have been
+/// idle for their upstream's `pool_idle_timeout`.
+const IDLE_REAP_EVERY: Duration = Duration::from_secs(1);
+
 /// Where the gateway is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -241,9 +245,21 @@ pub fn reload_file(shared: &Shared, path: &Path) -> Result<(), String> {
 }
 
 fn reload(shared: &Shared, config: Config) -> Result<(), String> {
-    let current = shared.runtime.load();
-    let outcome = Runtime::build(config, Some(&current), shared.workers)
-        .map(|runtime| shared.runtime.store(Arc::new(runtime)));
+    let current = shared.runtime.load_full();
+    let outcome = Runtime::build(config, Some(&current), shared.workers).map(|runtime| {
+        // Pools the new configuration replaced keep serving the responses
+        // still streaming from them; their idle connections close now.
+        for (name, old) in &current.pools {
+            if !runtime
+                .pools
+                .get(name)
+                .is_some_and(|new| Arc::ptr_eq(new, old))
+            {
+                old.close_idle();
+            }
+        }
+        shared.runtime.store(Arc::new(runtime));
+    });
     count_reload(shared, outcome.is_ok());
     if outcome.is_ok() {
         tracing::info!("configuration reloaded");
@@ -308,6 +324,25 @@ impl Worker {
         };
         let builder = http_builder(&shared.runtime.load().config);
         let graceful = GracefulShutdown::new();
+        // This worker's idle upstream connections close on time, whether or
+        // not requests still go to their targets.
+        let reaper = {
+            let shared = shared.clone();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(IDLE_REAP_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        _ = tick.tick() => {}
+                    }
+                    for pool in shared.runtime.load().pools.values() {
+                        pool.reap_idle();
+                    }
+                }
+            })
+        };
         loop {
             let accepted = tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -360,6 +395,7 @@ impl Worker {
         }
         drop(listener);
         let _ = closed.send(());
+        let _ = reaper.await;
         let grace = shared.runtime.load().config.gateway.shutdown_grace;
         if tokio::time::timeout(grace, graceful.shutdown())
             .await

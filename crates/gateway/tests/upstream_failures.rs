@@ -384,3 +384,59 @@ async fn a_pooled_connection_closed_by_the_upstream_is_retried_once_on_a_fresh_o
     let post = send(gw.addr(), Method::POST, "/x", &[], "{}").await;
     assert_problem(&post, 502, "upstream.unreachable", Some("reset"));
 }
+
+/// An upstream that answers one request per connection with keep-alive and
+/// reports when the gateway closes that connection.
+async fn reports_closed_connections() -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<()>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (closed, reports) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let closed = closed.clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+                // Keep-alive: wait for the gateway to close its end.
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                let _ = closed.send(());
+            });
+        }
+    });
+    (addr, reports)
+}
+
+#[tokio::test]
+async fn idle_upstream_connections_close_on_time_without_further_traffic() {
+    let (upstream, mut closed) = reports_closed_connections().await;
+    let gw = gateway(
+        "workers = 1",
+        &upstream_route(&format!("\"{upstream}\""), "pool_idle_timeout = \"100ms\""),
+    )
+    .await;
+    let reply = get(gw.addr(), "/x").await;
+    assert_eq!(reply.status.as_u16(), 200);
+    // No other request goes to this upstream: the worker's reaper closes
+    // the pooled connection once it has been idle for 100 ms.
+    tokio::time::timeout(std::time::Duration::from_secs(10), closed.recv())
+        .await
+        .expect("the idle connection was closed")
+        .expect("the upstream is still running");
+}

@@ -97,6 +97,30 @@ fn prune_expired(idle: &mut Vec<Idle>, now: Instant, timeout: std::time::Duratio
 }
 
 impl Pool {
+    /// Closes the calling worker's connections that have been idle for
+    /// `pool_idle_timeout` or longer, or that the upstream closed. Each
+    /// worker calls it on a timer, so an idle connection is closed on time
+    /// even when no request goes to its target any more.
+    pub fn reap_idle(&self) {
+        let worker = super::worker_index() % self.workers;
+        let now = Instant::now();
+        for target in 0..self.targets.len() {
+            let mut idle = self.idle[worker * self.targets.len() + target]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            prune_expired(&mut idle, now, self.config.pool_idle_timeout);
+            idle.retain(|i| !i.sender.is_closed());
+        }
+    }
+
+    /// Closes every idle connection of every worker: the pool was replaced
+    /// by a reload, and only responses still streaming hold it.
+    pub fn close_idle(&self) {
+        for slot in &self.idle {
+            slot.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        }
+    }
+
     /// The most recently used idle connection of this worker to `target`
     /// that can take a request now. Closed and expired ones are dropped.
     fn checkout(&self, slot: usize) -> Option<Sender> {

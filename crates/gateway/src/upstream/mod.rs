@@ -28,6 +28,11 @@ thread_local! {
     static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+/// The index of the worker running the calling code.
+fn worker_index() -> usize {
+    WORKER.with(std::cell::Cell::get)
+}
+
 /// Marks the current thread as worker `index`, so that it uses its own
 /// upstream connections.
 pub fn set_worker_index(index: usize) {
@@ -75,7 +80,10 @@ impl Pool {
         let tls = match config.tls {
             Some(_) => {
                 let mut tls = tls_client_config(&config)?;
-                // What hyper-rustls offered with `enable_http1()` alone.
+                // The one protocol the pool speaks. (hyper-rustls offered
+                // no ALPN at all; a server that speaks only h2 now fails
+                // the handshake, a clear `tls` 502, instead of failing on
+                // HTTP/1.1 bytes it cannot read.)
                 tls.alpn_protocols = vec![b"http/1.1".to_vec()];
                 Some(tokio_rustls::TlsConnector::from(Arc::new(tls)))
             }
@@ -110,7 +118,7 @@ impl Pool {
 
     /// The calling worker's idle list for `target`.
     fn slot(&self, target: &Target) -> usize {
-        let worker = WORKER.with(std::cell::Cell::get) % self.workers;
+        let worker = worker_index() % self.workers;
         worker * self.targets.len() + target.index
     }
 
