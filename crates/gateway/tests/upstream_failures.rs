@@ -440,3 +440,20 @@ async fn idle_upstream_connections_close_on_time_without_further_traffic() {
         .expect("the idle connection was closed")
         .expect("the upstream is still running");
 }
+
+#[tokio::test]
+async fn a_tls_upstream_that_never_answers_the_handshake_is_504_connect_timeout() {
+    // Accepts connections and says nothing: the TLS handshake never ends.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            open.push(stream);
+        }
+    });
+    let gw = gateway("", &upstream_route(&format!("\"{addr}\""), "tls = {}")).await;
+    let reply = get(gw.addr(), "/x").await;
+    assert_problem(&reply, 504, "upstream.timeout", Some("connect_timeout"));
+    held.abort();
+}

@@ -241,7 +241,13 @@ impl Pool {
                     rustls_pki_types::ServerName::try_from(host.to_owned()).map_err(|e| {
                         ConnectError::Tls(io::Error::new(io::ErrorKind::InvalidInput, e))
                     })?;
-                let stream = tls.connect(name, tcp).await.map_err(ConnectError::Tls)?;
+                // The handshake is part of connecting: a server that
+                // accepts and then says nothing is a connect timeout.
+                let stream =
+                    tokio::time::timeout(self.config.connect_timeout, tls.connect(name, tcp))
+                        .await
+                        .map_err(|_elapsed| ConnectError::Timeout)?
+                        .map_err(ConnectError::Tls)?;
                 handshake(stream).await
             }
         }
