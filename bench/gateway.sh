@@ -47,7 +47,7 @@ die() {
   exit 1
 }
 log() { echo "gateway.sh: $*" >&2; }
-# alive, children, port_busy
+# alive, children, port_busy, stop
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
 
@@ -124,26 +124,6 @@ nginx_workers=()
 candor_pid=
 candor_full_pid=
 wrk_pid=
-
-
-
-# stop PID SIGNAL : sends SIGNAL, waits up to 5 s, then SIGKILL; reaps PID.
-stop() {
-  local pid=$1 sig=$2 i
-  [[ -n $pid ]] || return 0
-  if alive "$pid"; then
-    kill "-$sig" "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-      alive "$pid" || break
-      sleep 0.1
-    done
-    if alive "$pid"; then
-      log "pid $pid did not stop on SIG$sig; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
-  wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   local code=$? pid

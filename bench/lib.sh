@@ -29,3 +29,22 @@ port_busy() {
     timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
   fi
 }
+
+# stop PID [SIGNAL] : sends SIGNAL (TERM by default), waits up to 5 s, then
+# SIGKILL; reaps PID. Uses the script's own `log`.
+stop() {
+  local pid=$1 sig=${2:-TERM} i
+  [[ -n $pid ]] || return 0
+  if alive "$pid"; then
+    kill "-$sig" "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+      alive "$pid" || break
+      sleep 0.1
+    done
+    if alive "$pid"; then
+      log "pid $pid did not stop on SIG$sig; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  wait "$pid" 2>/dev/null || true
+}

@@ -53,7 +53,7 @@ die() {
   exit 1
 }
 log() { echo "peers.sh: $*" >&2; }
-# alive, children, port_busy
+# alive, children, port_busy, stop
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
 
@@ -109,26 +109,6 @@ tmp=
 upstream_pid=
 gateway_pid=
 gateway_extra=()
-
-
-
-# stop PID : SIGTERM, up to 5 s, then SIGKILL; reaps PID.
-stop() {
-  local pid=$1 i
-  [[ -n $pid ]] || return 0
-  if alive "$pid"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-      alive "$pid" || break
-      sleep 0.1
-    done
-    if alive "$pid"; then
-      log "pid $pid did not stop on SIGTERM; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
-  wait "$pid" 2>/dev/null || true
-}
 
 # stop_gateway : stops the running gateway and any worker it forked.
 stop_gateway() {
