@@ -41,11 +41,36 @@ use crate::upstream::{Pick, Pool, SendError, UpstreamFailure};
 /// What the client gets: a gateway-made body or the upstream's, streamed.
 pub type ResponseBody = Either<Full<Bytes>, UpstreamBody>;
 
-/// The connection a request came in on.
-#[derive(Debug, Clone, Copy)]
+/// The connection a request came in on, with the forwarding fields that
+/// depend only on it, made once per connection rather than per request.
+#[derive(Debug, Clone)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub tls: bool,
+    /// The peer's address, as `X-Forwarded-For` names it.
+    peer_ip: HeaderValue,
+    /// `for=...;proto=...`, the start of this hop's `Forwarded` element.
+    forwarded_for: Bytes,
+}
+
+impl ConnInfo {
+    pub fn new(peer: SocketAddr, tls: bool) -> ConnInfo {
+        let ip = peer.ip();
+        let proto = if tls { "https" } else { "http" };
+        // RFC 7239 section 6: an IPv6 node is quoted and bracketed.
+        let forwarded_for = if ip.is_ipv6() {
+            format!("for=\"[{ip}]\";proto={proto}")
+        } else {
+            format!("for={ip};proto={proto}")
+        };
+        ConnInfo {
+            peer,
+            tls,
+            peer_ip: HeaderValue::from_maybe_shared(Bytes::from(ip.to_string()))
+                .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
+            forwarded_for: Bytes::from(forwarded_for),
+        }
+    }
 }
 
 /// What the access log and metrics learn while a request is handled.
@@ -69,6 +94,7 @@ pub async fn handle(
     let started = Instant::now();
     let runtime = shared.runtime.load_full();
     let request_id = shared.request_ids.assign(req.headers());
+    let request_id_text = request_id.to_str().unwrap_or_default();
     let json = accepts_json(req.headers().get(ACCEPT));
     let method = req.method().clone();
     // Kept for the access log only (the request itself moves on).
@@ -89,7 +115,7 @@ pub async fn handle(
     let result = route_request(
         &shared,
         &runtime,
-        conn,
+        &conn,
         parts,
         &mut body,
         &request_id,
@@ -113,16 +139,16 @@ pub async fn handle(
                 .get_or_create(&RuleLabels { rule: rule.id })
                 .inc();
             let cx = ErrorContext {
-                request_id: &request_id,
+                request_id: request_id_text,
                 debug_headers: trace.debug_headers,
                 accepts_json: json,
             };
             (rescue(&error, cx).map(Either::Left), Some(rule.id))
         }
     };
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(&X_REQUEST_ID, v);
-    }
+    response
+        .headers_mut()
+        .insert(&X_REQUEST_ID, request_id.clone());
     // Every response of a limited route says where the client stands.
     for (name, value) in trace.rate_fields.drain(..) {
         response.headers_mut().insert(name, value);
@@ -157,7 +183,7 @@ pub async fn handle(
         .observe(elapsed.as_secs_f64());
     if let Some(path) = path {
         shared.access_log.log(crate::access_log::Line {
-            request_id: &request_id,
+            request_id: request_id_text,
             peer: conn.peer,
             method: method.as_str(),
             path: &path,
@@ -174,10 +200,10 @@ pub async fn handle(
 async fn route_request(
     shared: &Shared,
     runtime: &Runtime,
-    conn: ConnInfo,
+    conn: &ConnInfo,
     req: http::request::Parts,
     body: &mut Option<Incoming>,
-    request_id: &str,
+    request_id: &HeaderValue,
     trace: &mut Trace,
 ) -> Result<Response<ResponseBody>, GatewayError> {
     let gw = &runtime.config.gateway;
@@ -228,11 +254,11 @@ async fn route_request(
     }
 
     // gateway.maintenance (route window first, then the gateway's)
-    let now = SystemTime::now();
     for window in [route.config.maintenance, gw.maintenance]
         .into_iter()
         .flatten()
     {
+        let now = SystemTime::now();
         if window.is_open(now) {
             let retry_after = window.until.duration_since(now).unwrap_or_default();
             return Err(GatewayError::Maintenance { retry_after });
@@ -338,10 +364,10 @@ async fn forward(
     runtime: &Runtime,
     route: &RouteState,
     pool: &Arc<Pool>,
-    conn: ConnInfo,
+    conn: &ConnInfo,
     parts: http::request::Parts,
     body_slot: &mut Option<Incoming>,
-    request_id: &str,
+    request_id: &HeaderValue,
     debug_headers: bool,
     identity: Option<Identity>,
 ) -> Result<Response<ResponseBody>, GatewayError> {
@@ -648,6 +674,11 @@ static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 /// Removes hop-by-hop fields (RFC 9110 section 7.6.1): `Connection`, every
 /// field it names, and the fixed list.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages have none: one pass over the names (comparisons, no
+    // hashing) spares seven lookups.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(CONNECTION)
         .iter()
@@ -658,28 +689,40 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in [
-        &CONNECTION,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &TE,
-        &TRAILER,
-        &TRANSFER_ENCODING,
-        &UPGRADE,
-    ] {
+    for name in HOP_BY_HOP {
         headers.remove(name);
     }
 }
 
+/// The fields RFC 9110 section 7.6.1 lists, and the old ones proxies drop.
+static HOP_BY_HOP: [&HeaderName; 7] = [
+    &CONNECTION,
+    &KEEP_ALIVE,
+    &PROXY_CONNECTION,
+    &TE,
+    &TRAILER,
+    &TRANSFER_ENCODING,
+    &UPGRADE,
+];
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(&name)
+}
+
 /// The request headers for the upstream: hop-by-hop fields removed, the
 /// client's Host kept, and Forwarded / X-Forwarded-* / X-Request-Id set.
+///
+/// On the path of every proxied request: the per-connection parts come
+/// ready-made from `conn`, and each new value is built with one allocation
+/// at most.
 fn forward_headers(
     mut headers: HeaderMap,
     uri: &http::Uri,
-    conn: ConnInfo,
-    request_id: &str,
+    conn: &ConnInfo,
+    request_id: &HeaderValue,
 ) -> HeaderMap {
     strip_hop_by_hop(&mut headers);
+    headers.reserve(6);
     let proto = if conn.tls { "https" } else { "http" };
     if !headers.contains_key(HOST)
         && let Some(authority) = uri.authority()
@@ -688,39 +731,48 @@ fn forward_headers(
         headers.insert(HOST, v);
     }
     let host = headers.get(HOST).cloned();
-    let ip = conn.peer.ip();
 
     let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prior) => format!("{prior}, {ip}"),
-        None => ip.to_string(),
+        Some(prior) => joined(prior, conn.peer_ip.as_bytes()),
+        None => Some(conn.peer_ip.clone()),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    if let Some(v) = xff {
         headers.insert(&X_FORWARDED_FOR, v);
     }
     headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-    if let Some(host) = &host {
-        headers.insert(&X_FORWARDED_HOST, host.clone());
-    }
-    let node = if ip.is_ipv6() {
-        format!("\"[{ip}]\"")
-    } else {
-        ip.to_string()
+    let host_text = host.as_ref().and_then(|h| h.to_str().ok());
+    let element = match host_text {
+        Some(host) => {
+            let mut e = Vec::with_capacity(conn.forwarded_for.len() + host.len() + 8);
+            e.extend_from_slice(&conn.forwarded_for);
+            e.extend_from_slice(b";host=\"");
+            e.extend_from_slice(host.as_bytes());
+            e.push(b'"');
+            Bytes::from(e)
+        }
+        None => conn.forwarded_for.clone(),
     };
-    let mut element = format!("for={node};proto={proto}");
-    if let Some(host) = host.as_ref().and_then(|h| h.to_str().ok()) {
-        element.push_str(&format!(";host=\"{host}\""));
-    }
     let forwarded = match headers.get(&FORWARDED).and_then(|v| v.to_str().ok()) {
-        Some(prior) => format!("{prior}, {element}"),
-        None => element,
+        Some(prior) => joined(prior, &element),
+        None => HeaderValue::from_maybe_shared(element).ok(),
     };
-    if let Ok(v) = HeaderValue::from_str(&forwarded) {
+    if let Some(v) = forwarded {
         headers.insert(&FORWARDED, v);
     }
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        headers.insert(&X_REQUEST_ID, v);
+    if let Some(host) = host {
+        headers.insert(&X_FORWARDED_HOST, host);
     }
+    headers.insert(&X_REQUEST_ID, request_id.clone());
     headers
+}
+
+/// `prior, next` as one field value (a list field that grows by a hop).
+fn joined(prior: &str, next: &[u8]) -> Option<HeaderValue> {
+    let mut v = Vec::with_capacity(prior.len() + 2 + next.len());
+    v.extend_from_slice(prior.as_bytes());
+    v.extend_from_slice(b", ");
+    v.extend_from_slice(next);
+    HeaderValue::from_maybe_shared(Bytes::from(v)).ok()
 }
 
 #[cfg(test)]
@@ -745,11 +797,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(HOST, HeaderValue::from_static("api.example"));
         h.insert(&X_FORWARDED_FOR, HeaderValue::from_static("203.0.113.9"));
-        let conn = ConnInfo {
-            peer: "[::1]:5000".parse().unwrap(),
-            tls: true,
-        };
-        let out = forward_headers(h, &"/x".parse().unwrap(), conn, "id-1");
+        let conn = ConnInfo::new("[::1]:5000".parse().unwrap(), true);
+        let id = HeaderValue::from_static("id-1");
+        let out = forward_headers(h, &"/x".parse().unwrap(), &conn, &id);
         assert_eq!(out[&X_FORWARDED_FOR], "203.0.113.9, ::1");
         assert_eq!(out[&X_FORWARDED_PROTO], "https");
         assert_eq!(
@@ -757,5 +807,19 @@ mod tests {
             "for=\"[::1]\";proto=https;host=\"api.example\""
         );
         assert_eq!(out[&X_REQUEST_ID], "id-1");
+    }
+
+    #[test]
+    fn a_first_hop_starts_the_forwarding_fields() {
+        let conn = ConnInfo::new("192.0.2.7:4000".parse().unwrap(), false);
+        let id = HeaderValue::from_static("id-2");
+        let out = forward_headers(HeaderMap::new(), &"/x".parse().unwrap(), &conn, &id);
+        assert_eq!(out[&X_FORWARDED_FOR], "192.0.2.7");
+        assert_eq!(out[&X_FORWARDED_PROTO], "http");
+        assert_eq!(out[&FORWARDED], "for=192.0.2.7;proto=http");
+        assert!(!out.contains_key(&X_FORWARDED_HOST));
+        // The same connection serves the next request the same way.
+        let again = forward_headers(HeaderMap::new(), &"/y".parse().unwrap(), &conn, &id);
+        assert_eq!(again[&FORWARDED], "for=192.0.2.7;proto=http");
     }
 }

@@ -358,13 +358,10 @@ impl Worker {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let conn = ConnInfo {
-                peer,
-                tls: tls.is_some(),
-            };
+            let conn = ConnInfo::new(peer, tls.is_some());
             let service = {
                 let shared = shared.clone();
-                service_fn(move |req| proxy::handle(shared.clone(), conn, req))
+                service_fn(move |req| proxy::handle(shared.clone(), conn.clone(), req))
             };
             match &tls {
                 None => {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use arc_swap::ArcSwap;
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderValue, Method};
 
 use crate::access_log::AccessLog;
 use crate::auth::Authenticator;
@@ -166,17 +166,19 @@ impl RequestIds {
         }
     }
 
-    pub fn assign(&self, headers: &HeaderMap) -> String {
-        if let Some(id) = headers.get(&X_REQUEST_ID).and_then(|v| v.to_str().ok())
+    pub fn assign(&self, headers: &HeaderMap) -> HeaderValue {
+        if let Some(id) = headers.get(&X_REQUEST_ID)
             && !id.is_empty()
             && id.len() <= 128
             && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+                .as_bytes()
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
         {
-            return id.to_owned();
+            return id.clone();
         }
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        format!("{:08x}-{n:x}", self.prefix)
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(format!("{:08x}-{n:x}", self.prefix)))
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
     }
 }
