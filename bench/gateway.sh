@@ -10,7 +10,8 @@
 # Other settings (environment): THREADS (wrk -t, 2), CONNECTIONS (wrk -c, 64),
 # WARMUP (an unmeasured wrk run before each measured one, 1s; 0 for none),
 # UPSTREAM_PORT (19000), NGINX_PORT (18081), CANDOR_PORT (18080),
-# CANDOR_ADMIN_PORT (19901), CANDOR (the binary), OUT (bench/out/gateway:
+# CANDOR_ADMIN_PORT (19901), CANDOR_FULL_PORT (18082), BARE_PORT (18084),
+# CANDOR (the binary), BARE (the bare_proxy example), OUT (bench/out/gateway:
 # wrk outputs and server logs are kept there).
 #
 # Installs nginx-light (or nginx) and wrk with apt-get when they are missing,
@@ -36,7 +37,11 @@ NGINX_PORT=${NGINX_PORT:-18081}
 CANDOR_PORT=${CANDOR_PORT:-18080}
 CANDOR_ADMIN_PORT=${CANDOR_ADMIN_PORT:-19901}
 CANDOR_FULL_PORT=${CANDOR_FULL_PORT:-18082}
+BARE_PORT=${BARE_PORT:-18084}
 CANDOR=${CANDOR:-${CARGO_TARGET_DIR:-target}/release/candor}
+# The stack's floor: hyper server + hyper client, no policy (see
+# crates/gateway/examples/bare_proxy.rs).
+BARE=${BARE:-${CARGO_TARGET_DIR:-target}/release/examples/bare_proxy}
 OUT=${OUT:-bench/out/gateway}
 NO_BUILD=${NO_BUILD:-0}
 # How long a server may take to answer its first request.
@@ -69,11 +74,12 @@ warmup_s=$(seconds "$WARMUP")
 [[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "bad THREADS '$THREADS'"
 [[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || die "bad CONNECTIONS '$CONNECTIONS'"
 ((CONNECTIONS >= THREADS)) || die "CONNECTIONS must be at least THREADS (wrk needs one per thread)"
-for p in "$UPSTREAM_PORT" "$NGINX_PORT" "$CANDOR_PORT" "$CANDOR_ADMIN_PORT" "$CANDOR_FULL_PORT"; do
+ports=("$UPSTREAM_PORT" "$NGINX_PORT" "$CANDOR_PORT" "$CANDOR_ADMIN_PORT" "$CANDOR_FULL_PORT" "$BARE_PORT")
+for p in "${ports[@]}"; do
   [[ $p =~ ^[1-9][0-9]*$ ]] && ((p <= 65535)) || die "bad port '$p'"
 done
-if [[ $(printf '%s\n' "$UPSTREAM_PORT" "$NGINX_PORT" "$CANDOR_PORT" "$CANDOR_ADMIN_PORT" | sort -u | wc -l) -ne 4 ]]; then
-  die "UPSTREAM_PORT, NGINX_PORT, CANDOR_PORT and CANDOR_ADMIN_PORT must differ"
+if [[ $(printf '%s\n' "${ports[@]}" | sort -u | wc -l) -ne ${#ports[@]} ]]; then
+  die "UPSTREAM_PORT, NGINX_PORT, CANDOR_PORT, CANDOR_ADMIN_PORT, CANDOR_FULL_PORT and BARE_PORT must differ"
 fi
 
 # ---------------------------------------------------------------------------
@@ -111,8 +117,10 @@ fi
 if [[ $NO_BUILD != 1 ]]; then
   log "building candor (release)..."
   cargo build --release --quiet -p candor
+  cargo build --release --quiet -p candor-gateway --example bare_proxy
 fi
 [[ -x $CANDOR ]] || die "$CANDOR is not an executable (build it, or set CANDOR)"
+[[ -x $BARE ]] || die "$BARE is not an executable (build it, or set BARE)"
 
 # ---------------------------------------------------------------------------
 # Processes: everything started here is stopped by `cleanup`.
@@ -123,6 +131,7 @@ nginx_pid=
 nginx_workers=()
 candor_pid=
 candor_full_pid=
+bare_pid=
 wrk_pid=
 
 cleanup() {
@@ -131,6 +140,7 @@ cleanup() {
   stop "$wrk_pid" TERM
   stop "$candor_pid" TERM
   stop "$candor_full_pid" TERM
+  stop "$bare_pid" TERM
   if [[ -n $nginx_pid ]]; then
     # Workers exit with the master; anything left over is killed by pid.
     stop "$nginx_pid" TERM
@@ -149,9 +159,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 
-for p in "$UPSTREAM_PORT" "$NGINX_PORT" "$CANDOR_PORT" "$CANDOR_ADMIN_PORT" "$CANDOR_FULL_PORT"; do
+for p in "${ports[@]}"; do
   if port_busy "$p"; then
-    die "port $p is in use; pick other ports with UPSTREAM_PORT, NGINX_PORT, CANDOR_PORT, CANDOR_ADMIN_PORT"
+    die "port $p is in use; pick other ports with UPSTREAM_PORT, NGINX_PORT, CANDOR_PORT, CANDOR_ADMIN_PORT, CANDOR_FULL_PORT, BARE_PORT"
   fi
 done
 
@@ -243,6 +253,11 @@ curl_extra=(-H "Authorization: Bearer $token")
 wait_ready candor_full "$candor_full_pid" "$CANDOR_FULL_PORT" "$OUT/candor-full.log"
 curl_extra=()
 
+log "starting the bare hyper proxy on 127.0.0.1:$BARE_PORT"
+"$BARE" "127.0.0.1:$BARE_PORT" "127.0.0.1:$UPSTREAM_PORT" >"$OUT/bare.log" 2>&1 &
+bare_pid=$!
+wait_ready bare "$bare_pid" "$BARE_PORT" "$OUT/bare.log"
+
 # ---------------------------------------------------------------------------
 # Runs
 
@@ -330,6 +345,7 @@ bench() {
 
 bench upstream "$UPSTREAM_PORT"
 bench nginx "$NGINX_PORT" "$nginx_pid" "${nginx_workers[@]}"
+bench bare "$BARE_PORT" "$bare_pid"
 bench candor "$CANDOR_PORT" "$candor_pid"
 wrk_extra=(-H "Authorization: Bearer $token")
 bench candor_full "$CANDOR_FULL_PORT" "$candor_full_pid"
@@ -340,9 +356,10 @@ mapfile -t nginx_now < <(children "$nginx_pid")
 nginx_kb=$(hwm_kb "$nginx_pid" $(printf '%s\n' "${nginx_workers[@]}" "${nginx_now[@]}" | sort -u))
 candor_kb=$(hwm_kb "$candor_pid")
 candor_full_kb=$(hwm_kb "$candor_full_pid")
+bare_kb=$(hwm_kb "$bare_pid")
 nginx_workers=($(printf '%s\n' "${nginx_workers[@]}" "${nginx_now[@]}" | sort -u))
 
-for name in nginx candor candor_full; do
+for name in nginx bare candor candor_full; do
   pid_var=${name}_pid
   alive "${!pid_var}" || problems+=("$name exited during the run (log in $OUT)")
 done
@@ -377,10 +394,11 @@ echo '| target | req/s | p50 | p99 | peak RSS MB | req/s vs nginx | p99 vs nginx
 echo '|---|---|---|---|---|---|---|'
 row upstream "upstream direct (no proxy)" ""
 row nginx "nginx (master + workers)" "$nginx_kb"
+row bare "bare hyper proxy (examples/bare_proxy: no policy, the stack's floor)" "$bare_kb"
 row candor "candor serve" "$candor_kb"
 row candor_full "candor serve, full policy (JWT + rate limit + monitor)" "$candor_full_kb"
-printf '\ngateway CPU time (user + system) per request: nginx %s us, candor %s us, candor full policy %s us\n' \
-  "${cpu_us[nginx]:-?}" "${cpu_us[candor]:-?}" "${cpu_us[candor_full]:-?}"
+printf '\ngateway CPU time (user + system) per request: nginx %s us, bare hyper proxy %s us, candor %s us, candor full policy %s us\n' \
+  "${cpu_us[nginx]:-?}" "${cpu_us[bare]:-?}" "${cpu_us[candor]:-?}" "${cpu_us[candor_full]:-?}"
 awk -v f="${rps[candor_full]}" -v p="${rps[candor]}" 'BEGIN { if (p > 0) printf "full policy / plain proxy req/s: %.2fx (target >= 0.85x)\n", f / p }'
 printf 'wrk outputs and server logs: %s/\n' "$OUT"
 
