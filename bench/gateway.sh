@@ -52,7 +52,7 @@ die() {
   exit 1
 }
 log() { echo "gateway.sh: $*" >&2; }
-# alive, children, port_busy, stop
+# alive, children, port_busy, stop, cpu_ticks, clk_tck
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
 
@@ -281,19 +281,6 @@ hwm_kb() {
   echo "$total"
 }
 
-# cpu_ticks PID... : user + system CPU time used so far, in clock ticks.
-cpu_ticks() {
-  local pid stat total=0 f
-  for pid in "$@"; do
-    # Fields after the ") " that ends the command name: state is the 1st,
-    # utime the 12th and stime the 13th.
-    stat=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
-    read -r -a f <<<"$stat"
-    total=$((total + f[11] + f[12]))
-  done
-  echo "$total"
-}
-clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
 # run_wrk NAME LIMIT_S OUT ARGS... : wrk -t -c ARGS > OUT, killed after
 # LIMIT_S. In the background and waited for, so that a signal to the script

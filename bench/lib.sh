@@ -1,6 +1,20 @@
 #!/usr/bin/env bash
 # Shell helpers shared by the benchmark scripts (sourced, not run).
 
+# cpu_ticks PID... : user + system CPU time used so far, in clock ticks.
+cpu_ticks() {
+  local pid stat total=0 f
+  for pid in "$@"; do
+    # Fields after the ") " that ends the command name: state is the 1st,
+    # utime the 12th and stime the 13th.
+    stat=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+    read -r -a f <<<"$stat"
+    total=$((total + f[11] + f[12]))
+  done
+  echo "$total"
+}
+clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
 # alive PID : the process exists and is not a zombie.
 alive() {
   local state
