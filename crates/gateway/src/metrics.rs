@@ -68,6 +68,7 @@ pub struct Metrics {
     pub repairs: Family<UpstreamRuleLabels, Counter>,
     pub truncated: Family<UpstreamLabels, Counter>,
     pub retries: Family<UpstreamLabels, Counter>,
+    pub resends: Family<UpstreamLabels, Counter>,
     pub reloads: Family<OutcomeLabels, Counter<u64, AtomicU64>>,
     pub rate_store_errors: Family<LimitLabels, Counter>,
 }
@@ -143,6 +144,12 @@ impl Metrics {
             "Requests retried on another target after a connect failure",
             retries.clone(),
         );
+        let resends = Family::<UpstreamLabels, Counter>::default();
+        registry.register(
+            "upstream_resends",
+            "Requests sent once more on a fresh connection because the pooled one closed under them",
+            resends.clone(),
+        );
         let reloads = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "config_reloads",
@@ -167,6 +174,7 @@ impl Metrics {
             repairs,
             truncated,
             retries,
+            resends,
             reloads,
         }
     }

@@ -462,6 +462,7 @@ async fn forward(
         } else {
             headers.take().unwrap_or_default()
         };
+        let mut resent = false;
         // The connect has its own timer (connect_timeout, labelled
         // connect_timeout); the response head gets response_timeout on top.
         let head_budget = pool.config.connect_timeout + pool.config.response_timeout;
@@ -475,9 +476,20 @@ async fn forward(
                 target,
                 build(body.take().unwrap_or_else(empty), first),
                 again,
+                &mut resent,
             )
         };
-        let failure = match tokio::time::timeout(head_budget, sent).await {
+        let outcome = tokio::time::timeout(head_budget, sent).await;
+        if resent {
+            shared
+                .metrics
+                .resends
+                .get_or_create(&UpstreamLabels {
+                    upstream: pool.name.clone(),
+                })
+                .inc();
+        }
+        let failure = match outcome {
             Ok(Ok(sent)) => {
                 pool.record_success(target);
                 break sent;

@@ -379,10 +379,21 @@ async fn a_pooled_connection_closed_by_the_upstream_is_retried_once_on_a_fresh_o
         3,
         "the 2nd and 3rd GETs found the pooled connection closed and opened a new one"
     );
+    let resends = |text: &str| {
+        metric(
+            text,
+            "candor_upstream_resends_total",
+            &[("upstream", "svc")],
+        )
+    };
+    let text = gw.metrics_text();
+    assert_eq!(resends(&text), Some(2.0), "{text}");
     // A request with a body is not sent twice: the upstream may have acted
     // on it.
     let post = send(gw.addr(), Method::POST, "/x", &[], "{}").await;
     assert_problem(&post, 502, "upstream.unreachable", Some("reset"));
+    let text = gw.metrics_text();
+    assert_eq!(resends(&text), Some(2.0), "{text}");
 }
 
 /// An upstream that answers one request per connection with keep-alive and

@@ -148,12 +148,14 @@ impl Pool {
     /// unseen yet. When the request was not written (hyper hands it back),
     /// or `retry` can rebuild it (a body-less idempotent request) and the
     /// connection ended before a response, the request is sent once more on
-    /// a fresh connection: the upstream never answered it.
+    /// a fresh connection: the upstream never answered it. `resent` says
+    /// whether that happened.
     pub async fn send(
         self: &Arc<Self>,
         target: &Target,
         mut req: Request<UpstreamRequestBody>,
         retry: Option<Request<UpstreamRequestBody>>,
+        resent: &mut bool,
     ) -> Result<(Response<Incoming>, Lease), SendError> {
         let slot = self.slot(target);
         if let Some(mut sender) = self.checkout(slot) {
@@ -169,6 +171,7 @@ impl Pool {
                         (None, Some(again)) if failure == UpstreamFailure::Reset => again,
                         _ => return Err(SendError::Failure(failure)),
                     };
+                    *resent = true;
                 }
             }
         }
