@@ -9,9 +9,9 @@
 //! carries the whole request and response in `webRequest` and
 //! `webResponse` (`noResponseReceived` when none came), with the operation,
 //! the expectation and a `curl` line in its properties. Results are written
-//! as they arrive; skipped entries become tool notifications of the
-//! invocation and the summary goes in the run's properties, both at the
-//! end.
+//! as they arrive; skipped entries (a `warning`) and checks that did not
+//! run (a `note` naming the rule and why) become tool notifications of the
+//! invocation and the summary goes in the run's properties, all at the end.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufWriter, Write};
@@ -23,7 +23,7 @@ use serde_sarif::sarif as s;
 
 use super::{MAX_SKIPPED_LISTED, body_text};
 use crate::http::{RecordedRequest, RecordedResponse};
-use crate::{Located, ProbeEvidence, Sink, Skipped, Summary};
+use crate::{Case, CaseOutcome, Located, ProbeEvidence, Sink, Skipped, Summary};
 
 /// The schema every SARIF 2.1.0 log names.
 pub const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
@@ -36,6 +36,10 @@ pub struct SarifSink<W: Write> {
     started: bool,
     results: u64,
     notifications: Vec<s::Notification>,
+    /// Checks that did not run, as notifications (the first
+    /// `MAX_SKIPPED_LISTED`), and how many there were.
+    skipped_checks: Vec<s::Notification>,
+    skipped_check_count: u64,
 }
 
 impl<W: Write> SarifSink<W> {
@@ -46,6 +50,8 @@ impl<W: Write> SarifSink<W> {
             started: false,
             results: 0,
             notifications: Vec::new(),
+            skipped_checks: Vec::new(),
+            skipped_check_count: 0,
         }
     }
 
@@ -84,6 +90,18 @@ impl<W: Write> Sink for SarifSink<W> {
         Ok(())
     }
 
+    fn case(&mut self, case: &Case) -> io::Result<()> {
+        if let CaseOutcome::Skipped(reason) = &case.outcome {
+            self.skipped_check_count += 1;
+            if self.skipped_checks.len() < MAX_SKIPPED_LISTED {
+                let index = self.rule_index.get(case.rule.id).copied();
+                self.skipped_checks
+                    .push(skipped_check(case.rule, &case.subject, reason, index));
+            }
+        }
+        Ok(())
+    }
+
     fn finish(&mut self, summary: &Summary) -> io::Result<()> {
         self.start()?;
         if self.results > 0 {
@@ -97,6 +115,18 @@ impl<W: Write> Sink for SarifSink<W> {
                 s::Notification::builder()
                     .message(text.as_str())
                     .level(json!("warning"))
+                    .build(),
+            );
+        }
+        let listed = self.skipped_checks.len() as u64;
+        notifications.append(&mut self.skipped_checks);
+        let unlisted = self.skipped_check_count.saturating_sub(listed);
+        if unlisted > 0 {
+            let text = format!("{unlisted} more checks did not run and are not listed");
+            notifications.push(
+                s::Notification::builder()
+                    .message(text.as_str())
+                    .level(json!("note"))
                     .build(),
             );
         }
@@ -376,6 +406,25 @@ fn content(body: &[u8]) -> s::ArtifactContent {
     content
 }
 
+/// A check that did not run: a `note` on its rule, with what it was about
+/// and why it did not run.
+fn skipped_check(
+    rule: &Rule,
+    subject: &str,
+    reason: &str,
+    index: Option<usize>,
+) -> s::Notification {
+    let mut reference = s::ReportingDescriptorReference::builder()
+        .id(rule.id)
+        .build();
+    reference.index = index.and_then(|i| i64::try_from(i).ok());
+    s::Notification::builder()
+        .message(format!("check not run: {} on {subject}: {reason}", rule.id).as_str())
+        .level(json!("note"))
+        .associated_rule(reference)
+        .build()
+}
+
 fn notification(skipped: &Skipped) -> s::Notification {
     let location = s::Location::builder()
         .physical_location(physical(&skipped.file, skipped.line))
@@ -490,7 +539,9 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::report::testing::{HOSTILE_BODY, Shared, feed, feed_probes, located};
+    use crate::report::testing::{
+        HOSTILE_BODY, HOSTILE_REASON, Shared, feed, feed_probes, located,
+    };
 
     fn run(feed_it: impl FnOnce(&mut dyn Sink)) -> Value {
         let out = Shared::default();
@@ -610,6 +661,31 @@ mod tests {
         );
         assert!(spec.get("webRequest").is_none() && spec.get("webResponse").is_none());
         assert_eq!(spec["level"], "warning");
+    }
+
+    #[test]
+    fn checks_that_did_not_run_are_notes_on_their_rule() {
+        use candor_contract::rules::PROBE_INSUFFICIENT_ROLE;
+        let log = run(|sink| {
+            feed_probes(sink);
+        });
+        assert_valid(&log);
+        let notes = log["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+            .as_array()
+            .expect("the skipped check is listed");
+        let note = notes
+            .iter()
+            .find(|n| n["associatedRule"]["id"] == PROBE_INSUFFICIENT_ROLE.id)
+            .expect("a notification on the skipped check's rule");
+        assert_eq!(note["level"], "note");
+        let index = note["associatedRule"]["index"].as_u64().unwrap();
+        assert_eq!(
+            log["runs"][0]["tool"]["driver"]["rules"][index as usize]["id"],
+            PROBE_INSUFFICIENT_ROLE.id
+        );
+        let text = note["message"]["text"].as_str().unwrap();
+        assert!(text.contains("DELETE /users/{id}"), "{text}");
+        assert!(text.contains(HOSTILE_REASON), "{text}");
     }
 
     #[test]
