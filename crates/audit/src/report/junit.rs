@@ -4,7 +4,10 @@
 //! rule ID and its name the subject; a failed check carries its findings'
 //! messages and `curl` lines, a skipped one its reason. Findings no check
 //! claims (all of them, in a plain lint run) become one failing test case
-//! per rule, so `candor lint --format junit` is useful too. Test cases are
+//! per rule, so `candor lint --format junit` is useful too. When exchanges
+//! were checked, every rule of section 2 is a test case named by its title,
+//! failing when it fired and passing otherwise, so a CI dashboard sees the
+//! same tests from run to run. Test cases are
 //! grouped in one test suite per section of the rule catalog; unreadable
 //! input is one test case in error. The format puts counts before the
 //! cases, so the report is written at the end, keeping only the first
@@ -15,7 +18,7 @@ use std::fmt::Write as _;
 use std::io::{self, BufWriter, Write};
 
 use candor_contract::Severity;
-use candor_contract::rules::{RULES, Rule};
+use candor_contract::rules::{RULES, Rule, Section};
 
 use super::{escape, observed_status, place};
 use crate::{Case, CaseOutcome, Located, Sink, Skipped, Summary};
@@ -207,7 +210,22 @@ impl<W: Write> JunitSink<W> {
 
     fn render(&mut self, summary: &Summary) -> String {
         let mut cases = std::mem::take(&mut self.cases);
-        cases.extend(self.unclaimed());
+        let mut by_rule = self.unclaimed();
+        if summary.exchanges > 0 {
+            // Every passive rule ran on every exchange: the ones that did
+            // not fire passed.
+            for rule in RULES.iter().filter(|r| r.section == Section::Passive) {
+                if !cases.iter().chain(&by_rule).any(|c| c.rule.id == rule.id) {
+                    by_rule.push(TestCase {
+                        rule,
+                        name: rule.title.to_owned(),
+                        outcome: Outcome::Passed,
+                    });
+                }
+            }
+            by_rule.sort_by_key(|case| catalog_position(case.rule));
+        }
+        cases.extend(by_rule);
         let mut suites: BTreeMap<u8, Vec<&TestCase>> = BTreeMap::new();
         for case in &cases {
             suites
@@ -585,6 +603,30 @@ mod tests {
             .collect()
     }
 
+    /// The test cases with a `failure` or `error` in them.
+    fn failing(elements: &[Element]) -> Vec<(&str, &str)> {
+        let mut out = Vec::new();
+        let mut current = None;
+        for e in elements {
+            match e.name() {
+                "testcase" => current = Some((e.attr("classname"), e.attr("name"))),
+                "failure" | "error" => out.extend(current.take()),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The classes of the passing passive-rule cases of a run that checked
+    /// exchanges: every section-2 rule but `fired`.
+    fn passive_rules_but(fired: &[&str]) -> Vec<&'static str> {
+        RULES
+            .iter()
+            .filter(|r| r.section == Section::Passive && !fired.contains(&r.id))
+            .map(|r| r.id)
+            .collect()
+    }
+
     #[test]
     fn checks_become_test_cases_and_unclaimed_findings_one_per_rule() {
         let xml = run(|sink| {
@@ -600,19 +642,30 @@ mod tests {
                 count(root, "errors"),
                 count(root, "skipped")
             ],
-            [5, 3, 0, 1],
+            [19, 3, 0, 1],
             "{xml}"
         );
+        let all = cases(&elements);
+        // Section 2: every passive rule, in catalog order; the one the spec
+        // finding no check claimed fails.
+        assert_eq!(all.len(), 19);
+        assert!(all.contains(&("created.201_without_location", "201 without Location")));
+        // Section 3: the checks, in the order they ran.
         assert_eq!(
-            cases(&elements),
+            all[15..],
             [
-                // Section 2: the spec finding no check claimed.
-                ("created.201_without_location", "201 without Location"),
-                // Section 3: the checks, in the order they ran.
                 ("probe.wrong_media_type", "POST /users"),
                 ("probe.oversize_body", "PUT /users"),
                 ("probe.no_credentials", "GET /users"),
                 ("probe.insufficient_role", "DELETE /users/{id}"),
+            ]
+        );
+        assert_eq!(
+            failing(&elements),
+            [
+                ("created.201_without_location", "201 without Location"),
+                ("probe.wrong_media_type", "POST /users"),
+                ("probe.oversize_body", "PUT /users"),
             ]
         );
         let suites: Vec<_> = elements
@@ -680,7 +733,7 @@ mod tests {
         let elements = parse(&xml);
         assert_counts_add_up(&elements);
         assert_eq!(
-            cases(&elements),
+            failing(&elements),
             [
                 ("auth.401_without_challenge", "401 without challenge"),
                 ("created.201_without_location", "201 without Location"),
@@ -688,7 +741,19 @@ mod tests {
                 ("input", "unreadable entries"),
             ]
         );
+        let fired = [
+            "auth.401_without_challenge",
+            "created.201_without_location",
+            "delete.200_empty",
+        ];
+        let passed: Vec<&str> = cases(&elements)
+            .into_iter()
+            .filter(|(class, _)| !fired.contains(class) && *class != "input")
+            .map(|(class, _)| class)
+            .collect();
+        assert_eq!(passed, passive_rules_but(&fired));
         let root = &elements[0];
+        assert_eq!(count(root, "tests"), 16);
         assert_eq!(count(root, "failures"), 3);
         assert_eq!(count(root, "errors"), 1);
         let auth = elements.iter().find(|e| e.name() == "failure").unwrap();
@@ -764,7 +829,7 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_run_is_one_passing_case() {
+    fn a_clean_run_passes_every_passive_rule_and_an_empty_one_is_one_case() {
         let xml = run(|sink| {
             let summary = Summary {
                 exchanges: 7,
@@ -774,8 +839,16 @@ mod tests {
         });
         let elements = parse(&xml);
         assert_counts_add_up(&elements);
-        assert_eq!(cases(&elements), [("candor", "7 exchanges, no findings")]);
+        let classes: Vec<&str> = cases(&elements).into_iter().map(|(c, _)| c).collect();
+        assert_eq!(classes, passive_rules_but(&[]));
         assert_eq!(count(&elements[0], "failures"), 0);
+
+        let xml = run(|sink| {
+            sink.finish(&Summary::default()).unwrap();
+        });
+        let elements = parse(&xml);
+        assert_counts_add_up(&elements);
+        assert_eq!(cases(&elements), [("candor", "0 exchanges, no findings")]);
     }
 
     #[test]
