@@ -24,6 +24,9 @@ pub struct RecordedRequest {
     /// Headers in the order they were set.
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
+    /// For a body too large to show: a POSIX shell command that writes it
+    /// to standard output, so that the `curl` line can still send it.
+    pub body_command: Option<String>,
 }
 
 impl RecordedRequest {
@@ -33,7 +36,14 @@ impl RecordedRequest {
             url: url.into(),
             headers: Vec::new(),
             body: None,
+            body_command: None,
         }
+    }
+
+    /// Says how to make a body left out of the record (builder style).
+    pub fn body_command(mut self, command: impl Into<String>) -> Self {
+        self.body_command = Some(command.into());
+        self
     }
 
     /// Adds a header (builder style).
@@ -52,8 +62,12 @@ impl RecordedRequest {
     /// single-quoted for a POSIX shell; a body that is not UTF-8 is
     /// replaced by a note, as a shell line cannot carry it.
     pub fn curl(&self) -> String {
-        let mut line = String::from("curl -i");
-        if self.method != "GET" || self.body.is_some() {
+        let generated = self.body.is_none() && self.body_command.is_some();
+        let mut line = match (&self.body, &self.body_command) {
+            (None, Some(command)) => format!("{command} | curl -i"),
+            _ => String::from("curl -i"),
+        };
+        if self.method != "GET" || self.body.is_some() || generated {
             let _ = write!(line, " -X {}", shell_quote(&self.method));
         }
         for (name, value) in &self.headers {
@@ -70,6 +84,8 @@ impl RecordedRequest {
                     note = Some(body.len());
                 }
             }
+        } else if generated {
+            line.push_str(" --data-binary @-");
         }
         let _ = write!(line, " {}", shell_quote(&self.url));
         if let Some(len) = note {
@@ -351,6 +367,15 @@ mod tests {
         assert_eq!(
             RecordedRequest::new("GET", "http://h/x").curl(),
             "curl -i http://h/x"
+        );
+        // A body left out of the record is made again by a command.
+        let big = RecordedRequest::new("PUT", "http://h/x")
+            .header("Content-Type", "application/json")
+            .body_command("head -c 9 /dev/zero");
+        assert_eq!(
+            big.curl(),
+            "head -c 9 /dev/zero | curl -i -X PUT -H 'Content-Type: application/json' \
+             --data-binary @- http://h/x"
         );
     }
 

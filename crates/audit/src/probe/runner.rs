@@ -539,7 +539,10 @@ impl Exec<'_> {
                 let Some((media, _)) = valid else {
                     return self.skip("no JSON request body");
                 };
-                let shown = request.clone().header("Content-Type", media.clone());
+                let shown = request
+                    .clone()
+                    .header("Content-Type", media.clone())
+                    .body_command(oversize_body_command(OVERSIZE_BYTES));
                 let request = with_body(request, &media, oversize_body(OVERSIZE_BYTES));
                 let answered = self
                     .probe(
@@ -842,6 +845,15 @@ fn oversize_body(size: usize) -> Vec<u8> {
     body
 }
 
+/// A POSIX shell command that writes [`oversize_body`]`(size)` to
+/// standard output, for the probe's `curl` line.
+fn oversize_body_command(size: usize) -> String {
+    let fill = size.saturating_sub(r#"{"candor_padding":""}"#.len());
+    format!(
+        r#"{{ printf '{{"candor_padding":"'; head -c {fill} /dev/zero | tr '\0' x; printf '"}}'; }}"#
+    )
+}
+
 /// Turns step results into findings, cases and counts, in plan order.
 struct Report {
     ctx: Arc<Ctx>,
@@ -1014,6 +1026,14 @@ mod tests {
         let value: Value = serde_json::from_slice(&body).unwrap();
         assert!(value["candor_padding"].as_str().unwrap().len() > 1000);
         assert_eq!(oversize_body(OVERSIZE_BYTES).len(), OVERSIZE_BYTES);
+        // The curl line's command makes the same bytes.
+        let command = oversize_body_command(1024);
+        let made = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .output()
+            .expect("sh runs");
+        assert_eq!(made.stdout, oversize_body(1024), "{command}");
     }
 
     #[test]
