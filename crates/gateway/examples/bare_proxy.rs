@@ -111,10 +111,10 @@ async fn forward(
         },
     };
     let (mut parts, body) = req.into_parts();
-    parts.uri = parts.uri.path_and_query().map_or_else(
-        || "/".parse().expect("/"),
-        |p| p.as_str().parse().expect("path"),
-    );
+    // Origin form: the connection already names the upstream.
+    if let Some(path) = parts.uri.path_and_query().cloned() {
+        parts.uri = hyper::Uri::from(path);
+    }
     match sender.send_request(Request::from_parts(parts, body)).await {
         Ok(response) => {
             pool.borrow_mut().push(sender);
