@@ -3,6 +3,9 @@
 //! is a [`ServiceError`] rendered by [`ServiceError::render`], never axum's
 //! plain-text default.
 //!
+//! [`read_away`] is the lingering close (RFC 9112 section 9.6) a service
+//! owes a client whose request body it answered without reading.
+//!
 //! A router built on it answers unknown paths and wrong methods through
 //! the contract too:
 //!
@@ -237,6 +240,42 @@ fn invalid(rejection: &(dyn std::error::Error + 'static)) -> ServiceError {
     ServiceError::Invalid {
         errors: vec![FieldError::new(pointer, message)],
     }
+}
+
+/// How much of an unread request body [`read_away`] reads.
+pub const LINGER_BYTES: u64 = 16 << 20;
+/// How long [`read_away`] may take.
+pub const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads away what is left of a request body that was answered without
+/// being read (401, 413, 415, 429, ...), at most [`LINGER_BYTES`] for at
+/// most [`LINGER_TIME`], then drops it.
+///
+/// A client sends its whole body before it reads the answer; if the
+/// connection were closed with that body unread, the kernel would reset it
+/// and the client could lose the answer (RFC 9112 section 9.6, the
+/// lingering close). Reading the body lets the answer arrive, and a body
+/// that ends within the bounds even leaves the connection reusable. Run it
+/// on a task of its own.
+pub async fn read_away<B>(mut body: B)
+where
+    B: http_body::Body + Unpin,
+    B::Data: AsRef<[u8]>,
+{
+    let drain = async {
+        let mut read = 0u64;
+        while let Some(Ok(frame)) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+        {
+            if let Some(data) = frame.data_ref() {
+                read += data.as_ref().len() as u64;
+                if read > LINGER_BYTES {
+                    break;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
 }
 
 #[cfg(test)]

@@ -20,36 +20,6 @@ pub struct BodyLimitExceeded {
     pub limit: u64,
 }
 
-/// How much of an unread request body is read away after an early answer.
-pub const LINGER_BYTES: u64 = 16 << 20;
-/// How long reading it away may take.
-pub const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Reads away what is left of a request body the gateway answered without
-/// reading (401, 413, 429, ...), at most [`LINGER_BYTES`] for at most
-/// [`LINGER_TIME`], then drops it.
-///
-/// A client sends its whole body before it reads the answer; if the
-/// connection were closed with that body unread, the kernel would reset it
-/// and the client could lose the answer (RFC 9112 section 9.6 calls this
-/// the lingering close). Reading the body lets the answer arrive, and a body
-/// that ends within the bounds even leaves the connection reusable.
-pub async fn linger(mut body: Incoming) {
-    use http_body_util::BodyExt as _;
-    let drain = async {
-        let mut read = 0u64;
-        while let Some(Ok(frame)) = body.frame().await {
-            if let Some(data) = frame.data_ref() {
-                read += data.len() as u64;
-                if read > LINGER_BYTES {
-                    break;
-                }
-            }
-        }
-    };
-    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
-}
-
 /// A request body that fails once it exceeds its limit.
 pub struct LimitedIncoming {
     inner: Incoming,

@@ -127,7 +127,7 @@ pub async fn handle(
     if let Some(body) = body
         && !body.is_end_stream()
     {
-        tokio::spawn(crate::body::linger(body));
+        tokio::spawn(candor_contract::axum::read_away(body));
     }
     let (mut response, rule) = match result {
         Ok(response) => (response, None),

@@ -8,17 +8,11 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
-use http_body_util::BodyExt as _;
-
-/// Most a dropped body is read away for.
-const LINGER_BYTES: u64 = 16 << 20;
-const LINGER_TIME: Duration = Duration::from_secs(5);
 
 /// Middleware: every request body lingers when dropped unread.
 pub async fn lingering_bodies(req: Request) -> Request {
@@ -58,22 +52,7 @@ impl Drop for Lingering {
             && !http_body::Body::is_end_stream(&body)
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
-            runtime.spawn(drain(body));
+            runtime.spawn(candor_contract::axum::read_away(body));
         }
     }
-}
-
-async fn drain(mut body: Body) {
-    let read_away = async {
-        let mut read = 0u64;
-        while let Some(Ok(frame)) = body.frame().await {
-            if let Some(data) = frame.data_ref() {
-                read += data.len() as u64;
-                if read > LINGER_BYTES {
-                    break;
-                }
-            }
-        }
-    };
-    let _ = tokio::time::timeout(LINGER_TIME, read_away).await;
 }
