@@ -637,13 +637,10 @@ mod tests {
     use candor_contract::rules::AUTH_401_WITHOUT_CHALLENGE;
 
     use super::*;
-    use crate::report::testing::{Shared, feed, feed_probes, located};
+    use crate::report::testing::{feed, feed_probes, located, output};
 
     fn run(feed_it: impl FnOnce(&mut dyn Sink)) -> String {
-        let out = Shared::default();
-        let mut sink = HtmlSink::new(out.clone());
-        feed_it(&mut sink);
-        out.text()
+        output(HtmlSink::new, feed_it)
     }
 
     /// Every value of `attr="…"` in the page.

@@ -307,13 +307,11 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::report::testing::{HOSTILE_BODY, Shared, feed, feed_probes};
+    use crate::report::testing::{HOSTILE_BODY, feed, feed_probes, output};
 
     fn run(feed_it: impl FnOnce(&mut dyn Sink)) -> Value {
-        let out = Shared::default();
-        let mut sink = JsonSink::new(out.clone());
-        feed_it(&mut sink);
-        serde_json::from_str(&out.text()).expect("the report is one valid JSON document")
+        serde_json::from_str(&output(JsonSink::new, feed_it))
+            .expect("the report is one valid JSON document")
     }
 
     #[test]

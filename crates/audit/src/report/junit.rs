@@ -433,13 +433,10 @@ mod tests {
     use candor_contract::rules::AUTH_401_WITHOUT_CHALLENGE;
 
     use super::*;
-    use crate::report::testing::{HOSTILE_REASON, Shared, feed, feed_probes, located};
+    use crate::report::testing::{HOSTILE_REASON, feed, feed_probes, located, output};
 
     fn run(feed_it: impl FnOnce(&mut dyn Sink)) -> String {
-        let out = Shared::default();
-        let mut sink = JunitSink::new(out.clone());
-        feed_it(&mut sink);
-        out.text()
+        output(JunitSink::new, feed_it)
     }
 
     /// An element of the document, with its attributes and its own text

@@ -290,6 +290,17 @@ pub(crate) mod testing {
         }
     }
 
+    /// What the sink `make` builds writes once `feed_it` has fed it.
+    pub fn output<S: crate::Sink>(
+        make: impl FnOnce(Shared) -> S,
+        feed_it: impl FnOnce(&mut dyn crate::Sink),
+    ) -> String {
+        let out = Shared::default();
+        let mut sink = make(out.clone());
+        feed_it(&mut sink);
+        out.text()
+    }
+
     pub fn located(file: &str, entry: usize, line: Option<usize>, finding: Finding) -> Located {
         Located::traffic(
             file,

@@ -540,14 +540,12 @@ mod tests {
 
     use super::*;
     use crate::report::testing::{
-        HOSTILE_BODY, HOSTILE_REASON, Shared, feed, feed_probes, located,
+        HOSTILE_BODY, HOSTILE_REASON, feed, feed_probes, located, output,
     };
 
     fn run(feed_it: impl FnOnce(&mut dyn Sink)) -> Value {
-        let out = Shared::default();
-        let mut sink = SarifSink::new(out.clone());
-        feed_it(&mut sink);
-        serde_json::from_str(&out.text()).expect("the log is one valid JSON document")
+        serde_json::from_str(&output(SarifSink::new, feed_it))
+            .expect("the log is one valid JSON document")
     }
 
     /// The structural requirements of SARIF 2.1.0 that viewers rely on.

@@ -379,13 +379,10 @@ mod tests {
     use candor_contract::rules::AUTH_401_WITHOUT_CHALLENGE;
 
     use super::*;
-    use crate::report::testing::{Shared, feed, feed_probes, located};
+    use crate::report::testing::{feed, feed_probes, located, output};
 
     fn run(feed_it: impl FnOnce(&mut dyn Sink)) -> String {
-        let out = Shared::default();
-        let mut sink = TableSink::new(out.clone());
-        feed_it(&mut sink);
-        out.text()
+        output(TableSink::new, feed_it)
     }
 
     #[test]
