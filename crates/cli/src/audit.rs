@@ -1,7 +1,7 @@
 //! `candor audit`: probes a live API (driven by its OpenAPI document) or a
 //! gateway (the fault suite of contract.md section 4).
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
 use crate::Outcome;
@@ -30,4 +30,14 @@ pub fn run(args: AuditArgs) -> Result<Outcome> {
         Some(AuditCommand::Gateway(gateway)) => crate::audit_gateway::run(gateway),
         None => crate::audit_api::run(args.api),
     }
+}
+
+/// The event loop both audits run on: two workers, enough for the probe
+/// concurrency and the fault suite's timers.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }

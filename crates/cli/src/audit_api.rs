@@ -107,11 +107,7 @@ pub fn run(args: ApiArgs) -> Result<Outcome> {
         burst: args.burst,
         reveal_credentials: args.reveal_credentials,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::audit::runtime()?;
     let mut sink = report::sink(args.report.format.format(), Box::new(io::stdout()));
     let bar = TerminalProgress::new(!args.report.no_progress && io::stderr().is_terminal());
     let mut sink = WarnSkipped(sink.as_mut());

@@ -95,11 +95,7 @@ pub fn run(args: GatewayArgs) -> Result<Outcome> {
         dead_prefix: args.dead_prefix.clone(),
         slow_ms: args.slow_ms,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::audit::runtime()?;
 
     let mut sink = report::sink(args.report.format.format(), Box::new(io::stdout()));
     let outcome = runtime.block_on(suite::run(&client, &options, sink.as_mut()));
