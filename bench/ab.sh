@@ -30,7 +30,7 @@ die() {
   log "$*"
   exit 1
 }
-# alive, port_busy, stop, cpu_ticks, clk_tck
+# alive, port_busy, stop, cpu_ticks, clk_tck, wait_ready
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
 
@@ -65,18 +65,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# ready PORT PID LOG : waits up to 10 s for GET /ok to answer.
-ready() {
-  local i
-  for ((i = 0; i < 100; i++)); do
-    curl -fsS --max-time 1 "http://127.0.0.1:$1/ok" >/dev/null 2>&1 && return 0
-    alive "$2" || break
-    sleep 0.1
-  done
-  tail -n 20 "$3" >&2 || true
-  die "nothing answers on port $1"
-}
-
 # gateway BINARY PORT NAME : starts `serve` with bench/gateway/candor.toml.
 gateway() {
   sed -e "s|@CANDOR_PORT@|$2|; s|@CANDOR_ADMIN_PORT@|$(($2 + 1000))|; s|@UPSTREAM_PORT@|$UPSTREAM_PORT|" \
@@ -86,13 +74,13 @@ gateway() {
 
 "$B" faults --listen "127.0.0.1:$UPSTREAM_PORT" >"$tmp/upstream.log" 2>&1 &
 upstream_pid=$!
-ready "$UPSTREAM_PORT" "$upstream_pid" "$tmp/upstream.log"
+wait_ready upstream "$upstream_pid" "http://127.0.0.1:$UPSTREAM_PORT/ok" "$tmp/upstream.log"
 gateway "$A" "$A_PORT" a
 a_pid=$!
 gateway "$B" "$B_PORT" b
 b_pid=$!
-ready "$A_PORT" "$a_pid" "$tmp/a.log"
-ready "$B_PORT" "$b_pid" "$tmp/b.log"
+wait_ready A "$a_pid" "http://127.0.0.1:$A_PORT/ok" "$tmp/a.log"
+wait_ready B "$b_pid" "http://127.0.0.1:$B_PORT/ok" "$tmp/b.log"
 
 problems=0
 declare -A sum_rps sum_us

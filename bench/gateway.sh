@@ -52,7 +52,7 @@ die() {
   exit 1
 }
 log() { echo "gateway.sh: $*" >&2; }
-# alive, children, port_busy, stop, cpu_ticks, clk_tck
+# alive, children, port_busy, stop, cpu_ticks, clk_tck, wait_ready
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
 
@@ -185,35 +185,12 @@ render() {
   [[ -z $left ]] || die "unreplaced placeholder $left in $2 (from $1)"
 }
 
-# wait_ready NAME PID PORT LOG : waits until GET /ok on PORT answers 200 with
-# the upstream's body; fails when PID exits or after READY_SECONDS.
-wait_ready() {
-  local name=$1 pid=$2 port=$3 logfile=$4 body deadline=$((SECONDS + READY_SECONDS))
-  while :; do
-    if body=$(curl -fsS --max-time 1 "${curl_extra[@]}" "http://127.0.0.1:$port/ok" 2>/dev/null) && [[ $body == '{"ok":true}' ]]; then
-      return 0
-    fi
-    if ! alive "$pid"; then
-      log "$name exited before answering; its log ($logfile):"
-      tail -n 20 "$logfile" >&2 || true
-      exit 1
-    fi
-    if ((SECONDS >= deadline)); then
-      log "$name did not answer GET http://127.0.0.1:$port/ok within ${READY_SECONDS}s; last body: ${body:-none}; its log ($logfile):"
-      tail -n 20 "$logfile" >&2 || true
-      exit 1
-    fi
-    sleep 0.1
-  done
-}
-
-curl_extra=()
 wrk_extra=()
 
 log "starting the upstream (candor faults) on 127.0.0.1:$UPSTREAM_PORT"
 "$CANDOR" faults --listen "127.0.0.1:$UPSTREAM_PORT" >"$OUT/upstream.log" 2>&1 &
 upstream_pid=$!
-wait_ready upstream "$upstream_pid" "$UPSTREAM_PORT" "$OUT/upstream.log"
+wait_ready upstream "$upstream_pid" "http://127.0.0.1:$UPSTREAM_PORT/ok" "$OUT/upstream.log"
 
 log "starting nginx on 127.0.0.1:$NGINX_PORT"
 mkdir -p "$tmp/nginx"
@@ -224,14 +201,14 @@ nginx_args=(-p "$tmp/nginx/" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf
 nginx -t -q "${nginx_args[@]}" || die "nginx rejected $tmp/nginx/nginx.conf (from bench/gateway/nginx.conf)"
 nginx "${nginx_args[@]}" -g 'daemon off;' >"$OUT/nginx.log" 2>&1 &
 nginx_pid=$!
-wait_ready nginx "$nginx_pid" "$NGINX_PORT" "$tmp/nginx/error.log"
+wait_ready nginx "$nginx_pid" "http://127.0.0.1:$NGINX_PORT/ok" "$tmp/nginx/error.log"
 mapfile -t nginx_workers < <(children "$nginx_pid")
 
 log "starting candor serve on 127.0.0.1:$CANDOR_PORT"
 render bench/gateway/candor.toml "$tmp/candor.toml"
 "$CANDOR" serve --no-watch --config "$tmp/candor.toml" >"$OUT/candor.log" 2>&1 &
 candor_pid=$!
-wait_ready candor "$candor_pid" "$CANDOR_PORT" "$OUT/candor.log"
+wait_ready candor "$candor_pid" "http://127.0.0.1:$CANDOR_PORT/ok" "$OUT/candor.log"
 
 # The "full policy" gateway: JWT + rate limit + monitor. Its token is signed
 # here with the benchmark-only secret of candor-full.toml (HS256).
@@ -249,14 +226,13 @@ log "starting candor serve (full policy) on 127.0.0.1:$CANDOR_FULL_PORT"
 render bench/gateway/candor-full.toml "$tmp/candor-full.toml"
 "$CANDOR" serve --no-watch --config "$tmp/candor-full.toml" >"$OUT/candor-full.log" 2>&1 &
 candor_full_pid=$!
-curl_extra=(-H "Authorization: Bearer $token")
-wait_ready candor_full "$candor_full_pid" "$CANDOR_FULL_PORT" "$OUT/candor-full.log"
-curl_extra=()
+wait_ready candor_full "$candor_full_pid" "http://127.0.0.1:$CANDOR_FULL_PORT/ok" "$OUT/candor-full.log" \
+  -H "Authorization: Bearer $token"
 
 log "starting the bare hyper proxy on 127.0.0.1:$BARE_PORT"
 "$BARE" "127.0.0.1:$BARE_PORT" "127.0.0.1:$UPSTREAM_PORT" >"$OUT/bare.log" 2>&1 &
 bare_pid=$!
-wait_ready bare "$bare_pid" "$BARE_PORT" "$OUT/bare.log"
+wait_ready bare "$bare_pid" "http://127.0.0.1:$BARE_PORT/ok" "$OUT/bare.log"
 
 # ---------------------------------------------------------------------------
 # Runs

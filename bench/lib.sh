@@ -62,3 +62,27 @@ stop() {
   fi
   wait "$pid" 2>/dev/null || true
 }
+
+# wait_ready NAME PID URL LOG [CURL_ARG...] : waits until GET URL answers
+# `candor faults`' {"ok":true}; fails (exit 1, with the end of LOG) when PID
+# exits or after READY_SECONDS (10 by default). Uses the script's `log`.
+wait_ready() {
+  local name=$1 pid=$2 url=$3 logfile=$4 body deadline=$((SECONDS + ${READY_SECONDS:-10}))
+  shift 4
+  while :; do
+    if body=$(curl -fsS --max-time 1 "$@" "$url" 2>/dev/null) && [[ $body == '{"ok":true}' ]]; then
+      return 0
+    fi
+    if ! alive "$pid"; then
+      log "$name exited before answering; its log ($logfile):"
+      tail -n 20 "$logfile" >&2 || true
+      exit 1
+    fi
+    if ((SECONDS >= deadline)); then
+      log "$name did not answer GET $url within ${READY_SECONDS:-10}s; last body: ${body:-none}; its log ($logfile):"
+      tail -n 20 "$logfile" >&2 || true
+      exit 1
+    fi
+    sleep 0.1
+  done
+}

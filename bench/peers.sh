@@ -53,7 +53,7 @@ die() {
   exit 1
 }
 log() { echo "peers.sh: $*" >&2; }
-# alive, children, port_busy, stop
+# alive, children, port_busy, stop, wait_ready
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
 
@@ -161,28 +161,6 @@ render() {
   local left
   left=$(grep -v '^[[:space:]]*#' "$2" | grep -o '@[A-Z_]*@' | head -n 1 || true)
   [[ -z $left ]] || die "unreplaced placeholder $left in $2 (from $1)"
-}
-
-# wait_ready NAME PID URL LOG : waits until URL answers candor faults'
-# {"ok":true}; fails when PID exits or after READY_SECONDS.
-wait_ready() {
-  local name=$1 pid=$2 url=$3 logfile=$4 body deadline=$((SECONDS + READY_SECONDS))
-  while :; do
-    if body=$(curl -fsS --max-time 1 "$url" 2>/dev/null) && [[ $body == '{"ok":true}' ]]; then
-      return 0
-    fi
-    if ! alive "$pid"; then
-      log "$name exited before answering; its log ($logfile):"
-      tail -n 20 "$logfile" >&2 || true
-      exit 1
-    fi
-    if ((SECONDS >= deadline)); then
-      log "$name did not answer GET $url within ${READY_SECONDS}s; last body: ${body:-none}; its log ($logfile):"
-      tail -n 20 "$logfile" >&2 || true
-      exit 1
-    fi
-    sleep 0.1
-  done
 }
 
 # start_gateway NAME : starts NAME in front of the upstream; sets
