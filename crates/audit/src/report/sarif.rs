@@ -108,28 +108,19 @@ impl<W: Write> Sink for SarifSink<W> {
             self.out.write_all(b"\n")?;
         }
         let mut notifications = std::mem::take(&mut self.notifications);
-        let unlisted = summary.skipped.saturating_sub(notifications.len() as u64);
-        if unlisted > 0 {
-            let text = format!("{unlisted} more entries were skipped and are not listed");
-            notifications.push(
-                s::Notification::builder()
-                    .message(text.as_str())
-                    .level(json!("warning"))
-                    .build(),
-            );
-        }
-        let listed = self.skipped_checks.len() as u64;
+        let entries = notifications.len() as u64;
+        notifications.extend(unlisted(
+            summary.skipped.saturating_sub(entries),
+            "entries were skipped",
+            "warning",
+        ));
+        let checks = self.skipped_checks.len() as u64;
         notifications.append(&mut self.skipped_checks);
-        let unlisted = self.skipped_check_count.saturating_sub(listed);
-        if unlisted > 0 {
-            let text = format!("{unlisted} more checks did not run and are not listed");
-            notifications.push(
-                s::Notification::builder()
-                    .message(text.as_str())
-                    .level(json!("note"))
-                    .build(),
-            );
-        }
+        notifications.extend(unlisted(
+            self.skipped_check_count.saturating_sub(checks),
+            "checks did not run",
+            "note",
+        ));
         let mut invocation = s::Invocation::builder().execution_successful(true).build();
         if !notifications.is_empty() {
             invocation.tool_execution_notifications = Some(notifications);
@@ -404,6 +395,16 @@ fn content(body: &[u8]) -> s::ArtifactContent {
         (binary, Some(_)) => content.binary = Some(binary.into_owned()),
     }
     content
+}
+
+/// "`count` more `what` and are not listed", when there are any.
+fn unlisted(count: u64, what: &str, level: &str) -> Option<s::Notification> {
+    (count > 0).then(|| {
+        s::Notification::builder()
+            .message(format!("{count} more {what} and are not listed").as_str())
+            .level(json!(level))
+            .build()
+    })
 }
 
 /// A check that did not run: a `note` on its rule, with what it was about
