@@ -94,7 +94,6 @@ pub async fn handle(
     let started = Instant::now();
     let runtime = shared.runtime.load_full();
     let request_id = shared.request_ids.assign(req.headers());
-    let request_id_text = request_id.to_str().unwrap_or_default();
     let json = accepts_json(req.headers().get(ACCEPT));
     let method = req.method().clone();
     // Kept for the access log only (the request itself moves on).
@@ -139,7 +138,8 @@ pub async fn handle(
                 .get_or_create(&RuleLabels { rule: rule.id })
                 .inc();
             let cx = ErrorContext {
-                request_id: request_id_text,
+                // Checked when assigned: visible ASCII only.
+                request_id: request_id.to_str().unwrap_or_default(),
                 debug_headers: trace.debug_headers,
                 accepts_json: json,
             };
@@ -183,7 +183,7 @@ pub async fn handle(
         .observe(elapsed.as_secs_f64());
     if let Some(path) = path {
         shared.access_log.log(crate::access_log::Line {
-            request_id: request_id_text,
+            request_id: request_id.to_str().unwrap_or_default(),
             peer: conn.peer,
             method: method.as_str(),
             path: &path,
