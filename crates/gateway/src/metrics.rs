@@ -1,8 +1,11 @@
 //! Prometheus metrics. 4xx and 5xx are kept apart by a `class` label, and
 //! gateway-made errors carry their contract rule ID.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -58,6 +61,8 @@ pub struct OutcomeLabels {
 
 /// Every metric the gateway exports, in one registry.
 pub struct Metrics {
+    /// Tells this instance's entries apart in the per-worker handle cache.
+    id: u64,
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
     pub latency: Family<LatencyLabels, Histogram>,
@@ -162,7 +167,9 @@ impl Metrics {
             "Rate-limit checks the store could not answer, by limit and what followed",
             rate_store_errors.clone(),
         );
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Metrics {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             rate_store_errors,
             registry,
             requests,
@@ -187,6 +194,63 @@ impl Metrics {
         out
     }
 
+    /// Counts one answered request and observes its latency.
+    ///
+    /// `Family::get_or_create` hashes every label with SipHash under a lock;
+    /// per request that is most of the metrics' cost. So each worker thread
+    /// keeps the handles it has used, keyed by the labels' identity (the
+    /// route label's address, which the cached entry keeps alive, and small
+    /// integers), and asks the families only the first time.
+    pub fn observe_request(&self, request: RequestKey<'_>, seconds: f64) {
+        let key = HandleKey {
+            metrics: self.id,
+            route: Arc::as_ptr(request.route).cast::<u8>() as usize,
+            method: request.method,
+            status: request.status,
+            gateway: request.gateway,
+        };
+        HANDLES.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if let Some(handles) = cache.get(&key) {
+                handles.requests.inc();
+                handles.latency.observe(seconds);
+                return;
+            }
+            if cache.len() >= HANDLE_CACHE_ENTRIES {
+                // Reloads leave old route labels behind: start over.
+                cache.clear();
+            }
+            let class = class(request.status);
+            let handles = RequestHandles {
+                requests: self
+                    .requests
+                    .get_or_create(&RequestLabels {
+                        route: request.route.clone(),
+                        method: (request.method_label)(),
+                        status: request.status,
+                        class,
+                        source: if request.gateway {
+                            "gateway"
+                        } else {
+                            "upstream"
+                        },
+                    })
+                    .clone(),
+                latency: self
+                    .latency
+                    .get_or_create(&LatencyLabels {
+                        route: request.route.clone(),
+                        class,
+                    })
+                    .clone(),
+                _route: request.route.clone(),
+            };
+            handles.requests.inc();
+            handles.latency.observe(seconds);
+            cache.insert(key, handles);
+        });
+    }
+
     pub fn violation(&self, upstream: &Arc<str>, rule: &'static str) {
         self.violations
             .get_or_create(&UpstreamRuleLabels {
@@ -194,6 +258,79 @@ impl Metrics {
                 rule,
             })
             .inc();
+    }
+}
+
+/// The labels of one answered request, as `observe_request` takes them.
+pub struct RequestKey<'a> {
+    /// The route's label, or `unmatched`.
+    pub route: &'a Arc<str>,
+    /// The method's index among the bounded method labels.
+    pub method: u8,
+    /// Makes the method's label, when the handles are first made.
+    pub method_label: &'a dyn Fn() -> Arc<str>,
+    pub status: u16,
+    /// The gateway made the response (else the upstream did).
+    pub gateway: bool,
+}
+
+/// More distinct label sets than any one configuration makes (routes x
+/// methods x statuses seen): the cache is cleared when it reaches this.
+const HANDLE_CACHE_ENTRIES: usize = 4096;
+
+thread_local! {
+    static HANDLES: RefCell<HashMap<HandleKey, RequestHandles, BuildHasherDefault<KeyHasher>>> =
+        RefCell::new(HashMap::default());
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct HandleKey {
+    metrics: u64,
+    route: usize,
+    method: u8,
+    status: u16,
+    gateway: bool,
+}
+
+struct RequestHandles {
+    requests: Counter,
+    latency: Histogram,
+    /// Keeps the label's address from being reused by another label while
+    /// the entry is keyed by it.
+    _route: Arc<str>,
+}
+
+/// A multiply-rotate hash for [`HandleKey`]: a few integers this process
+/// made, not input an attacker chooses, so SipHash's protection buys
+/// nothing here.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
     }
 }
 

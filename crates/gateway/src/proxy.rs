@@ -29,13 +29,12 @@ use crate::error::{
     ErrorContext, GatewayError, X_REQUEST_ID, X_UPSTREAM_SERVICE, accepts_json, rescue,
 };
 use crate::metrics::{
-    LatencyLabels, LimitLabels, RequestLabels, RuleLabels, UpstreamFailureLabels, UpstreamLabels,
-    UpstreamRuleLabels, class,
+    LimitLabels, RequestKey, RuleLabels, UpstreamFailureLabels, UpstreamLabels, UpstreamRuleLabels,
 };
 use crate::monitor::Observation;
 use crate::ratelimit::Decision;
 use crate::routing::RouteState;
-use crate::state::{Runtime, Shared};
+use crate::state::{Runtime, Shared, method_index};
 use crate::upstream::{Pick, Pool, SendError, UpstreamFailure};
 
 /// What the client gets: a gateway-made body or the upstream's, streamed.
@@ -155,32 +154,17 @@ pub async fn handle(
     }
 
     let status = response.status().as_u16();
-    let route = trace.route.clone().unwrap_or_else(|| UNMATCHED.clone());
-    let status_class = class(status);
-    shared
-        .metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            route: route.clone(),
-            method: shared.method_label(&method),
-            status,
-            class: status_class,
-            source: if rule.is_some() {
-                "gateway"
-            } else {
-                "upstream"
-            },
-        })
-        .inc();
     let elapsed = started.elapsed();
-    shared
-        .metrics
-        .latency
-        .get_or_create(&LatencyLabels {
-            route,
-            class: status_class,
-        })
-        .observe(elapsed.as_secs_f64());
+    shared.metrics.observe_request(
+        RequestKey {
+            route: trace.route.as_ref().unwrap_or(&UNMATCHED),
+            method: method_index(&method),
+            method_label: &|| shared.method_label(&method),
+            status,
+            gateway: rule.is_some(),
+        },
+        elapsed.as_secs_f64(),
+    );
     if let Some(path) = path {
         shared.access_log.log(crate::access_log::Line {
             request_id: request_id.to_str().unwrap_or_default(),

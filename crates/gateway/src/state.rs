@@ -122,19 +122,23 @@ impl Shared {
 
     /// A bounded set of method labels, so clients cannot grow the metrics.
     pub fn method_label(&self, method: &Method) -> Arc<str> {
-        let i = match *method {
-            Method::GET => 0,
-            Method::HEAD => 1,
-            Method::POST => 2,
-            Method::PUT => 3,
-            Method::PATCH => 4,
-            Method::DELETE => 5,
-            Method::OPTIONS => 6,
-            Method::TRACE => 7,
-            Method::CONNECT => 8,
-            _ => 9,
-        };
-        self.methods[i].clone()
+        self.methods[usize::from(method_index(method))].clone()
+    }
+}
+
+/// The position of `method` among the bounded method labels.
+pub fn method_index(method: &Method) -> u8 {
+    match *method {
+        Method::GET => 0,
+        Method::HEAD => 1,
+        Method::POST => 2,
+        Method::PUT => 3,
+        Method::PATCH => 4,
+        Method::DELETE => 5,
+        Method::OPTIONS => 6,
+        Method::TRACE => 7,
+        Method::CONNECT => 8,
+        _ => 9,
     }
 }
 
@@ -178,7 +182,57 @@ impl RequestIds {
             return id.clone();
         }
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::from_maybe_shared(bytes::Bytes::from(format!("{:08x}-{n:x}", self.prefix)))
-            .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+        generated_id(self.prefix, n)
+    }
+}
+
+/// `<prefix as 8 hex digits>-<n in hex>`, written without the formatting
+/// machinery (this runs for nearly every request).
+fn generated_id(prefix: u32, n: u64) -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 8 + 1 + 16];
+    for (i, slot) in buf[..8].iter_mut().enumerate() {
+        *slot = HEX[(prefix >> (28 - 4 * i) & 0xf) as usize];
+    }
+    buf[8] = b'-';
+    let digits = (64 - n.leading_zeros()).div_ceil(4).max(1) as usize;
+    for (i, slot) in buf[9..9 + digits].iter_mut().enumerate() {
+        *slot = HEX[(n >> (4 * (digits - 1 - i)) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&buf[..9 + digits])
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_the_prefix_and_the_counter_in_hex() {
+        for (prefix, n) in [
+            (0, 0),
+            (0xdead_beef, 1),
+            (0x0000_00ff, 0x10),
+            (u32::MAX, 0xfff),
+            (0x1234_5678, u64::MAX),
+        ] {
+            let id = generated_id(prefix, n);
+            assert_eq!(id.to_str().unwrap(), format!("{prefix:08x}-{n:x}"));
+        }
+    }
+
+    #[test]
+    fn a_sane_client_id_is_kept_and_others_are_replaced() {
+        let ids = RequestIds::new();
+        let mut headers = HeaderMap::new();
+        headers.insert(&X_REQUEST_ID, HeaderValue::from_static("abc-123_x.y:z"));
+        assert_eq!(ids.assign(&headers), "abc-123_x.y:z");
+        headers.insert(&X_REQUEST_ID, HeaderValue::from_static("has space"));
+        let first = ids.assign(&headers);
+        let second = ids.assign(&HeaderMap::new());
+        assert_ne!(first, "has space");
+        let prefix = format!("{:08x}-", ids.prefix);
+        assert_eq!(first.to_str().unwrap(), format!("{prefix}1"));
+        assert_eq!(second.to_str().unwrap(), format!("{prefix}2"));
     }
 }
