@@ -34,8 +34,8 @@ use crate::metrics::{
 use crate::monitor::Observation;
 use crate::ratelimit::Decision;
 use crate::routing::RouteState;
-use crate::state::{Runtime, Shared, method_index};
-use crate::upstream::{Pick, Pool, SendError, UpstreamFailure};
+use crate::state::{InFlight, Runtime, Shared, method_index};
+use crate::upstream::{Lease, Pick, Pool, SendError, UpstreamFailure};
 
 /// What the client gets: a gateway-made body or the upstream's, streamed.
 pub type ResponseBody = Either<Full<Bytes>, UpstreamBody>;
@@ -181,15 +181,77 @@ pub async fn handle(
     Ok(response)
 }
 
+/// A request that passed every check answered without waiting: its route,
+/// its upstream, who sent it, and its place among the requests in flight.
+struct Admitted<'a> {
+    _in_flight: InFlight<'a>,
+    route: &'a RouteState,
+    pool: &'a Arc<Pool>,
+    identity: Option<Identity>,
+}
+
+/// Runs a request through the gateway's checks and the upstream. The
+/// common route (no rate limit, no body schema) has nothing to wait for
+/// before the upstream, so only the upstream exchange is awaited here; the
+/// policies that wait (a rate-limit store, a whole body to validate) run
+/// behind a box, which keeps this future, moved into hyper's connection
+/// task on every request, small.
 async fn route_request(
     shared: &Shared,
     runtime: &Runtime,
     conn: &ConnInfo,
-    req: http::request::Parts,
+    parts: http::request::Parts,
     body: &mut Option<Incoming>,
     request_id: &HeaderValue,
     trace: &mut Trace,
 ) -> Result<Response<ResponseBody>, GatewayError> {
+    let admitted = admit(shared, runtime, &parts, trace)?;
+    let route = admitted.route;
+    let outbound = if route.config.rate_limit.is_some() || route.schema.is_some() {
+        Box::pin(with_policies(
+            shared, runtime, conn, parts, body, request_id, trace, &admitted,
+        ))
+        .await?
+    } else {
+        trace.upstream = Some(admitted.pool.name.clone());
+        let body = take_body(body, &parts.headers, runtime.config.gateway.max_body_bytes)?;
+        outbound(
+            runtime,
+            admitted.pool,
+            conn,
+            parts,
+            Either::Left(LimitedIncoming::new(
+                body.0,
+                runtime.config.gateway.max_body_bytes,
+            )),
+            body.1,
+            request_id,
+            admitted.identity.as_ref(),
+        )?
+    };
+    let pool = admitted.pool;
+    let (response, lease, sent) = exchange(shared, pool, outbound).await?;
+    Ok(upstream_response(
+        shared,
+        runtime,
+        route,
+        pool,
+        response,
+        lease,
+        sent,
+        trace.debug_headers,
+    ))
+}
+
+/// The checks in the contract's order, up to the ones that may wait:
+/// request limits, overload, route, method, maintenance, authentication
+/// and authorization.
+fn admit<'a>(
+    shared: &'a Shared,
+    runtime: &'a Runtime,
+    req: &http::request::Parts,
+    trace: &mut Trace,
+) -> Result<Admitted<'a>, GatewayError> {
     let gw = &runtime.config.gateway;
 
     // request.* limits
@@ -209,7 +271,7 @@ async fn route_request(
     }
 
     // gateway.overloaded: shed before any work is spent.
-    let _in_flight = shared.admit(gw.max_concurrent_requests)?;
+    let in_flight = shared.admit(gw.max_concurrent_requests)?;
 
     // route.unknown, route.retired, route.method
     let entry = runtime
@@ -278,19 +340,43 @@ async fn route_request(
         }
     }
 
-    // rate.limited: after authentication (quotas follow the subject),
-    // before the body is read.
+    let Some(pool) = &route.pool else {
+        return Err(GatewayError::Internal {
+            detail: format!("route {} has no upstream", route.label),
+        });
+    };
+    Ok(Admitted {
+        _in_flight: in_flight,
+        route,
+        pool,
+        identity,
+    })
+}
+
+/// The policies that wait, in the contract's order: the rate limit (after
+/// authentication, as quotas follow the subject; before the body is read),
+/// then the body schema (after every cheaper check).
+#[allow(clippy::too_many_arguments)]
+async fn with_policies(
+    shared: &Shared,
+    runtime: &Runtime,
+    conn: &ConnInfo,
+    parts: http::request::Parts,
+    body_slot: &mut Option<Incoming>,
+    request_id: &HeaderValue,
+    trace: &mut Trace,
+    admitted: &Admitted<'_>,
+) -> Result<Outbound, GatewayError> {
+    let route = admitted.route;
+    let gw = &runtime.config.gateway;
     if let Some(limiter) = route
         .config
         .rate_limit
         .as_ref()
         .and_then(|n| runtime.limiters.get(n))
     {
-        let key = limiter.key(identity.as_ref(), conn.peer.ip(), &req.headers);
-        // Boxed, like the other rarely taken awaits below: the request's
-        // future is moved into hyper's connection task on every request,
-        // so every byte of it costs on the hot path.
-        match Box::pin(limiter.check(key)).await {
+        let key = limiter.key(admitted.identity.as_ref(), conn.peer.ip(), &parts.headers);
+        match limiter.check(key).await {
             Decision::Allowed { fields } => trace.rate_fields = fields,
             Decision::Limited {
                 retry_after,
@@ -320,60 +406,85 @@ async fn route_request(
             }
         }
     }
-
-    let Some(pool) = &route.pool else {
-        return Err(GatewayError::Internal {
-            detail: format!("route {} has no upstream", route.label),
-        });
+    trace.upstream = Some(admitted.pool.name.clone());
+    let (body, body_empty) = take_body(body_slot, &parts.headers, gw.max_body_bytes)?;
+    // body.*: only routes with a schema read the body whole, here; other
+    // bodies stream.
+    let body = match &route.schema {
+        Some(schema) => Either::Right(Full::new(
+            crate::validate::read_valid_body(
+                &parts.method,
+                parts.headers.get(http::header::CONTENT_TYPE),
+                body,
+                schema,
+                gw.max_body_bytes,
+            )
+            .await?,
+        )),
+        None => Either::Left(LimitedIncoming::new(body, gw.max_body_bytes)),
     };
-    trace.upstream = Some(pool.name.clone());
-    forward(
-        shared,
+    outbound(
         runtime,
-        route,
-        pool,
+        admitted.pool,
         conn,
-        req,
+        parts,
         body,
+        body_empty,
         request_id,
-        trace.debug_headers,
-        identity,
+        admitted.identity.as_ref(),
     )
-    .await
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn forward(
-    shared: &Shared,
-    runtime: &Runtime,
-    route: &RouteState,
-    pool: &Arc<Pool>,
-    conn: &ConnInfo,
-    parts: http::request::Parts,
-    body_slot: &mut Option<Incoming>,
-    request_id: &HeaderValue,
-    debug_headers: bool,
-    identity: Option<Identity>,
-) -> Result<Response<ResponseBody>, GatewayError> {
-    let gw = &runtime.config.gateway;
-
-    // body.too_large, early when the length is declared.
-    if let Some(len) = content_length(&parts.headers)
-        && len > gw.max_body_bytes
+/// The request body, once (and whether it is empty), unless its declared
+/// length is already over the limit (body.too_large). A refused body stays
+/// in `slot`, to be read away behind the answer.
+fn take_body(
+    slot: &mut Option<Incoming>,
+    headers: &HeaderMap,
+    max_body_bytes: u64,
+) -> Result<(Incoming, bool), GatewayError> {
+    if let Some(len) = content_length(headers)
+        && len > max_body_bytes
     {
         return Err(GatewayError::BodyTooLarge {
-            limit: gw.max_body_bytes,
+            limit: max_body_bytes,
         });
     }
-    let Some(body) = body_slot.take() else {
+    let Some(body) = slot.take() else {
         return Err(GatewayError::Internal {
             detail: "the request body was taken twice".to_owned(),
         });
     };
-    let body_empty = body.is_end_stream();
-    let content_type = parts.headers.get(http::header::CONTENT_TYPE).cloned();
-    let method = parts.method;
-    // Sent in origin form (the connection already knows the target).
+    let empty = body.is_end_stream();
+    Ok((body, empty))
+}
+
+/// The request as it goes upstream, and what a second attempt needs.
+struct Outbound {
+    method: Method,
+    /// Sent in origin form (the connection already knows the target).
+    path_and_query: http::uri::PathAndQuery,
+    headers: HeaderMap,
+    body: crate::upstream::UpstreamRequestBody,
+    /// Body-less and idempotent: may be sent again.
+    resendable: bool,
+    /// What the monitor keeps of the request, on monitored upstreams.
+    monitor: Option<Box<(HeaderMap, String)>>,
+}
+
+/// Builds the upstream request: early body-size check, forwarding fields,
+/// identity fields from the gateway only.
+#[allow(clippy::too_many_arguments)]
+fn outbound(
+    runtime: &Runtime,
+    pool: &Pool,
+    conn: &ConnInfo,
+    parts: http::request::Parts,
+    body: crate::upstream::UpstreamRequestBody,
+    body_empty: bool,
+    request_id: &HeaderValue,
+    identity: Option<&Identity>,
+) -> Result<Outbound, GatewayError> {
     let path_and_query = parts
         .uri
         .path_and_query()
@@ -384,7 +495,7 @@ async fn forward(
     let (subject_header, roles_header) = (&runtime.auth.subject_header, &runtime.auth.roles_header);
     headers.remove(subject_header);
     headers.remove(roles_header);
-    if let Some(id) = &identity {
+    if let Some(id) = identity {
         if let Ok(v) = HeaderValue::from_str(&id.subject) {
             headers.insert(subject_header.clone(), v);
         }
@@ -392,33 +503,44 @@ async fn forward(
             headers.insert(roles_header.clone(), v);
         }
     }
-    let monitor_request = pool.config.monitor.then(|| {
-        (
+    let monitor = pool.config.monitor.then(|| {
+        Box::new((
             snapshot(&headers, candor_contract::REQUEST_FIELDS),
             path_and_query.as_str().to_owned(),
-        )
+        ))
     });
+    Ok(Outbound {
+        resendable: body_empty && is_idempotent(&parts.method),
+        method: parts.method,
+        path_and_query,
+        headers,
+        body,
+        monitor,
+    })
+}
 
-    // body.*: only routes with a schema read the body whole, here, after
-    // every cheaper check has passed; other bodies stream.
-    let body = match &route.schema {
-        Some(schema) => Either::Right(Full::new(
-            Box::pin(crate::validate::read_valid_body(
-                &method,
-                content_type.as_ref(),
-                body,
-                schema,
-                gw.max_body_bytes,
-            ))
-            .await?,
-        )),
-        None => Either::Left(LimitedIncoming::new(body, gw.max_body_bytes)),
-    };
-    // A body-less idempotent request can be sent again: to another target
-    // after a connect failure, or on a fresh connection when a pooled one
-    // turns out to have been closed by the upstream.
-    let resendable = body_empty && is_idempotent(&method);
-    let may_retry = resendable && pool.config.targets.len() > 1;
+/// The upstream's answer to an [`Outbound`] request.
+struct Sent {
+    method: Method,
+    monitor: Option<Box<(HeaderMap, String)>>,
+}
+
+/// Sends the request to a target of `pool`, with the response-head timer,
+/// one retry on another target after a connect failure (body-less
+/// idempotent requests only), and every failure counted and classified.
+async fn exchange(
+    shared: &Shared,
+    pool: &Arc<Pool>,
+    out: Outbound,
+) -> Result<(Response<Incoming>, Lease, Sent), GatewayError> {
+    let Outbound {
+        method,
+        path_and_query,
+        headers,
+        body,
+        resendable,
+        monitor,
+    } = out;
     let build = |body: crate::upstream::UpstreamRequestBody, headers: HeaderMap| {
         let mut up = Request::new(body);
         *up.method_mut() = method.clone();
@@ -427,11 +549,15 @@ async fn forward(
         *up.headers_mut() = headers;
         up
     };
+    let may_retry = resendable && pool.config.targets.len() > 1;
     let empty = || Either::Right(Full::new(Bytes::new()));
     let mut body = Some(body);
     let mut headers = Some(headers);
     let mut avoid = None;
-    let (response, lease) = loop {
+    // The connect has its own timer (connect_timeout, labelled
+    // connect_timeout); the response head gets response_timeout on top.
+    let head_budget = pool.config.connect_timeout + pool.config.response_timeout;
+    loop {
         let target = match pool.pick(avoid) {
             Pick::Target(t) => t,
             Pick::AllEjected { retry_after } => {
@@ -447,23 +573,15 @@ async fn forward(
             headers.take().unwrap_or_default()
         };
         let mut resent = false;
-        // The connect has its own timer (connect_timeout, labelled
-        // connect_timeout); the response head gets response_timeout on top.
-        let head_budget = pool.config.connect_timeout + pool.config.response_timeout;
-        let sent = {
-            let (first, again) = if resendable {
-                (h.clone(), Some(build(empty(), h)))
-            } else {
-                (h, None)
-            };
-            pool.send(
-                target,
-                build(body.take().unwrap_or_else(empty), first),
-                again,
-                &mut resent,
-            )
+        let (first, again) = if resendable {
+            (h.clone(), Some(h))
+        } else {
+            (h, None)
         };
-        let outcome = tokio::time::timeout(head_budget, sent).await;
+        let request = build(body.take().unwrap_or_else(empty), first);
+        let again = again.map(|h| move || build(empty(), h));
+        let outcome =
+            tokio::time::timeout(head_budget, pool.send(target, request, again, &mut resent)).await;
         if resent {
             shared
                 .metrics
@@ -474,9 +592,9 @@ async fn forward(
                 .inc();
         }
         let failure = match outcome {
-            Ok(Ok(sent)) => {
+            Ok(Ok((response, lease))) => {
                 pool.record_success(target);
-                break sent;
+                return Ok((response, lease, Sent { method, monitor }));
             }
             Err(_elapsed) => UpstreamFailure::Timeout,
             Ok(Err(SendError::BodyTooLarge { limit })) => {
@@ -515,13 +633,30 @@ async fn forward(
             failure,
             detail: failure.describe().to_owned(),
         });
-    };
+    }
+}
 
+/// The upstream's response as the client gets it: hop-by-hop fields
+/// removed, the monitor attached, repairs, the debug header on 5xx,
+/// deprecation fields, and a body that aborts the client's stream if the
+/// upstream's fails.
+#[allow(clippy::too_many_arguments)]
+fn upstream_response(
+    shared: &Shared,
+    runtime: &Runtime,
+    route: &RouteState,
+    pool: &Arc<Pool>,
+    response: Response<Incoming>,
+    lease: Lease,
+    sent: Sent,
+    debug_headers: bool,
+) -> Response<ResponseBody> {
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    let observation = monitor_request.map(|(req_headers, url)| {
+    let observation = sent.monitor.map(|request| {
+        let (req_headers, url) = *request;
         let mut exchange = Exchange::default();
-        exchange.request.method = method.as_str().to_owned();
+        exchange.request.method = sent.method.as_str().to_owned();
         exchange.request.url = url;
         exchange.request.headers = req_headers;
         exchange.response.status = parts.status.as_u16();
@@ -558,7 +693,7 @@ async fn forward(
             .inc();
     });
     let body = UpstreamBody::new(body, observation, on_abort, lease);
-    Ok(Response::from_parts(parts, Either::Right(body)))
+    Response::from_parts(parts, Either::Right(body))
 }
 
 /// Runs the route's authentication and maps its failure to the contract.

@@ -25,6 +25,12 @@ use crate::body::BodyLimitExceeded;
 
 type Sender = http1::SendRequest<UpstreamRequestBody>;
 
+/// A request queued on a pooled connection, or on its way to a new one.
+enum Attempt<P, F> {
+    Pooled(Sender, P),
+    Fresh(F),
+}
+
 /// A connection waiting in an idle list.
 pub(super) struct Idle {
     sender: Sender,
@@ -150,34 +156,52 @@ impl Pool {
     /// connection ended before a response, the request is sent once more on
     /// a fresh connection: the upstream never answered it. `resent` says
     /// whether that happened.
-    pub async fn send(
-        self: &Arc<Self>,
-        target: &Target,
-        mut req: Request<UpstreamRequestBody>,
-        retry: Option<Request<UpstreamRequestBody>>,
-        resent: &mut bool,
-    ) -> Result<(Response<Incoming>, Lease), SendError> {
+    ///
+    /// The request is queued on a pooled connection before the returned
+    /// future is first polled, so that future holds only what is still to
+    /// come (it is part of every request's future; see `proxy`).
+    pub fn send<'a, F>(
+        self: &'a Arc<Self>,
+        target: &'a Target,
+        req: Request<UpstreamRequestBody>,
+        retry: Option<F>,
+        resent: &'a mut bool,
+    ) -> impl Future<Output = Result<(Response<Incoming>, Lease), SendError>> + Send + 'a
+    where
+        F: FnOnce() -> Request<UpstreamRequestBody> + Send + 'a,
+    {
         let slot = self.slot(target);
-        if let Some(mut sender) = self.checkout(slot) {
-            match sender.try_send_request(req).await {
+        // Boxed: a new connection (and its TLS state) is rare next to a
+        // reuse, and would otherwise make every request's future larger.
+        let attempt = match self.checkout(slot) {
+            Some(mut sender) => {
+                let sending = sender.try_send_request(req);
+                Attempt::Pooled(sender, sending)
+            }
+            None => Attempt::Fresh(Box::pin(self.send_fresh(target, slot, req))),
+        };
+        async move {
+            let (sender, sending) = match attempt {
+                Attempt::Pooled(sender, sending) => (sender, sending),
+                Attempt::Fresh(fresh) => return fresh.await,
+            };
+            let req = match sending.await {
                 Ok(response) => return Ok((response, self.lease(slot, sender))),
                 Err(mut e) => {
                     if let Some(limit) = super::cause::<BodyLimitExceeded>(e.error()) {
                         return Err(SendError::BodyTooLarge { limit: limit.limit });
                     }
                     let failure = classify_send(e.error());
-                    req = match (e.take_message(), retry) {
+                    match (e.take_message(), retry) {
                         (Some(unsent), _) => unsent,
-                        (None, Some(again)) if failure == UpstreamFailure::Reset => again,
+                        (None, Some(again)) if failure == UpstreamFailure::Reset => again(),
                         _ => return Err(SendError::Failure(failure)),
-                    };
-                    *resent = true;
+                    }
                 }
-            }
+            };
+            *resent = true;
+            Box::pin(self.send_fresh(target, slot, req)).await
         }
-        // Boxed: a new connection (and its TLS state) is rare next to a
-        // reuse, and would otherwise make every request's future larger.
-        Box::pin(self.send_fresh(target, slot, req)).await
     }
 
     /// Sends `req` on a new connection to `target`.
