@@ -2,12 +2,14 @@
 //! a tap on what upstreams answer (for the monitor and truncation metrics).
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use crate::metrics::{Metrics, UpstreamLabels};
 use crate::monitor::Observation;
 use crate::upstream::Lease;
 
@@ -85,7 +87,8 @@ impl Body for LimitedIncoming {
 pub struct UpstreamBody {
     inner: Incoming,
     observation: Option<Box<Observation>>,
-    on_abort: Option<Box<dyn FnOnce() + Send + Sync>>,
+    /// Where a failed body is counted (`candor_upstream_truncated_total`).
+    metrics: Arc<Metrics>,
     lease: Option<Lease>,
 }
 
@@ -93,13 +96,13 @@ impl UpstreamBody {
     pub fn new(
         inner: Incoming,
         observation: Option<Box<Observation>>,
-        on_abort: Box<dyn FnOnce() + Send + Sync>,
+        metrics: Arc<Metrics>,
         lease: Lease,
     ) -> Self {
         UpstreamBody {
             inner,
             observation,
-            on_abort: Some(on_abort),
+            metrics,
             lease: Some(lease),
         }
     }
@@ -123,9 +126,14 @@ impl Body for UpstreamBody {
             }
             Some(Err(e)) => {
                 self.observation = None;
-                self.lease = None;
-                if let Some(abort) = self.on_abort.take() {
-                    abort();
+                // Dropped, not released: the connection closes.
+                if let Some(lease) = self.lease.take() {
+                    self.metrics
+                        .truncated
+                        .get_or_create(&UpstreamLabels {
+                            upstream: lease.upstream().clone(),
+                        })
+                        .inc();
                 }
                 Poll::Ready(Some(Err(Box::new(e))))
             }

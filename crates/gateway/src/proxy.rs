@@ -41,8 +41,9 @@ use crate::upstream::{Lease, Pick, Pool, SendError, UpstreamFailure};
 pub type ResponseBody = Either<Full<Bytes>, UpstreamBody>;
 
 /// The connection a request came in on, with the forwarding fields that
-/// depend only on it, made once per connection rather than per request.
-#[derive(Debug, Clone)]
+/// depend only on it, made once per connection rather than per request
+/// (and shared by its requests).
+#[derive(Debug)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub tls: bool,
@@ -87,7 +88,7 @@ static UNMATCHED: std::sync::LazyLock<Arc<str>> =
 /// Handles one request; never fails (errors become contract responses).
 pub async fn handle(
     shared: Arc<Shared>,
-    conn: ConnInfo,
+    conn: Arc<ConnInfo>,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let started = Instant::now();
@@ -684,15 +685,7 @@ fn upstream_response(
     for (name, value) in &route.deprecation_headers {
         parts.headers.append(name.clone(), value.clone());
     }
-    let metrics = shared.metrics.clone();
-    let upstream = pool.name.clone();
-    let on_abort = Box::new(move || {
-        metrics
-            .truncated
-            .get_or_create(&UpstreamLabels { upstream })
-            .inc();
-    });
-    let body = UpstreamBody::new(body, observation, on_abort, lease);
+    let body = UpstreamBody::new(body, observation, shared.metrics.clone(), lease);
     Response::from_parts(parts, Either::Right(body))
 }
 

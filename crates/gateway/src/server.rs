@@ -358,7 +358,7 @@ impl Worker {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let conn = ConnInfo::new(peer, tls.is_some());
+            let conn = Arc::new(ConnInfo::new(peer, tls.is_some()));
             let service = {
                 let shared = shared.clone();
                 service_fn(move |req| proxy::handle(shared.clone(), conn.clone(), req))

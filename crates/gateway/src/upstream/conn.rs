@@ -72,6 +72,11 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// The name of the upstream the connection goes to.
+    pub fn upstream(&self) -> &Arc<str> {
+        &self.pool.name
+    }
+
     /// The response body ended cleanly: the connection may carry another
     /// request.
     pub fn release(self) {
