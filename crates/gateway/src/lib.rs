@@ -10,6 +10,7 @@ mod admin;
 mod auth;
 mod body;
 pub mod config;
+mod deadline;
 mod error;
 mod metrics;
 mod monitor;

@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use crate::auth::{self, AuthError, Identity, Scheme};
 use crate::body::{LimitedIncoming, UpstreamBody};
 use crate::config::OnStoreError;
+use crate::deadline::Deadline;
 use crate::error::{
     ErrorContext, GatewayError, X_REQUEST_ID, X_UPSTREAM_SERVICE, accepts_json, rescue,
 };
@@ -581,8 +582,11 @@ async fn exchange(
         };
         let request = build(body.take().unwrap_or_else(empty), first);
         let again = again.map(|h| move || build(empty(), h));
-        let outcome =
-            tokio::time::timeout(head_budget, pool.send(target, request, again, &mut resent)).await;
+        let send = pool.send(target, request, again, &mut resent);
+        let outcome = match Deadline::after(head_budget) {
+            Some(deadline) => crate::deadline::race(send, deadline).await,
+            None => tokio::time::timeout(head_budget, send).await.ok(),
+        };
         if resent {
             shared
                 .metrics
@@ -593,15 +597,15 @@ async fn exchange(
                 .inc();
         }
         let failure = match outcome {
-            Ok(Ok((response, lease))) => {
+            Some(Ok((response, lease))) => {
                 pool.record_success(target);
                 return Ok((response, lease, Sent { method, monitor }));
             }
-            Err(_elapsed) => UpstreamFailure::Timeout,
-            Ok(Err(SendError::BodyTooLarge { limit })) => {
+            None => UpstreamFailure::Timeout,
+            Some(Err(SendError::BodyTooLarge { limit })) => {
                 return Err(GatewayError::BodyTooLarge { limit });
             }
-            Ok(Err(SendError::Failure(failure))) => failure,
+            Some(Err(SendError::Failure(failure))) => failure,
         };
         shared
             .metrics

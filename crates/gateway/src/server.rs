@@ -324,6 +324,8 @@ impl Worker {
         };
         let builder = http_builder(&shared.runtime.load().config);
         let graceful = GracefulShutdown::new();
+        // Response-head deadlines of this worker's requests (see deadline.rs).
+        crate::deadline::start_ticker();
         // This worker's idle upstream connections close on time, whether or
         // not requests still go to their targets.
         let reaper = {

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Instructions per proxied request, counted by valgrind's callgrind: the
+# same number on every run (to a fraction of a percent), where wall-clock
+# benchmarks on this shared VM drift by 10-20% and hide sub-microsecond
+# changes. Runs `candor serve` (one worker, the plain proxy path of
+# bench/gateway/candor.toml), the bare hyper proxy
+# (crates/gateway/examples/bare_proxy.rs: the stack's floor) and nginx (one
+# worker, bench/gateway/nginx.conf, no master process), each under callgrind
+# with wrk as the client, and prints instructions per request and the
+# functions that spend most of them.
+#
+#   bench/instructions.sh                    # all three, 5 s of load each
+#   TARGETS=candor bench/instructions.sh     # candor only
+#   NO_BUILD=1 TOP=40 bench/instructions.sh
+#
+# Counts user-space instructions only (the kernel's share, the same for
+# both, is not seen). Under callgrind a server runs ~50x slower, so the
+# request count is small; the per-request figure is the total since the
+# warm-up divided by wrk's count. Settings: DURATION (wrk, 5s), TOP (rows
+# per target, 25), UPSTREAM_PORT (19500), PORT (18500), OUT
+# (bench/out/instructions: the callgrind files, for callgrind_annotate or
+# bench/callgrind.py). Needs valgrind, wrk, curl and python3; installs
+# valgrind and wrk with apt-get when missing.
+set -euo pipefail
+# nginx lives in /usr/sbin, which is not on every PATH.
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+DURATION=${DURATION:-5s}
+TOP=${TOP:-25}
+TARGETS=${TARGETS:-candor bare nginx}
+UPSTREAM_PORT=${UPSTREAM_PORT:-19500}
+PORT=${PORT:-18500}
+OUT=${OUT:-bench/out/instructions}
+NO_BUILD=${NO_BUILD:-0}
+CANDOR=${CANDOR:-${CARGO_TARGET_DIR:-target}/release/candor}
+BARE=${BARE:-${CARGO_TARGET_DIR:-target}/release/examples/bare_proxy}
+
+log() { echo "instructions.sh: $*" >&2; }
+die() {
+  log "$*"
+  exit 1
+}
+# alive, port_busy, stop, wait_ready
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+
+for tool in valgrind wrk; do
+  if ! command -v "$tool" >/dev/null; then
+    log "installing $tool"
+    apt-get install -y "$tool" >/dev/null 2>&1 || die "cannot install $tool (apt-get install -y $tool)"
+  fi
+done
+command -v python3 >/dev/null || die "python3 is needed to read callgrind's output"
+for p in "$UPSTREAM_PORT" "$PORT" $((PORT + 1)); do
+  port_busy "$p" && die "port $p is in use (set UPSTREAM_PORT / PORT)"
+done
+
+if [[ $NO_BUILD != 1 ]]; then
+  log "building (release)"
+  cargo build --release --bin candor --example bare_proxy >&2
+fi
+mkdir -p "$OUT"
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do stop "$pid"; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+"$CANDOR" faults --listen "127.0.0.1:$UPSTREAM_PORT" >"$OUT/faults.log" 2>&1 &
+pids+=($!)
+READY_SECONDS=10 wait_ready faults "$!" "http://127.0.0.1:$UPSTREAM_PORT/ok" "$OUT/faults.log"
+
+sed -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" \
+  -e "s|@CANDOR_PORT@|$PORT|g" \
+  -e "s|@CANDOR_ADMIN_PORT@|$((PORT + 1))|g" \
+  bench/gateway/candor.toml >"$tmp/candor.toml"
+# One worker: callgrind runs one thread at a time anyway.
+sed -i 's/^\[gateway\]$/[gateway]\nworkers = 1/' "$tmp/candor.toml"
+
+# nginx as bench/gateway.sh runs it, but one worker in the foreground.
+mkdir -p "$tmp/nginx"
+sed -e "s|@DIR@|$tmp/nginx|g" \
+  -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" \
+  -e "s|@NGINX_PORT@|$PORT|g" \
+  -e "s|^worker_processes auto;|worker_processes 1;\nmaster_process off;\ndaemon off;|" \
+  bench/gateway/nginx.conf >"$tmp/nginx.conf"
+
+measure() {
+  local name=$1 file="$OUT/callgrind.$1" pid reqs
+  shift
+  rm -f "$file" "$file".*
+  # Uncompressed names and positions, so bench/callgrind.py can read them.
+  valgrind --tool=callgrind --compress-strings=no --compress-pos=no \
+    --callgrind-out-file="$file" "$@" >"$OUT/$name.log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  READY_SECONDS=60 wait_ready "$name" "$pid" "http://127.0.0.1:$PORT/ok" "$OUT/$name.log"
+  # Warm up (pool connections, lazily made metric series), then count.
+  wrk -t1 -c8 -d2s "http://127.0.0.1:$PORT/ok" >/dev/null
+  callgrind_control -z "$pid" >/dev/null
+  wrk -t1 -c8 -d"$DURATION" "http://127.0.0.1:$PORT/ok" >"$OUT/$name.wrk"
+  callgrind_control -d "$pid" >/dev/null
+  stop "$pid"
+  reqs=$(awk '/requests in/ {print $1}' "$OUT/$name.wrk")
+  [[ $reqs =~ ^[0-9]+$ ]] && ((reqs > 0)) || die "$name: wrk made no requests (see $OUT/$name.wrk)"
+  # The dump after zeroing is the first numbered part.
+  echo "== $name: $reqs requests"
+  python3 bench/callgrind.py "$file.1" "$reqs" "$TOP"
+}
+
+for target in $TARGETS; do
+  case $target in
+    candor) measure candor "$CANDOR" serve --no-watch --config "$tmp/candor.toml" ;;
+    bare) measure bare "$BARE" "127.0.0.1:$PORT" "127.0.0.1:$UPSTREAM_PORT" ;;
+    nginx)
+      command -v nginx >/dev/null || die "nginx is not installed (bench/gateway.sh installs it)"
+      measure nginx nginx -c "$tmp/nginx.conf" -p "$tmp/nginx"
+      ;;
+    *) die "unknown target '$target' (candor, bare, nginx)" ;;
+  esac
+done

@@ -1,0 +1,276 @@
+//! Coarse deadlines for upstream response heads, kept per worker.
+//!
+//! Every proxied request waits for its response head under a deadline
+//! (`connect_timeout + response_timeout`). With tokio's timer that deadline
+//! costs about a thousand instructions per request (an entry inserted into
+//! the timer wheel, polled, and removed again), measured with
+//! `bench/instructions.sh`. It needs no millisecond precision, so each worker
+//! keeps its pending deadlines in a slab instead, and one ticker task per
+//! worker looks at them every [`TICK`]: arming and disarming one is a slot
+//! taken and given back. A deadline fires between its instant and one tick
+//! later.
+//!
+//! A worker is one thread with a current-thread runtime, and a request never
+//! leaves it; the slab is that thread's. On a thread whose ticker is not
+//! running, [`Deadline::after`] says so and the caller uses tokio's timer.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// How often a worker's ticker looks for expired deadlines.
+pub const TICK: Duration = Duration::from_millis(10);
+
+thread_local! {
+    static SLAB: RefCell<Slab> = RefCell::new(Slab::default());
+}
+
+#[derive(Default)]
+struct Slab {
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+    live: usize,
+    /// A ticker runs on this thread.
+    ticking: bool,
+    /// The ticker, parked while no deadline is live.
+    ticker: Option<Waker>,
+}
+
+struct Slot {
+    at: Instant,
+    /// Tells a reused slot from the one a `Deadline` was given.
+    generation: u32,
+    live: bool,
+    expired: bool,
+    waker: Option<Waker>,
+}
+
+/// A deadline on this worker; resolves once it has passed (at the next
+/// tick). Dropping it disarms it.
+pub struct Deadline {
+    slot: usize,
+    generation: u32,
+}
+
+impl Deadline {
+    /// A deadline `after` from now, or `None` when no ticker runs on this
+    /// thread.
+    pub fn after(after: Duration) -> Option<Deadline> {
+        let at = Instant::now() + after;
+        SLAB.with(|slab| {
+            let mut slab = slab.borrow_mut();
+            if !slab.ticking {
+                return None;
+            }
+            slab.live += 1;
+            if slab.live == 1
+                && let Some(ticker) = slab.ticker.take()
+            {
+                ticker.wake();
+            }
+            let slot = match slab.free.pop() {
+                Some(i) => i,
+                None => {
+                    slab.slots.push(Slot {
+                        at,
+                        generation: 0,
+                        live: false,
+                        expired: false,
+                        waker: None,
+                    });
+                    slab.slots.len() - 1
+                }
+            };
+            let s = &mut slab.slots[slot];
+            s.at = at;
+            s.generation = s.generation.wrapping_add(1);
+            s.live = true;
+            s.expired = false;
+            s.waker = None;
+            Some(Deadline {
+                slot,
+                generation: s.generation,
+            })
+        })
+    }
+}
+
+impl Future for Deadline {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        SLAB.with(|slab| {
+            let mut slab = slab.borrow_mut();
+            let Some(slot) = slab
+                .slots
+                .get_mut(self.slot)
+                .filter(|s| s.generation == self.generation)
+            else {
+                // Not this thread's slot: never wait forever on it.
+                return Poll::Ready(());
+            };
+            if slot.expired {
+                return Poll::Ready(());
+            }
+            match &slot.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => slot.waker = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        })
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        // `try_with`: a deadline may be dropped while the thread ends.
+        let _ = SLAB.try_with(|slab| {
+            let mut slab = slab.borrow_mut();
+            let Slab {
+                slots, free, live, ..
+            } = &mut *slab;
+            if let Some(slot) = slots.get_mut(self.slot)
+                && slot.generation == self.generation
+                && slot.live
+            {
+                slot.live = false;
+                slot.waker = None;
+                free.push(self.slot);
+                *live -= 1;
+            }
+        });
+    }
+}
+
+/// Runs `fut` until it completes (`Some`) or `deadline` passes (`None`).
+pub async fn race<F: Future>(fut: F, mut deadline: Deadline) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        match Pin::new(&mut deadline).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// Starts this worker's ticker: from now on, [`Deadline::after`] works on
+/// this thread. Call from within the worker's runtime; the ticker ends with
+/// it.
+pub fn start_ticker() {
+    SLAB.with(|slab| slab.borrow_mut().ticking = true);
+    tokio::spawn(async {
+        loop {
+            // Parked while nothing is pending: an idle worker does not tick.
+            std::future::poll_fn(|cx| {
+                SLAB.with(|slab| {
+                    let mut slab = slab.borrow_mut();
+                    if slab.live > 0 {
+                        Poll::Ready(())
+                    } else {
+                        slab.ticker = Some(cx.waker().clone());
+                        Poll::Pending
+                    }
+                })
+            })
+            .await;
+            tokio::time::sleep(TICK).await;
+            fire(Instant::now());
+        }
+    });
+}
+
+/// Marks the deadlines at or before `now` expired and wakes their tasks.
+fn fire(now: Instant) {
+    let wakers: Vec<Waker> = SLAB.with(|slab| {
+        let mut slab = slab.borrow_mut();
+        slab.slots
+            .iter_mut()
+            .filter(|s| s.live && !s.expired && s.at <= now)
+            .filter_map(|s| {
+                s.expired = true;
+                s.waker.take()
+            })
+            .collect()
+    });
+    // Woken outside the borrow: a woken task may run a deadline's drop.
+    for w in wakers {
+        w.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn without_a_ticker_there_is_no_deadline() {
+        std::thread::spawn(|| assert!(Deadline::after(Duration::from_secs(1)).is_none()))
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn a_deadline_fires_within_a_tick_after_its_instant() {
+        std::thread::spawn(|| {
+            worker().block_on(async {
+                start_ticker();
+                let start = Instant::now();
+                let deadline = Deadline::after(Duration::from_millis(55)).unwrap();
+                let out = race(std::future::pending::<()>(), deadline).await;
+                assert_eq!(out, None);
+                let waited = start.elapsed();
+                assert!(waited >= Duration::from_millis(55), "{waited:?}");
+                assert!(waited <= Duration::from_millis(55) + TICK, "{waited:?}");
+            });
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_future_that_finishes_first_wins_and_its_slot_is_reused() {
+        std::thread::spawn(|| {
+            worker().block_on(async {
+                start_ticker();
+                for _ in 0..3 {
+                    let deadline = Deadline::after(Duration::from_secs(5)).unwrap();
+                    let out = race(
+                        async {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            7
+                        },
+                        deadline,
+                    )
+                    .await;
+                    assert_eq!(out, Some(7));
+                }
+                SLAB.with(|slab| {
+                    let slab = slab.borrow();
+                    assert_eq!(slab.live, 0);
+                    assert_eq!(slab.slots.len(), 1, "one slot, reused");
+                });
+                // A deadline armed after the worker went idle still fires.
+                let late = Deadline::after(Duration::from_millis(30)).unwrap();
+                assert_eq!(race(std::future::pending::<()>(), late).await, None);
+            });
+        })
+        .join()
+        .unwrap();
+    }
+}
