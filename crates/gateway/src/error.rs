@@ -309,14 +309,13 @@ pub fn accepts_json(accept: Option<&HeaderValue>) -> bool {
     let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
         return true;
     };
+    // Case-insensitive, without lowercasing copies: this runs for every
+    // request that carries an Accept field.
     accept.split(',').any(|range| {
-        let media = range
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        media == "*/*" || media == "application/*" || media.ends_with("json")
+        let media = range.split(';').next().unwrap_or("").trim().as_bytes();
+        media == b"*/*"
+            || media.eq_ignore_ascii_case(b"application/*")
+            || media.len() >= 4 && media[media.len() - 4..].eq_ignore_ascii_case(b"json")
     })
 }
 
@@ -376,6 +375,17 @@ mod tests {
             "application/problem+json"
         ))));
         assert!(!accepts_json(Some(&HeaderValue::from_static("text/html"))));
+        // Media types are case-insensitive.
+        assert!(accepts_json(Some(&HeaderValue::from_static(
+            "Application/JSON; charset=utf-8"
+        ))));
+        assert!(accepts_json(Some(&HeaderValue::from_static(
+            "APPLICATION/*"
+        ))));
+        assert!(!accepts_json(Some(&HeaderValue::from_static(
+            "text/plain, image/*"
+        ))));
+        assert!(!accepts_json(Some(&HeaderValue::from_static("son"))));
     }
 
     #[test]

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use candor_contract::{Challenge, Exchange, RetryAfter, content_length, rules};
+use candor_contract::{Challenge, Exchange, RetryAfter, rules};
 use http::header::{
-    ACCEPT, CONNECTION, HOST, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, TE, TRAILER,
-    TRANSFER_ENCODING, UPGRADE, WWW_AUTHENTICATE,
+    ACCEPT, CONNECTION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, TE,
+    TRAILER, TRANSFER_ENCODING, UPGRADE, WWW_AUTHENTICATE,
 };
 use http::{Method, Request, Response, Version};
 use http_body::Body as _;
@@ -94,8 +94,12 @@ pub async fn handle(
 ) -> Result<Response<ResponseBody>, Infallible> {
     let started = Instant::now();
     let runtime = shared.runtime.load_full();
-    let request_id = shared.request_ids.assign(req.headers());
-    let json = accepts_json(req.headers().get(ACCEPT));
+    let fields = Fields::scan(
+        req.headers(),
+        [&runtime.auth.subject_header, &runtime.auth.roles_header],
+    );
+    let request_id = shared.request_ids.assign(fields.request_id.as_ref());
+    let json = fields.json;
     let method = req.method().clone();
     // Kept for the access log only (the request itself moves on).
     let path = runtime
@@ -117,6 +121,7 @@ pub async fn handle(
         &runtime,
         &conn,
         parts,
+        &fields,
         &mut body,
         &request_id,
         &mut trace,
@@ -198,30 +203,33 @@ struct Admitted<'a> {
 /// policies that wait (a rate-limit store, a whole body to validate) run
 /// behind a box, which keeps this future, moved into hyper's connection
 /// task on every request, small.
+#[allow(clippy::too_many_arguments)]
 async fn route_request(
     shared: &Shared,
     runtime: &Runtime,
     conn: &ConnInfo,
     parts: http::request::Parts,
+    fields: &Fields,
     body: &mut Option<Incoming>,
     request_id: &HeaderValue,
     trace: &mut Trace,
 ) -> Result<Response<ResponseBody>, GatewayError> {
-    let admitted = admit(shared, runtime, &parts, trace)?;
+    let admitted = admit(shared, runtime, &parts, fields, trace)?;
     let route = admitted.route;
     let outbound = if route.config.rate_limit.is_some() || route.schema.is_some() {
         Box::pin(with_policies(
-            shared, runtime, conn, parts, body, request_id, trace, &admitted,
+            shared, runtime, conn, parts, fields, body, request_id, trace, &admitted,
         ))
         .await?
     } else {
         trace.upstream = Some(admitted.pool.name.clone());
-        let body = take_body(body, &parts.headers, runtime.config.gateway.max_body_bytes)?;
+        let body = take_body(body, fields, runtime.config.gateway.max_body_bytes)?;
         outbound(
             runtime,
             admitted.pool,
             conn,
             parts,
+            fields,
             Either::Left(LimitedIncoming::new(
                 body.0,
                 runtime.config.gateway.max_body_bytes,
@@ -252,6 +260,7 @@ fn admit<'a>(
     shared: &'a Shared,
     runtime: &'a Runtime,
     req: &http::request::Parts,
+    fields: &Fields,
     trace: &mut Trace,
 ) -> Result<Admitted<'a>, GatewayError> {
     let gw = &runtime.config.gateway;
@@ -264,10 +273,9 @@ fn admit<'a>(
             limit: gw.max_uri_bytes,
         });
     }
-    let header_bytes = header_section_size(&req.headers);
-    if header_bytes > gw.max_header_bytes {
+    if fields.size > gw.max_header_bytes {
         return Err(GatewayError::HeadersTooLarge {
-            len: header_bytes,
+            len: fields.size,
             limit: gw.max_header_bytes,
         });
     }
@@ -364,6 +372,7 @@ async fn with_policies(
     runtime: &Runtime,
     conn: &ConnInfo,
     parts: http::request::Parts,
+    fields: &Fields,
     body_slot: &mut Option<Incoming>,
     request_id: &HeaderValue,
     trace: &mut Trace,
@@ -409,7 +418,7 @@ async fn with_policies(
         }
     }
     trace.upstream = Some(admitted.pool.name.clone());
-    let (body, body_empty) = take_body(body_slot, &parts.headers, gw.max_body_bytes)?;
+    let (body, body_empty) = take_body(body_slot, fields, gw.max_body_bytes)?;
     // body.*: only routes with a schema read the body whole, here; other
     // bodies stream.
     let body = match &route.schema {
@@ -430,6 +439,7 @@ async fn with_policies(
         admitted.pool,
         conn,
         parts,
+        fields,
         body,
         body_empty,
         request_id,
@@ -442,10 +452,10 @@ async fn with_policies(
 /// in `slot`, to be read away behind the answer.
 fn take_body(
     slot: &mut Option<Incoming>,
-    headers: &HeaderMap,
+    fields: &Fields,
     max_body_bytes: u64,
 ) -> Result<(Incoming, bool), GatewayError> {
-    if let Some(len) = content_length(headers)
+    if let Some(len) = fields.content_length
         && len > max_body_bytes
     {
         return Err(GatewayError::BodyTooLarge {
@@ -482,6 +492,7 @@ fn outbound(
     pool: &Pool,
     conn: &ConnInfo,
     parts: http::request::Parts,
+    fields: &Fields,
     body: crate::upstream::UpstreamRequestBody,
     body_empty: bool,
     request_id: &HeaderValue,
@@ -492,11 +503,15 @@ fn outbound(
         .path_and_query()
         .cloned()
         .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-    let mut headers = forward_headers(parts.headers, &parts.uri, conn, request_id);
-    // Identity headers come from the gateway only, never from the client.
     let (subject_header, roles_header) = (&runtime.auth.subject_header, &runtime.auth.roles_header);
-    headers.remove(subject_header);
-    headers.remove(roles_header);
+    let mut headers = forward_headers(
+        parts.headers,
+        &parts.uri,
+        conn,
+        request_id,
+        fields,
+        [subject_header, roles_header],
+    );
     if let Some(id) = identity {
         if let Ok(v) = HeaderValue::from_str(&id.subject) {
             headers.insert(subject_header.clone(), v);
@@ -784,12 +799,71 @@ fn is_idempotent(method: &Method) -> bool {
     )
 }
 
-/// Size of the header section as sent: names, values, ": " and CRLF.
-fn header_section_size(headers: &HeaderMap) -> usize {
-    headers
-        .iter()
-        .map(|(n, v)| n.as_str().len() + v.len() + 4)
-        .sum()
+/// What the data path asks of a request's fields, gathered in one pass
+/// over them (name comparisons, no hashing). Most requests carry none of
+/// the fields the gateway replaces or removes, and then no lookup is made
+/// for them. Where a field repeats, the first one counts, as a lookup's.
+struct Fields {
+    /// The header section's size as sent: names, values, ": " and CRLF.
+    size: usize,
+    /// The client's X-Request-Id, not yet checked.
+    request_id: Option<HeaderValue>,
+    /// The client takes problem+json (also when it sent no Accept).
+    json: bool,
+    /// The declared Content-Length, when numeric.
+    content_length: Option<u64>,
+    host: Option<HeaderValue>,
+    forwarded_for: bool,
+    forwarded: bool,
+    hop_by_hop: bool,
+    /// A field the gateway sets from the identity it checked, which a
+    /// client must not supply.
+    identity: bool,
+}
+
+impl Fields {
+    fn scan(headers: &HeaderMap, identity: [&HeaderName; 2]) -> Fields {
+        let mut f = Fields {
+            size: 0,
+            request_id: None,
+            json: true,
+            content_length: None,
+            host: None,
+            forwarded_for: false,
+            forwarded: false,
+            hop_by_hop: false,
+            identity: false,
+        };
+        let mut accept_seen = false;
+        let mut length_seen = false;
+        for (name, value) in headers {
+            f.size += name.as_str().len() + value.len() + 4;
+            if name == HOST {
+                f.host.get_or_insert_with(|| value.clone());
+            } else if name == ACCEPT {
+                if !accept_seen {
+                    accept_seen = true;
+                    f.json = accepts_json(Some(value));
+                }
+            } else if name == CONTENT_LENGTH {
+                if !length_seen {
+                    length_seen = true;
+                    f.content_length = value.to_str().ok().and_then(|v| v.trim().parse().ok());
+                }
+            } else if name == X_REQUEST_ID {
+                f.request_id.get_or_insert_with(|| value.clone());
+            } else if name == X_FORWARDED_FOR {
+                f.forwarded_for = true;
+            } else if name == FORWARDED {
+                f.forwarded = true;
+            } else if is_hop_by_hop(name) {
+                f.hop_by_hop = true;
+            } else if identity.contains(&name) {
+                f.identity = true;
+            }
+        }
+        f
+    }
 }
 
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
@@ -848,19 +922,34 @@ fn forward_headers(
     uri: &http::Uri,
     conn: &ConnInfo,
     request_id: &HeaderValue,
+    fields: &Fields,
+    identity: [&HeaderName; 2],
 ) -> HeaderMap {
-    strip_hop_by_hop(&mut headers);
+    // What the scan found, unless hop-by-hop removal (which may name any
+    // field in Connection) changed the map: then the map is asked.
+    let (mut host, prior_xff, prior_forwarded) = if fields.hop_by_hop {
+        strip_hop_by_hop(&mut headers);
+        (headers.get(HOST).cloned(), true, true)
+    } else {
+        (fields.host.clone(), fields.forwarded_for, fields.forwarded)
+    };
+    // Identity fields come from the gateway only, never from the client.
+    if fields.identity {
+        for name in identity {
+            headers.remove(name);
+        }
+    }
     headers.reserve(6);
     let proto = if conn.tls { "https" } else { "http" };
-    if !headers.contains_key(HOST)
+    if host.is_none()
         && let Some(authority) = uri.authority()
         && let Ok(v) = HeaderValue::from_str(authority.as_str())
     {
-        headers.insert(HOST, v);
+        headers.insert(HOST, v.clone());
+        host = Some(v);
     }
-    let host = headers.get(HOST).cloned();
 
-    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+    let xff = match prior_value(&headers, &X_FORWARDED_FOR, prior_xff) {
         Some(prior) => joined(prior, conn.peer_ip.as_bytes()),
         None => Some(conn.peer_ip.clone()),
     };
@@ -880,7 +969,7 @@ fn forward_headers(
         }
         None => conn.forwarded_for.clone(),
     };
-    let forwarded = match headers.get(&FORWARDED).and_then(|v| v.to_str().ok()) {
+    let forwarded = match prior_value(&headers, &FORWARDED, prior_forwarded) {
         Some(prior) => joined(prior, &element),
         None => HeaderValue::from_maybe_shared(element).ok(),
     };
@@ -892,6 +981,15 @@ fn forward_headers(
     }
     headers.insert(&X_REQUEST_ID, request_id.clone());
     headers
+}
+
+/// The text of a list field a previous hop set, looked up only when the
+/// scan saw it.
+fn prior_value<'h>(headers: &'h HeaderMap, name: &HeaderName, present: bool) -> Option<&'h str> {
+    if !present {
+        return None;
+    }
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// `prior, next` as one field value (a list field that grows by a hop).
@@ -906,6 +1004,73 @@ fn joined(prior: &str, next: &[u8]) -> Option<HeaderValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    static SUBJECT: HeaderName = HeaderName::from_static("x-subject");
+    static ROLES: HeaderName = HeaderName::from_static("x-roles");
+
+    /// `forward_headers` as the data path calls it, after the scan.
+    fn forward(h: HeaderMap, uri: &str, conn: &ConnInfo, id: &HeaderValue) -> HeaderMap {
+        let fields = Fields::scan(&h, [&SUBJECT, &ROLES]);
+        forward_headers(
+            h,
+            &uri.parse().unwrap(),
+            conn,
+            id,
+            &fields,
+            [&SUBJECT, &ROLES],
+        )
+    }
+
+    #[test]
+    fn one_pass_finds_what_the_data_path_asks() {
+        let mut h = HeaderMap::new();
+        h.append(HOST, HeaderValue::from_static("api.example"));
+        h.append(ACCEPT, HeaderValue::from_static("text/html"));
+        h.append(ACCEPT, HeaderValue::from_static("application/json"));
+        h.append(CONTENT_LENGTH, HeaderValue::from_static(" 12 "));
+        h.append(&X_REQUEST_ID, HeaderValue::from_static("first"));
+        h.append(&X_REQUEST_ID, HeaderValue::from_static("second"));
+        let f = Fields::scan(&h, [&SUBJECT, &ROLES]);
+        let size: usize = h.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
+        assert_eq!(f.size, size);
+        assert_eq!(f.host.as_ref().unwrap(), "api.example");
+        assert!(!f.json, "the first Accept decides, as a lookup would");
+        assert_eq!(f.content_length, Some(12));
+        assert_eq!(f.request_id.as_ref().unwrap(), "first");
+        assert!(!f.forwarded_for && !f.forwarded && !f.hop_by_hop && !f.identity);
+
+        h.append(&X_FORWARDED_FOR, HeaderValue::from_static("203.0.113.1"));
+        h.append(&FORWARDED, HeaderValue::from_static("for=203.0.113.1"));
+        h.append(TE, HeaderValue::from_static("trailers"));
+        h.append(&ROLES, HeaderValue::from_static("admin"));
+        let f = Fields::scan(&h, [&SUBJECT, &ROLES]);
+        assert!(f.forwarded_for && f.forwarded && f.hop_by_hop && f.identity);
+        assert!(Fields::scan(&HeaderMap::new(), [&SUBJECT, &ROLES]).json);
+    }
+
+    #[test]
+    fn client_identity_fields_never_reach_the_upstream() {
+        let mut h = HeaderMap::new();
+        h.insert(&SUBJECT, HeaderValue::from_static("mallory"));
+        h.insert(&ROLES, HeaderValue::from_static("admin"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        let conn = ConnInfo::new("192.0.2.7:4000".parse().unwrap(), false);
+        let out = forward(h, "/x", &conn, &HeaderValue::from_static("id"));
+        assert!(!out.contains_key(&SUBJECT) && !out.contains_key(&ROLES));
+        assert_eq!(out["x-kept"], "1");
+    }
+
+    #[test]
+    fn a_host_named_in_connection_is_not_forwarded_as_x_forwarded_host() {
+        let mut h = HeaderMap::new();
+        h.insert(HOST, HeaderValue::from_static("api.example"));
+        h.insert(CONNECTION, HeaderValue::from_static("host"));
+        let conn = ConnInfo::new("192.0.2.7:4000".parse().unwrap(), false);
+        let out = forward(h, "/x", &conn, &HeaderValue::from_static("id"));
+        assert!(!out.contains_key(HOST));
+        assert!(!out.contains_key(&X_FORWARDED_HOST));
+        assert_eq!(out[&FORWARDED], "for=192.0.2.7;proto=http");
+    }
 
     #[test]
     fn hop_by_hop_fields_and_those_connection_names_are_removed() {
@@ -927,7 +1092,7 @@ mod tests {
         h.insert(&X_FORWARDED_FOR, HeaderValue::from_static("203.0.113.9"));
         let conn = ConnInfo::new("[::1]:5000".parse().unwrap(), true);
         let id = HeaderValue::from_static("id-1");
-        let out = forward_headers(h, &"/x".parse().unwrap(), &conn, &id);
+        let out = forward(h, "/x", &conn, &id);
         assert_eq!(out[&X_FORWARDED_FOR], "203.0.113.9, ::1");
         assert_eq!(out[&X_FORWARDED_PROTO], "https");
         assert_eq!(
@@ -941,13 +1106,13 @@ mod tests {
     fn a_first_hop_starts_the_forwarding_fields() {
         let conn = ConnInfo::new("192.0.2.7:4000".parse().unwrap(), false);
         let id = HeaderValue::from_static("id-2");
-        let out = forward_headers(HeaderMap::new(), &"/x".parse().unwrap(), &conn, &id);
+        let out = forward(HeaderMap::new(), "/x", &conn, &id);
         assert_eq!(out[&X_FORWARDED_FOR], "192.0.2.7");
         assert_eq!(out[&X_FORWARDED_PROTO], "http");
         assert_eq!(out[&FORWARDED], "for=192.0.2.7;proto=http");
         assert!(!out.contains_key(&X_FORWARDED_HOST));
         // The same connection serves the next request the same way.
-        let again = forward_headers(HeaderMap::new(), &"/y".parse().unwrap(), &conn, &id);
+        let again = forward(HeaderMap::new(), "/y", &conn, &id);
         assert_eq!(again[&FORWARDED], "for=192.0.2.7;proto=http");
     }
 }
