@@ -15,7 +15,6 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tokio_rustls::TlsAcceptor;
@@ -323,7 +322,6 @@ impl Worker {
             }
         };
         let builder = http_builder(&shared.runtime.load().config);
-        let graceful = GracefulShutdown::new();
         // Response-head deadlines of this worker's requests (see deadline.rs).
         crate::deadline::start_ticker();
         // This worker's idle upstream connections close on time, whether or
@@ -370,7 +368,7 @@ impl Worker {
                     let served = builder
                         .serve_connection(TokioIo::new(stream), service)
                         .into_owned();
-                    let watched = graceful.watch(served);
+                    let watched = crate::drain::watch(served);
                     tokio::spawn(async move {
                         let _ = watched.await;
                     });
@@ -379,7 +377,6 @@ impl Worker {
                     let acceptor = acceptor.clone();
                     let builder = builder.clone();
                     let token = shutdown.clone();
-                    let watcher = graceful.watcher();
                     tokio::spawn(async move {
                         let Some(stream) = handshake(acceptor, stream, &token).await else {
                             return;
@@ -387,7 +384,7 @@ impl Worker {
                         let served = builder
                             .serve_connection(TokioIo::new(stream), service)
                             .into_owned();
-                        let _ = watcher.watch(served).await;
+                        let _ = crate::drain::watch(served).await;
                     });
                 }
             }
@@ -396,7 +393,7 @@ impl Worker {
         let _ = closed.send(());
         let _ = reaper.await;
         let grace = shared.runtime.load().config.gateway.shutdown_grace;
-        if tokio::time::timeout(grace, graceful.shutdown())
+        if tokio::time::timeout(grace, crate::drain::drain())
             .await
             .is_err()
         {

@@ -50,6 +50,37 @@ async fn shutdown_drains_in_flight_requests_and_refuses_new_ones() {
 }
 
 #[tokio::test]
+async fn shutdown_closes_idle_keep_alive_connections_without_waiting_for_the_grace() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (upstream, _faults) = faults().await;
+    // A grace long enough that only the drain itself can end the
+    // connection below before the guard does.
+    let gw = gateway("shutdown_grace = \"1h\"", &catch_all(upstream, "f")).await;
+    let mut idle = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+    idle.write_all(b"GET /ok HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !seen.ends_with(b"{\"ok\":true}") {
+        let n = idle.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before the answer");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // The connection is now idle and kept alive.
+    let mut phase = gw.phase();
+    gw.shutdown();
+    // The guard is below hyper's 30 s header-read timer, which would also
+    // close an idle connection: the close must come from the drain.
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(20), idle.read(&mut buf))
+        .await
+        .expect("the drain closes an idle connection (guard: 20 s)");
+    assert_eq!(closed.unwrap_or(0), 0, "EOF, no further bytes");
+    phase.wait_for(|p| *p == Phase::Stopped).await.unwrap();
+    gw.wait().await;
+}
+
+#[tokio::test]
 async fn reload_swaps_routes_atomically_and_a_bad_config_keeps_the_old_one() {
     let (faults, _f) = faults().await;
     let dir = tempfile::tempdir().unwrap();
