@@ -130,6 +130,20 @@ async fn gateway_wide_maintenance_applies_to_every_route() {
 }
 
 #[tokio::test]
+async fn a_hundred_fields_pass_and_more_are_431_from_the_http_layer() {
+    let (gw, _f) = gateway_with_routes("").await;
+    // 99 of ours plus the client's Host: hyper's limit of 100, exactly.
+    let names: Vec<String> = (0..101).map(|i| format!("x-field-{i}")).collect();
+    let fields: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1")).collect();
+    let ok = send(gw.addr(), Method::GET, "/ok", &fields[..99], "").await;
+    assert_eq!(ok.status.as_u16(), 200);
+    // Beyond it, hyper refuses the head before the gateway sees it: 431,
+    // without a problem body (docs/config.md, max_header_bytes).
+    let refused = send(gw.addr(), Method::GET, "/ok", &fields, "").await;
+    assert_eq!(refused.status.as_u16(), 431);
+}
+
+#[tokio::test]
 async fn request_limits_are_413_414_and_431() {
     let (gw, _f) =
         gateway_with_routes("max_body_bytes = 100\nmax_uri_bytes = 200\nmax_header_bytes = 1000")
