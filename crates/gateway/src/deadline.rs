@@ -147,8 +147,10 @@ impl Drop for Deadline {
 }
 
 /// Runs `fut` until it completes (`Some`) or `deadline` passes (`None`).
-pub async fn race<F: Future>(fut: F, mut deadline: Deadline) -> Option<F::Output> {
-    let mut fut = std::pin::pin!(fut);
+/// `fut` is pinned by the caller, where it was made: taken by value, it
+/// would be stored twice in this future (once as the argument, once
+/// pinned), and copied in between.
+pub async fn race<F: Future>(mut fut: Pin<&mut F>, mut deadline: Deadline) -> Option<F::Output> {
     std::future::poll_fn(|cx| {
         if let Poll::Ready(out) = fut.as_mut().poll(cx) {
             return Poll::Ready(Some(out));
@@ -232,7 +234,7 @@ mod tests {
                 start_ticker();
                 let start = Instant::now();
                 let deadline = Deadline::after(Duration::from_millis(55)).unwrap();
-                let out = race(std::future::pending::<()>(), deadline).await;
+                let out = race(std::pin::pin!(std::future::pending::<()>()), deadline).await;
                 assert_eq!(out, None);
                 let waited = start.elapsed();
                 assert!(waited >= Duration::from_millis(55), "{waited:?}");
@@ -251,10 +253,10 @@ mod tests {
                 for _ in 0..3 {
                     let deadline = Deadline::after(Duration::from_secs(5)).unwrap();
                     let out = race(
-                        async {
+                        std::pin::pin!(async {
                             tokio::time::sleep(Duration::from_millis(20)).await;
                             7
-                        },
+                        }),
                         deadline,
                     )
                     .await;
@@ -267,7 +269,8 @@ mod tests {
                 });
                 // A deadline armed after the worker went idle still fires.
                 let late = Deadline::after(Duration::from_millis(30)).unwrap();
-                assert_eq!(race(std::future::pending::<()>(), late).await, None);
+                let never = std::pin::pin!(std::future::pending::<()>());
+                assert_eq!(race(never, late).await, None);
             });
         })
         .join()

@@ -597,10 +597,18 @@ async fn exchange(
         };
         let request = build(body.take().unwrap_or_else(empty), first);
         let again = again.map(|h| move || build(empty(), h));
-        let send = pool.send(target, request, again, &mut resent);
+        // The send future is made where it is pinned (or wrapped), so it is
+        // not moved once made: it is most of this future's size.
         let outcome = match Deadline::after(head_budget) {
-            Some(deadline) => crate::deadline::race(send, deadline).await,
-            None => tokio::time::timeout(head_budget, send).await.ok(),
+            Some(deadline) => {
+                let send = std::pin::pin!(pool.send(target, request, again, &mut resent));
+                crate::deadline::race(send, deadline).await
+            }
+            None => {
+                tokio::time::timeout(head_budget, pool.send(target, request, again, &mut resent))
+                    .await
+                    .ok()
+            }
         };
         if resent {
             shared
