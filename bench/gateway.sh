@@ -212,16 +212,7 @@ wait_ready candor "$candor_pid" "http://127.0.0.1:$CANDOR_PORT/ok" "$OUT/candor.
 
 # The "full policy" gateway: JWT + rate limit + monitor. Its token is signed
 # here with the benchmark-only secret of candor-full.toml (HS256).
-token=$(python3 - <<'PY'
-import base64, hashlib, hmac, json, time
-b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-body = b64(json.dumps({"sub": "bench", "aud": "api", "exp": int(time.time()) + 3600}).encode())
-secret = b"bench-only-secret-0123456789abcdef0123456789"
-sig = b64(hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest())
-print(f"{head}.{body}.{sig}")
-PY
-)
+token=$(bench_token)
 log "starting candor serve (full policy) on 127.0.0.1:$CANDOR_FULL_PORT"
 render bench/gateway/candor-full.toml "$tmp/candor-full.toml"
 "$CANDOR" serve --no-watch --config "$tmp/candor-full.toml" >"$OUT/candor-full.log" 2>&1 &

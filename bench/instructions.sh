@@ -11,6 +11,7 @@
 #
 #   bench/instructions.sh                    # all three, 5 s of load each
 #   TARGETS=candor bench/instructions.sh     # candor only
+#   TARGETS=candor-full bench/instructions.sh  # JWT + rate limit + monitor
 #   NO_BUILD=1 TOP=40 bench/instructions.sh
 #
 # Counts user-space instructions only (the kernel's share, the same for
@@ -43,7 +44,7 @@ die() {
   log "$*"
   exit 1
 }
-# alive, port_busy, stop, wait_ready
+# alive, port_busy, stop, wait_ready, bench_token
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
 
@@ -79,8 +80,13 @@ sed -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" \
   -e "s|@CANDOR_PORT@|$PORT|g" \
   -e "s|@CANDOR_ADMIN_PORT@|$((PORT + 1))|g" \
   bench/gateway/candor.toml >"$tmp/candor.toml"
+sed -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" \
+  -e "s|@CANDOR_FULL_PORT@|$PORT|g" \
+  bench/gateway/candor-full.toml >"$tmp/candor-full.toml"
 # One worker: callgrind runs one thread at a time anyway.
-sed -i 's/^\[gateway\]$/[gateway]\nworkers = 1/' "$tmp/candor.toml"
+sed -i 's/^\[gateway\]$/[gateway]\nworkers = 1/' "$tmp/candor.toml" "$tmp/candor-full.toml"
+# Extra wrk / curl arguments of the target being measured.
+auth=()
 
 # nginx as bench/gateway.sh runs it, but one worker in the foreground.
 mkdir -p "$tmp/nginx"
@@ -99,15 +105,16 @@ measure() {
     --callgrind-out-file="$file" "$@" >"$OUT/$name.log" 2>&1 &
   pid=$!
   pids+=("$pid")
-  READY_SECONDS=60 wait_ready "$name" "$pid" "http://127.0.0.1:$PORT/ok" "$OUT/$name.log"
+  READY_SECONDS=60 wait_ready "$name" "$pid" "http://127.0.0.1:$PORT/ok" "$OUT/$name.log" "${auth[@]}"
   # Warm up (pool connections, lazily made metric series), then count.
-  wrk -t1 -c8 -d2s "http://127.0.0.1:$PORT/ok" >/dev/null
+  wrk -t1 -c8 -d2s "${auth[@]}" "http://127.0.0.1:$PORT/ok" >/dev/null
   callgrind_control -z "$pid" >/dev/null
-  wrk -t1 -c8 -d"$DURATION" "http://127.0.0.1:$PORT/ok" >"$OUT/$name.wrk"
+  wrk -t1 -c8 -d"$DURATION" "${auth[@]}" "http://127.0.0.1:$PORT/ok" >"$OUT/$name.wrk"
   callgrind_control -d "$pid" >/dev/null
   stop "$pid"
   reqs=$(awk '/requests in/ {print $1}' "$OUT/$name.wrk")
   [[ $reqs =~ ^[0-9]+$ ]] && ((reqs > 0)) || die "$name: wrk made no requests (see $OUT/$name.wrk)"
+  grep -q "Non-2xx" "$OUT/$name.wrk" && die "$name: answers other than 2xx (see $OUT/$name.wrk)"
   # The dump after zeroing is the first numbered part.
   echo "== $name: $reqs requests"
   python3 bench/callgrind.py "$file.1" "$reqs" "$TOP"
@@ -115,12 +122,17 @@ measure() {
 
 for target in $TARGETS; do
   case $target in
-    candor) measure candor "$CANDOR" serve --no-watch --config "$tmp/candor.toml" ;;
-    bare) measure bare "$BARE" "127.0.0.1:$PORT" "127.0.0.1:$UPSTREAM_PORT" ;;
+    candor) auth=() && measure candor "$CANDOR" serve --no-watch --config "$tmp/candor.toml" ;;
+    candor-full)
+      auth=(-H "Authorization: Bearer $(bench_token)")
+      measure candor-full "$CANDOR" serve --no-watch --config "$tmp/candor-full.toml"
+      ;;
+    bare) auth=() && measure bare "$BARE" "127.0.0.1:$PORT" "127.0.0.1:$UPSTREAM_PORT" ;;
     nginx)
       command -v nginx >/dev/null || die "nginx is not installed (bench/gateway.sh installs it)"
+      auth=()
       measure nginx nginx -c "$tmp/nginx.conf" -p "$tmp/nginx"
       ;;
-    *) die "unknown target '$target' (candor, bare, nginx)" ;;
+    *) die "unknown target '$target' (candor, candor-full, bare, nginx)" ;;
   esac
 done

@@ -86,3 +86,17 @@ wait_ready() {
     sleep 0.1
   done
 }
+
+# bench_token : an HS256 JWT (sub "bench", aud "api", an hour to live)
+# signed with the benchmark-only secret of bench/gateway/candor-full.toml.
+bench_token() {
+  python3 - <<'PY'
+import base64, hashlib, hmac, json, time
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+body = b64(json.dumps({"sub": "bench", "aud": "api", "exp": int(time.time()) + 3600}).encode())
+secret = b"bench-only-secret-0123456789abcdef0123456789"
+sig = b64(hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest())
+print(f"{head}.{body}.{sig}")
+PY
+}

@@ -45,6 +45,9 @@ pub struct Limiter {
     pub config: Arc<RateLimit>,
     backend: Backend,
     policy_value: HeaderValue,
+    /// The policy's name as a Structured Fields item, the start of every
+    /// `RateLimit` value.
+    name_item: String,
     /// Store reachable at the last attempt (for /readyz and metrics).
     pub store_healthy: AtomicBool,
     checks: AtomicU64,
@@ -88,10 +91,18 @@ impl Limiter {
         };
         let policy_value = HeaderValue::from_str(&RateLimitPolicy::to_header_value(&[policy]))
             .map_err(|e| format!("rate limit {}: {e}", config.name))?;
+        // The contract's serializer, once, for the part that never changes.
+        let sample =
+            RateLimitField::to_header_value(&[RateLimitField::new(config.name.clone(), 0)]);
+        let name_item = sample
+            .strip_suffix(";r=0")
+            .ok_or_else(|| format!("rate limit {}: cannot serialize its name", config.name))?
+            .to_owned();
         Ok(Limiter {
             config,
             backend,
             policy_value,
+            name_item,
             store_healthy: AtomicBool::new(true),
             checks: AtomicU64::new(0),
         })
@@ -198,18 +209,33 @@ impl Limiter {
     }
 
     /// `RateLimit-Policy` and `RateLimit` for a decision.
+    ///
+    /// On every request of a limited route: the `RateLimit` value is the
+    /// name item serialized once, then the two integers, written directly
+    /// (what `RateLimit::to_header_value` gives, without its general
+    /// serializer; a test holds them equal).
     fn fields(&self, remaining: u64, reset: Duration) -> Vec<(HeaderName, HeaderValue)> {
-        let current = RateLimitField {
-            name: self.config.name.clone(),
-            remaining,
-            reset: Some(ceil_secs(reset)),
-            partition_key: None,
-        };
-        let mut out = vec![(RATELIMIT_POLICY.clone(), self.policy_value.clone())];
-        if let Ok(v) = HeaderValue::from_str(&RateLimitField::to_header_value(&[current])) {
+        let mut out = Vec::with_capacity(2);
+        out.push((RATELIMIT_POLICY.clone(), self.policy_value.clone()));
+        if let Ok(v) = HeaderValue::from_str(&self.ratelimit_value(remaining, ceil_secs(reset))) {
             out.push((RATELIMIT.clone(), v));
         }
         out
+    }
+
+    fn ratelimit_value(&self, remaining: u64, reset_secs: u64) -> String {
+        use std::fmt::Write as _;
+        // Structured Fields integers stop at 15 digits.
+        const SF_INTEGER_MAX: u64 = 999_999_999_999_999;
+        let mut v = String::with_capacity(self.name_item.len() + 24);
+        v.push_str(&self.name_item);
+        let _ = write!(
+            v,
+            ";r={};t={}",
+            remaining.min(SF_INTEGER_MAX),
+            reset_secs.min(SF_INTEGER_MAX)
+        );
+        v
     }
 
     /// Keeps keyed memory bounded: every 4096 checks, forget idle keys.
@@ -223,4 +249,37 @@ impl Limiter {
 
 fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(name: &str) -> Limiter {
+        Limiter::build(Arc::new(RateLimit {
+            name: name.to_owned(),
+            requests: 10,
+            per: Duration::from_secs(1),
+            key: RateKey::Ip,
+            store: RateStore::Memory,
+            on_store_error: OnStoreError::Allow,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_direct_ratelimit_value_is_the_contract_serializers() {
+        for name in ["bench", "with \"quotes\" and \\", "nön-ascii", ""] {
+            let l = limiter(name);
+            for (remaining, reset) in [(0, 0), (7, 1), (u64::MAX, u64::MAX), (10, 60)] {
+                let expected = RateLimitField::to_header_value(&[RateLimitField {
+                    name: name.to_owned(),
+                    remaining,
+                    reset: Some(reset),
+                    partition_key: None,
+                }]);
+                assert_eq!(l.ratelimit_value(remaining, reset), expected, "{name:?}");
+            }
+        }
+    }
 }
