@@ -51,7 +51,7 @@ pub struct ConnInfo {
     /// The peer's address, as `X-Forwarded-For` names it.
     peer_ip: HeaderValue,
     /// `for=...;proto=...`, the start of this hop's `Forwarded` element.
-    forwarded_for: Bytes,
+    forwarded_for: HeaderValue,
 }
 
 impl ConnInfo {
@@ -69,7 +69,9 @@ impl ConnInfo {
             tls,
             peer_ip: HeaderValue::from_maybe_shared(Bytes::from(ip.to_string()))
                 .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
-            forwarded_for: Bytes::from(forwarded_for),
+            // Addresses and a scheme: always a valid field value.
+            forwarded_for: HeaderValue::from_maybe_shared(Bytes::from(forwarded_for))
+                .unwrap_or_else(|_| HeaderValue::from_static("for=unknown")),
         }
     }
 }
@@ -967,19 +969,17 @@ fn forward_headers(
     headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     let host_text = host.as_ref().and_then(|h| h.to_str().ok());
     let element = match host_text {
-        Some(host) => {
-            let mut e = Vec::with_capacity(conn.forwarded_for.len() + host.len() + 8);
-            e.extend_from_slice(&conn.forwarded_for);
-            e.extend_from_slice(b";host=\"");
-            e.extend_from_slice(host.as_bytes());
-            e.push(b'"');
-            Bytes::from(e)
-        }
-        None => conn.forwarded_for.clone(),
+        Some(host) => shared_value(&[
+            conn.forwarded_for.as_bytes(),
+            b";host=\"",
+            host.as_bytes(),
+            b"\"",
+        ]),
+        None => Some(conn.forwarded_for.clone()),
     };
     let forwarded = match prior_value(&headers, &FORWARDED, prior_forwarded) {
-        Some(prior) => joined(prior, &element),
-        None => HeaderValue::from_maybe_shared(element).ok(),
+        Some(prior) => element.and_then(|e| joined(prior, e.as_bytes())),
+        None => element,
     };
     if let Some(v) = forwarded {
         headers.insert(&FORWARDED, v);
@@ -998,6 +998,44 @@ fn prior_value<'h>(headers: &'h HeaderMap, name: &HeaderName, present: bool) -> 
         return None;
     }
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A field value made on the hot path from a few parts: one allocation, and
+/// its clones only count references (a value made from a `Vec` is
+/// allocated again the first time it is cloned, as the resend copy and the
+/// response's request id do).
+pub(crate) fn shared_value(parts: &[&[u8]]) -> Option<HeaderValue> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let bytes = if len <= Inline::CAPACITY {
+        let mut inline = Inline {
+            bytes: [0; Inline::CAPACITY],
+            len: 0,
+        };
+        for part in parts {
+            inline.bytes[inline.len..inline.len + part.len()].copy_from_slice(part);
+            inline.len += part.len();
+        }
+        Bytes::from_owner(inline)
+    } else {
+        Bytes::from(parts.concat())
+    };
+    HeaderValue::from_maybe_shared(bytes).ok()
+}
+
+/// The bytes of a short field value, stored with its reference count.
+struct Inline {
+    bytes: [u8; Inline::CAPACITY],
+    len: usize,
+}
+
+impl Inline {
+    const CAPACITY: usize = 112;
+}
+
+impl AsRef<[u8]> for Inline {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
 }
 
 /// `prior, next` as one field value (a list field that grows by a hop).
@@ -1027,6 +1065,18 @@ mod tests {
             &fields,
             [&SUBJECT, &ROLES],
         )
+    }
+
+    #[test]
+    fn shared_values_hold_their_parts_short_or_long() {
+        let short = shared_value(&[b"for=a", b";host=\"", b"h", b"\""]).unwrap();
+        assert_eq!(short, "for=a;host=\"h\"");
+        assert_eq!(short.clone(), short);
+        let long_part = "x".repeat(Inline::CAPACITY);
+        let long = shared_value(&[b"a", long_part.as_bytes()]).unwrap();
+        assert_eq!(long.len(), Inline::CAPACITY + 1);
+        assert_eq!(shared_value(&[]).unwrap(), "");
+        assert!(shared_value(&[b"bad\nvalue"]).is_none());
     }
 
     #[test]

@@ -201,8 +201,8 @@ fn generated_id(prefix: u32, n: u64) -> HeaderValue {
     for (i, slot) in buf[9..9 + digits].iter_mut().enumerate() {
         *slot = HEX[(n >> (4 * (digits - 1 - i)) & 0xf) as usize];
     }
-    HeaderValue::from_bytes(&buf[..9 + digits])
-        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+    crate::proxy::shared_value(&[&buf[..9 + digits]])
+        .unwrap_or_else(|| HeaderValue::from_static("unknown"))
 }
 
 #[cfg(test)]
