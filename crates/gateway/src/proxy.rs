@@ -758,7 +758,8 @@ fn authenticate(
 /// A copy of just the `names` fields of `headers`: what the monitor keeps,
 /// rather than the whole header map of every monitored exchange.
 fn snapshot(headers: &HeaderMap, names: &[HeaderName]) -> HeaderMap {
-    let mut out = HeaderMap::with_capacity(names.len());
+    // Allocated at the first field found: often there is none.
+    let mut out = HeaderMap::new();
     for name in names {
         for value in headers.get_all(name) {
             out.append(name.clone(), value.clone());
