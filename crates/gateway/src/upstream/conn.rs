@@ -297,22 +297,68 @@ fn split_authority(authority: &str) -> (&str, &str) {
     authority.rsplit_once(':').unwrap_or((authority, ""))
 }
 
-/// Tries the addresses in turn, each with an equal share of `timeout`
-/// (as hyper-util's connector did). The last error wins.
+/// How long a connection attempt runs alone before the next address is
+/// tried beside it (RFC 8305 section 5's recommended default).
+const ATTEMPT_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Connects to the first of `addrs` to answer, within `timeout` in all, in
+/// the manner of Happy Eyeballs (RFC 8305): address families alternate,
+/// each attempt gets [`ATTEMPT_DELAY`] before the next starts beside it,
+/// and a failed attempt starts the next at once. So an address that drops
+/// SYNs costs a quarter second, not the timeout. The last error wins.
 async fn connect_tcp(
     addrs: &[SocketAddr],
     timeout: std::time::Duration,
 ) -> Result<TcpStream, ConnectError> {
-    let share = timeout / u32::try_from(addrs.len()).unwrap_or(u32::MAX).max(1);
-    let mut last = ConnectError::Timeout;
-    for addr in addrs {
-        match tokio::time::timeout(share, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => return Ok(stream),
-            Ok(Err(e)) => last = ConnectError::Tcp(e),
-            Err(_elapsed) => last = ConnectError::Timeout,
+    connect_staggered(&interleave_families(addrs), timeout, ATTEMPT_DELAY).await
+}
+
+async fn connect_staggered(
+    addrs: &[SocketAddr],
+    timeout: std::time::Duration,
+    delay: std::time::Duration,
+) -> Result<TcpStream, ConnectError> {
+    let race = async {
+        // Dropped on return, which aborts the attempts still running.
+        let mut attempts = tokio::task::JoinSet::new();
+        let mut next = addrs.iter().copied();
+        let mut last = ConnectError::Timeout;
+        loop {
+            if let Some(addr) = next.next() {
+                attempts.spawn(async move { TcpStream::connect(addr).await });
+            } else if attempts.is_empty() {
+                return Err(last);
+            }
+            let more = next.len() > 0;
+            tokio::select! {
+                Some(done) = attempts.join_next() => match done {
+                    Ok(Ok(stream)) => return Ok(stream),
+                    Ok(Err(e)) => last = ConnectError::Tcp(e),
+                    Err(_cancelled) => {}
+                },
+                () = tokio::time::sleep(delay), if more => {}
+            }
         }
+    };
+    tokio::time::timeout(timeout, race)
+        .await
+        .unwrap_or(Err(ConnectError::Timeout))
+}
+
+/// `addrs` with the address families alternating, the first address's
+/// family first (RFC 8305 section 4), each family in its given order.
+fn interleave_families(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
+    let first_v6 = addrs.first().is_some_and(SocketAddr::is_ipv6);
+    let (mut first, mut other): (Vec<_>, Vec<_>) =
+        addrs.iter().copied().partition(|a| a.is_ipv6() == first_v6);
+    first.reverse();
+    other.reverse();
+    let mut out = Vec::with_capacity(addrs.len());
+    while !first.is_empty() || !other.is_empty() {
+        out.extend(first.pop());
+        out.extend(other.pop());
     }
-    Err(last)
+    out
 }
 
 async fn handshake<T>(io: T) -> Result<Sender, ConnectError>
@@ -333,7 +379,90 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::split_authority;
+    use super::*;
+
+    /// A listener whose backlog is full: SYNs to it are dropped, so a
+    /// connect hangs rather than being refused (kept alive by the values).
+    fn silent_listener() -> (SocketAddr, socket2::Socket, Vec<std::net::TcpStream>) {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        socket.bind(&any.into()).unwrap();
+        socket.listen(0).unwrap();
+        let addr = socket.local_addr().unwrap().as_socket().unwrap();
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200))
+            {
+                Ok(s) => held.push(s),
+                Err(_) => break,
+            }
+        }
+        (addr, socket, held)
+    }
+
+    #[tokio::test]
+    async fn a_silent_address_does_not_hold_up_the_next_one() {
+        let (silent, _socket, _held) = silent_listener();
+        let working = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let working_addr = working.local_addr().unwrap();
+        // A timeout of an hour: tried in turn, the silent address would
+        // keep the working one waiting for half of it, past the guard.
+        let addrs = [silent, working_addr];
+        let connect =
+            connect_staggered(&addrs, std::time::Duration::from_secs(3600), ATTEMPT_DELAY);
+        let stream = tokio::time::timeout(std::time::Duration::from_secs(20), connect)
+            .await
+            .expect("the second address is tried beside the first (guard: 20 s)")
+            .unwrap();
+        assert_eq!(stream.peer_addr().unwrap(), working_addr);
+    }
+
+    #[tokio::test]
+    async fn a_refused_address_moves_on_at_once_and_all_failing_gives_the_last_error() {
+        // Bound and closed: nothing listens there, connects are refused.
+        let refused = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let working = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let working_addr = working.local_addr().unwrap();
+        // An attempt delay of an hour: only a failure can start the next.
+        let hour = std::time::Duration::from_secs(3600);
+        let stream = connect_staggered(&[refused, working_addr], hour, hour)
+            .await
+            .unwrap();
+        assert_eq!(stream.peer_addr().unwrap(), working_addr);
+        let err = connect_staggered(&[refused, refused], hour, hour)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ConnectError::Tcp(_)), "{err:?}");
+    }
+
+    #[test]
+    fn address_families_alternate_from_the_first_ones() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let given = [
+            a("[::1]:1"),
+            a("[::2]:1"),
+            a("[::3]:1"),
+            a("10.0.0.1:1"),
+            a("10.0.0.2:1"),
+        ];
+        assert_eq!(
+            interleave_families(&given),
+            [
+                a("[::1]:1"),
+                a("10.0.0.1:1"),
+                a("[::2]:1"),
+                a("10.0.0.2:1"),
+                a("[::3]:1")
+            ]
+        );
+        let v4_first = [a("10.0.0.1:1"), a("[::1]:1")];
+        assert_eq!(interleave_families(&v4_first), v4_first);
+        assert!(interleave_families(&[]).is_empty());
+    }
 
     #[test]
     fn authorities_split_into_host_and_port() {
