@@ -11,7 +11,8 @@
 # WARMUP (an unmeasured wrk run before each measured one, 1s; 0 for none),
 # UPSTREAM_PORT (19000), NGINX_PORT (18081), CANDOR_PORT (18080),
 # CANDOR_ADMIN_PORT (19901), CANDOR_FULL_PORT (18082), BARE_PORT (18084),
-# CANDOR (the binary), BARE (the bare_proxy example), OUT (bench/out/gateway:
+# SPLICE_PORT (18085), CANDOR (the binary), BARE (the bare_proxy example),
+# SPLICE (the splice_proxy example), OUT (bench/out/gateway:
 # wrk outputs and server logs are kept there).
 #
 # Installs nginx-light (or nginx) and wrk with apt-get when they are missing,
@@ -38,10 +39,14 @@ CANDOR_PORT=${CANDOR_PORT:-18080}
 CANDOR_ADMIN_PORT=${CANDOR_ADMIN_PORT:-19901}
 CANDOR_FULL_PORT=${CANDOR_FULL_PORT:-18082}
 BARE_PORT=${BARE_PORT:-18084}
+SPLICE_PORT=${SPLICE_PORT:-18085}
 CANDOR=${CANDOR:-${CARGO_TARGET_DIR:-target}/release/candor}
 # The stack's floor: hyper server + hyper client, no policy (see
 # crates/gateway/examples/bare_proxy.rs).
 BARE=${BARE:-${CARGO_TARGET_DIR:-target}/release/examples/bare_proxy}
+# A data path built for HTTP/1.1 proxying, nginx's shape, with candor's
+# forwarding fields and no policy (crates/gateway/examples/splice_proxy.rs).
+SPLICE=${SPLICE:-${CARGO_TARGET_DIR:-target}/release/examples/splice_proxy}
 OUT=${OUT:-bench/out/gateway}
 NO_BUILD=${NO_BUILD:-0}
 # How long a server may take to answer its first request.
@@ -74,12 +79,12 @@ warmup_s=$(seconds "$WARMUP")
 [[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "bad THREADS '$THREADS'"
 [[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || die "bad CONNECTIONS '$CONNECTIONS'"
 ((CONNECTIONS >= THREADS)) || die "CONNECTIONS must be at least THREADS (wrk needs one per thread)"
-ports=("$UPSTREAM_PORT" "$NGINX_PORT" "$CANDOR_PORT" "$CANDOR_ADMIN_PORT" "$CANDOR_FULL_PORT" "$BARE_PORT")
+ports=("$UPSTREAM_PORT" "$NGINX_PORT" "$CANDOR_PORT" "$CANDOR_ADMIN_PORT" "$CANDOR_FULL_PORT" "$BARE_PORT" "$SPLICE_PORT")
 for p in "${ports[@]}"; do
   [[ $p =~ ^[1-9][0-9]*$ ]] && ((p <= 65535)) || die "bad port '$p'"
 done
 if [[ $(printf '%s\n' "${ports[@]}" | sort -u | wc -l) -ne ${#ports[@]} ]]; then
-  die "UPSTREAM_PORT, NGINX_PORT, CANDOR_PORT, CANDOR_ADMIN_PORT, CANDOR_FULL_PORT and BARE_PORT must differ"
+  die "UPSTREAM_PORT, NGINX_PORT, CANDOR_PORT, CANDOR_ADMIN_PORT, CANDOR_FULL_PORT, BARE_PORT and SPLICE_PORT must differ"
 fi
 
 # ---------------------------------------------------------------------------
@@ -117,10 +122,11 @@ fi
 if [[ $NO_BUILD != 1 ]]; then
   log "building candor (release)..."
   cargo build --release --quiet -p candor
-  cargo build --release --quiet -p candor-gateway --example bare_proxy
+  cargo build --release --quiet -p candor-gateway --example bare_proxy --example splice_proxy
 fi
 [[ -x $CANDOR ]] || die "$CANDOR is not an executable (build it, or set CANDOR)"
 [[ -x $BARE ]] || die "$BARE is not an executable (build it, or set BARE)"
+[[ -x $SPLICE ]] || die "$SPLICE is not an executable (build it, or set SPLICE)"
 
 # ---------------------------------------------------------------------------
 # Processes: everything started here is stopped by `cleanup`.
@@ -132,6 +138,7 @@ nginx_workers=()
 candor_pid=
 candor_full_pid=
 bare_pid=
+splice_pid=
 wrk_pid=
 
 cleanup() {
@@ -141,6 +148,7 @@ cleanup() {
   stop "$candor_pid" TERM
   stop "$candor_full_pid" TERM
   stop "$bare_pid" TERM
+  stop "$splice_pid" TERM
   if [[ -n $nginx_pid ]]; then
     # Workers exit with the master; anything left over is killed by pid.
     stop "$nginx_pid" TERM
@@ -161,7 +169,7 @@ trap 'exit 143' TERM
 
 for p in "${ports[@]}"; do
   if port_busy "$p"; then
-    die "port $p is in use; pick other ports with UPSTREAM_PORT, NGINX_PORT, CANDOR_PORT, CANDOR_ADMIN_PORT, CANDOR_FULL_PORT, BARE_PORT"
+    die "port $p is in use; pick other ports with UPSTREAM_PORT, NGINX_PORT, CANDOR_PORT, CANDOR_ADMIN_PORT, CANDOR_FULL_PORT, BARE_PORT, SPLICE_PORT"
   fi
 done
 
@@ -224,6 +232,11 @@ log "starting the bare hyper proxy on 127.0.0.1:$BARE_PORT"
 "$BARE" "127.0.0.1:$BARE_PORT" "127.0.0.1:$UPSTREAM_PORT" >"$OUT/bare.log" 2>&1 &
 bare_pid=$!
 wait_ready bare "$bare_pid" "http://127.0.0.1:$BARE_PORT/ok" "$OUT/bare.log"
+
+log "starting the splice proxy on 127.0.0.1:$SPLICE_PORT"
+"$SPLICE" "127.0.0.1:$SPLICE_PORT" "127.0.0.1:$UPSTREAM_PORT" >"$OUT/splice.log" 2>&1 &
+splice_pid=$!
+wait_ready splice "$splice_pid" "http://127.0.0.1:$SPLICE_PORT/ok" "$OUT/splice.log"
 
 # ---------------------------------------------------------------------------
 # Runs
@@ -300,6 +313,7 @@ bench() {
 bench upstream "$UPSTREAM_PORT"
 bench nginx "$NGINX_PORT" "$nginx_pid" "${nginx_workers[@]}"
 bench bare "$BARE_PORT" "$bare_pid"
+bench splice "$SPLICE_PORT" "$splice_pid"
 bench candor "$CANDOR_PORT" "$candor_pid"
 wrk_extra=(-H "Authorization: Bearer $token")
 bench candor_full "$CANDOR_FULL_PORT" "$candor_full_pid"
@@ -311,9 +325,10 @@ nginx_kb=$(hwm_kb "$nginx_pid" $(printf '%s\n' "${nginx_workers[@]}" "${nginx_no
 candor_kb=$(hwm_kb "$candor_pid")
 candor_full_kb=$(hwm_kb "$candor_full_pid")
 bare_kb=$(hwm_kb "$bare_pid")
+splice_kb=$(hwm_kb "$splice_pid")
 nginx_workers=($(printf '%s\n' "${nginx_workers[@]}" "${nginx_now[@]}" | sort -u))
 
-for name in nginx bare candor candor_full; do
+for name in nginx bare splice candor candor_full; do
   pid_var=${name}_pid
   alive "${!pid_var}" || problems+=("$name exited during the run (log in $OUT)")
 done
@@ -349,10 +364,11 @@ echo '|---|---|---|---|---|---|---|'
 row upstream "upstream direct (no proxy)" ""
 row nginx "nginx (master + workers)" "$nginx_kb"
 row bare "bare hyper proxy (examples/bare_proxy: no policy, the stack's floor)" "$bare_kb"
+row splice "splice proxy (examples/splice_proxy: HTTP/1.1 only, forwarding fields, no policy)" "$splice_kb"
 row candor "candor serve" "$candor_kb"
 row candor_full "candor serve, full policy (JWT + rate limit + monitor)" "$candor_full_kb"
-printf '\ngateway CPU time (user + system) per request: nginx %s us, bare hyper proxy %s us, candor %s us, candor full policy %s us\n' \
-  "${cpu_us[nginx]:-?}" "${cpu_us[bare]:-?}" "${cpu_us[candor]:-?}" "${cpu_us[candor_full]:-?}"
+printf '\ngateway CPU time (user + system) per request: nginx %s us, bare hyper proxy %s us, splice proxy %s us, candor %s us, candor full policy %s us\n' \
+  "${cpu_us[nginx]:-?}" "${cpu_us[bare]:-?}" "${cpu_us[splice]:-?}" "${cpu_us[candor]:-?}" "${cpu_us[candor_full]:-?}"
 awk -v f="${rps[candor_full]}" -v p="${rps[candor]}" 'BEGIN { if (p > 0) printf "full policy / plain proxy req/s: %.2fx (target >= 0.85x)\n", f / p }'
 printf 'wrk outputs and server logs: %s/\n' "$OUT"
 

@@ -12,6 +12,7 @@
 #   bench/instructions.sh                    # all three, 5 s of load each
 #   TARGETS=candor bench/instructions.sh     # candor only
 #   TARGETS=candor-full bench/instructions.sh  # JWT + rate limit + monitor
+#   TARGETS=splice bench/instructions.sh       # examples/splice_proxy
 #   NO_BUILD=1 TOP=40 bench/instructions.sh
 #
 # Counts user-space instructions only (the kernel's share, the same for
@@ -38,6 +39,7 @@ OUT=${OUT:-bench/out/instructions}
 NO_BUILD=${NO_BUILD:-0}
 CANDOR=${CANDOR:-${CARGO_TARGET_DIR:-target}/release/candor}
 BARE=${BARE:-${CARGO_TARGET_DIR:-target}/release/examples/bare_proxy}
+SPLICE=${SPLICE:-${CARGO_TARGET_DIR:-target}/release/examples/splice_proxy}
 
 log() { echo "instructions.sh: $*" >&2; }
 die() {
@@ -61,7 +63,7 @@ done
 
 if [[ $NO_BUILD != 1 ]]; then
   log "building (release)"
-  cargo build --release --bin candor --example bare_proxy >&2
+  cargo build --release --bin candor --example bare_proxy --example splice_proxy >&2
 fi
 mkdir -p "$OUT"
 tmp=$(mktemp -d)
@@ -128,11 +130,12 @@ for target in $TARGETS; do
       measure candor-full "$CANDOR" serve --no-watch --config "$tmp/candor-full.toml"
       ;;
     bare) auth=() && measure bare "$BARE" "127.0.0.1:$PORT" "127.0.0.1:$UPSTREAM_PORT" ;;
+    splice) auth=() && measure splice "$SPLICE" "127.0.0.1:$PORT" "127.0.0.1:$UPSTREAM_PORT" ;;
     nginx)
       command -v nginx >/dev/null || die "nginx is not installed (bench/gateway.sh installs it)"
       auth=()
       measure nginx nginx -c "$tmp/nginx.conf" -p "$tmp/nginx"
       ;;
-    *) die "unknown target '$target' (candor, candor-full, bare, nginx)" ;;
+    *) die "unknown target '$target' (candor, candor-full, bare, splice, nginx)" ;;
   esac
 done
