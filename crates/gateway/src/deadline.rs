@@ -26,11 +26,14 @@ use tokio::time::Instant;
 pub const TICK: Duration = Duration::from_millis(10);
 
 thread_local! {
-    static SLAB: RefCell<Slab> = RefCell::new(Slab::default());
+    static SLAB: RefCell<Slab> = RefCell::new(Slab::new());
 }
 
-#[derive(Default)]
+/// Tells the threads' slabs apart: a deadline only ever touches its own.
+static NEXT_SLAB: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 struct Slab {
+    id: u64,
     slots: Vec<Slot>,
     free: Vec<usize>,
     live: usize,
@@ -38,6 +41,29 @@ struct Slab {
     ticking: bool,
     /// The ticker, parked while no deadline is live.
     ticker: Option<Waker>,
+}
+
+impl Slab {
+    fn new() -> Slab {
+        Slab {
+            id: NEXT_SLAB.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            slots: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            ticking: false,
+            ticker: None,
+        }
+    }
+
+    /// The slot of `deadline`, if it is this slab's and still its.
+    fn slot(&mut self, deadline: &Deadline) -> Option<&mut Slot> {
+        if deadline.slab != self.id {
+            return None;
+        }
+        self.slots
+            .get_mut(deadline.slot)
+            .filter(|s| s.generation == deadline.generation)
+    }
 }
 
 struct Slot {
@@ -52,15 +78,17 @@ struct Slot {
 /// A deadline on this worker; resolves once it has passed (at the next
 /// tick). Dropping it disarms it.
 pub struct Deadline {
+    slab: u64,
     slot: usize,
     generation: u32,
 }
 
 impl Deadline {
     /// A deadline `after` from now, or `None` when no ticker runs on this
-    /// thread.
+    /// thread or the instant is past what the clock can hold (the caller's
+    /// fallback, tokio's timer, takes such a duration as "never").
     pub fn after(after: Duration) -> Option<Deadline> {
-        let at = Instant::now() + after;
+        let at = Instant::now().checked_add(after)?;
         SLAB.with(|slab| {
             let mut slab = slab.borrow_mut();
             if !slab.ticking {
@@ -91,9 +119,11 @@ impl Deadline {
             s.live = true;
             s.expired = false;
             s.waker = None;
+            let generation = s.generation;
             Some(Deadline {
+                slab: slab.id,
                 slot,
-                generation: s.generation,
+                generation,
             })
         })
     }
@@ -105,13 +135,11 @@ impl Future for Deadline {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         SLAB.with(|slab| {
             let mut slab = slab.borrow_mut();
-            let Some(slot) = slab
-                .slots
-                .get_mut(self.slot)
-                .filter(|s| s.generation == self.generation)
-            else {
-                // Not this thread's slot: never wait forever on it.
-                return Poll::Ready(());
+            let Some(slot) = slab.slot(&self) else {
+                // Made on another thread (a request never changes threads
+                // on a worker): no deadline here rather than a false one.
+                debug_assert!(false, "a deadline polled off its worker");
+                return Poll::Pending;
             };
             if slot.expired {
                 return Poll::Ready(());
@@ -130,18 +158,13 @@ impl Drop for Deadline {
         // `try_with`: a deadline may be dropped while the thread ends.
         let _ = SLAB.try_with(|slab| {
             let mut slab = slab.borrow_mut();
-            let Slab {
-                slots, free, live, ..
-            } = &mut *slab;
-            if let Some(slot) = slots.get_mut(self.slot)
-                && slot.generation == self.generation
-                && slot.live
-            {
-                slot.live = false;
-                slot.waker = None;
-                free.push(self.slot);
-                *live -= 1;
-            }
+            let Some(slot) = slab.slot(self).filter(|s| s.live) else {
+                return;
+            };
+            slot.live = false;
+            slot.waker = None;
+            slab.free.push(self.slot);
+            slab.live -= 1;
         });
     }
 }
@@ -168,7 +191,11 @@ pub async fn race<F: Future>(mut fut: Pin<&mut F>, mut deadline: Deadline) -> Op
 /// it.
 pub fn start_ticker() {
     SLAB.with(|slab| slab.borrow_mut().ticking = true);
-    tokio::spawn(async {
+    // When the worker's runtime drops this task (run or not), deadlines on
+    // this thread stop being offered: a later runtime here may have none.
+    let stopped = TickerGuard;
+    tokio::spawn(async move {
+        let _stopped = stopped;
         loop {
             // Parked while nothing is pending: an idle worker does not tick.
             std::future::poll_fn(|cx| {
@@ -187,6 +214,18 @@ pub fn start_ticker() {
             fire(Instant::now());
         }
     });
+}
+
+struct TickerGuard;
+
+impl Drop for TickerGuard {
+    fn drop(&mut self) {
+        let _ = SLAB.try_with(|slab| {
+            let mut slab = slab.borrow_mut();
+            slab.ticking = false;
+            slab.ticker = None;
+        });
+    }
 }
 
 /// Marks the deadlines at or before `now` expired and wakes their tasks.
@@ -225,6 +264,54 @@ mod tests {
         std::thread::spawn(|| assert!(Deadline::after(Duration::from_secs(1)).is_none()))
             .join()
             .unwrap();
+    }
+
+    #[test]
+    fn an_instant_past_the_clock_is_no_deadline_and_a_stopped_ticker_offers_none() {
+        std::thread::spawn(|| {
+            worker().block_on(async {
+                start_ticker();
+                tokio::task::yield_now().await;
+                assert!(Deadline::after(Duration::MAX).is_none());
+                assert!(Deadline::after(Duration::from_secs(1)).is_some());
+            });
+            // That runtime and its ticker are gone: this thread has none.
+            assert!(Deadline::after(Duration::from_secs(1)).is_none());
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_deadline_dropped_on_another_thread_leaves_that_threads_slab_alone() {
+        std::thread::spawn(|| {
+            worker().block_on(async {
+                start_ticker();
+                let mine = Deadline::after(Duration::from_secs(5)).unwrap();
+                // A deadline of another thread's slab, with the same slot
+                // and generation as `mine`.
+                let foreign = std::thread::spawn(|| {
+                    worker().block_on(async {
+                        start_ticker();
+                        let deadline = Deadline::after(Duration::from_secs(5));
+                        deadline.ok_or("no ticker")
+                    })
+                })
+                .join()
+                .unwrap()
+                .unwrap();
+                assert_eq!(
+                    (foreign.slot, foreign.generation),
+                    (mine.slot, mine.generation)
+                );
+                drop(foreign);
+                SLAB.with(|slab| assert_eq!(slab.borrow().live, 1));
+                drop(mine);
+                SLAB.with(|slab| assert_eq!(slab.borrow().live, 0));
+            });
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

@@ -19,11 +19,18 @@ use std::task::{Context, Poll, Waker};
 use hyper_util::server::graceful::GracefulConnection;
 
 thread_local! {
-    static CONNS: RefCell<Conns> = RefCell::new(Conns::default());
+    static CONNS: RefCell<Conns> = RefCell::new(Conns {
+        id: NEXT_LIST.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        ..Conns::default()
+    });
 }
+
+/// Tells the threads' lists apart: a connection only touches its own.
+static NEXT_LIST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 #[derive(Default)]
 struct Conns {
+    id: u64,
     /// The waker of each watched connection's task, by slot.
     wakers: Vec<Option<Waker>>,
     free: Vec<usize>,
@@ -36,13 +43,15 @@ struct Conns {
 /// A client connection that shuts down gracefully when its worker drains.
 pub struct Watched<C> {
     conn: Pin<Box<C>>,
+    /// The list (thread) the slot is in.
+    list: u64,
     slot: usize,
     shutting_down: bool,
 }
 
 /// Watches `conn` on this worker (call on the worker's thread).
 pub fn watch<C: GracefulConnection>(conn: C) -> Watched<C> {
-    let (slot, draining) = CONNS.with(|conns| {
+    let (list, slot, draining) = CONNS.with(|conns| {
         let mut conns = conns.borrow_mut();
         conns.live += 1;
         let slot = match conns.free.pop() {
@@ -52,16 +61,18 @@ pub fn watch<C: GracefulConnection>(conn: C) -> Watched<C> {
                 conns.wakers.len() - 1
             }
         };
-        (slot, conns.draining)
+        (conns.id, slot, conns.draining)
     });
     let mut conn = Box::pin(conn);
     // Accepted while draining (the listener is already closed, but the
-    // TLS handshake of one may finish late): it ends after its request.
+    // TLS handshake of one may finish late): hyper closes it, after a
+    // request already started if there is one.
     if draining {
         conn.as_mut().graceful_shutdown();
     }
     Watched {
         conn,
+        list,
         slot,
         shutting_down: draining,
     }
@@ -71,9 +82,15 @@ impl<C: GracefulConnection> Future for Watched<C> {
     type Output = Result<(), C::Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let slot = self.slot;
+        let (list, slot) = (self.list, self.slot);
         let draining = CONNS.with(|conns| {
             let mut conns = conns.borrow_mut();
+            if conns.id != list {
+                // Polled off its worker (a connection never changes threads
+                // on one): this thread's list is not its to touch.
+                debug_assert!(false, "a connection polled off its worker");
+                return conns.draining;
+            }
             match &mut conns.wakers[slot] {
                 Some(w) if w.will_wake(cx.waker()) => {}
                 other => *other = Some(cx.waker().clone()),
@@ -93,6 +110,9 @@ impl<C> Drop for Watched<C> {
         // `try_with`: a connection may be dropped while its thread ends.
         let _ = CONNS.try_with(|conns| {
             let mut conns = conns.borrow_mut();
+            if conns.id != self.list {
+                return;
+            }
             conns.wakers[self.slot] = None;
             conns.free.push(self.slot);
             conns.live -= 1;

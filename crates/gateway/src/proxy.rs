@@ -575,7 +575,10 @@ async fn exchange(
     let mut avoid = None;
     // The connect has its own timer (connect_timeout, labelled
     // connect_timeout); the response head gets response_timeout on top.
-    let head_budget = pool.config.connect_timeout + pool.config.response_timeout;
+    let head_budget = pool
+        .config
+        .connect_timeout
+        .saturating_add(pool.config.response_timeout);
     loop {
         let target = match pool.pick(avoid) {
             Pick::Target(t) => t,

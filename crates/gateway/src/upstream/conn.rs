@@ -305,7 +305,9 @@ const ATTEMPT_DELAY: std::time::Duration = std::time::Duration::from_millis(250)
 /// the manner of Happy Eyeballs (RFC 8305): address families alternate,
 /// each attempt gets [`ATTEMPT_DELAY`] before the next starts beside it,
 /// and a failed attempt starts the next at once. So an address that drops
-/// SYNs costs a quarter second, not the timeout. The last error wins.
+/// SYNs costs a quarter second, not the timeout. When none connects, the
+/// last refusal is the error, or a timeout if an attempt was still running
+/// when the time ran out.
 async fn connect_tcp(
     addrs: &[SocketAddr],
     timeout: std::time::Duration,
