@@ -201,10 +201,10 @@ struct Admitted<'a> {
 
 /// Runs a request through the gateway's checks and the upstream. The
 /// common route (no rate limit, no body schema) has nothing to wait for
-/// before the upstream, so only the upstream exchange is awaited here; the
-/// policies that wait (a rate-limit store, a whole body to validate) run
-/// behind a box, which keeps this future, moved into hyper's connection
-/// task on every request, small.
+/// before the upstream, so only the upstream exchange is awaited inline;
+/// the policies that wait (a rate-limit store, a whole body to validate)
+/// are awaited behind a box each, which keeps this future, moved into
+/// hyper's connection task on every request, small.
 #[allow(clippy::too_many_arguments)]
 async fn route_request(
     shared: &Shared,
@@ -218,29 +218,40 @@ async fn route_request(
 ) -> Result<Response<ResponseBody>, GatewayError> {
     let admitted = admit(shared, runtime, &parts, fields, trace)?;
     let route = admitted.route;
-    let outbound = if route.config.rate_limit.is_some() || route.schema.is_some() {
-        Box::pin(with_policies(
-            shared, runtime, conn, parts, fields, body, request_id, trace, &admitted,
-        ))
-        .await?
-    } else {
-        trace.upstream = Some(admitted.pool.name.clone());
-        let body = take_body(body, fields, runtime.config.gateway.max_body_bytes)?;
-        outbound(
-            runtime,
-            admitted.pool,
-            conn,
-            parts,
-            fields,
-            Either::Left(LimitedIncoming::new(
-                body.0,
-                runtime.config.gateway.max_body_bytes,
-            )),
-            body.1,
-            request_id,
-            admitted.identity.as_ref(),
-        )?
+    let gw = &runtime.config.gateway;
+    // rate.limited: after authentication (quotas follow the subject),
+    // before the body is read.
+    if route.config.rate_limit.is_some() {
+        Box::pin(rate_limit(shared, runtime, conn, &parts, trace, &admitted)).await?;
+    }
+    trace.upstream = Some(admitted.pool.name.clone());
+    let (body, body_empty) = take_body(body, fields, gw.max_body_bytes)?;
+    // body.*: only routes with a schema read the body whole, here, after
+    // every cheaper check; other bodies stream.
+    let body = match &route.schema {
+        Some(schema) => Either::Right(Full::new(
+            Box::pin(crate::validate::read_valid_body(
+                &parts.method,
+                parts.headers.get(http::header::CONTENT_TYPE),
+                body,
+                schema,
+                gw.max_body_bytes,
+            ))
+            .await?,
+        )),
+        None => Either::Left(LimitedIncoming::new(body, gw.max_body_bytes)),
     };
+    let outbound = outbound(
+        runtime,
+        admitted.pool,
+        conn,
+        parts,
+        fields,
+        body,
+        body_empty,
+        request_id,
+        admitted.identity.as_ref(),
+    )?;
     let pool = admitted.pool;
     let (response, lease, sent) = exchange(shared, pool, outbound).await?;
     Ok(upstream_response(
@@ -365,88 +376,57 @@ fn admit<'a>(
     })
 }
 
-/// The policies that wait, in the contract's order: the rate limit (after
-/// authentication, as quotas follow the subject; before the body is read),
-/// then the body schema (after every cheaper check).
-#[allow(clippy::too_many_arguments)]
-async fn with_policies(
+/// Counts the request against its route's rate limit: the fields for the
+/// response when allowed, `rate.limited` (or the store's failure, per the
+/// limit's `on_store_error`) otherwise.
+async fn rate_limit(
     shared: &Shared,
     runtime: &Runtime,
     conn: &ConnInfo,
-    parts: http::request::Parts,
-    fields: &Fields,
-    body_slot: &mut Option<Incoming>,
-    request_id: &HeaderValue,
+    parts: &http::request::Parts,
     trace: &mut Trace,
     admitted: &Admitted<'_>,
-) -> Result<Outbound, GatewayError> {
-    let route = admitted.route;
-    let gw = &runtime.config.gateway;
-    if let Some(limiter) = route
+) -> Result<(), GatewayError> {
+    let Some(limiter) = admitted
+        .route
         .config
         .rate_limit
         .as_ref()
         .and_then(|n| runtime.limiters.get(n))
-    {
-        let key = limiter.key(admitted.identity.as_ref(), conn.peer.ip(), &parts.headers);
-        match limiter.check(key).await {
-            Decision::Allowed { fields } => trace.rate_fields = fields,
-            Decision::Limited {
+    else {
+        return Ok(());
+    };
+    let key = limiter.key(admitted.identity.as_ref(), conn.peer.ip(), &parts.headers);
+    match limiter.check(key).await {
+        Decision::Allowed { fields } => trace.rate_fields = fields,
+        Decision::Limited {
+            retry_after,
+            fields,
+        } => {
+            return Err(GatewayError::RateLimited {
                 retry_after,
-                fields,
-            } => {
-                return Err(GatewayError::RateLimited {
-                    retry_after,
-                    headers: fields,
-                });
-            }
-            Decision::StoreFailed(policy) => {
-                let outcome = match policy {
-                    OnStoreError::Allow => "allowed",
-                    OnStoreError::Deny => "denied",
-                };
-                shared
-                    .metrics
-                    .rate_store_errors
-                    .get_or_create(&LimitLabels {
-                        limit: Arc::from(limiter.config.name.as_str()),
-                        outcome,
-                    })
-                    .inc();
-                if policy == OnStoreError::Deny {
-                    return Err(GatewayError::RateStoreUnavailable);
-                }
+                headers: fields,
+            });
+        }
+        Decision::StoreFailed(policy) => {
+            let outcome = match policy {
+                OnStoreError::Allow => "allowed",
+                OnStoreError::Deny => "denied",
+            };
+            shared
+                .metrics
+                .rate_store_errors
+                .get_or_create(&LimitLabels {
+                    limit: Arc::from(limiter.config.name.as_str()),
+                    outcome,
+                })
+                .inc();
+            if policy == OnStoreError::Deny {
+                return Err(GatewayError::RateStoreUnavailable);
             }
         }
     }
-    trace.upstream = Some(admitted.pool.name.clone());
-    let (body, body_empty) = take_body(body_slot, fields, gw.max_body_bytes)?;
-    // body.*: only routes with a schema read the body whole, here; other
-    // bodies stream.
-    let body = match &route.schema {
-        Some(schema) => Either::Right(Full::new(
-            crate::validate::read_valid_body(
-                &parts.method,
-                parts.headers.get(http::header::CONTENT_TYPE),
-                body,
-                schema,
-                gw.max_body_bytes,
-            )
-            .await?,
-        )),
-        None => Either::Left(LimitedIncoming::new(body, gw.max_body_bytes)),
-    };
-    outbound(
-        runtime,
-        admitted.pool,
-        conn,
-        parts,
-        fields,
-        body,
-        body_empty,
-        request_id,
-        admitted.identity.as_ref(),
-    )
+    Ok(())
 }
 
 /// The request body, once (and whether it is empty), unless its declared
