@@ -4,8 +4,8 @@
 //! any integer (so `status.unregistered` can see 999), and bodies are raw
 //! bytes. Readers of HAR, JSON lines or live traffic all build this.
 
-use http::HeaderMap;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue};
 
 /// A request as sent.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -60,13 +60,12 @@ impl Response {
 
 /// The declared Content-Length of a message, when present and numeric.
 pub fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    content_length_value(headers.get(CONTENT_LENGTH)?)
+}
+
+/// A Content-Length field value as a number, when it is one.
+pub fn content_length_value(value: &HeaderValue) -> Option<u64> {
+    value.to_str().ok()?.trim().parse().ok()
 }
 
 /// The essence of a Content-Type value: `application/problem+json`.

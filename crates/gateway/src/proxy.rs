@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use candor_contract::{Challenge, Exchange, RetryAfter, rules};
+use candor_contract::{Challenge, Exchange, RetryAfter, content_length_value, rules};
 use http::header::{
     ACCEPT, CONNECTION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, TE,
     TRAILER, TRANSFER_ENCODING, UPGRADE, WWW_AUTHENTICATE,
@@ -844,7 +844,7 @@ impl Fields {
             } else if name == CONTENT_LENGTH {
                 if !length_seen {
                     length_seen = true;
-                    f.content_length = value.to_str().ok().and_then(|v| v.trim().parse().ok());
+                    f.content_length = content_length_value(value);
                 }
             } else if name == X_REQUEST_ID {
                 f.request_id.get_or_insert_with(|| value.clone());
