@@ -251,12 +251,26 @@ fn fire(now: Instant) {
 mod tests {
     use super::*;
 
-    fn worker() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap()
+    /// Runs `test` on a thread of its own, as a worker: a current-thread
+    /// runtime (paused clock) with its ticker started.
+    fn on_worker<T, F>(test: impl FnOnce() -> F + Send + 'static) -> T
+    where
+        T: Send + 'static,
+        F: Future<Output = T>,
+    {
+        std::thread::spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .unwrap()
+                .block_on(async {
+                    start_ticker();
+                    test().await
+                })
+        })
+        .join()
+        .unwrap()
     }
 
     #[test]
@@ -267,14 +281,22 @@ mod tests {
     }
 
     #[test]
-    fn an_instant_past_the_clock_is_no_deadline_and_a_stopped_ticker_offers_none() {
+    fn an_instant_past_the_clock_is_no_deadline() {
+        on_worker(|| async {
+            assert!(Deadline::after(Duration::MAX).is_none());
+            assert!(Deadline::after(Duration::from_secs(1)).is_some());
+        });
+    }
+
+    #[test]
+    fn a_stopped_ticker_offers_no_deadlines() {
         std::thread::spawn(|| {
-            worker().block_on(async {
-                start_ticker();
-                tokio::task::yield_now().await;
-                assert!(Deadline::after(Duration::MAX).is_none());
-                assert!(Deadline::after(Duration::from_secs(1)).is_some());
-            });
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap();
+            runtime.block_on(async { start_ticker() });
+            drop(runtime);
             // That runtime and its ticker are gone: this thread has none.
             assert!(Deadline::after(Duration::from_secs(1)).is_none());
         })
@@ -284,83 +306,55 @@ mod tests {
 
     #[test]
     fn a_deadline_dropped_on_another_thread_leaves_that_threads_slab_alone() {
-        std::thread::spawn(|| {
-            worker().block_on(async {
-                start_ticker();
-                let mine = Deadline::after(Duration::from_secs(5)).unwrap();
-                // A deadline of another thread's slab, with the same slot
-                // and generation as `mine`.
-                let foreign = std::thread::spawn(|| {
-                    worker().block_on(async {
-                        start_ticker();
-                        let deadline = Deadline::after(Duration::from_secs(5));
-                        deadline.ok_or("no ticker")
-                    })
-                })
-                .join()
-                .unwrap()
-                .unwrap();
-                assert_eq!(
-                    (foreign.slot, foreign.generation),
-                    (mine.slot, mine.generation)
-                );
-                drop(foreign);
-                SLAB.with(|slab| assert_eq!(slab.borrow().live, 1));
-                drop(mine);
-                SLAB.with(|slab| assert_eq!(slab.borrow().live, 0));
-            });
-        })
-        .join()
-        .unwrap();
+        on_worker(|| async {
+            let mine = Deadline::after(Duration::from_secs(5)).unwrap();
+            // A deadline of another thread's slab, with the same slot and
+            // generation as `mine`.
+            let foreign = on_worker(|| async { Deadline::after(Duration::from_secs(5)) }).unwrap();
+            assert_eq!(
+                (foreign.slot, foreign.generation),
+                (mine.slot, mine.generation)
+            );
+            drop(foreign);
+            SLAB.with(|slab| assert_eq!(slab.borrow().live, 1));
+            drop(mine);
+            SLAB.with(|slab| assert_eq!(slab.borrow().live, 0));
+        });
     }
 
     #[test]
     fn a_deadline_fires_within_a_tick_after_its_instant() {
-        std::thread::spawn(|| {
-            worker().block_on(async {
-                start_ticker();
-                let start = Instant::now();
-                let deadline = Deadline::after(Duration::from_millis(55)).unwrap();
-                let out = race(std::pin::pin!(std::future::pending::<()>()), deadline).await;
-                assert_eq!(out, None);
-                let waited = start.elapsed();
-                assert!(waited >= Duration::from_millis(55), "{waited:?}");
-                assert!(waited <= Duration::from_millis(55) + TICK, "{waited:?}");
-            });
-        })
-        .join()
-        .unwrap();
+        on_worker(|| async {
+            let start = Instant::now();
+            let deadline = Deadline::after(Duration::from_millis(55)).unwrap();
+            let out = race(std::pin::pin!(std::future::pending::<()>()), deadline).await;
+            assert_eq!(out, None);
+            let waited = start.elapsed();
+            assert!(waited >= Duration::from_millis(55), "{waited:?}");
+            assert!(waited <= Duration::from_millis(55) + TICK, "{waited:?}");
+        });
     }
 
     #[test]
     fn a_future_that_finishes_first_wins_and_its_slot_is_reused() {
-        std::thread::spawn(|| {
-            worker().block_on(async {
-                start_ticker();
-                for _ in 0..3 {
-                    let deadline = Deadline::after(Duration::from_secs(5)).unwrap();
-                    let out = race(
-                        std::pin::pin!(async {
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                            7
-                        }),
-                        deadline,
-                    )
-                    .await;
-                    assert_eq!(out, Some(7));
-                }
-                SLAB.with(|slab| {
-                    let slab = slab.borrow();
-                    assert_eq!(slab.live, 0);
-                    assert_eq!(slab.slots.len(), 1, "one slot, reused");
+        on_worker(|| async {
+            for _ in 0..3 {
+                let deadline = Deadline::after(Duration::from_secs(5)).unwrap();
+                let soon = std::pin::pin!(async {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    7
                 });
-                // A deadline armed after the worker went idle still fires.
-                let late = Deadline::after(Duration::from_millis(30)).unwrap();
-                let never = std::pin::pin!(std::future::pending::<()>());
-                assert_eq!(race(never, late).await, None);
+                assert_eq!(race(soon, deadline).await, Some(7));
+            }
+            SLAB.with(|slab| {
+                let slab = slab.borrow();
+                assert_eq!(slab.live, 0);
+                assert_eq!(slab.slots.len(), 1, "one slot, reused");
             });
-        })
-        .join()
-        .unwrap();
+            // A deadline armed after the worker went idle still fires.
+            let late = Deadline::after(Duration::from_millis(30)).unwrap();
+            let never = std::pin::pin!(std::future::pending::<()>());
+            assert_eq!(race(never, late).await, None);
+        });
     }
 }
