@@ -24,56 +24,15 @@ use hyper_util::rt::TokioIo;
 
 type Pool = Rc<RefCell<Vec<SendRequest<Incoming>>>>;
 
+mod support;
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let [listen, upstream] = args.as_slice() else {
-        fail(2, "usage: bare_proxy LISTEN UPSTREAM (both host:port)");
-    };
-    let listen: SocketAddr = listen
-        .parse()
-        .unwrap_or_else(|_| fail(2, &format!("LISTEN: not host:port: {listen}")));
-    let upstream: SocketAddr = upstream
-        .parse()
-        .unwrap_or_else(|_| fail(2, &format!("UPSTREAM: not host:port: {upstream}")));
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads: Vec<_> = (0..workers)
-        .map(|_| {
-            let listener = bind(listen)
-                .unwrap_or_else(|e| fail(1, &format!("cannot listen on {listen}: {e}")));
-            std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap_or_else(|e| fail(1, &format!("event loop: {e}")));
-                runtime.block_on(tokio::task::LocalSet::new().run_until(serve(listener, upstream)));
-            })
-        })
-        .collect();
-    for t in threads {
-        let _ = t.join();
-    }
-}
-
-fn fail(code: i32, message: &str) -> ! {
-    eprintln!("bare_proxy: {message}");
-    std::process::exit(code)
-}
-
-/// A listener of its own per worker; the kernel spreads connections.
-fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    Ok(socket.into())
+    support::run("bare_proxy", serve);
 }
 
 async fn serve(listener: std::net::TcpListener, upstream: SocketAddr) {
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-        fail(1, "cannot register the listener");
+        support::fail("bare_proxy", 1, "cannot register the listener");
     };
     let pool: Pool = Rc::default();
     loop {

@@ -24,56 +24,15 @@ use tokio::net::TcpStream;
 
 type Pool = Rc<RefCell<Vec<TcpStream>>>;
 
+mod support;
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let [listen, upstream] = args.as_slice() else {
-        fail(2, "usage: splice_proxy LISTEN UPSTREAM (both host:port)");
-    };
-    let listen: SocketAddr = listen
-        .parse()
-        .unwrap_or_else(|_| fail(2, &format!("LISTEN: not host:port: {listen}")));
-    let upstream: SocketAddr = upstream
-        .parse()
-        .unwrap_or_else(|_| fail(2, &format!("UPSTREAM: not host:port: {upstream}")));
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads: Vec<_> = (0..workers)
-        .map(|_| {
-            let listener = bind(listen)
-                .unwrap_or_else(|e| fail(1, &format!("cannot listen on {listen}: {e}")));
-            std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap_or_else(|e| fail(1, &format!("event loop: {e}")));
-                runtime.block_on(tokio::task::LocalSet::new().run_until(serve(listener, upstream)));
-            })
-        })
-        .collect();
-    for t in threads {
-        let _ = t.join();
-    }
-}
-
-fn fail(code: i32, message: &str) -> ! {
-    eprintln!("splice_proxy: {message}");
-    std::process::exit(code)
-}
-
-/// A listener of its own per worker; the kernel spreads connections.
-fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    Ok(socket.into())
+    support::run("splice_proxy", serve);
 }
 
 async fn serve(listener: std::net::TcpListener, upstream: SocketAddr) {
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-        fail(1, "cannot register the listener");
+        support::fail("splice_proxy", 1, "cannot register the listener");
     };
     let pool: Pool = Rc::default();
     let ids = Rc::new(Cell::new(0u64));
@@ -128,21 +87,11 @@ async fn connection(
         out.clear();
         let id = ids.get() + 1;
         ids.set(id);
-        let request = loop {
-            if let Some(head) = request_head(&from_client, &mut out, &peer_ip, id)? {
-                break head;
-            }
-            if client.read_buf(&mut from_client).await? == 0 {
-                return Ok(());
-            }
+        let head = |buf: &[u8], out: &mut Vec<u8>| request_head(buf, out, &peer_ip, id);
+        let Some(len) = read_message(&mut client, &mut from_client, &mut out, head).await? else {
+            return Ok(());
         };
-        while from_client.len() < request.len + request.body {
-            if client.read_buf(&mut from_client).await? == 0 {
-                return Ok(());
-            }
-        }
-        out.extend_from_slice(&from_client[request.len..request.len + request.body]);
-        from_client.advance(request.len + request.body);
+        from_client.advance(len);
 
         let pooled = pool.borrow_mut().pop();
         let mut up = match pooled {
@@ -158,23 +107,44 @@ async fn connection(
         // The response, its head rewritten for the client.
         out.clear();
         from_upstream.clear();
-        let response = loop {
-            if let Some(head) = response_head(&from_upstream, &mut out, id)? {
-                break head;
-            }
-            if up.read_buf(&mut from_upstream).await? == 0 {
-                return Ok(());
-            }
-        };
-        while from_upstream.len() < response.len + response.body {
-            if up.read_buf(&mut from_upstream).await? == 0 {
-                return Ok(());
-            }
+        let head = |buf: &[u8], out: &mut Vec<u8>| response_head(buf, out, id);
+        if read_message(&mut up, &mut from_upstream, &mut out, head)
+            .await?
+            .is_none()
+        {
+            return Ok(());
         }
-        out.extend_from_slice(&from_upstream[response.len..response.len + response.body]);
         pool.borrow_mut().push(up);
         client.write_all(&out).await?;
     }
+}
+
+/// Reads from `stream` into `buf` until `head` parses a message head there
+/// (writing the head to send on into `out`) and the message's body has
+/// arrived too, which is then appended to `out`. The message's length in
+/// `buf`, or `None` when the peer closed first.
+async fn read_message(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    out: &mut Vec<u8>,
+    head: impl Fn(&[u8], &mut Vec<u8>) -> io::Result<Option<Head>>,
+) -> io::Result<Option<usize>> {
+    let parsed = loop {
+        if let Some(parsed) = head(buf, out)? {
+            break parsed;
+        }
+        if stream.read_buf(buf).await? == 0 {
+            return Ok(None);
+        }
+    };
+    let end = parsed.len + parsed.body;
+    while buf.len() < end {
+        if stream.read_buf(buf).await? == 0 {
+            return Ok(None);
+        }
+    }
+    out.extend_from_slice(&buf[parsed.len..end]);
+    Ok(Some(end))
 }
 
 fn invalid() -> io::Error {
