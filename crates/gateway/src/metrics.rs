@@ -7,6 +7,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use http::Method;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -18,7 +19,8 @@ use prometheus_client::registry::Registry;
 pub struct RequestLabels {
     /// The route's path pattern, or `unmatched`.
     pub route: Arc<str>,
-    pub method: Arc<str>,
+    /// The method, from a bounded set (see [`method_label`]).
+    pub method: &'static str,
     pub status: u16,
     /// `2xx`, `4xx`, `5xx`, ...
     pub class: &'static str,
@@ -226,7 +228,7 @@ impl Metrics {
                     .requests
                     .get_or_create(&RequestLabels {
                         route: request.route.clone(),
-                        method: (request.method_label)(),
+                        method: request.method,
                         status: request.status,
                         class,
                         source: if request.gateway {
@@ -265,10 +267,8 @@ impl Metrics {
 pub struct RequestKey<'a> {
     /// The route's label, or `unmatched`.
     pub route: &'a Arc<str>,
-    /// The method's index among the bounded method labels.
-    pub method: u8,
-    /// Makes the method's label, when the handles are first made.
-    pub method_label: &'a dyn Fn() -> Arc<str>,
+    /// The method's label ([`method_label`]).
+    pub method: &'static str,
     pub status: u16,
     /// The gateway made the response (else the upstream did).
     pub gateway: bool,
@@ -287,7 +287,7 @@ thread_local! {
 struct HandleKey {
     metrics: u64,
     route: usize,
-    method: u8,
+    method: &'static str,
     status: u16,
     gateway: bool,
 }
@@ -337,6 +337,23 @@ impl Hasher for KeyHasher {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A method's label: the standard ones by name, any other as `other`, so
+/// that clients cannot grow the metrics.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
     }
 }
 

@@ -31,11 +31,12 @@ use crate::error::{
 };
 use crate::metrics::{
     LimitLabels, RequestKey, RuleLabels, UpstreamFailureLabels, UpstreamLabels, UpstreamRuleLabels,
+    method_label,
 };
 use crate::monitor::Observation;
 use crate::ratelimit::Decision;
 use crate::routing::RouteState;
-use crate::state::{InFlight, Runtime, Shared, method_index};
+use crate::state::{InFlight, Runtime, Shared};
 use crate::upstream::{Lease, Pick, Pool, SendError, UpstreamFailure};
 
 /// What the client gets: a gateway-made body or the upstream's, streamed.
@@ -167,8 +168,7 @@ pub async fn handle(
     shared.metrics.observe_request(
         RequestKey {
             route: trace.route.as_ref().unwrap_or(&UNMATCHED),
-            method: method_index(&method),
-            method_label: &|| shared.method_label(&method),
+            method: method_label(&method),
             status,
             gateway: rule.is_some(),
         },

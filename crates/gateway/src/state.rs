@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use arc_swap::ArcSwap;
-use http::{HeaderValue, Method};
+use http::HeaderValue;
 
 use crate::access_log::AccessLog;
 use crate::auth::Authenticator;
@@ -82,7 +82,6 @@ pub struct Shared {
     pub draining: AtomicBool,
     pub access_log: AccessLog,
     pub request_ids: RequestIds,
-    methods: [Arc<str>; 10],
 }
 
 impl Shared {
@@ -92,10 +91,6 @@ impl Shared {
         metrics: Arc<Metrics>,
         access_log: AccessLog,
     ) -> Self {
-        let methods = [
-            "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT", "other",
-        ]
-        .map(Arc::from);
         Shared {
             runtime: ArcSwap::from_pointee(runtime),
             workers,
@@ -104,7 +99,6 @@ impl Shared {
             draining: AtomicBool::new(false),
             access_log,
             request_ids: RequestIds::new(),
-            methods,
         }
     }
 
@@ -118,27 +112,6 @@ impl Shared {
         }
         self.metrics.in_flight.inc();
         Ok(InFlight(self))
-    }
-
-    /// A bounded set of method labels, so clients cannot grow the metrics.
-    pub fn method_label(&self, method: &Method) -> Arc<str> {
-        self.methods[usize::from(method_index(method))].clone()
-    }
-}
-
-/// The position of `method` among the bounded method labels.
-pub fn method_index(method: &Method) -> u8 {
-    match *method {
-        Method::GET => 0,
-        Method::HEAD => 1,
-        Method::POST => 2,
-        Method::PUT => 3,
-        Method::PATCH => 4,
-        Method::DELETE => 5,
-        Method::OPTIONS => 6,
-        Method::TRACE => 7,
-        Method::CONNECT => 8,
-        _ => 9,
     }
 }
 
