@@ -40,18 +40,19 @@ struct Conns {
     waiter: Option<Waker>,
 }
 
-/// A client connection that shuts down gracefully when its worker drains.
+/// A client connection, woken when its worker drains. The connection
+/// itself reads [`draining`] when it wakes and finishes its request in
+/// flight before it ends (hyper's connections through [`graceful`]).
 pub struct Watched<C> {
     conn: Pin<Box<C>>,
     /// The list (thread) the slot is in.
     list: u64,
     slot: usize,
-    shutting_down: bool,
 }
 
 /// Watches `conn` on this worker (call on the worker's thread).
-pub fn watch<C: GracefulConnection>(conn: C) -> Watched<C> {
-    let (list, slot, draining) = CONNS.with(|conns| {
+pub fn watch<C: Future>(conn: C) -> Watched<C> {
+    let (list, slot) = CONNS.with(|conns| {
         let mut conns = conns.borrow_mut();
         conns.live += 1;
         let slot = match conns.free.pop() {
@@ -61,46 +62,57 @@ pub fn watch<C: GracefulConnection>(conn: C) -> Watched<C> {
                 conns.wakers.len() - 1
             }
         };
-        (conns.id, slot, conns.draining)
+        (conns.id, slot)
     });
-    let mut conn = Box::pin(conn);
-    // Accepted while draining (the listener is already closed, but the
-    // TLS handshake of one may finish late): hyper closes it, after a
-    // request already started if there is one.
-    if draining {
-        conn.as_mut().graceful_shutdown();
-    }
     Watched {
-        conn,
+        conn: Box::pin(conn),
         list,
         slot,
-        shutting_down: draining,
     }
 }
 
-impl<C: GracefulConnection> Future for Watched<C> {
-    type Output = Result<(), C::Error>;
+/// Whether this worker is draining.
+pub fn draining() -> bool {
+    CONNS
+        .try_with(|conns| conns.borrow().draining)
+        .unwrap_or(false)
+}
+
+/// Serves a hyper connection until it ends, shutting it down gracefully
+/// once its worker drains: hyper finishes the request in flight, if there
+/// is one, and closes. A connection accepted while draining (the listener
+/// is closed, but a TLS handshake may finish late) is shut down at once.
+pub async fn graceful<C: GracefulConnection>(conn: C) -> Result<(), C::Error> {
+    let mut conn = std::pin::pin!(conn);
+    let mut shutting_down = false;
+    std::future::poll_fn(|cx| {
+        if !shutting_down && draining() {
+            shutting_down = true;
+            conn.as_mut().graceful_shutdown();
+        }
+        conn.as_mut().poll(cx)
+    })
+    .await
+}
+
+impl<C: Future> Future for Watched<C> {
+    type Output = C::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let (list, slot) = (self.list, self.slot);
-        let draining = CONNS.with(|conns| {
+        CONNS.with(|conns| {
             let mut conns = conns.borrow_mut();
             if conns.id != list {
                 // Polled off its worker (a connection never changes threads
                 // on one): this thread's list is not its to touch.
                 debug_assert!(false, "a connection polled off its worker");
-                return conns.draining;
+                return;
             }
             match &mut conns.wakers[slot] {
                 Some(w) if w.will_wake(cx.waker()) => {}
                 other => *other = Some(cx.waker().clone()),
             }
-            conns.draining
         });
-        if draining && !self.shutting_down {
-            self.shutting_down = true;
-            self.conn.as_mut().graceful_shutdown();
-        }
         self.conn.as_mut().poll(cx)
     }
 }

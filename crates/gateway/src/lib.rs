@@ -11,6 +11,7 @@ mod auth;
 mod body;
 pub mod config;
 mod deadline;
+mod direct;
 mod drain;
 mod error;
 mod metrics;

@@ -78,6 +78,8 @@ pub struct Metrics {
     pub resends: Family<UpstreamLabels, Counter>,
     pub reloads: Family<OutcomeLabels, Counter<u64, AtomicU64>>,
     pub rate_store_errors: Family<LimitLabels, Counter>,
+    pub direct_requests: Counter,
+    pub direct_handovers: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -169,6 +171,18 @@ impl Metrics {
             "Rate-limit checks the store could not answer, by limit and what followed",
             rate_store_errors.clone(),
         );
+        let direct_requests = Counter::default();
+        registry.register(
+            "direct_requests",
+            "Requests answered on the direct HTTP/1.1 path (the rest went through hyper)",
+            direct_requests.clone(),
+        );
+        let direct_handovers = Counter::default();
+        registry.register(
+            "direct_handovers",
+            "Client connections the direct path handed to hyper, at the first request it does not take",
+            direct_handovers.clone(),
+        );
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Metrics {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -185,6 +199,8 @@ impl Metrics {
             retries,
             resends,
             reloads,
+            direct_requests,
+            direct_handovers,
         }
     }
 

@@ -37,7 +37,7 @@ use crate::monitor::Observation;
 use crate::ratelimit::Decision;
 use crate::routing::RouteState;
 use crate::state::{InFlight, Runtime, Shared};
-use crate::upstream::{Lease, Pick, Pool, SendError, UpstreamFailure};
+use crate::upstream::{Lease, Pick, Pool, SendError, Target, UpstreamFailure};
 
 /// What the client gets: a gateway-made body or the upstream's, streamed.
 pub type ResponseBody = Either<Full<Bytes>, UpstreamBody>;
@@ -50,9 +50,9 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     pub tls: bool,
     /// The peer's address, as `X-Forwarded-For` names it.
-    peer_ip: HeaderValue,
+    pub(crate) peer_ip: HeaderValue,
     /// `for=...;proto=...`, the start of this hop's `Forwarded` element.
-    forwarded_for: HeaderValue,
+    pub(crate) forwarded_for: HeaderValue,
 }
 
 impl ConnInfo {
@@ -140,19 +140,9 @@ pub async fn handle(
     let (mut response, rule) = match result {
         Ok(response) => (response, None),
         Err(error) => {
-            let rule = error.rule();
-            shared
-                .metrics
-                .gateway_errors
-                .get_or_create(&RuleLabels { rule: rule.id })
-                .inc();
-            let cx = ErrorContext {
-                // Checked when assigned: visible ASCII only.
-                request_id: request_id.to_str().unwrap_or_default(),
-                debug_headers: trace.debug_headers,
-                accepts_json: json,
-            };
-            (rescue(&error, cx).map(Either::Left), Some(rule.id))
+            let (response, rule) =
+                answer_error(&shared, &error, &request_id, trace.debug_headers, json);
+            (response.map(Either::Left), Some(rule))
         }
     };
     response
@@ -162,32 +152,86 @@ pub async fn handle(
     for (name, value) in trace.rate_fields.drain(..) {
         response.headers_mut().insert(name, value);
     }
+    record(
+        &shared,
+        &conn,
+        Answered {
+            started,
+            route: trace.route.as_ref(),
+            method: &method,
+            path: path.as_deref(),
+            status: response.status().as_u16(),
+            rule,
+            upstream: trace.upstream.as_deref(),
+            request_id: &request_id,
+        },
+    );
+    Ok(response)
+}
 
-    let status = response.status().as_u16();
-    let elapsed = started.elapsed();
+/// The contract's answer to a gateway-made error, counted by rule.
+pub(crate) fn answer_error(
+    shared: &Shared,
+    error: &GatewayError,
+    request_id: &HeaderValue,
+    debug_headers: bool,
+    accepts_json: bool,
+) -> (Response<Full<Bytes>>, &'static str) {
+    let rule = error.rule();
+    shared
+        .metrics
+        .gateway_errors
+        .get_or_create(&RuleLabels { rule: rule.id })
+        .inc();
+    let cx = ErrorContext {
+        // Checked when assigned: visible ASCII only.
+        request_id: request_id.to_str().unwrap_or_default(),
+        debug_headers,
+        accepts_json,
+    };
+    (rescue(error, cx), rule.id)
+}
+
+/// What the metrics and the access log learn of an answered request.
+pub(crate) struct Answered<'a> {
+    pub started: Instant,
+    pub route: Option<&'a Arc<str>>,
+    pub method: &'a Method,
+    /// The path, when the access log is on.
+    pub path: Option<&'a str>,
+    pub status: u16,
+    /// The rule of a gateway-made answer.
+    pub rule: Option<&'static str>,
+    pub upstream: Option<&'a str>,
+    pub request_id: &'a HeaderValue,
+}
+
+/// Counts an answered request and writes its access log line (when the
+/// log is on), once its response head is ready.
+pub(crate) fn record(shared: &Shared, conn: &ConnInfo, a: Answered<'_>) {
+    let elapsed = a.started.elapsed();
     shared.metrics.observe_request(
         RequestKey {
-            route: trace.route.as_ref().unwrap_or(&UNMATCHED),
-            method: method_label(&method),
-            status,
-            gateway: rule.is_some(),
+            route: a.route.unwrap_or(&UNMATCHED),
+            method: method_label(a.method),
+            status: a.status,
+            gateway: a.rule.is_some(),
         },
         elapsed.as_secs_f64(),
     );
-    if let Some(path) = path {
+    if let Some(path) = a.path {
         shared.access_log.log(crate::access_log::Line {
-            request_id: request_id.to_str().unwrap_or_default(),
+            request_id: a.request_id.to_str().unwrap_or_default(),
             peer: conn.peer,
-            method: method.as_str(),
-            path: &path,
-            status,
-            rule,
-            route: trace.route.as_deref(),
-            upstream: trace.upstream.as_deref(),
+            method: a.method.as_str(),
+            path,
+            status: a.status,
+            rule: a.rule,
+            route: a.route.map(|r| &**r),
+            upstream: a.upstream,
             micros: elapsed.as_micros(),
         });
     }
-    Ok(response)
 }
 
 /// A request that passed every check answered without waiting: its route,
@@ -540,18 +584,134 @@ async fn exchange(
         resendable,
         monitor,
     } = out;
-    let build = |body: crate::upstream::UpstreamRequestBody, headers: HeaderMap| {
-        let mut up = Request::new(body);
-        *up.method_mut() = method.clone();
-        *up.version_mut() = Version::HTTP_11;
-        *up.uri_mut() = http::Uri::from(path_and_query.clone());
-        *up.headers_mut() = headers;
-        up
-    };
     let may_retry = resendable && pool.config.targets.len() > 1;
-    let empty = || Either::Right(Full::new(Bytes::new()));
-    let mut body = Some(body);
-    let mut headers = Some(headers);
+    let mut attempt = HyperAttempt {
+        pool,
+        method: &method,
+        path_and_query,
+        headers: Some(headers),
+        body: Some(body),
+        resendable,
+        keep_copy: may_retry,
+    };
+    let (response, lease) = attempts(shared, pool, may_retry, &mut attempt).await?;
+    Ok((response, lease, Sent { method, monitor }))
+}
+
+/// One way of sending a request to a chosen target (hyper's client, or
+/// the direct path's own connections), for [`attempts`].
+pub(crate) trait Attempt {
+    type Sent;
+    /// Sends the request to `target`; `resent` says whether it went a
+    /// second time on a fresh connection (a pooled one had closed under it).
+    fn send<'a>(
+        &'a mut self,
+        target: &'a Target,
+        resent: &'a mut bool,
+    ) -> impl Future<Output = Result<Self::Sent, SendError>> + Send + 'a;
+}
+
+/// The hyper client's attempt: the request is rebuilt from its parts for
+/// a second target or a resend.
+struct HyperAttempt<'x> {
+    pool: &'x Arc<Pool>,
+    method: &'x Method,
+    /// Sent in origin form (the connection already knows the target).
+    path_and_query: http::uri::PathAndQuery,
+    headers: Option<HeaderMap>,
+    body: Option<crate::upstream::UpstreamRequestBody>,
+    resendable: bool,
+    /// A second target may be tried: the first attempt sends a copy.
+    keep_copy: bool,
+}
+
+fn upstream_request(
+    method: &Method,
+    path_and_query: &http::uri::PathAndQuery,
+    body: crate::upstream::UpstreamRequestBody,
+    headers: HeaderMap,
+) -> Request<crate::upstream::UpstreamRequestBody> {
+    let mut up = Request::new(body);
+    *up.method_mut() = method.clone();
+    *up.version_mut() = Version::HTTP_11;
+    *up.uri_mut() = http::Uri::from(path_and_query.clone());
+    *up.headers_mut() = headers;
+    up
+}
+
+impl Attempt for HyperAttempt<'_> {
+    type Sent = (Response<Incoming>, Lease);
+
+    fn send<'a>(
+        &'a mut self,
+        target: &'a Target,
+        resent: &'a mut bool,
+    ) -> impl Future<Output = Result<Self::Sent, SendError>> + Send + 'a {
+        let empty = || Either::Right(Full::new(Bytes::new()));
+        // A request that may go to a second target keeps a copy.
+        let h = if self.keep_copy {
+            self.headers.clone().unwrap_or_default()
+        } else {
+            self.headers.take().unwrap_or_default()
+        };
+        self.keep_copy = false;
+        let (first, again) = if self.resendable {
+            (h.clone(), Some(h))
+        } else {
+            (h, None)
+        };
+        let body = self.body.take().unwrap_or_else(empty);
+        let (method, path) = (self.method, &self.path_and_query);
+        let request = upstream_request(method, path, body, first);
+        let again = again.map(|h| move || upstream_request(method, path, empty(), h));
+        let sending = self.pool.send(target, request, again, resent);
+        async move {
+            let (response, lease) = sending.await?;
+            if !well_framed(&response) {
+                return Err(SendError::Failure(UpstreamFailure::InvalidResponse));
+            }
+            Ok((response, lease))
+        }
+    }
+}
+
+/// What hyper's client lets through that is not a valid response to a
+/// proxied request: a 101 (the gateway never forwards `Upgrade`, so it
+/// never asked to switch protocols), or `Content-Length` values that are
+/// not one decimal length (hyper checks them only where they frame the
+/// body, not on a response to HEAD).
+fn well_framed(response: &Response<Incoming>) -> bool {
+    if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+        return false;
+    }
+    let mut length = None;
+    response
+        .headers()
+        .get_all(CONTENT_LENGTH)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .all(|item| {
+            let item = item.trim_ascii();
+            let n = (!item.is_empty() && item.iter().all(u8::is_ascii_digit))
+                .then(|| std::str::from_utf8(item).ok()?.parse::<u64>().ok())
+                .flatten();
+            n.is_some() && *length.get_or_insert(n) == n
+        })
+}
+
+/// Sends a request to a target of `pool` with `send`, under the
+/// response-head timer (`connect_timeout` + `response_timeout`): one retry
+/// on another target after a connect failure when `may_retry` (body-less
+/// idempotent requests only), every failure counted and classified, and
+/// the target's health recorded. `send` says, through its flag, whether it
+/// sent the request a second time on a fresh connection (a pooled one had
+/// closed under it). Both data paths send through here.
+pub(crate) async fn attempts<A: Attempt>(
+    shared: &Shared,
+    pool: &Pool,
+    may_retry: bool,
+    attempt: &mut A,
+) -> Result<A::Sent, GatewayError> {
     let mut avoid = None;
     // The connect has its own timer (connect_timeout, labelled
     // connect_timeout); the response head gets response_timeout on top.
@@ -569,30 +729,14 @@ async fn exchange(
                 });
             }
         };
-        let h = if may_retry && avoid.is_none() {
-            headers.clone().unwrap_or_default()
-        } else {
-            headers.take().unwrap_or_default()
-        };
         let mut resent = false;
-        let (first, again) = if resendable {
-            (h.clone(), Some(h))
-        } else {
-            (h, None)
-        };
-        let request = build(body.take().unwrap_or_else(empty), first);
-        let again = again.map(|h| move || build(empty(), h));
-        // The send future is made where it is pinned (or wrapped), so it is
-        // not moved once made: it is most of this future's size.
-        let outcome = match Deadline::after(head_budget) {
-            Some(deadline) => {
-                let send = std::pin::pin!(pool.send(target, request, again, &mut resent));
-                crate::deadline::race(send, deadline).await
-            }
-            None => {
-                tokio::time::timeout(head_budget, pool.send(target, request, again, &mut resent))
-                    .await
-                    .ok()
+        // The send future is made where it is pinned, so it is not moved
+        // once made: it is most of this future's size.
+        let outcome = {
+            let sending = std::pin::pin!(attempt.send(target, &mut resent));
+            match Deadline::after(head_budget) {
+                Some(deadline) => crate::deadline::race(sending, deadline).await,
+                None => tokio::time::timeout(head_budget, sending).await.ok(),
             }
         };
         if resent {
@@ -605,9 +749,9 @@ async fn exchange(
                 .inc();
         }
         let failure = match outcome {
-            Some(Ok((response, lease))) => {
+            Some(Ok(sent)) => {
                 pool.record_success(target);
-                return Ok((response, lease, Sent { method, monitor }));
+                return Ok(sent);
             }
             None => UpstreamFailure::Timeout,
             Some(Err(SendError::BodyTooLarge { limit })) => {
@@ -665,6 +809,12 @@ fn upstream_response(
     debug_headers: bool,
 ) -> Response<ResponseBody> {
     let (mut parts, body) = response.into_parts();
+    // Transfer-Encoding overrides Content-Length (RFC 9112 section 6.3),
+    // and a length that was not the framing is not forwarded: the body is
+    // framed anew for the client.
+    if parts.headers.contains_key(TRANSFER_ENCODING) {
+        parts.headers.remove(CONTENT_LENGTH);
+    }
     strip_hop_by_hop(&mut parts.headers);
     let observation = sent.monitor.map(|request| {
         let (req_headers, url) = *request;

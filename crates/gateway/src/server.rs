@@ -26,6 +26,10 @@ use crate::metrics::{Metrics, OutcomeLabels};
 use crate::proxy::{self, ConnInfo};
 use crate::state::{Runtime, Shared};
 
+/// How long a client connection may take to send a request head (and stay
+/// idle between requests).
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How often each worker closes its upstream connections that have been
 /// idle for their upstream's `pool_idle_timeout`.
 const IDLE_REAP_EVERY: Duration = Duration::from_secs(1);
@@ -321,7 +325,7 @@ impl Worker {
                 return;
             }
         };
-        let builder = http_builder(&shared.runtime.load().config);
+        let builder = Arc::new(http_builder(&shared.runtime.load().config));
         // Response-head deadlines of this worker's requests (see deadline.rs).
         crate::deadline::start_ticker();
         // This worker's idle upstream connections close on time, whether or
@@ -359,35 +363,41 @@ impl Worker {
             };
             let _ = stream.set_nodelay(true);
             let conn = Arc::new(ConnInfo::new(peer, tls.is_some()));
+            let Some(acceptor) = &tls else {
+                let gw = &shared.runtime.load().config.gateway;
+                if gw.direct_path {
+                    let limit = read_buffer_limit(gw);
+                    let served =
+                        crate::direct::serve(stream, shared.clone(), conn, builder.clone(), limit);
+                    tokio::spawn(crate::drain::watch(served));
+                } else {
+                    let service = {
+                        let shared = shared.clone();
+                        service_fn(move |req| proxy::handle(shared.clone(), conn.clone(), req))
+                    };
+                    let served = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .into_owned();
+                    tokio::spawn(crate::drain::watch(crate::drain::graceful(served)));
+                }
+                continue;
+            };
             let service = {
                 let shared = shared.clone();
                 service_fn(move |req| proxy::handle(shared.clone(), conn.clone(), req))
             };
-            match &tls {
-                None => {
-                    let served = builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .into_owned();
-                    let watched = crate::drain::watch(served);
-                    tokio::spawn(async move {
-                        let _ = watched.await;
-                    });
-                }
-                Some(acceptor) => {
-                    let acceptor = acceptor.clone();
-                    let builder = builder.clone();
-                    let token = shutdown.clone();
-                    tokio::spawn(async move {
-                        let Some(stream) = handshake(acceptor, stream, &token).await else {
-                            return;
-                        };
-                        let served = builder
-                            .serve_connection(TokioIo::new(stream), service)
-                            .into_owned();
-                        let _ = crate::drain::watch(served).await;
-                    });
-                }
-            }
+            let acceptor = acceptor.clone();
+            let builder = builder.clone();
+            let token = shutdown.clone();
+            tokio::spawn(async move {
+                let Some(stream) = handshake(acceptor, stream, &token).await else {
+                    return;
+                };
+                let served = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned();
+                let _ = crate::drain::watch(crate::drain::graceful(served)).await;
+            });
         }
         drop(listener);
         let _ = closed.send(());
@@ -437,6 +447,12 @@ async fn handshake(
     }
 }
 
+/// How much of a request head is buffered before it is refused: above the
+/// gateway's own size checks, so they answer first.
+fn read_buffer_limit(gw: &crate::config::Gateway) -> usize {
+    (gw.max_header_bytes + gw.max_uri_bytes + 4096).max(8192 + 1024)
+}
+
 fn http_builder(config: &Config) -> auto::Builder<TokioExecutor> {
     let gw = &config.gateway;
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -446,11 +462,11 @@ fn http_builder(config: &Config) -> auto::Builder<TokioExecutor> {
     // default too): hyper answers more with a bare 431. A higher limit makes
     // hyper allocate its parse arrays for every request (about 1,000
     // instructions each, bench/instructions.sh).
-    let buf = (gw.max_header_bytes + gw.max_uri_bytes + 4096).max(8192 + 1024);
+    let buf = read_buffer_limit(gw);
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
+        .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(buf);
     builder
         .http2()

@@ -147,18 +147,38 @@ impl RequestIds {
     /// one.
     pub fn assign(&self, client: Option<&HeaderValue>) -> HeaderValue {
         if let Some(id) = client
-            && !id.is_empty()
-            && id.len() <= 128
-            && id
-                .as_bytes()
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+            && sane_id(id.as_bytes())
         {
             return id.clone();
         }
+        self.generate()
+    }
+
+    /// [`RequestIds::assign`] for a client id still in the bytes it came in.
+    pub fn assign_bytes(&self, client: Option<&[u8]>) -> HeaderValue {
+        if let Some(id) = client
+            && sane_id(id)
+            && let Some(id) = crate::proxy::shared_value(&[id])
+        {
+            return id;
+        }
+        self.generate()
+    }
+
+    fn generate(&self) -> HeaderValue {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         generated_id(self.prefix, n)
     }
+}
+
+/// A client's request id the gateway keeps: 1 to 128 characters of
+/// letters, digits and `-_.:`.
+fn sane_id(id: &[u8]) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
 }
 
 /// `<prefix as 8 hex digits>-<n in hex>`, written without the formatting
@@ -201,11 +221,14 @@ mod tests {
         let ids = RequestIds::new();
         let sane = HeaderValue::from_static("abc-123_x.y:z");
         assert_eq!(ids.assign(Some(&sane)), "abc-123_x.y:z");
+        assert_eq!(ids.assign_bytes(Some(b"abc-123_x.y:z")), "abc-123_x.y:z");
         let first = ids.assign(Some(&HeaderValue::from_static("has space")));
         let second = ids.assign(None);
         assert_ne!(first, "has space");
         let prefix = format!("{:08x}-", ids.prefix);
         assert_eq!(first.to_str().unwrap(), format!("{prefix}1"));
         assert_eq!(second.to_str().unwrap(), format!("{prefix}2"));
+        let third = ids.assign_bytes(Some(b"has\xffbyte"));
+        assert_eq!(third.to_str().unwrap(), format!("{prefix}3"));
     }
 }

@@ -62,6 +62,7 @@ fn minimal_example_is_the_defaults_plus_one_route() {
             workers: 0,
             tls: None,
             access_log: true,
+            direct_path: true,
             maintenance: None,
         },
         auth: Auth::default(),
@@ -287,7 +288,7 @@ fn unknown_nested_keys_are_named() {
             "gw.toml:3: gateway.lisen: unknown field `lisen`, expected one of {}",
             "`listen`, `admin_listen`, `realm`, `debug_headers`, `max_concurrent_requests`, \
              `max_body_bytes`, `max_header_bytes`, `max_uri_bytes`, `shutdown_grace`, `workers`, \
-             `access_log`, `tls`, `maintenance`"
+             `access_log`, `direct_path`, `tls`, `maintenance`"
         )
     );
     assert_eq!(

@@ -51,6 +51,7 @@ pub(super) struct FileGateway {
     pub(super) shutdown_grace: Option<Spanned<String>>,
     pub(super) workers: Option<Spanned<i64>>,
     pub(super) access_log: Option<bool>,
+    pub(super) direct_path: Option<bool>,
     pub(super) tls: Option<FileTls>,
     pub(super) maintenance: Option<Spanned<FileMaintenance>>,
 }

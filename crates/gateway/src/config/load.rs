@@ -521,6 +521,7 @@ fn build_gateway(g: FileGateway, src: &Source<'_>) -> Result<Gateway, ConfigErro
         },
         tls,
         access_log: g.access_log.unwrap_or(true),
+        direct_path: g.direct_path.unwrap_or(true),
         maintenance,
     })
 }

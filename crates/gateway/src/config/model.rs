@@ -55,6 +55,9 @@ pub struct Gateway {
     pub tls: Option<Tls>,
     /// Write one JSON access log line per request to stdout.
     pub access_log: bool,
+    /// Serve the HTTP/1.1 requests it takes on the direct path
+    /// (`direct.rs`); off: every request goes through hyper.
+    pub direct_path: bool,
     /// A gateway-wide maintenance window.
     pub maintenance: Option<Maintenance>,
 }

@@ -37,6 +37,30 @@ pub(super) struct Idle {
     since: Instant,
 }
 
+/// A plain connection of the direct path (`direct.rs`), waiting in an idle
+/// list: the direct path speaks HTTP/1.1 on it itself.
+pub(super) struct RawIdle {
+    stream: TcpStream,
+    since: Instant,
+}
+
+/// When a pooled connection went idle.
+trait Since {
+    fn since(&self) -> Instant;
+}
+
+impl Since for Idle {
+    fn since(&self) -> Instant {
+        self.since
+    }
+}
+
+impl Since for RawIdle {
+    fn since(&self) -> Instant {
+        self.since
+    }
+}
+
 /// Why a connection could not be opened. Classified like hyper-util's
 /// connect errors were (see `classify_connect`).
 #[derive(Debug)]
@@ -97,10 +121,10 @@ impl Lease {
 
 /// Drops the connections idle for `timeout` or longer (the oldest are
 /// first in the list).
-fn prune_expired(idle: &mut Vec<Idle>, now: Instant, timeout: std::time::Duration) {
+fn prune_expired<T: Since>(idle: &mut Vec<T>, now: Instant, timeout: std::time::Duration) {
     let expired = idle
         .iter()
-        .take_while(|i| now.saturating_duration_since(i.since) >= timeout)
+        .take_while(|i| now.saturating_duration_since(i.since()) >= timeout)
         .count();
     if expired > 0 {
         idle.drain(..expired);
@@ -121,6 +145,16 @@ impl Pool {
                 .unwrap_or_else(PoisonError::into_inner);
             prune_expired(&mut idle, now, self.config.pool_idle_timeout);
             idle.retain(|i| !i.sender.is_closed());
+            drop(idle);
+            let mut raw = self.raw_idle[worker * self.targets.len() + target]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            prune_expired(&mut raw, now, self.config.pool_idle_timeout);
+            // Closed by the upstream (a read sees the end) or sending
+            // what nobody asked for: not reusable.
+            raw.retain(|i| {
+                matches!(i.stream.try_read(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            });
         }
     }
 
@@ -130,6 +164,48 @@ impl Pool {
         for slot in &self.idle {
             slot.lock().unwrap_or_else(PoisonError::into_inner).clear();
         }
+        for slot in &self.raw_idle {
+            slot.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        }
+    }
+
+    /// Whether the direct path can speak to this upstream (plain HTTP).
+    pub fn is_plain(&self) -> bool {
+        self.tls.is_none()
+    }
+
+    /// The most recently used idle plain connection of this worker to
+    /// `target`, unless expired. It may have been closed by the upstream
+    /// unseen: the caller sends again on a fresh one if so.
+    pub fn checkout_raw(&self, target: &Target) -> Option<TcpStream> {
+        let mut idle = self.raw_idle[self.slot(target)]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if idle.is_empty() {
+            return None;
+        }
+        prune_expired(&mut idle, Instant::now(), self.config.pool_idle_timeout);
+        idle.pop().map(|i| i.stream)
+    }
+
+    /// Returns a plain connection whose response ended cleanly to this
+    /// worker's idle list for `target`.
+    pub fn checkin_raw(&self, target: &Target, stream: TcpStream) {
+        let now = Instant::now();
+        let mut idle = self.raw_idle[self.slot(target)]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        prune_expired(&mut idle, now, self.config.pool_idle_timeout);
+        idle.push(RawIdle { stream, since: now });
+    }
+
+    /// Opens a plain connection to `target` for the direct path: resolve
+    /// and TCP connect within `connect_timeout`, as [`Pool::send`] does.
+    pub async fn connect_raw(&self, target: &Target) -> Result<TcpStream, UpstreamFailure> {
+        self.connect_tcp(target)
+            .await
+            .map(|(tcp, _host)| tcp)
+            .map_err(|e| classify_connect(&e))
     }
 
     /// The most recently used idle connection of this worker to `target`
@@ -244,6 +320,32 @@ impl Pool {
     /// HTTP/1.1 handshake. The connection is driven by a task of its own on
     /// the calling worker.
     async fn connect(&self, target: &Target) -> Result<Sender, ConnectError> {
+        let (tcp, host) = self.connect_tcp(target).await?;
+        match &self.tls {
+            None => handshake(tcp).await,
+            Some(tls) => {
+                let name =
+                    rustls_pki_types::ServerName::try_from(host.to_owned()).map_err(|e| {
+                        ConnectError::Tls(io::Error::new(io::ErrorKind::InvalidInput, e))
+                    })?;
+                // The handshake is part of connecting: a server that
+                // accepts and then says nothing is a connect timeout.
+                let stream =
+                    tokio::time::timeout(self.config.connect_timeout, tls.connect(name, tcp))
+                        .await
+                        .map_err(|_elapsed| ConnectError::Timeout)?
+                        .map_err(ConnectError::Tls)?;
+                handshake(stream).await
+            }
+        }
+    }
+
+    /// Resolves `target` and opens a TCP connection to it (TCP_NODELAY);
+    /// also returns the target's host, for TLS.
+    async fn connect_tcp<'t>(
+        &self,
+        target: &'t Target,
+    ) -> Result<(TcpStream, &'t str), ConnectError> {
         let (host, port) = split_authority(&target.authority);
         let port: u16 = port.parse().map_err(|_| {
             ConnectError::Tcp(io::Error::new(io::ErrorKind::InvalidInput, "invalid port"))
@@ -266,23 +368,7 @@ impl Pool {
         };
         let tcp = connect_tcp(&addrs, self.config.connect_timeout).await?;
         let _ = tcp.set_nodelay(true);
-        match &self.tls {
-            None => handshake(tcp).await,
-            Some(tls) => {
-                let name =
-                    rustls_pki_types::ServerName::try_from(host.to_owned()).map_err(|e| {
-                        ConnectError::Tls(io::Error::new(io::ErrorKind::InvalidInput, e))
-                    })?;
-                // The handshake is part of connecting: a server that
-                // accepts and then says nothing is a connect timeout.
-                let stream =
-                    tokio::time::timeout(self.config.connect_timeout, tls.connect(name, tcp))
-                        .await
-                        .map_err(|_elapsed| ConnectError::Timeout)?
-                        .map_err(ConnectError::Tls)?;
-                handshake(stream).await
-            }
-        }
+        Ok((tcp, host))
     }
 }
 

@@ -54,6 +54,8 @@ pub struct Pool {
     /// Idle connections, `workers * targets` lists: worker `w`'s list for
     /// target `t` is at `w * targets.len() + t`.
     idle: Vec<Mutex<Vec<conn::Idle>>>,
+    /// The direct path's plain connections, laid out as `idle`.
+    raw_idle: Vec<Mutex<Vec<conn::RawIdle>>>,
     workers: usize,
     next: AtomicUsize,
     epoch: Instant,
@@ -67,6 +69,13 @@ pub struct Target {
     consecutive_failures: AtomicU32,
     /// Milliseconds since the pool's epoch until which it is ejected.
     ejected_until_ms: AtomicU64,
+}
+
+impl Target {
+    /// Its position in its pool's list.
+    pub fn index(&self) -> usize {
+        self.index
+    }
 }
 
 /// The target chosen for a request, or how long until one is back.
@@ -104,16 +113,25 @@ impl Pool {
         let idle = (0..workers * targets.len())
             .map(|_| Mutex::new(Vec::new()))
             .collect();
+        let raw_idle = (0..workers * targets.len())
+            .map(|_| Mutex::new(Vec::new()))
+            .collect();
         Ok(Pool {
             name: Arc::from(config.name.as_str()),
             config,
             tls,
             targets,
             idle,
+            raw_idle,
             workers,
             next: AtomicUsize::new(0),
             epoch: Instant::now(),
         })
+    }
+
+    /// The target at `index` in the list.
+    pub fn target(&self, index: usize) -> Option<&Target> {
+        self.targets.get(index)
     }
 
     /// The calling worker's idle list for `target`.

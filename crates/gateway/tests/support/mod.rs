@@ -23,9 +23,19 @@ pub fn parse_config(toml: &str) -> Config {
 }
 
 /// A gateway with `[gateway]` defaults suited to tests, plus `rest`.
+///
+/// `CANDOR_TEST_DIRECT_PATH=off` turns the direct path off where a test
+/// does not choose: CI runs the gateway suite once each way.
 pub async fn gateway(gateway_extra: &str, rest: &str) -> Gateway {
+    let direct = if !gateway_extra.contains("direct_path")
+        && std::env::var_os("CANDOR_TEST_DIRECT_PATH").is_some_and(|v| v == "off")
+    {
+        "direct_path = false"
+    } else {
+        ""
+    };
     let toml = format!(
-        "[gateway]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\naccess_log = false\n{gateway_extra}\n{rest}"
+        "[gateway]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\naccess_log = false\n{direct}\n{gateway_extra}\n{rest}"
     );
     Gateway::start(parse_config(&toml), StartOptions::default())
         .await

@@ -1,0 +1,1565 @@
+//! The direct HTTP/1.1 path: the requests the gateway can proxy as bytes,
+//! without hyper's server and client in between.
+//!
+//! One task per client connection reads a request head, parses it with
+//! httparse into field slices, runs the checks on those slices, writes the
+//! upstream's head as bytes (the client's fields minus the hop-by-hop ones,
+//! the forwarding fields and the request id spliced in) on a pooled plain
+//! connection of its own worker, reads the response head the same way and
+//! relays the body. No header map, no channel, no second task: per request
+//! this is about a third of the instructions of the hyper path
+//! (`bench/instructions.sh`).
+//!
+//! It takes only what it fully handles: HTTP/1.1 `GET`, `HEAD`, `DELETE`
+//! and `OPTIONS` requests without a body, on routes without
+//! authentication, roles, rate limit or body schema, to a plain-HTTP
+//! upstream that is neither monitored nor repaired, and that pass every
+//! request limit. On the first request it does not take (or any head it
+//! cannot parse, or a route it would refuse), it hands the connection to
+//! hyper's server with the bytes it has buffered replayed first; the rest
+//! of the connection is served there, by the path every other request
+//! takes (`proxy::handle`). So every refusal is still made, and answered,
+//! in one place, and an h2c preface or a malformed request reaches hyper
+//! untouched.
+//!
+//! What it does itself is what happens once a request is on its way: the
+//! upstream exchange (through the same `proxy::attempts` as the hyper path:
+//! timers, one retry, ejection, failure classification), the contract's
+//! answer to an upstream failure (`proxy::answer_error`), the response head
+//! (hop-by-hop fields out, `X-Request-Id`, `X-Upstream-Service` on a 5xx,
+//! deprecation fields, `Date` when the upstream sent none) and the body:
+//! relayed as framed (`Content-Length`, or chunked, checked chunk by chunk),
+//! or chunked by the gateway when the upstream delimits it by closing. A
+//! body that ends early closes the client's connection before the message
+//! is complete, as the hyper path does.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{HeaderValue, Method, Response};
+use http_body::Body as _;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::config::{Repair, RouteAuth};
+use crate::metrics::UpstreamLabels;
+use crate::proxy::{self, Answered, Attempt, ConnInfo};
+use crate::routing::RouteState;
+use crate::state::{Runtime, Shared};
+use crate::upstream::{Pool, SendError, Target, UpstreamFailure};
+
+/// Fields parsed per message: hyper's limit too. A request with more goes
+/// to hyper (which answers 431); a response with more is not valid HTTP to
+/// the gateway, as to hyper's client.
+const MAX_FIELDS: usize = 100;
+
+/// The largest response head read (hyper's client's default buffer limit).
+const MAX_RESPONSE_HEAD: usize = 8192 + 4096 * 100;
+
+/// What each read asks room for.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// The hyper server a connection is handed to.
+pub(crate) type Builder = Arc<auto::Builder<TokioExecutor>>;
+
+/// What a connection holds between requests.
+struct Buffers {
+    /// Bytes from the client not yet handled.
+    client: BytesMut,
+    /// Bytes from the upstream: the response head, then body reads.
+    upstream: BytesMut,
+    /// The request head for the upstream.
+    request: Vec<u8>,
+    /// What goes to the client next.
+    reply: Vec<u8>,
+}
+
+/// Serves a cleartext client connection: directly while each request is
+/// one the direct path takes, then through hyper.
+pub(crate) async fn serve(
+    mut client: TcpStream,
+    shared: Arc<Shared>,
+    conn: Arc<ConnInfo>,
+    builder: Builder,
+    head_limit: usize,
+) {
+    let mut io = Buffers {
+        client: BytesMut::with_capacity(8192),
+        upstream: BytesMut::with_capacity(READ_CHUNK),
+        request: Vec::with_capacity(4096),
+        reply: Vec::with_capacity(4096),
+    };
+    loop {
+        match next_head(&mut client, &mut io.client, head_limit).await {
+            Wait::Head => {}
+            Wait::Closed => return,
+            Wait::Handover => break,
+        }
+        match exchange(&shared, &conn, &mut client, &mut io).await {
+            Next::KeepAlive => {}
+            Next::Close => return,
+            Next::Handover => break,
+        }
+    }
+    shared.metrics.direct_handovers.inc();
+    let replay = Replay {
+        buffered: io.client.freeze(),
+        inner: client,
+    };
+    let service = service_fn(move |req| proxy::handle(shared.clone(), conn.clone(), req));
+    let served = builder.serve_connection(TokioIo::new(replay), service);
+    let _ = crate::drain::graceful(served).await;
+}
+
+enum Wait {
+    /// A whole request head is buffered.
+    Head,
+    Closed,
+    /// Not for the direct path: hyper takes the connection.
+    Handover,
+}
+
+/// Reads until the buffer holds a whole request head. An idle connection
+/// closes when its worker drains, or after the header-read timeout
+/// without one (as hyper's connections do).
+async fn next_head(client: &mut TcpStream, buf: &mut BytesMut, limit: usize) -> Wait {
+    loop {
+        if has_blank_line(buf) {
+            return Wait::Head;
+        }
+        if buf.len() > limit {
+            return Wait::Handover;
+        }
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(READ_CHUNK);
+        }
+        let idle = buf.is_empty();
+        let read = {
+            let mut reading = std::pin::pin!(client.read_buf(buf));
+            let watched = std::future::poll_fn(|cx| {
+                if idle && crate::drain::draining() {
+                    return Poll::Ready(None);
+                }
+                reading.as_mut().poll(cx).map(Some)
+            });
+            tokio::time::timeout(crate::server::HEADER_READ_TIMEOUT, watched).await
+        };
+        match read {
+            Ok(Some(Ok(n))) if n > 0 => {}
+            // Closed, failed, drained while idle, or too slow.
+            _ => return Wait::Closed,
+        }
+    }
+}
+
+/// Whether `buf` holds an empty line (the end of a message head), with
+/// CRLF or bare LF line ends as httparse takes them.
+fn has_blank_line(buf: &[u8]) -> bool {
+    if buf.ends_with(b"\r\n\r\n") {
+        return true;
+    }
+    let mut from = 0;
+    while let Some(at) = buf[from..].iter().position(|&b| b == b'\n') {
+        let next = from + at + 1;
+        match &buf[next..] {
+            [b'\n', ..] | [b'\r', b'\n', ..] => return true,
+            _ => from = next,
+        }
+    }
+    false
+}
+
+enum Next {
+    KeepAlive,
+    Close,
+    Handover,
+}
+
+/// Handles the request whose head is buffered, or leaves it (and the
+/// connection) to hyper.
+async fn exchange(
+    shared: &Shared,
+    conn: &ConnInfo,
+    client: &mut TcpStream,
+    io: &mut Buffers,
+) -> Next {
+    let started = Instant::now();
+    let runtime = shared.runtime.load_full();
+    let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
+    let mut req = httparse::Request::new(&mut fields);
+    let Ok(httparse::Status::Complete(len)) = req.parse(&io.client) else {
+        return Next::Handover;
+    };
+    let Some(head) = RequestHead::read(&req, &runtime) else {
+        return Next::Handover;
+    };
+    let Some(admitted) = admit(shared, &runtime, &head) else {
+        return Next::Handover;
+    };
+    let (route, pool) = (admitted.route, admitted.pool);
+    let close = head.close;
+    let gw = &runtime.config.gateway;
+    let request_id = shared.request_ids.assign_bytes(head.request_id);
+    write_request(&mut io.request, &req, &head, conn, &request_id);
+    let respond = Respond {
+        request_id: &request_id,
+        debug_headers: route.config.debug_headers.unwrap_or(gw.debug_headers),
+        upstream: &pool.name,
+        route,
+        no_body: head.method == Method::HEAD,
+        close: head.close,
+    };
+    let mut attempt = DirectAttempt {
+        pool,
+        request: &io.request,
+        response: &mut io.upstream,
+        reply: &mut io.reply,
+        respond: &respond,
+    };
+    // Every direct request is body-less and idempotent.
+    let may_retry = pool.config.targets.len() > 1;
+    let outcome = proxy::attempts(shared, pool, may_retry, &mut attempt).await;
+    drop(admitted);
+    shared.metrics.direct_requests.inc();
+    let answered = |status: u16, rule: Option<&'static str>| Answered {
+        started,
+        route: Some(&route.label),
+        method: &head.method,
+        path: gw.access_log.then_some(head.path),
+        status,
+        rule,
+        upstream: Some(&pool.name),
+        request_id: &request_id,
+    };
+    let next = match outcome {
+        Ok(sent) => {
+            proxy::record(shared, conn, answered(sent.head.status, None));
+            relay(shared, client, &mut io.upstream, &mut io.reply, sent, pool).await
+        }
+        Err(error) => {
+            let json = head
+                .accept
+                .is_none_or(|v| HeaderValue::from_bytes(v).is_ok_and(|v| accepts_json(&v)));
+            let (response, rule) =
+                proxy::answer_error(shared, &error, &request_id, respond.debug_headers, json);
+            let status = response.status().as_u16();
+            proxy::record(shared, conn, answered(status, Some(rule)));
+            write_answer(&mut io.reply, response, &request_id, head.close);
+            if client.write_all(&io.reply).await.is_err() {
+                Next::Close
+            } else {
+                Next::KeepAlive
+            }
+        }
+    };
+    io.client.advance(len);
+    match next {
+        Next::KeepAlive if close || crate::drain::draining() => Next::Close,
+        next => next,
+    }
+}
+
+fn accepts_json(accept: &HeaderValue) -> bool {
+    crate::error::accepts_json(Some(accept))
+}
+
+/// What the direct path learned from a request head, borrowed from it.
+struct RequestHead<'b> {
+    method: Method,
+    /// The request-target, in origin form.
+    target: &'b str,
+    path: &'b str,
+    host: &'b [u8],
+    /// The client asked to close after this request.
+    close: bool,
+    request_id: Option<&'b [u8]>,
+    accept: Option<&'b [u8]>,
+    /// The first `X-Forwarded-For` and `Forwarded` values of earlier hops.
+    forwarded_for: Option<&'b [u8]>,
+    forwarded: Option<&'b [u8]>,
+    /// The header section's size, counted as the hyper path counts it.
+    size: usize,
+    /// The fields not forwarded as they came: bit `i` for field `i`.
+    skip: u128,
+}
+
+impl<'b> RequestHead<'b> {
+    /// The head, when it is one the direct path takes: HTTP/1.1, a method
+    /// it serves, an origin-form target hyper would take too, one Host, no
+    /// body and no hop-by-hop field but `Connection: keep-alive | close`.
+    fn read(req: &httparse::Request<'_, 'b>, runtime: &Runtime) -> Option<RequestHead<'b>> {
+        if req.version != Some(1) {
+            return None;
+        }
+        let method = match req.method? {
+            "GET" => Method::GET,
+            "HEAD" => Method::HEAD,
+            "DELETE" => Method::DELETE,
+            "OPTIONS" => Method::OPTIONS,
+            _ => return None,
+        };
+        let target = req.path?;
+        let path = origin_form_path(target)?;
+        let identity = [
+            runtime.auth.subject_header.as_str(),
+            runtime.auth.roles_header.as_str(),
+        ];
+        let mut head = RequestHead {
+            method,
+            target,
+            path,
+            host: b"",
+            close: false,
+            request_id: None,
+            accept: None,
+            forwarded_for: None,
+            forwarded: None,
+            size: 0,
+            skip: 0,
+        };
+        let mut host = None;
+        let mut length_seen = false;
+        for (i, field) in req.headers.iter().enumerate() {
+            let (name, value) = (field.name, field.value);
+            head.size += name.len() + value.len() + 4;
+            let is = |known: &str| name.eq_ignore_ascii_case(known);
+            let skip = if is("host") {
+                if host.replace(value).is_some() {
+                    return None;
+                }
+                false
+            } else if is("content-length") {
+                if length_seen || value.trim_ascii() != b"0" {
+                    return None;
+                }
+                length_seen = true;
+                false
+            } else if is("connection") {
+                for token in value.split(|&b| b == b',') {
+                    match token.trim_ascii() {
+                        t if t.eq_ignore_ascii_case(b"close") => head.close = true,
+                        t if t.eq_ignore_ascii_case(b"keep-alive") => {}
+                        _ => return None,
+                    }
+                }
+                true
+            } else if [
+                "transfer-encoding",
+                "te",
+                "trailer",
+                "upgrade",
+                "expect",
+                "keep-alive",
+                "proxy-connection",
+            ]
+            .into_iter()
+            .any(is)
+            {
+                return None;
+            } else if is("accept") {
+                head.accept.get_or_insert(value);
+                false
+            } else if is("x-request-id") {
+                head.request_id.get_or_insert(value);
+                true
+            } else if is("x-forwarded-for") {
+                head.forwarded_for.get_or_insert(visible(value)?);
+                true
+            } else if is("forwarded") {
+                head.forwarded.get_or_insert(visible(value)?);
+                true
+            } else {
+                is("x-forwarded-proto") || is("x-forwarded-host") || identity.into_iter().any(is)
+            };
+            if skip {
+                head.skip |= 1 << i;
+            }
+        }
+        head.host = visible(host?)?;
+        Some(head)
+    }
+}
+
+/// `value` when it is text a header map gives back (`to_str`): visible
+/// ASCII, spaces and tabs.
+fn visible(value: &[u8]) -> Option<&[u8]> {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+        .then_some(value)
+}
+
+/// The path of an origin-form request-target whose every byte `http`'s
+/// URI parser (hyper's) accepts in its place; `None` for anything else.
+fn origin_form_path(target: &str) -> Option<&str> {
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path, query),
+        None => (target, ""),
+    };
+    let table = &*TARGET_BYTES;
+    let ok = target.starts_with('/')
+        && path.bytes().all(|b| table[usize::from(b)] & IN_PATH != 0)
+        && query.bytes().all(|b| table[usize::from(b)] & IN_QUERY != 0);
+    ok.then_some(path)
+}
+
+const IN_PATH: u8 = 1;
+const IN_QUERY: u8 = 2;
+
+/// Which bytes `http::uri::PathAndQuery` takes in a path and in a query,
+/// asked of it once, so the direct path never forwards a target the hyper
+/// path would refuse. `#` (a fragment, never sent) is refused in both.
+static TARGET_BYTES: LazyLock<[u8; 256]> = LazyLock::new(|| {
+    let mut table = [0u8; 256];
+    for b in 0..=255u8 {
+        if b == b'#' || b == b'?' {
+            continue;
+        }
+        let takes = |text: &[u8]| {
+            http::uri::PathAndQuery::try_from(text).is_ok_and(|pq| pq.as_str().as_bytes() == text)
+        };
+        if takes(&[b'/', b, b'a']) {
+            table[usize::from(b)] |= IN_PATH;
+        }
+        if takes(&[b'/', b'?', b, b'a']) {
+            table[usize::from(b)] |= IN_QUERY;
+        }
+    }
+    table[usize::from(b'?')] |= IN_QUERY;
+    table
+});
+
+/// A request that passed the checks the direct path runs itself.
+struct Admitted<'r, 's> {
+    route: &'r Arc<RouteState>,
+    pool: &'r Arc<Pool>,
+    _in_flight: crate::state::InFlight<'s>,
+}
+
+/// The hyper path's checks, in its order, for a request that passes them
+/// all on a route the direct path serves; `None` sends the request to the
+/// hyper path, which answers whatever refusal is due.
+fn admit<'r, 's>(
+    shared: &'s Shared,
+    runtime: &'r Runtime,
+    head: &RequestHead<'_>,
+) -> Option<Admitted<'r, 's>> {
+    let gw = &runtime.config.gateway;
+    if head.target.len() > gw.max_uri_bytes || head.size > gw.max_header_bytes {
+        return None;
+    }
+    let entry = runtime.routes.find(head.path)?;
+    if entry.retired().is_some() {
+        return None;
+    }
+    let route = entry.route_for(&head.method)?;
+    if !serves(route) {
+        return None;
+    }
+    let now = SystemTime::now();
+    if [route.config.maintenance, gw.maintenance]
+        .into_iter()
+        .flatten()
+        .any(|window| window.is_open(now))
+    {
+        return None;
+    }
+    let pool = route.pool.as_ref()?;
+    let in_flight = shared.admit(gw.max_concurrent_requests).ok()?;
+    Some(Admitted {
+        route,
+        pool,
+        _in_flight: in_flight,
+    })
+}
+
+/// Whether the direct path serves `route`: nothing to authenticate,
+/// count or validate, and a plain upstream whose responses pass through
+/// unobserved and unrepaired.
+fn serves(route: &RouteState) -> bool {
+    let c = &route.config;
+    c.auth == RouteAuth::None
+        && c.roles.is_empty()
+        && c.rate_limit.is_none()
+        && route.schema.is_none()
+        && route.pool.as_ref().is_some_and(|pool| {
+            pool.is_plain() && !pool.config.monitor && pool.config.repair == Repair::default()
+        })
+}
+
+/// The request head for the upstream, as the hyper path would send it.
+fn write_request(
+    out: &mut Vec<u8>,
+    req: &httparse::Request<'_, '_>,
+    head: &RequestHead<'_>,
+    conn: &ConnInfo,
+    request_id: &HeaderValue,
+) {
+    out.clear();
+    out.extend_from_slice(head.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(head.target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (i, field) in req.headers.iter().enumerate() {
+        if head.skip & (1 << i) == 0 {
+            field_line(out, field.name.as_bytes(), field.value);
+        }
+    }
+    out.extend_from_slice(b"x-forwarded-for: ");
+    if let Some(prior) = head.forwarded_for {
+        out.extend_from_slice(prior);
+        out.extend_from_slice(b", ");
+    }
+    out.extend_from_slice(conn.peer_ip.as_bytes());
+    out.extend_from_slice(b"\r\nx-forwarded-proto: ");
+    out.extend_from_slice(if conn.tls { b"https" } else { b"http" });
+    out.extend_from_slice(b"\r\nforwarded: ");
+    if let Some(prior) = head.forwarded {
+        out.extend_from_slice(prior);
+        out.extend_from_slice(b", ");
+    }
+    out.extend_from_slice(conn.forwarded_for.as_bytes());
+    out.extend_from_slice(b";host=\"");
+    out.extend_from_slice(head.host);
+    out.extend_from_slice(b"\"\r\n");
+    field_line(out, b"x-forwarded-host", head.host);
+    field_line(out, b"x-request-id", request_id.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+fn field_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// What the client's response head needs besides the upstream's.
+struct Respond<'x> {
+    request_id: &'x HeaderValue,
+    debug_headers: bool,
+    upstream: &'x str,
+    route: &'x RouteState,
+    /// A HEAD request: the response has no body, whatever it declares.
+    no_body: bool,
+    /// The client asked to close after this response.
+    close: bool,
+}
+
+/// The direct path's [`Attempt`]: the request head written on a pooled
+/// plain connection (sent again on a fresh one if the pooled one turns out
+/// closed) or a new one, and the response head read and rewritten for the
+/// client.
+struct DirectAttempt<'x> {
+    pool: &'x Pool,
+    request: &'x [u8],
+    response: &'x mut BytesMut,
+    reply: &'x mut Vec<u8>,
+    respond: &'x Respond<'x>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// No body (HEAD, 1xx, 204, 304).
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Delimited by the upstream closing the connection.
+    UntilClose,
+}
+
+impl Attempt for DirectAttempt<'_> {
+    type Sent = SentOwned;
+
+    async fn send<'a>(
+        &'a mut self,
+        target: &'a Target,
+        resent: &'a mut bool,
+    ) -> Result<SentOwned, SendError> {
+        if let Some(mut stream) = self.pool.checkout_raw(target) {
+            match self.round_trip(&mut stream).await {
+                Ok(head) => return Ok(SentOwned::new(stream, target, head)),
+                // The upstream closed it while it was idle: the
+                // request was never answered; once more, fresh.
+                Err(UpstreamFailure::Reset) => *resent = true,
+                Err(failure) => return Err(SendError::Failure(failure)),
+            }
+        }
+        let mut stream = self
+            .pool
+            .connect_raw(target)
+            .await
+            .map_err(SendError::Failure)?;
+        let head = self
+            .round_trip(&mut stream)
+            .await
+            .map_err(SendError::Failure)?;
+        Ok(SentOwned::new(stream, target, head))
+    }
+}
+
+/// [`Sent`] with the target as its index in the pool: what crosses
+/// `proxy::attempts`.
+struct SentOwned {
+    stream: TcpStream,
+    target: usize,
+    head: ResponseHead,
+}
+
+impl SentOwned {
+    fn new(stream: TcpStream, target: &Target, head: ResponseHead) -> SentOwned {
+        SentOwned {
+            stream,
+            target: target.index(),
+            head,
+        }
+    }
+}
+
+/// What the response head said, once rewritten into the reply.
+#[derive(Debug, Clone, Copy)]
+struct ResponseHead {
+    status: u16,
+    len: usize,
+    framing: Framing,
+    keep_alive: bool,
+}
+
+impl DirectAttempt<'_> {
+    /// Writes the request and reads the response head (past any 1xx),
+    /// rewriting it into the reply.
+    async fn round_trip(
+        &mut self,
+        stream: &mut TcpStream,
+    ) -> Result<ResponseHead, UpstreamFailure> {
+        self.response.clear();
+        stream
+            .write_all(self.request)
+            .await
+            .map_err(|_| UpstreamFailure::Reset)?;
+        loop {
+            if has_blank_line(self.response) {
+                match rewrite_response(self.response, self.respond, self.reply)? {
+                    Parsed::Final(head) => return Ok(head),
+                    Parsed::Informational(len) => {
+                        self.response.advance(len);
+                        continue;
+                    }
+                }
+            }
+            if self.response.len() > MAX_RESPONSE_HEAD {
+                return Err(UpstreamFailure::InvalidResponse);
+            }
+            if !self.response.is_empty() && invalid_so_far(self.response) {
+                return Err(UpstreamFailure::InvalidResponse);
+            }
+            self.response.reserve(READ_CHUNK);
+            match stream.read_buf(self.response).await {
+                Ok(n) if n > 0 => {}
+                _ if !self.response.is_empty() && invalid_so_far(self.response) => {
+                    return Err(UpstreamFailure::InvalidResponse);
+                }
+                _ => return Err(UpstreamFailure::Reset),
+            }
+        }
+    }
+}
+
+/// Whether the bytes so far already cannot be an HTTP/1.x response head
+/// (as hyper's client fails at once, without waiting for more).
+fn invalid_so_far(buf: &[u8]) -> bool {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
+    httparse::Response::new(&mut fields).parse(buf).is_err()
+}
+
+enum Parsed {
+    Final(ResponseHead),
+    /// A 1xx response head of this length, to skip.
+    Informational(usize),
+}
+
+/// Parses the response head in `buf` and writes the client's head into
+/// `reply`: the status line, the upstream's fields minus the hop-by-hop
+/// ones (and those `Connection` names) and the ones the gateway sets, then
+/// the gateway's.
+fn rewrite_response(
+    buf: &[u8],
+    respond: &Respond<'_>,
+    reply: &mut Vec<u8>,
+) -> Result<Parsed, UpstreamFailure> {
+    let invalid = UpstreamFailure::InvalidResponse;
+    let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
+    let mut res = httparse::Response::new(&mut fields);
+    let len = match res.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        _ => return Err(invalid),
+    };
+    let status = res.code.ok_or(invalid)?;
+    if status < 100 {
+        return Err(invalid);
+    }
+    if status < 200 {
+        // 101 would switch protocols the gateway never asked for.
+        return if status == 101 {
+            Err(invalid)
+        } else {
+            Ok(Parsed::Informational(len))
+        };
+    }
+    let framing = ResponseFraming::read(res.headers, res.version == Some(1))?;
+    let body = if respond.no_body || status == 204 || status == 304 {
+        Framing::Empty
+    } else {
+        framing.framing
+    };
+    let server_error = status >= 500;
+    let debug = server_error && respond.debug_headers;
+
+    reply.clear();
+    reply.extend_from_slice(b"HTTP/1.1 ");
+    reply.extend_from_slice(itoa3(status).as_slice());
+    reply.push(b' ');
+    reply.extend_from_slice(res.reason.unwrap_or("").as_bytes());
+    reply.extend_from_slice(b"\r\n");
+    let mut has_date = false;
+    for field in res.headers.iter() {
+        let (name, value) = (field.name, field.value);
+        let is = |known: &str| name.eq_ignore_ascii_case(known);
+        let dropped = HOP_BY_HOP.into_iter().any(is)
+            || framing.named(name)
+            || is("x-request-id")
+            || (debug && is("x-upstream-service"))
+            // A length that is not the framing (chunked wins) is dropped.
+            || (!matches!(framing.framing, Framing::Length(_)) && is("content-length"));
+        if dropped {
+            continue;
+        }
+        has_date |= is("date");
+        field_line(reply, name.as_bytes(), value);
+    }
+    if matches!(body, Framing::Chunked | Framing::UntilClose) {
+        reply.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    if !has_date {
+        reply.extend_from_slice(b"date: ");
+        http_date(reply);
+        reply.extend_from_slice(b"\r\n");
+    }
+    field_line(reply, b"x-request-id", respond.request_id.as_bytes());
+    if debug {
+        field_line(reply, b"x-upstream-service", respond.upstream.as_bytes());
+    }
+    for (name, value) in &respond.route.deprecation_headers {
+        field_line(reply, name.as_str().as_bytes(), value.as_bytes());
+    }
+    if respond.close || crate::drain::draining() {
+        reply.extend_from_slice(b"connection: close\r\n");
+    }
+    reply.extend_from_slice(b"\r\n");
+    Ok(Parsed::Final(ResponseHead {
+        status,
+        len,
+        framing: body,
+        keep_alive: framing.keep_alive && body != Framing::UntilClose,
+    }))
+}
+
+/// The fields RFC 9110 section 7.6.1 lists, and the old ones proxies drop.
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// How a response's body is framed (RFC 9112 section 6.3), from its
+/// fields, and what its `Connection` field says.
+struct ResponseFraming<'b> {
+    framing: Framing,
+    keep_alive: bool,
+    /// The fields `Connection` names, to drop (up to 16; more is refused).
+    named: [&'b [u8]; 16],
+    named_len: usize,
+}
+
+impl<'b> ResponseFraming<'b> {
+    fn read(fields: &[httparse::Header<'b>], http11: bool) -> Result<Self, UpstreamFailure> {
+        let invalid = UpstreamFailure::InvalidResponse;
+        let mut out = ResponseFraming {
+            framing: Framing::UntilClose,
+            keep_alive: http11,
+            named: [b""; 16],
+            named_len: 0,
+        };
+        let mut length: Option<u64> = None;
+        let mut coded: Option<bool> = None;
+        for field in fields {
+            let (name, value) = (field.name, field.value);
+            if name.eq_ignore_ascii_case("content-length") {
+                // "5" or a list of one repeated length ("5, 5"), as
+                // hyper's client takes them.
+                for item in value.split(|&b| b == b',') {
+                    let n = decimal(item.trim_ascii()).ok_or(invalid)?;
+                    if length.is_some_and(|l| l != n) {
+                        return Err(invalid);
+                    }
+                    length = Some(n);
+                }
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                // Chunked when it is the last coding applied.
+                let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
+                coded = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            } else if name.eq_ignore_ascii_case("connection") {
+                for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                    if token.eq_ignore_ascii_case(b"close") {
+                        out.keep_alive = false;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") || token.is_empty() {
+                    } else if out.named_len < out.named.len() {
+                        out.named[out.named_len] = token;
+                        out.named_len += 1;
+                    } else {
+                        return Err(invalid);
+                    }
+                }
+            }
+        }
+        out.framing = match (coded, length) {
+            // Transfer-Encoding overrides Content-Length (section 6.3).
+            (Some(true), _) => Framing::Chunked,
+            (Some(false), _) | (None, None) => Framing::UntilClose,
+            (None, Some(n)) => Framing::Length(n),
+        };
+        Ok(out)
+    }
+
+    fn named(&self, name: &str) -> bool {
+        self.named[..self.named_len]
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+    }
+}
+
+/// A length in decimal digits only (no sign, no spaces).
+fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit()
+            .then(|| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+            .flatten()
+    })
+}
+
+/// Three decimal digits (a status code, 100 to 999).
+fn itoa3(n: u16) -> [u8; 3] {
+    let n = n.min(999);
+    [
+        b'0' + (n / 100) as u8,
+        b'0' + (n / 10 % 10) as u8,
+        b'0' + (n % 10) as u8,
+    ]
+}
+
+/// Appends the current time as an HTTP-date, formatted once a second per
+/// thread.
+fn http_date(out: &mut Vec<u8>) {
+    thread_local! {
+        static DATE: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let second = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    DATE.with(|date| {
+        let mut date = date.borrow_mut();
+        if date.0 != second {
+            *date = (second, httpdate::fmt_http_date(now));
+        }
+        out.extend_from_slice(date.1.as_bytes());
+    });
+}
+
+/// Sends the rewritten head and relays the body; the upstream connection
+/// goes back to its pool when the body ended cleanly and it stays open.
+async fn relay(
+    shared: &Shared,
+    client: &mut TcpStream,
+    upstream: &mut BytesMut,
+    reply: &mut Vec<u8>,
+    sent: SentOwned,
+    pool: &Arc<Pool>,
+) -> Next {
+    let SentOwned {
+        mut stream,
+        target,
+        head,
+    } = sent;
+    let got = &upstream[head.len..];
+    let ended = match head.framing {
+        Framing::Empty => {
+            let ended = if got.is_empty() {
+                Ended::Clean
+            } else {
+                Ended::Excess
+            };
+            client.write_all(reply).await.map(|()| ended)
+        }
+        Framing::Length(n) => {
+            let now = got.len().min(usize::try_from(n).unwrap_or(usize::MAX));
+            let excess = now < got.len();
+            reply.extend_from_slice(&got[..now]);
+            let rest = n - now as u64;
+            let ended = relay_length(client, &mut stream, reply, upstream, rest).await;
+            ended.map(|e| if excess { e.and_excess() } else { e })
+        }
+        Framing::Chunked => {
+            let mut chunks = ChunkedScanner::default();
+            match chunks.feed(got) {
+                Ok(Some(end)) => {
+                    let ended = if end == got.len() {
+                        Ended::Clean
+                    } else {
+                        Ended::Excess
+                    };
+                    reply.extend_from_slice(&got[..end]);
+                    client.write_all(reply).await.map(|()| ended)
+                }
+                Ok(None) => {
+                    reply.extend_from_slice(got);
+                    relay_chunked(client, &mut stream, reply, upstream, chunks).await
+                }
+                // The head goes out; the body stops where it broke.
+                Err(()) => client.write_all(reply).await.map(|()| Ended::Truncated),
+            }
+        }
+        Framing::UntilClose => {
+            chunk(reply, got);
+            relay_until_close(client, &mut stream, reply, upstream).await
+        }
+    };
+    match ended {
+        Ok(Ended::Clean) => {
+            if head.keep_alive
+                && let Some(target) = pool.target(target)
+            {
+                pool.checkin_raw(target, stream);
+            }
+            Next::KeepAlive
+        }
+        Ok(Ended::Excess) => Next::KeepAlive,
+        // The upstream's body failed: the client's message stays
+        // incomplete (its connection closes), and it is counted.
+        Ok(Ended::Truncated) => {
+            shared
+                .metrics
+                .truncated
+                .get_or_create(&UpstreamLabels {
+                    upstream: pool.name.clone(),
+                })
+                .inc();
+            Next::Close
+        }
+        // The client went away.
+        Err(_) => Next::Close,
+    }
+}
+
+/// How a relayed body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// Complete, and the connection is where the next response starts.
+    Clean,
+    /// Complete, but the upstream sent more than the message: the
+    /// connection is not reused.
+    Excess,
+    /// The upstream's body ended early or broke its framing.
+    Truncated,
+}
+
+impl Ended {
+    fn and_excess(self) -> Ended {
+        match self {
+            Ended::Clean => Ended::Excess,
+            other => other,
+        }
+    }
+}
+
+/// Relays `rest` more body bytes after sending `first`.
+async fn relay_length(
+    client: &mut TcpStream,
+    upstream: &mut TcpStream,
+    first: &[u8],
+    buf: &mut BytesMut,
+    mut rest: u64,
+) -> io::Result<Ended> {
+    client.write_all(first).await?;
+    while rest > 0 {
+        buf.clear();
+        buf.reserve(READ_CHUNK);
+        let n = match upstream.read_buf(buf).await {
+            Ok(0) | Err(_) => return Ok(Ended::Truncated),
+            Ok(n) => n,
+        };
+        let take = n.min(usize::try_from(rest).unwrap_or(usize::MAX));
+        client.write_all(&buf[..take]).await?;
+        rest -= take as u64;
+        if take < n {
+            return Ok(Ended::Excess);
+        }
+    }
+    Ok(Ended::Clean)
+}
+
+/// Relays a chunked body as it came, checking its framing chunk by chunk.
+async fn relay_chunked(
+    client: &mut TcpStream,
+    upstream: &mut TcpStream,
+    first: &[u8],
+    buf: &mut BytesMut,
+    mut chunks: ChunkedScanner,
+) -> io::Result<Ended> {
+    client.write_all(first).await?;
+    loop {
+        buf.clear();
+        buf.reserve(READ_CHUNK);
+        match upstream.read_buf(buf).await {
+            Ok(0) | Err(_) => return Ok(Ended::Truncated),
+            Ok(_) => {}
+        }
+        match chunks.feed(buf) {
+            Ok(Some(end)) => {
+                client.write_all(&buf[..end]).await?;
+                return Ok(if end == buf.len() {
+                    Ended::Clean
+                } else {
+                    Ended::Excess
+                });
+            }
+            Ok(None) => client.write_all(buf).await?,
+            Err(()) => return Ok(Ended::Truncated),
+        }
+    }
+}
+
+/// Relays a body the upstream ends by closing, as chunks of its own
+/// (`head` holds the head and the first chunk).
+async fn relay_until_close(
+    client: &mut TcpStream,
+    upstream: &mut TcpStream,
+    head: &mut Vec<u8>,
+    buf: &mut BytesMut,
+) -> io::Result<Ended> {
+    client.write_all(head).await?;
+    loop {
+        buf.clear();
+        buf.reserve(READ_CHUNK);
+        let n = match upstream.read_buf(buf).await {
+            Ok(0) => break,
+            // A reset is not an end: the body stays incomplete.
+            Err(_) => return Ok(Ended::Truncated),
+            Ok(n) => n,
+        };
+        head.clear();
+        chunk(head, &buf[..n]);
+        client.write_all(head).await?;
+    }
+    client.write_all(b"0\r\n\r\n").await?;
+    // The upstream closed: nothing to reuse.
+    Ok(Ended::Excess)
+}
+
+/// Appends `data` as one chunk (nothing when empty).
+fn chunk(out: &mut Vec<u8>, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    let digits = format!("{:x}\r\n", data.len());
+    out.extend_from_slice(digits.as_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Follows a chunked body's framing (RFC 9112 section 7.1) through the
+/// bytes it is fed, to find where the message ends.
+#[derive(Debug, Default)]
+struct ChunkedScanner {
+    state: Chunk,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// Reading the size's hex digits (how many so far, the value).
+    #[default]
+    SizeStart,
+    Size {
+        digits: u8,
+        size: u64,
+    },
+    /// After the size: whitespace or extensions, up to CRLF.
+    Extension {
+        size: u64,
+    },
+    SizeLf {
+        size: u64,
+    },
+    Data {
+        rest: u64,
+    },
+    DataCr,
+    DataLf,
+    /// At the start of a trailer line, or the final empty line.
+    TrailerStart,
+    TrailerLine,
+    EndLf,
+    Done,
+}
+
+impl ChunkedScanner {
+    /// Feeds the next bytes: `Some(n)` when the body ends after the first
+    /// `n` of them, `None` when it goes on, `Err` when the framing is
+    /// broken.
+    fn feed(&mut self, data: &[u8]) -> Result<Option<usize>, ()> {
+        let mut i = 0;
+        while i < data.len() {
+            let b = data[i];
+            self.state = match self.state {
+                Chunk::SizeStart => Chunk::Size {
+                    digits: 1,
+                    size: u64::from(hex(b).ok_or(())?),
+                },
+                Chunk::Size { digits, size } => match hex(b) {
+                    Some(d) if digits < 16 => Chunk::Size {
+                        digits: digits + 1,
+                        size: size << 4 | u64::from(d),
+                    },
+                    Some(_) => return Err(()),
+                    None => match b {
+                        b'\r' => Chunk::SizeLf { size },
+                        b';' | b' ' | b'\t' => Chunk::Extension { size },
+                        _ => return Err(()),
+                    },
+                },
+                Chunk::Extension { size } => match b {
+                    b'\r' => Chunk::SizeLf { size },
+                    b'\n' => return Err(()),
+                    _ => Chunk::Extension { size },
+                },
+                Chunk::SizeLf { size } => match (b, size) {
+                    (b'\n', 0) => Chunk::TrailerStart,
+                    (b'\n', size) => Chunk::Data { rest: size },
+                    _ => return Err(()),
+                },
+                Chunk::Data { rest } => {
+                    let take = (data.len() - i).min(usize::try_from(rest).unwrap_or(usize::MAX));
+                    i += take;
+                    let rest = rest - take as u64;
+                    self.state = if rest == 0 {
+                        Chunk::DataCr
+                    } else {
+                        Chunk::Data { rest }
+                    };
+                    continue;
+                }
+                Chunk::DataCr if b == b'\r' => Chunk::DataLf,
+                Chunk::DataLf if b == b'\n' => Chunk::SizeStart,
+                Chunk::DataCr | Chunk::DataLf => return Err(()),
+                Chunk::TrailerStart => match b {
+                    b'\r' => Chunk::EndLf,
+                    b'\n' => return Err(()),
+                    _ => Chunk::TrailerLine,
+                },
+                Chunk::TrailerLine => match b {
+                    b'\n' => Chunk::TrailerStart,
+                    _ => Chunk::TrailerLine,
+                },
+                Chunk::EndLf if b == b'\n' => {
+                    self.state = Chunk::Done;
+                    return Ok(Some(i + 1));
+                }
+                Chunk::EndLf | Chunk::Done => return Err(()),
+            };
+            i += 1;
+        }
+        Ok(None)
+    }
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// A gateway-made answer as bytes: its status line and fields, the
+/// framing, `Date`, the request id, and its body.
+fn write_answer(
+    out: &mut Vec<u8>,
+    response: Response<Full<Bytes>>,
+    request_id: &HeaderValue,
+    close: bool,
+) {
+    let (parts, body) = response.into_parts();
+    let mut body = std::pin::pin!(body);
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    // A `Full` body is ready at once, in one frame.
+    let data = match body.as_mut().poll_frame(&mut cx) {
+        Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
+        _ => Bytes::new(),
+    };
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(parts.status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(parts.status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in &parts.headers {
+        if name != crate::error::X_REQUEST_ID {
+            field_line(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+    field_line(out, b"content-length", data.len().to_string().as_bytes());
+    out.extend_from_slice(b"date: ");
+    http_date(out);
+    out.extend_from_slice(b"\r\n");
+    field_line(out, b"x-request-id", request_id.as_bytes());
+    if close || crate::drain::draining() {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&data);
+}
+
+/// A client connection handed to hyper: the bytes the direct path read
+/// but did not handle come first, then the socket.
+struct Replay {
+    buffered: Bytes,
+    inner: TcpStream,
+}
+
+impl AsyncRead for Replay {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.buffered.is_empty() {
+            let n = this.buffered.len().min(buf.remaining());
+            buf.put_slice(&this.buffered[..n]);
+            this.buffered.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Replay {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_ends_at_the_first_empty_line_with_either_line_end() {
+        assert!(has_blank_line(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n"));
+        assert!(has_blank_line(b"GET / HTTP/1.1\nhost: a\n\n"));
+        assert!(has_blank_line(b"GET / HTTP/1.1\r\n\r\nGET /next"));
+        assert!(!has_blank_line(b"GET / HTTP/1.1\r\nhost: a\r\n"));
+        assert!(!has_blank_line(b"GET / HTTP/1.1\r\nhost: a\r\n\r"));
+        assert!(!has_blank_line(b""));
+    }
+
+    #[test]
+    fn only_origin_form_targets_hyper_takes_are_direct() {
+        assert_eq!(origin_form_path("/users/7?x=1&y=%20"), Some("/users/7"));
+        assert_eq!(origin_form_path("/"), Some("/"));
+        assert_eq!(origin_form_path("/a?b?c"), Some("/a"));
+        for refused in [
+            "*",
+            "http://h/x",
+            "h/x",
+            "/a#frag",
+            "/a\"b",
+            "/a b",
+            "/a{b}",
+        ] {
+            let hyper_takes = http::uri::PathAndQuery::try_from(refused)
+                .is_ok_and(|pq| pq.as_str() == refused && refused.starts_with('/'));
+            assert_eq!(
+                origin_form_path(refused).is_some(),
+                hyper_takes,
+                "{refused}: the direct path takes what hyper takes, no more"
+            );
+        }
+        assert_eq!(origin_form_path("*"), None);
+        assert_eq!(origin_form_path("/a#frag"), None);
+    }
+
+    #[test]
+    fn every_byte_the_table_takes_parses_as_hyper_would() {
+        for b in 0..=255u8 {
+            let path = [b'/', b'x', b];
+            let text = String::from_utf8_lossy(&path);
+            if let Some(p) = std::str::from_utf8(&path).ok().and_then(origin_form_path) {
+                let pq = http::uri::PathAndQuery::try_from(&path[..]).unwrap();
+                assert_eq!(pq.path(), p, "{text}");
+            }
+        }
+    }
+
+    /// Feeds `body` whole and one byte at a time: both must agree.
+    fn scan(body: &[u8]) -> Result<Option<usize>, ()> {
+        let whole = ChunkedScanner::default().feed(body);
+        let mut bytewise = ChunkedScanner::default();
+        let mut found = Ok(None);
+        for (i, b) in body.iter().enumerate() {
+            match bytewise.feed(std::slice::from_ref(b)) {
+                Ok(Some(1)) => {
+                    found = Ok(Some(i + 1));
+                    break;
+                }
+                Ok(Some(n)) => panic!("one byte fed, {n} consumed"),
+                Ok(None) => {}
+                Err(()) => {
+                    found = Err(());
+                    break;
+                }
+            }
+        }
+        assert_eq!(whole, found, "{}", String::from_utf8_lossy(body));
+        whole
+    }
+
+    #[test]
+    fn chunked_bodies_end_where_their_last_chunk_and_trailers_end() {
+        let body = b"5\r\nhello\r\n7;name=\"v\"\r\n, world\r\n0\r\n\r\n";
+        assert_eq!(scan(body), Ok(Some(body.len())));
+        let trailers = b"3\r\nabc\r\n0\r\nx-sum: 1\r\nx-more: 2\r\n\r\n";
+        assert_eq!(scan(trailers), Ok(Some(trailers.len())));
+        let mut pipelined = body.to_vec();
+        pipelined.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+        assert_eq!(scan(&pipelined), Ok(Some(body.len())));
+        assert_eq!(scan(b"A\r\n0123456789\r\n0\r\n\r\n"), Ok(Some(20)));
+        assert_eq!(scan(b"5\r\nhel"), Ok(None));
+        assert_eq!(scan(b"0\r\n"), Ok(None));
+    }
+
+    #[test]
+    fn broken_chunk_framing_is_refused() {
+        for broken in [
+            &b"zz\r\nok\r\n0\r\n\r\n"[..],
+            b"\r\n",
+            b"2\nok\r\n0\r\n\r\n",
+            b"2\r\nokk\r\n0\r\n\r\n",
+            b"2\r\nok\n0\r\n\r\n",
+            b"0\r\n\n",
+            // 17 hex digits: more than a u64.
+            b"10000000000000000\r\n",
+            b"-1\r\n",
+        ] {
+            assert_eq!(scan(broken), Err(()), "{}", String::from_utf8_lossy(broken));
+        }
+    }
+
+    #[test]
+    fn lengths_are_decimal_digits_only() {
+        assert_eq!(decimal(b"0"), Some(0));
+        assert_eq!(decimal(b"1234"), Some(1234));
+        assert_eq!(decimal(b"18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            &b""[..],
+            b"+1",
+            b"-1",
+            b"1 2",
+            b"0x10",
+            b"18446744073709551616",
+        ] {
+            assert_eq!(decimal(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    fn framing(fields: &[(&str, &str)], http11: bool) -> Result<(Framing, bool), UpstreamFailure> {
+        let headers: Vec<httparse::Header<'_>> = fields
+            .iter()
+            .map(|(name, value)| httparse::Header {
+                name,
+                value: value.as_bytes(),
+            })
+            .collect();
+        ResponseFraming::read(&headers, http11).map(|f| (f.framing, f.keep_alive))
+    }
+
+    #[test]
+    fn response_framing_follows_rfc_9112_section_6_3() {
+        let invalid = Err(UpstreamFailure::InvalidResponse);
+        assert_eq!(
+            framing(&[("content-length", "5")], true),
+            Ok((Framing::Length(5), true))
+        );
+        assert_eq!(
+            framing(&[("Content-Length", "5, 5")], true),
+            Ok((Framing::Length(5), true))
+        );
+        assert_eq!(
+            framing(&[("content-length", "5"), ("content-length", "6")], true),
+            invalid
+        );
+        assert_eq!(framing(&[("content-length", "+5")], true), invalid);
+        assert_eq!(
+            framing(
+                &[("content-length", "5"), ("transfer-encoding", "chunked")],
+                true
+            ),
+            Ok((Framing::Chunked, true))
+        );
+        assert_eq!(
+            framing(&[("transfer-encoding", "gzip, Chunked")], true),
+            Ok((Framing::Chunked, true))
+        );
+        assert_eq!(
+            framing(&[("transfer-encoding", "chunked, gzip")], true),
+            Ok((Framing::UntilClose, true))
+        );
+        assert_eq!(framing(&[], true), Ok((Framing::UntilClose, true)));
+        assert_eq!(
+            framing(&[("content-length", "2"), ("connection", "close")], true),
+            Ok((Framing::Length(2), false))
+        );
+        assert_eq!(
+            framing(&[("content-length", "2")], false),
+            Ok((Framing::Length(2), false))
+        );
+    }
+
+    fn reply_for(
+        response: &[u8],
+        head_request: bool,
+    ) -> (Result<ResponseHead, UpstreamFailure>, String) {
+        let route = RouteState {
+            config: crate::config::Route {
+                path: "/x".into(),
+                methods: None,
+                action: crate::config::Action::Proxy {
+                    upstream: "svc".into(),
+                },
+                deprecated: None,
+                maintenance: None,
+                debug_headers: None,
+                auth: RouteAuth::None,
+                roles: Vec::new(),
+                conceal: false,
+                request_schema: None,
+                rate_limit: None,
+                line: None,
+            },
+            label: Arc::from("/x"),
+            pool: None,
+            deprecation_headers: vec![(
+                http::header::HeaderName::from_static("sunset"),
+                HeaderValue::from_static("Wed, 30 Jun 2027 00:00:00 GMT"),
+            )],
+            schema: None,
+        };
+        let id = HeaderValue::from_static("rid");
+        let respond = Respond {
+            request_id: &id,
+            debug_headers: true,
+            upstream: "svc",
+            route: &route,
+            no_body: head_request,
+            close: false,
+        };
+        let mut reply = Vec::new();
+        let head = rewrite_response(response, &respond, &mut reply).and_then(|p| match p {
+            Parsed::Final(head) => Ok(head),
+            Parsed::Informational(_) => Err(UpstreamFailure::Reset),
+        });
+        (head, String::from_utf8(reply).unwrap())
+    }
+
+    #[test]
+    fn the_client_gets_the_upstream_head_without_hop_by_hop_fields() {
+        let (head, reply) = reply_for(
+            b"HTTP/1.1 503 Busy\r\nConnection: x-secret\r\nx-secret: 1\r\nKeep-Alive: timeout=5\r\nX-Request-Id: theirs\r\nX-Upstream-Service: deeper\r\nDate: Thu, 01 Jan 2026 00:00:00 GMT\r\ntransfer-encoding: chunked\r\ncontent-length: 99\r\nretry-after: 5\r\n\r\n",
+            false,
+        );
+        let head = head.unwrap();
+        assert_eq!(head.status, 503);
+        assert_eq!(head.framing, Framing::Chunked);
+        assert_eq!(
+            reply,
+            "HTTP/1.1 503 Busy\r\nDate: Thu, 01 Jan 2026 00:00:00 GMT\r\nretry-after: 5\r\ntransfer-encoding: chunked\r\nx-request-id: rid\r\nx-upstream-service: svc\r\nsunset: Wed, 30 Jun 2027 00:00:00 GMT\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn a_response_to_head_has_no_body_and_keeps_its_declared_length() {
+        let (head, reply) = reply_for(b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n", true);
+        assert_eq!(head.unwrap().framing, Framing::Empty);
+        assert!(reply.contains("content-length: 12\r\n"), "{reply}");
+        assert!(
+            reply.contains("\r\ndate: "),
+            "a Date when the upstream sent none: {reply}"
+        );
+    }
+
+    #[test]
+    fn unasked_upgrades_and_bad_status_lines_are_invalid() {
+        for bad in [
+            &b"HTTP/1.1 101 Switching Protocols\r\nupgrade: h2c\r\n\r\n"[..],
+            b"HTTP/1.1 099 Low\r\n\r\n",
+            b"HTTP/2 200 OK\r\n\r\n",
+            b"hello\r\n\r\n",
+        ] {
+            let (head, _) = reply_for(bad, false);
+            assert_eq!(head.unwrap_err(), UpstreamFailure::InvalidResponse);
+        }
+        assert!(invalid_so_far(b"hello"));
+        assert!(!invalid_so_far(b"HTTP/1.1 20"));
+    }
+}

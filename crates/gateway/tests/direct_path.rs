@@ -1,0 +1,453 @@
+//! The direct HTTP/1.1 path (`direct_path = true`, the default) against the
+//! hyper path (`direct_path = false`): the same requests through both must
+//! get the same answers, and a connection moves to hyper at the first
+//! request the direct path does not take.
+
+mod support;
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request};
+use http_body_util::{BodyExt, Full};
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Routes to `upstream` (a faults server, or a canned one), one deprecated,
+/// one to a closed port, one with a short response timeout.
+fn routes(upstream: SocketAddr, closed: SocketAddr) -> String {
+    format!(
+        r#"
+[upstreams.svc]
+targets = ["{upstream}"]
+
+[upstreams.gone]
+targets = ["{closed}"]
+
+[upstreams.slow]
+targets = ["{upstream}"]
+response_timeout = "100ms"
+
+[[routes]]
+path = "/old/{{*rest}}"
+upstream = "svc"
+deprecated = {{ since = "2026-01-01T00:00:00Z", sunset = "2027-06-30T00:00:00Z", link = "https://example.com/migrate" }}
+
+[[routes]]
+path = "/gone/{{*rest}}"
+upstream = "gone"
+
+[[routes]]
+path = "/slow/{{*rest}}"
+upstream = "slow"
+
+[[routes]]
+path = "/{{*rest}}"
+upstream = "svc"
+"#
+    )
+}
+
+/// The gateway in front of `upstream`, on the direct path or not.
+async fn gateway_on(
+    direct: bool,
+    upstream: SocketAddr,
+    closed: SocketAddr,
+) -> candor_gateway::Gateway {
+    gateway(
+        &format!("direct_path = {direct}\nworkers = 1"),
+        &routes(upstream, closed),
+    )
+    .await
+}
+
+/// What a client sees of a response: status, fields (but `Date`, which
+/// moves with the clock) and the body, or the error that ended it.
+#[derive(Debug, PartialEq)]
+struct Seen {
+    status: u16,
+    fields: Vec<(String, String)>,
+    body: Result<Bytes, String>,
+}
+
+async fn see(addr: SocketAddr, method: Method, path: &str, headers: &[(&str, &str)]) -> Seen {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Full::new(Bytes::new())).unwrap();
+    let res = match client().request(req).await {
+        Ok(res) => res,
+        Err(e) => {
+            return Seen {
+                status: 0,
+                fields: Vec::new(),
+                body: Err(format!("no response: {e}")),
+            };
+        }
+    };
+    let (parts, body) = res.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .map_err(|_| "the body failed".to_owned());
+    Seen {
+        status: parts.status.as_u16(),
+        fields: fields(&parts.headers),
+        body,
+    }
+}
+
+impl Seen {
+    fn aborted(&self) -> bool {
+        self.body.is_err()
+    }
+}
+
+fn fields(headers: &HeaderMap) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(name, _)| *name != http::header::DATE)
+        .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Request fields, as `see` takes them.
+type Fields = [(&'static str, &'static str)];
+
+#[tokio::test]
+async fn both_paths_answer_every_kind_of_request_alike() {
+    let (upstream, _faults) = faults().await;
+    let closed = closed_port().await;
+    let direct = gateway_on(true, upstream, closed).await;
+    let hyper = gateway_on(false, upstream, closed).await;
+    let forwarded = [
+        ("host", "api.example"),
+        ("x-request-id", "fixed-id-1"),
+        ("x-forwarded-for", "203.0.113.9"),
+        ("forwarded", "for=203.0.113.9"),
+        ("x-forwarded-proto", "spoofed"),
+        ("x-forwarded-host", "spoofed.example"),
+        ("x-subject", "mallory"),
+        ("connection", "keep-alive"),
+        ("accept", "application/json"),
+    ];
+    let id = [("host", "api.example"), ("x-request-id", "fixed-id-2")];
+    let text = [
+        ("host", "api.example"),
+        ("x-request-id", "fixed-id-3"),
+        ("accept", "text/plain"),
+    ];
+    let cases: Vec<(Method, &str, &Fields)> = vec![
+        (Method::GET, "/echo?a=1&b=%20", &forwarded),
+        (Method::DELETE, "/echo", &id),
+        (Method::OPTIONS, "/echo", &id),
+        (Method::HEAD, "/ok", &id),
+        (Method::GET, "/ok", &id),
+        (Method::GET, "/status/503", &id),
+        (Method::GET, "/status/204", &id),
+        (Method::GET, "/status/304", &id),
+        (Method::GET, "/401-bare", &id),
+        (Method::GET, "/200-error", &id),
+        (Method::GET, "/garbage", &id),
+        (Method::GET, "/reset", &id),
+        (Method::GET, "/bad-length", &id),
+        (Method::GET, "/truncate", &id),
+        (Method::GET, "/old/echo", &id),
+        (Method::GET, "/gone/x", &id),
+        (Method::GET, "/gone/x", &text),
+        (Method::GET, "/slow/slow?ms=2000", &id),
+    ];
+    for (method, path, headers) in cases {
+        let a = see(direct.addr(), method.clone(), path, headers).await;
+        let b = see(hyper.addr(), method.clone(), path, headers).await;
+        assert_eq!(
+            a, b,
+            "{method} {path}: direct path (left) vs hyper path (right)"
+        );
+    }
+    let served = metric(&direct.metrics_text(), "candor_direct_requests_total", &[]);
+    assert!(served.is_some_and(|n| n >= 15.0), "{served:?}");
+    assert_eq!(
+        metric(&hyper.metrics_text(), "candor_direct_requests_total", &[]),
+        Some(0.0)
+    );
+}
+
+/// An upstream that answers every request on a connection with the next
+/// of `replies` (raw bytes), closing after the last.
+async fn canned(replies: Vec<&'static [u8]>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let replies = replies.clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                for reply in replies {
+                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let end = seen.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    seen.drain(..end);
+                    if stream.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn both_paths_relay_every_framing_alike() {
+    let replies: Vec<(&str, &'static [u8])> = vec![
+        (
+            "chunked",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-type: text/plain\r\n\r\n5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n",
+        ),
+        (
+            "chunked with trailers",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nx-sum: 1\r\n\r\n",
+        ),
+        (
+            "until close",
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nread to the end",
+        ),
+        (
+            "informational first",
+            b"HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+        ),
+        (
+            "chunked wins over a length",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 99\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        ),
+        (
+            "hop-by-hop fields and what Connection names",
+            b"HTTP/1.1 200 OK\r\nconnection: x-secret, keep-alive\r\nx-secret: 1\r\nkeep-alive: timeout=5\r\nx-request-id: upstream-id\r\ncontent-length: 2\r\n\r\nok",
+        ),
+        (
+            "a server error with its own service name",
+            b"HTTP/1.1 502 Bad Gateway\r\nx-upstream-service: deeper\r\ncontent-length: 0\r\n\r\n",
+        ),
+        (
+            "differing lengths",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nok",
+        ),
+        ("a signed length", b"HTTP/1.1 200 OK\r\ncontent-length: +2\r\n\r\nok"),
+        (
+            "switching protocols unasked",
+            b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\n",
+        ),
+        ("no status", b"HTTP/1.1 abc OK\r\n\r\n"),
+        (
+            "a chunk cut short",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n10\r\nshort",
+        ),
+        (
+            "a broken chunk size",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n",
+        ),
+        (
+            "a length cut short",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort",
+        ),
+        ("HTTP/1.0", b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok"),
+    ];
+    let closed = closed_port().await;
+    for (what, reply) in replies {
+        let upstream = canned(vec![reply]).await;
+        let direct = gateway_on(true, upstream, closed).await;
+        let hyper = gateway_on(false, upstream, closed).await;
+        let id = [("host", "api.example"), ("x-request-id", "canned")];
+        for method in [Method::GET, Method::HEAD] {
+            let a = see(direct.addr(), method.clone(), "/x", &id).await;
+            let b = see(hyper.addr(), method.clone(), "/x", &id).await;
+            // Where the body breaks, hyper may abort before the head or
+            // after it: the client gets no complete message either way.
+            if !(a.aborted() && b.aborted()) {
+                assert_eq!(
+                    a, b,
+                    "{what}, {method}: direct path (left) vs hyper path (right)"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_fails_is_counted_and_aborts_the_client_on_the_direct_path() {
+    let upstream = canned(vec![
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n10\r\nshort",
+    ])
+    .await;
+    let gw = gateway_on(true, upstream, closed_port().await).await;
+    let seen = see(gw.addr(), Method::GET, "/x", &[]).await;
+    assert_eq!(seen.status, 200);
+    assert!(seen.body.is_err(), "a cut body never looks complete");
+    let text = gw.metrics_text();
+    assert_eq!(
+        metric(
+            &text,
+            "candor_upstream_truncated_total",
+            &[("upstream", "svc")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+}
+
+/// One HTTP/1.1 connection to `addr`, driven by hyper's client.
+async fn connection(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+async fn on(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    req: Request<Full<Bytes>>,
+) -> (u16, Bytes) {
+    sender.ready().await.unwrap();
+    let res = sender.send_request(req).await.expect("answered");
+    let status = res.status().as_u16();
+    (status, res.into_body().collect().await.unwrap().to_bytes())
+}
+
+#[tokio::test]
+async fn a_connection_moves_to_hyper_at_the_first_request_the_direct_path_does_not_take() {
+    let (upstream, _faults) = faults().await;
+    let gw = gateway_on(true, upstream, closed_port().await).await;
+    let mut conn = connection(gw.addr()).await;
+    let get = || {
+        Request::get("/echo")
+            .header("host", "api.example")
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let (status, _) = on(&mut conn, get()).await;
+    assert_eq!(status, 200);
+    let text = gw.metrics_text();
+    assert_eq!(
+        metric(&text, "candor_direct_requests_total", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, "candor_direct_handovers_total", &[]),
+        Some(0.0)
+    );
+
+    // A body: hyper's, from here on, on the same connection.
+    let post = Request::post("/echo")
+        .header("host", "api.example")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(b"{\"a\":1}")))
+        .unwrap();
+    let (status, body) = on(&mut conn, post).await;
+    assert_eq!(status, 200);
+    let echoed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(echoed["body"], "{\"a\":1}");
+    let (status, _) = on(&mut conn, get()).await;
+    assert_eq!(status, 200);
+    let text = gw.metrics_text();
+    assert_eq!(
+        metric(&text, "candor_direct_requests_total", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, "candor_direct_handovers_total", &[]),
+        Some(1.0)
+    );
+    let answered = |method| {
+        metric(
+            &text,
+            "candor_requests_total",
+            &[("method", method), ("status", "200")],
+        )
+    };
+    assert_eq!(answered("GET"), Some(2.0), "{text}");
+    assert_eq!(answered("POST"), Some(1.0), "{text}");
+}
+
+/// Writes `bytes` on a new connection and reads until the gateway closes it.
+async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).await.unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order_and_close_is_honoured() {
+    let (upstream, _faults) = faults().await;
+    let gw = gateway_on(true, upstream, closed_port().await).await;
+    let text = raw_exchange(
+        gw.addr(),
+        b"GET /status/201 HTTP/1.1\r\nhost: a\r\n\r\nGET /status/202 HTTP/1.1\r\nhost: a\r\n\r\nGET /status/203 HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    // Bodies end without a line break: find each status line by its start.
+    let statuses: Vec<&str> = text
+        .match_indices("HTTP/1.1 ")
+        .map(|(at, _)| &text[at + 9..at + 12])
+        .collect();
+    assert_eq!(statuses, ["201", "202", "203"], "{text}");
+    // The last says it closes; read_to_end returned, so it did.
+    let last = &text[text.rfind("HTTP/1.1 203").unwrap()..];
+    assert!(
+        last.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
+    let direct = metric(&gw.metrics_text(), "candor_direct_requests_total", &[]);
+    assert_eq!(direct, Some(3.0));
+}
+
+#[tokio::test]
+async fn what_the_direct_path_does_not_take_gets_hyper_s_answer() {
+    let (upstream, _faults) = faults().await;
+    let closed = closed_port().await;
+    let direct = gateway_on(true, upstream, closed).await;
+    let hyper = gateway_on(false, upstream, closed).await;
+    let status_line = |text: &str| text.lines().next().unwrap_or_default().to_owned();
+    for request in [
+        // Not HTTP.
+        &b"hello\r\n\r\n"[..],
+        // HTTP/1.0, then a request without Host.
+        b"GET /ok HTTP/1.0\r\n\r\n",
+        b"GET /ok HTTP/1.1\r\nconnection: close\r\n\r\n",
+        // Two Hosts, a target hyper refuses, and an unknown route.
+        b"GET /ok HTTP/1.1\r\nhost: a\r\nhost: b\r\nconnection: close\r\n\r\n",
+        b"GET /o|k HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+        b"GET *ok HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+        b"BREW /ok HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+        // Smuggling shapes: a length with chunked, two lengths.
+        b"POST /echo HTTP/1.1\r\nhost: a\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nhost: a\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nok",
+        b"GET /echo HTTP/1.1\r\nhost: a\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+    ] {
+        let a = raw_exchange(direct.addr(), request).await;
+        let b = raw_exchange(hyper.addr(), request).await;
+        assert_eq!(
+            status_line(&a),
+            status_line(&b),
+            "{:?}\ndirect:\n{a}\nhyper:\n{b}",
+            String::from_utf8_lossy(request)
+        );
+    }
+}
