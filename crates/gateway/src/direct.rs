@@ -199,7 +199,11 @@ async fn exchange(
     let Ok(httparse::Status::Complete(len)) = req.parse(&io.client) else {
         return Next::Handover;
     };
-    let Some(head) = RequestHead::read(&req, &runtime) else {
+    let identity = [
+        runtime.auth.subject_header.as_str(),
+        runtime.auth.roles_header.as_str(),
+    ];
+    let Some(head) = RequestHead::read(&req, identity) else {
         return Next::Handover;
     };
     let Some(admitted) = admit(shared, &runtime, &head) else {
@@ -296,7 +300,9 @@ impl<'b> RequestHead<'b> {
     /// The head, when it is one the direct path takes: HTTP/1.1, a method
     /// it serves, an origin-form target hyper would take too, one Host, no
     /// body and no hop-by-hop field but `Connection: keep-alive | close`.
-    fn read(req: &httparse::Request<'_, 'b>, runtime: &Runtime) -> Option<RequestHead<'b>> {
+    /// `identity`: the fields the gateway sets from a checked identity,
+    /// which a client's request must not carry to the upstream.
+    fn read(req: &httparse::Request<'_, 'b>, identity: [&str; 2]) -> Option<RequestHead<'b>> {
         if req.version != Some(1) {
             return None;
         }
@@ -309,10 +315,6 @@ impl<'b> RequestHead<'b> {
         };
         let target = req.path?;
         let path = origin_form_path(target)?;
-        let identity = [
-            runtime.auth.subject_header.as_str(),
-            runtime.auth.roles_header.as_str(),
-        ];
         let mut head = RequestHead {
             method,
             target,
@@ -1300,6 +1302,154 @@ impl AsyncWrite for Replay {
     }
 }
 
+/// The direct path's parsers on any bytes, with the properties they must
+/// keep: for the fuzz targets (`fuzz/`) and the tests.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// A request head: when the direct path takes it, every piece of it is
+    /// one hyper's own types take (so hyper would not have refused it), and
+    /// what goes upstream reads back as one request head without a body,
+    /// hop-by-hop or identity field, with one Host and one request id.
+    pub fn request_head(bytes: &[u8]) {
+        let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
+        let mut req = httparse::Request::new(&mut fields);
+        let Ok(httparse::Status::Complete(_)) = req.parse(bytes) else {
+            return;
+        };
+        let Some(head) = RequestHead::read(&req, ["x-subject", "x-roles"]) else {
+            return;
+        };
+        let method = req.method.unwrap_or_default();
+        assert_eq!(
+            Method::from_bytes(method.as_bytes()).ok(),
+            Some(head.method.clone())
+        );
+        let uri = http::Uri::try_from(head.target).expect("hyper takes the target");
+        assert_eq!(uri.path(), head.path);
+        for field in req.headers.iter() {
+            http::HeaderName::from_bytes(field.name.as_bytes()).expect("hyper takes the name");
+            HeaderValue::from_bytes(field.value).expect("hyper takes the value");
+        }
+        let conn = ConnInfo::new(std::net::SocketAddr::from(([192, 0, 2, 1], 1)), false);
+        let mut out = Vec::new();
+        write_request(
+            &mut out,
+            &req,
+            &head,
+            &conn,
+            &HeaderValue::from_static("id"),
+        );
+        let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS + 8];
+        let mut sent = httparse::Request::new(&mut fields);
+        assert_eq!(sent.parse(&out), Ok(httparse::Status::Complete(out.len())));
+        let count = |name: &str| {
+            sent.headers
+                .iter()
+                .filter(|f| f.name.eq_ignore_ascii_case(name))
+                .count()
+        };
+        for gone in HOP_BY_HOP
+            .into_iter()
+            .chain(["x-subject", "x-roles", "expect"])
+        {
+            assert_eq!(count(gone), 0, "{gone} is not forwarded");
+        }
+        assert_eq!(count("host"), 1);
+        assert_eq!(count("x-request-id"), 1);
+        assert!(
+            sent.headers
+                .iter()
+                .filter(|f| f.name.eq_ignore_ascii_case("content-length"))
+                .all(|f| f.value.trim_ascii() == b"0"),
+            "no body goes upstream"
+        );
+    }
+
+    /// A response: when the direct path takes its head, what the client
+    /// gets reads back as one response head without hop-by-hop fields, and
+    /// a chunked body is scanned alike whole and split at `split`.
+    pub fn response(bytes: &[u8], split: usize) {
+        let mut reply = Vec::new();
+        let Ok(Parsed::Final(head)) = rewrite(bytes, false, &mut reply) else {
+            return;
+        };
+        let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS + 8];
+        let mut sent = httparse::Response::new(&mut fields);
+        assert_eq!(
+            sent.parse(&reply),
+            Ok(httparse::Status::Complete(reply.len()))
+        );
+        assert_eq!(sent.code, Some(head.status));
+        for gone in HOP_BY_HOP {
+            let framing = gone == "transfer-encoding"
+                && matches!(head.framing, Framing::Chunked | Framing::UntilClose);
+            let n = sent
+                .headers
+                .iter()
+                .filter(|f| f.name.eq_ignore_ascii_case(gone))
+                .count();
+            assert_eq!(n, usize::from(framing), "{gone}");
+        }
+        if head.framing == Framing::Chunked {
+            let body = &bytes[head.len..];
+            let whole = ChunkedScanner::default().feed(body);
+            let at = split.min(body.len());
+            let mut parts = ChunkedScanner::default();
+            let split_result = match parts.feed(&body[..at]) {
+                Ok(None) => parts.feed(&body[at..]).map(|end| end.map(|n| n + at)),
+                other => other,
+            };
+            assert_eq!(whole, split_result);
+        }
+    }
+
+    /// `rewrite_response` for a route with a deprecation field, debug
+    /// headers on, request id `rid`.
+    pub(super) fn rewrite(
+        response: &[u8],
+        head_request: bool,
+        reply: &mut Vec<u8>,
+    ) -> Result<Parsed, UpstreamFailure> {
+        let route = RouteState {
+            config: crate::config::Route {
+                path: "/x".into(),
+                methods: None,
+                action: crate::config::Action::Proxy {
+                    upstream: "svc".into(),
+                },
+                deprecated: None,
+                maintenance: None,
+                debug_headers: None,
+                auth: RouteAuth::None,
+                roles: Vec::new(),
+                conceal: false,
+                request_schema: None,
+                rate_limit: None,
+                line: None,
+            },
+            label: Arc::from("/x"),
+            pool: None,
+            deprecation_headers: vec![(
+                http::header::HeaderName::from_static("sunset"),
+                HeaderValue::from_static("Wed, 30 Jun 2027 00:00:00 GMT"),
+            )],
+            schema: None,
+        };
+        let id = HeaderValue::from_static("rid");
+        let respond = Respond {
+            request_id: &id,
+            debug_headers: true,
+            upstream: "svc",
+            route: &route,
+            no_body: head_request,
+            close: false,
+        };
+        rewrite_response(response, &respond, reply)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1480,42 +1630,8 @@ mod tests {
         response: &[u8],
         head_request: bool,
     ) -> (Result<ResponseHead, UpstreamFailure>, String) {
-        let route = RouteState {
-            config: crate::config::Route {
-                path: "/x".into(),
-                methods: None,
-                action: crate::config::Action::Proxy {
-                    upstream: "svc".into(),
-                },
-                deprecated: None,
-                maintenance: None,
-                debug_headers: None,
-                auth: RouteAuth::None,
-                roles: Vec::new(),
-                conceal: false,
-                request_schema: None,
-                rate_limit: None,
-                line: None,
-            },
-            label: Arc::from("/x"),
-            pool: None,
-            deprecation_headers: vec![(
-                http::header::HeaderName::from_static("sunset"),
-                HeaderValue::from_static("Wed, 30 Jun 2027 00:00:00 GMT"),
-            )],
-            schema: None,
-        };
-        let id = HeaderValue::from_static("rid");
-        let respond = Respond {
-            request_id: &id,
-            debug_headers: true,
-            upstream: "svc",
-            route: &route,
-            no_body: head_request,
-            close: false,
-        };
         let mut reply = Vec::new();
-        let head = rewrite_response(response, &respond, &mut reply).and_then(|p| match p {
+        let head = fuzzing::rewrite(response, head_request, &mut reply).and_then(|p| match p {
             Parsed::Final(head) => Ok(head),
             Parsed::Informational(_) => Err(UpstreamFailure::Reset),
         });
@@ -1546,6 +1662,21 @@ mod tests {
             reply.contains("\r\ndate: "),
             "a Date when the upstream sent none: {reply}"
         );
+    }
+
+    #[test]
+    fn the_fuzz_properties_hold_for_sample_messages() {
+        fuzzing::request_head(
+            b"GET /a?b HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\nX-Forwarded-For: 1.2.3.4\r\nx-subject: m\r\ncontent-length: 0\r\n\r\n",
+        );
+        fuzzing::request_head(
+            b"DELETE / HTTP/1.1\r\nhost: h\r\nx-request-id: a\r\nx-request-id: b\r\n\r\n",
+        );
+        let chunked = b"HTTP/1.1 200 OK\r\nconnection: te\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+        for split in 0..20 {
+            fuzzing::response(chunked, split);
+        }
+        fuzzing::response(b"HTTP/1.1 204 No Content\r\nkeep-alive: 1\r\n\r\n", 0);
     }
 
     #[test]

@@ -24,6 +24,8 @@ mod state;
 mod upstream;
 mod validate;
 
+#[doc(hidden)]
+pub use direct::fuzzing;
 pub use error::{GatewayError, X_FAILURE_TYPE, X_REQUEST_ID, X_UPSTREAM_SERVICE};
 pub use server::{Gateway, Phase, StartError, StartOptions};
 pub use upstream::UpstreamFailure;
