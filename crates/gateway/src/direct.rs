@@ -40,7 +40,9 @@ use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::{HeaderValue, Method, Response};
+use candor_contract::Exchange;
+use http::header::HeaderName;
+use http::{HeaderMap, HeaderValue, Method, Response};
 use http_body::Body as _;
 use http_body_util::Full;
 use hyper::service::service_fn;
@@ -50,9 +52,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::auth::Identity;
 use crate::config::{Repair, RouteAuth};
+use crate::error::GatewayError;
 use crate::metrics::UpstreamLabels;
+use crate::monitor::Observation;
 use crate::proxy::{self, Answered, Attempt, ConnInfo};
+use crate::ratelimit::Limiter;
 use crate::routing::RouteState;
 use crate::state::{Runtime, Shared};
 use crate::upstream::{Pool, SendError, Target, UpstreamFailure};
@@ -206,32 +212,73 @@ async fn exchange(
     let Some(head) = RequestHead::read(&req, identity) else {
         return Next::Handover;
     };
-    let Some(admitted) = admit(shared, &runtime, &head) else {
+    let Some(admitted) = admit(shared, &runtime, &req, &head) else {
         return Next::Handover;
     };
     let (route, pool) = (admitted.route, admitted.pool);
     let close = head.close;
     let gw = &runtime.config.gateway;
     let request_id = shared.request_ids.assign_bytes(head.request_id);
-    write_request(&mut io.request, &req, &head, conn, &request_id);
+    // rate.limited: counted once the request is sure to be served here (a
+    // request handed to hyper is counted there).
+    let mut rate_fields = Vec::new();
+    let mut refused = None;
+    if let Some(limiter) = admitted.limiter {
+        let key = limiter.key(admitted.identity.as_ref(), conn.peer.ip(), &admitted.fields);
+        match proxy::count_request(shared, limiter, key).await {
+            Ok(fields) => rate_fields = fields,
+            Err(error) => refused = Some(error),
+        }
+    }
+    let identity = admitted.identity.as_ref().map(|id| Forwarded {
+        names: [&runtime.auth.subject_header, &runtime.auth.roles_header],
+        subject: HeaderValue::from_str(&id.subject).ok(),
+        roles: HeaderValue::from_str(&id.roles.join(",")).ok(),
+    });
+    write_request(
+        &mut io.request,
+        &req,
+        &head,
+        conn,
+        &request_id,
+        identity.as_ref(),
+    );
+    let monitored = pool.config.monitor.then(|| request_snapshot(&req, &head));
+    let debug_headers = route.config.debug_headers.unwrap_or(gw.debug_headers);
     let respond = Respond {
         request_id: &request_id,
-        debug_headers: route.config.debug_headers.unwrap_or(gw.debug_headers),
+        debug_headers,
         upstream: &pool.name,
         route,
         no_body: head.method == Method::HEAD,
         close: head.close,
+        extra: &rate_fields,
+        monitor: monitored.is_some(),
+        repair: (pool.config.repair != Repair::default()).then_some(Repairer {
+            shared,
+            pool,
+            realm: &gw.realm,
+        }),
     };
-    let mut attempt = DirectAttempt {
-        pool,
-        request: &io.request,
-        response: &mut io.upstream,
-        reply: &mut io.reply,
-        respond: &respond,
+    let outcome = match refused {
+        Some(error) => Err(error),
+        None => {
+            let mut attempt = DirectAttempt {
+                pool,
+                request: &io.request,
+                response: &mut io.upstream,
+                reply: &mut io.reply,
+                respond: &respond,
+            };
+            // Every direct request is body-less and idempotent.
+            let may_retry = pool.config.targets.len() > 1;
+            proxy::attempts(shared, pool, may_retry, &mut attempt).await
+        }
     };
-    // Every direct request is body-less and idempotent.
-    let may_retry = pool.config.targets.len() > 1;
-    let outcome = proxy::attempts(shared, pool, may_retry, &mut attempt).await;
+    let reached_upstream = !matches!(
+        outcome,
+        Err(GatewayError::RateLimited { .. } | GatewayError::RateStoreUnavailable)
+    );
     drop(admitted);
     shared.metrics.direct_requests.inc();
     let answered = |status: u16, rule: Option<&'static str>| Answered {
@@ -241,23 +288,52 @@ async fn exchange(
         path: gw.access_log.then_some(head.path),
         status,
         rule,
-        upstream: Some(&pool.name),
+        upstream: reached_upstream.then_some(&*pool.name),
         request_id: &request_id,
     };
     let next = match outcome {
-        Ok(sent) => {
+        Ok(mut sent) => {
             proxy::record(shared, conn, answered(sent.head.status, None));
-            relay(shared, client, &mut io.upstream, &mut io.reply, sent, pool).await
+            let observation = monitored.map(|(headers, url)| {
+                let mut exchange = Exchange::default();
+                exchange.request.method = head.method.as_str().to_owned();
+                exchange.request.url = url;
+                exchange.request.headers = headers;
+                exchange.response.status = sent.head.status;
+                exchange.response.headers = sent.head.snapshot.take().unwrap_or_default();
+                Observation::new(
+                    pool.name.clone(),
+                    exchange,
+                    pool.config.monitor_body_bytes,
+                    shared.metrics.clone(),
+                )
+            });
+            relay(
+                shared,
+                client,
+                &mut io.upstream,
+                &mut io.reply,
+                sent,
+                pool,
+                observation,
+            )
+            .await
         }
         Err(error) => {
             let json = head
                 .accept
                 .is_none_or(|v| HeaderValue::from_bytes(v).is_ok_and(|v| accepts_json(&v)));
             let (response, rule) =
-                proxy::answer_error(shared, &error, &request_id, respond.debug_headers, json);
+                proxy::answer_error(shared, &error, &request_id, debug_headers, json);
             let status = response.status().as_u16();
             proxy::record(shared, conn, answered(status, Some(rule)));
-            write_answer(&mut io.reply, response, &request_id, head.close);
+            write_answer(
+                &mut io.reply,
+                response,
+                &request_id,
+                &rate_fields,
+                head.close,
+            );
             if client.write_all(&io.reply).await.is_err() {
                 Next::Close
             } else {
@@ -270,6 +346,29 @@ async fn exchange(
         Next::KeepAlive if close || crate::drain::draining() => Next::Close,
         next => next,
     }
+}
+
+/// What the monitor keeps of the request: the fields the rules read, as
+/// forwarded, and the target.
+fn request_snapshot(
+    req: &httparse::Request<'_, '_>,
+    head: &RequestHead<'_>,
+) -> (HeaderMap, String) {
+    let mut headers = HeaderMap::new();
+    for (i, field) in req.headers.iter().enumerate() {
+        if head.skip & (1 << i) == 0
+            && candor_contract::REQUEST_FIELDS
+                .iter()
+                .any(|n| field.name.eq_ignore_ascii_case(n.as_str()))
+            && let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(field.name.as_bytes()),
+                HeaderValue::from_bytes(field.value),
+            )
+        {
+            headers.append(name, value);
+        }
+    }
+    (headers, head.target.to_owned())
 }
 
 fn accepts_json(accept: &HeaderValue) -> bool {
@@ -444,15 +543,24 @@ static TARGET_BYTES: LazyLock<[u8; 256]> = LazyLock::new(|| {
 struct Admitted<'r, 's> {
     route: &'r Arc<RouteState>,
     pool: &'r Arc<Pool>,
+    /// Who sent it, on a route with `auth`.
+    identity: Option<Identity>,
+    /// The route's rate limit.
+    limiter: Option<&'r Limiter>,
+    /// The fields authentication and the rate-limit key read, as a map:
+    /// usually none (no allocation), a token or key otherwise.
+    fields: HeaderMap,
     _in_flight: crate::state::InFlight<'s>,
 }
 
 /// The hyper path's checks, in its order, for a request that passes them
 /// all on a route the direct path serves; `None` sends the request to the
-/// hyper path, which answers whatever refusal is due.
+/// hyper path, which answers whatever refusal is due. (The rate limit,
+/// which counts, comes after: a request is counted on one path only.)
 fn admit<'r, 's>(
     shared: &'s Shared,
     runtime: &'r Runtime,
+    req: &httparse::Request<'_, '_>,
     head: &RequestHead<'_>,
 ) -> Option<Admitted<'r, 's>> {
     let gw = &runtime.config.gateway;
@@ -476,26 +584,51 @@ fn admit<'r, 's>(
         return None;
     }
     let pool = route.pool.as_ref()?;
+    let limiter = route
+        .config
+        .rate_limit
+        .as_ref()
+        .and_then(|name| runtime.limiters.get(name))
+        .map(|l| &**l);
+    let authenticates = route.config.auth != RouteAuth::None;
+    let key_header = limiter.and_then(Limiter::key_header);
+    let mut fields = HeaderMap::new();
+    if authenticates || key_header.is_some() {
+        for field in req.headers.iter() {
+            let read = (authenticates && runtime.auth.reads(field.name))
+                || key_header.is_some_and(|h| field.name.eq_ignore_ascii_case(h.as_str()));
+            if read {
+                fields.append(
+                    HeaderName::from_bytes(field.name.as_bytes()).ok()?,
+                    HeaderValue::from_bytes(field.value).ok()?,
+                );
+            }
+        }
+    }
+    let identity = proxy::authenticate(runtime, route, &fields).ok()?;
+    proxy::authorize(runtime, route, identity.as_ref(), head.path).ok()?;
     let in_flight = shared.admit(gw.max_concurrent_requests).ok()?;
     Some(Admitted {
         route,
         pool,
+        identity,
+        limiter,
+        fields,
         _in_flight: in_flight,
     })
 }
 
-/// Whether the direct path serves `route`: nothing to authenticate,
-/// count or validate, and a plain upstream whose responses pass through
-/// unobserved and unrepaired.
+/// Whether the direct path serves `route`: one that reads no body (no
+/// request schema), to a plain-HTTP upstream.
 fn serves(route: &RouteState) -> bool {
-    let c = &route.config;
-    c.auth == RouteAuth::None
-        && c.roles.is_empty()
-        && c.rate_limit.is_none()
-        && route.schema.is_none()
-        && route.pool.as_ref().is_some_and(|pool| {
-            pool.is_plain() && !pool.config.monitor && pool.config.repair == Repair::default()
-        })
+    route.schema.is_none() && route.pool.as_ref().is_some_and(|pool| pool.is_plain())
+}
+
+/// The identity fields the gateway forwards for a checked identity.
+struct Forwarded<'x> {
+    names: [&'x HeaderName; 2],
+    subject: Option<HeaderValue>,
+    roles: Option<HeaderValue>,
 }
 
 /// The request head for the upstream, as the hyper path would send it.
@@ -505,6 +638,7 @@ fn write_request(
     head: &RequestHead<'_>,
     conn: &ConnInfo,
     request_id: &HeaderValue,
+    identity: Option<&Forwarded<'_>>,
 ) {
     out.clear();
     out.extend_from_slice(head.method.as_str().as_bytes());
@@ -535,6 +669,13 @@ fn write_request(
     out.extend_from_slice(b"\"\r\n");
     field_line(out, b"x-forwarded-host", head.host);
     field_line(out, b"x-request-id", request_id.as_bytes());
+    if let Some(id) = identity {
+        for (name, value) in id.names.into_iter().zip([&id.subject, &id.roles]) {
+            if let Some(value) = value {
+                field_line(out, name.as_str().as_bytes(), value.as_bytes());
+            }
+        }
+    }
     out.extend_from_slice(b"\r\n");
 }
 
@@ -555,6 +696,20 @@ struct Respond<'x> {
     no_body: bool,
     /// The client asked to close after this response.
     close: bool,
+    /// Fields the gateway sets on every response of the route (its rate
+    /// limit's), in place of the upstream's.
+    extra: &'x [(HeaderName, HeaderValue)],
+    /// Keep a snapshot of the response fields the monitor reads.
+    monitor: bool,
+    /// The upstream's `repair`, when it has one.
+    repair: Option<Repairer<'x>>,
+}
+
+/// What `proxy::repairs` needs.
+struct Repairer<'x> {
+    shared: &'x Shared,
+    pool: &'x Pool,
+    realm: &'x str,
 }
 
 /// The direct path's [`Attempt`]: the request head written on a pooled
@@ -628,12 +783,14 @@ impl SentOwned {
 }
 
 /// What the response head said, once rewritten into the reply.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct ResponseHead {
     status: u16,
     len: usize,
     framing: Framing,
     keep_alive: bool,
+    /// The fields the monitor reads, when it watches the upstream.
+    snapshot: Option<HeaderMap>,
 }
 
 impl DirectAttempt<'_> {
@@ -733,6 +890,9 @@ fn rewrite_response(
     reply.extend_from_slice(res.reason.unwrap_or("").as_bytes());
     reply.extend_from_slice(b"\r\n");
     let mut has_date = false;
+    // WWW-Authenticate and Retry-After, for repairs.
+    let mut has = [false; 2];
+    let mut snapshot = respond.monitor.then(HeaderMap::new);
     for field in res.headers.iter() {
         let (name, value) = (field.name, field.value);
         let is = |known: &str| name.eq_ignore_ascii_case(known);
@@ -740,13 +900,35 @@ fn rewrite_response(
             || framing.named(name)
             || is("x-request-id")
             || (debug && is("x-upstream-service"))
+            || respond.extra.iter().any(|(n, _)| is(n.as_str()))
             // A length that is not the framing (chunked wins) is dropped.
             || (!matches!(framing.framing, Framing::Length(_)) && is("content-length"));
         if dropped {
             continue;
         }
         has_date |= is("date");
+        has[0] |= is("www-authenticate");
+        has[1] |= is("retry-after");
+        if let Some(snapshot) = &mut snapshot
+            && candor_contract::RESPONSE_FIELDS
+                .iter()
+                .any(|n| is(n.as_str()))
+            && let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_bytes(value),
+            )
+        {
+            snapshot.append(n, v);
+        }
         field_line(reply, name.as_bytes(), value);
+    }
+    if let Some(r) = &respond.repair {
+        for (name, value) in proxy::repairs(r.shared, r.pool, r.realm, status, has)
+            .into_iter()
+            .flatten()
+        {
+            field_line(reply, name.as_str().as_bytes(), value.as_bytes());
+        }
     }
     if matches!(body, Framing::Chunked | Framing::UntilClose) {
         reply.extend_from_slice(b"transfer-encoding: chunked\r\n");
@@ -760,7 +942,12 @@ fn rewrite_response(
     if debug {
         field_line(reply, b"x-upstream-service", respond.upstream.as_bytes());
     }
-    for (name, value) in &respond.route.deprecation_headers {
+    for (name, value) in respond
+        .route
+        .deprecation_headers
+        .iter()
+        .chain(respond.extra)
+    {
         field_line(reply, name.as_str().as_bytes(), value.as_bytes());
     }
     if respond.close || crate::drain::draining() {
@@ -772,6 +959,7 @@ fn rewrite_response(
         len,
         framing: body,
         keep_alive: framing.keep_alive && body != Framing::UntilClose,
+        snapshot,
     }))
 }
 
@@ -896,6 +1084,8 @@ fn http_date(out: &mut Vec<u8>) {
 
 /// Sends the rewritten head and relays the body; the upstream connection
 /// goes back to its pool when the body ended cleanly and it stays open.
+/// The monitor, when it watches, sees the body's bytes as they pass and
+/// judges the exchange when the body ends (not when it breaks).
 async fn relay(
     shared: &Shared,
     client: &mut TcpStream,
@@ -903,12 +1093,14 @@ async fn relay(
     reply: &mut Vec<u8>,
     sent: SentOwned,
     pool: &Arc<Pool>,
+    mut observation: Option<Observation>,
 ) -> Next {
     let SentOwned {
         mut stream,
         target,
         head,
     } = sent;
+    let obs = &mut observation;
     let got = &upstream[head.len..];
     let ended = match head.framing {
         Framing::Empty => {
@@ -922,14 +1114,15 @@ async fn relay(
         Framing::Length(n) => {
             let now = got.len().min(usize::try_from(n).unwrap_or(usize::MAX));
             let excess = now < got.len();
+            tap(obs, &got[..now]);
             reply.extend_from_slice(&got[..now]);
             let rest = n - now as u64;
-            let ended = relay_length(client, &mut stream, reply, upstream, rest).await;
+            let ended = relay_length(client, &mut stream, reply, upstream, rest, obs).await;
             ended.map(|e| if excess { e.and_excess() } else { e })
         }
         Framing::Chunked => {
             let mut chunks = ChunkedScanner::default();
-            match chunks.feed(got) {
+            match chunks.feed_with(got, &mut |data| tap(obs, data)) {
                 Ok(Some(end)) => {
                     let ended = if end == got.len() {
                         Ended::Clean
@@ -941,27 +1134,31 @@ async fn relay(
                 }
                 Ok(None) => {
                     reply.extend_from_slice(got);
-                    relay_chunked(client, &mut stream, reply, upstream, chunks).await
+                    relay_chunked(client, &mut stream, reply, upstream, chunks, obs).await
                 }
                 // The head goes out; the body stops where it broke.
                 Err(()) => client.write_all(reply).await.map(|()| Ended::Truncated),
             }
         }
         Framing::UntilClose => {
+            tap(obs, got);
             chunk(reply, got);
-            relay_until_close(client, &mut stream, reply, upstream).await
+            relay_until_close(client, &mut stream, reply, upstream, obs).await
         }
     };
     match ended {
-        Ok(Ended::Clean) => {
-            if head.keep_alive
+        Ok(end @ (Ended::Clean | Ended::Excess)) => {
+            if let Some(obs) = observation {
+                obs.finish();
+            }
+            if end == Ended::Clean
+                && head.keep_alive
                 && let Some(target) = pool.target(target)
             {
                 pool.checkin_raw(target, stream);
             }
             Next::KeepAlive
         }
-        Ok(Ended::Excess) => Next::KeepAlive,
         // The upstream's body failed: the client's message stays
         // incomplete (its connection closes), and it is counted.
         Ok(Ended::Truncated) => {
@@ -976,6 +1173,13 @@ async fn relay(
         }
         // The client went away.
         Err(_) => Next::Close,
+    }
+}
+
+/// Shows body bytes to the monitor, when it watches.
+fn tap(observation: &mut Option<Observation>, data: &[u8]) {
+    if let Some(obs) = observation {
+        obs.data_slice(data);
     }
 }
 
@@ -1007,6 +1211,7 @@ async fn relay_length(
     first: &[u8],
     buf: &mut BytesMut,
     mut rest: u64,
+    obs: &mut Option<Observation>,
 ) -> io::Result<Ended> {
     client.write_all(first).await?;
     while rest > 0 {
@@ -1017,6 +1222,7 @@ async fn relay_length(
             Ok(n) => n,
         };
         let take = n.min(usize::try_from(rest).unwrap_or(usize::MAX));
+        tap(obs, &buf[..take]);
         client.write_all(&buf[..take]).await?;
         rest -= take as u64;
         if take < n {
@@ -1033,6 +1239,7 @@ async fn relay_chunked(
     first: &[u8],
     buf: &mut BytesMut,
     mut chunks: ChunkedScanner,
+    obs: &mut Option<Observation>,
 ) -> io::Result<Ended> {
     client.write_all(first).await?;
     loop {
@@ -1042,7 +1249,7 @@ async fn relay_chunked(
             Ok(0) | Err(_) => return Ok(Ended::Truncated),
             Ok(_) => {}
         }
-        match chunks.feed(buf) {
+        match chunks.feed_with(buf, &mut |data| tap(obs, data)) {
             Ok(Some(end)) => {
                 client.write_all(&buf[..end]).await?;
                 return Ok(if end == buf.len() {
@@ -1064,6 +1271,7 @@ async fn relay_until_close(
     upstream: &mut TcpStream,
     head: &mut Vec<u8>,
     buf: &mut BytesMut,
+    obs: &mut Option<Observation>,
 ) -> io::Result<Ended> {
     client.write_all(head).await?;
     loop {
@@ -1075,6 +1283,7 @@ async fn relay_until_close(
             Err(_) => return Ok(Ended::Truncated),
             Ok(n) => n,
         };
+        tap(obs, &buf[..n]);
         head.clear();
         chunk(head, &buf[..n]);
         client.write_all(head).await?;
@@ -1135,6 +1344,15 @@ impl ChunkedScanner {
     /// `n` of them, `None` when it goes on, `Err` when the framing is
     /// broken.
     fn feed(&mut self, data: &[u8]) -> Result<Option<usize>, ()> {
+        self.feed_with(data, &mut |_| {})
+    }
+
+    /// [`ChunkedScanner::feed`], showing `on_data` the chunks' data.
+    fn feed_with(
+        &mut self,
+        data: &[u8],
+        on_data: &mut dyn FnMut(&[u8]),
+    ) -> Result<Option<usize>, ()> {
         let mut i = 0;
         while i < data.len() {
             let b = data[i];
@@ -1167,6 +1385,7 @@ impl ChunkedScanner {
                 },
                 Chunk::Data { rest } => {
                     let take = (data.len() - i).min(usize::try_from(rest).unwrap_or(usize::MAX));
+                    on_data(&data[i..i + take]);
                     i += take;
                     let rest = rest - take as u64;
                     self.state = if rest == 0 {
@@ -1215,6 +1434,7 @@ fn write_answer(
     out: &mut Vec<u8>,
     response: Response<Full<Bytes>>,
     request_id: &HeaderValue,
+    extra: &[(HeaderName, HeaderValue)],
     close: bool,
 ) {
     let (parts, body) = response.into_parts();
@@ -1232,9 +1452,12 @@ fn write_answer(
     out.extend_from_slice(parts.status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
     for (name, value) in &parts.headers {
-        if name != crate::error::X_REQUEST_ID {
+        if name != crate::error::X_REQUEST_ID && !extra.iter().any(|(n, _)| n == name) {
             field_line(out, name.as_str().as_bytes(), value.as_bytes());
         }
+    }
+    for (name, value) in extra {
+        field_line(out, name.as_str().as_bytes(), value.as_bytes());
     }
     field_line(out, b"content-length", data.len().to_string().as_bytes());
     out.extend_from_slice(b"date: ");
@@ -1340,6 +1563,7 @@ pub mod fuzzing {
             &head,
             &conn,
             &HeaderValue::from_static("id"),
+            None,
         );
         let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS + 8];
         let mut sent = httparse::Request::new(&mut fields);
@@ -1445,6 +1669,9 @@ pub mod fuzzing {
             route: &route,
             no_body: head_request,
             close: false,
+            extra: &[],
+            monitor: true,
+            repair: None,
         };
         rewrite_response(response, &respond, reply)
     }

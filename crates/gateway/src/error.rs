@@ -60,7 +60,10 @@ pub enum GatewayError {
     #[error("request body is over the {limit}-byte limit")]
     BodyTooLarge { limit: u64 },
     /// rate.limited: `headers` carries RateLimit-Policy and RateLimit.
-    #[error("over the rate limit; retry in {retry_after:?}")]
+    #[error(
+        "over the rate limit; retry in {} s",
+        .retry_after.as_secs() + u64::from(.retry_after.subsec_nanos() > 0)
+    )]
     RateLimited {
         retry_after: Duration,
         headers: Vec<(HeaderName, HeaderValue)>,

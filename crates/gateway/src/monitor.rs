@@ -47,6 +47,15 @@ impl Observation {
         self.seen = self.seen.saturating_add(data.len());
     }
 
+    /// Body bytes went by that the caller does not hold as `Bytes`: copied
+    /// only while within the budget.
+    pub fn data_slice(&mut self, data: &[u8]) {
+        if self.seen <= self.budget {
+            self.chunks.push(Bytes::copy_from_slice(data));
+        }
+        self.seen = self.seen.saturating_add(data.len());
+    }
+
     /// The body ended: run the checks and count what they find.
     pub fn finish(mut self) {
         let over_budget = self.seen > self.budget;

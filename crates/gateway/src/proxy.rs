@@ -380,32 +380,7 @@ fn admit<'a>(
 
     // auth.*, then authz.*
     let identity = authenticate(runtime, route, &req.headers)?;
-    if !route.config.roles.is_empty() {
-        let allowed = identity
-            .as_ref()
-            .is_some_and(|id| auth::has_any_role(id, &route.config.roles));
-        if !allowed {
-            if route.config.conceal {
-                return Err(GatewayError::Concealed {
-                    path: req.uri.path().to_owned(),
-                });
-            }
-            let needed = route.config.roles.join(" ");
-            let challenges = match identity.as_ref().map(|id| id.scheme) {
-                Some(Scheme::ApiKey) => None,
-                _ => Some(
-                    runtime
-                        .auth
-                        .challenge(
-                            Scheme::Bearer,
-                            &[("error", "insufficient_scope"), ("scope", &needed)],
-                        )
-                        .to_string(),
-                ),
-            };
-            return Err(GatewayError::Forbidden { challenges, needed });
-        }
-    }
+    authorize(runtime, route, identity.as_ref(), req.uri.path())?;
 
     let Some(pool) = &route.pool else {
         return Err(GatewayError::Internal {
@@ -441,17 +416,27 @@ async fn rate_limit(
         return Ok(());
     };
     let key = limiter.key(admitted.identity.as_ref(), conn.peer.ip(), &parts.headers);
+    trace.rate_fields = count_request(shared, limiter, key).await?;
+    Ok(())
+}
+
+/// Counts a request against `limiter` under `key`: the fields for the
+/// response when allowed; `rate.limited`, or the store's failure as the
+/// limit's `on_store_error` says, otherwise.
+pub(crate) async fn count_request(
+    shared: &Shared,
+    limiter: &crate::ratelimit::Limiter,
+    key: String,
+) -> Result<Vec<(HeaderName, HeaderValue)>, GatewayError> {
     match limiter.check(key).await {
-        Decision::Allowed { fields } => trace.rate_fields = fields,
+        Decision::Allowed { fields } => Ok(fields),
         Decision::Limited {
             retry_after,
             fields,
-        } => {
-            return Err(GatewayError::RateLimited {
-                retry_after,
-                headers: fields,
-            });
-        }
+        } => Err(GatewayError::RateLimited {
+            retry_after,
+            headers: fields,
+        }),
         Decision::StoreFailed(policy) => {
             let outcome = match policy {
                 OnStoreError::Allow => "allowed",
@@ -465,12 +450,12 @@ async fn rate_limit(
                     outcome,
                 })
                 .inc();
-            if policy == OnStoreError::Deny {
-                return Err(GatewayError::RateStoreUnavailable);
+            match policy {
+                OnStoreError::Deny => Err(GatewayError::RateStoreUnavailable),
+                OnStoreError::Allow => Ok(Vec::new()),
             }
         }
     }
-    Ok(())
 }
 
 /// The request body, once (and whether it is empty), unless its declared
@@ -851,8 +836,42 @@ fn upstream_response(
     Response::from_parts(parts, Either::Right(body))
 }
 
+/// The route's roles against the identity: `authz.denied`, or
+/// `authz.concealed` on a concealed route (`path` for its answer).
+pub(crate) fn authorize(
+    runtime: &Runtime,
+    route: &RouteState,
+    identity: Option<&Identity>,
+    path: &str,
+) -> Result<(), GatewayError> {
+    if route.config.roles.is_empty()
+        || identity.is_some_and(|id| auth::has_any_role(id, &route.config.roles))
+    {
+        return Ok(());
+    }
+    if route.config.conceal {
+        return Err(GatewayError::Concealed {
+            path: path.to_owned(),
+        });
+    }
+    let needed = route.config.roles.join(" ");
+    let challenges = match identity.map(|id| id.scheme) {
+        Some(Scheme::ApiKey) => None,
+        _ => Some(
+            runtime
+                .auth
+                .challenge(
+                    Scheme::Bearer,
+                    &[("error", "insufficient_scope"), ("scope", &needed)],
+                )
+                .to_string(),
+        ),
+    };
+    Err(GatewayError::Forbidden { challenges, needed })
+}
+
 /// Runs the route's authentication and maps its failure to the contract.
-fn authenticate(
+pub(crate) fn authenticate(
     runtime: &Runtime,
     route: &RouteState,
     headers: &HeaderMap,
@@ -905,6 +924,28 @@ fn snapshot(headers: &HeaderMap, names: &[HeaderName]) -> HeaderMap {
 
 /// Adds what the upstream left out, when configured to, and counts it.
 fn repair(shared: &Shared, pool: &Pool, realm: &str, status: u16, headers: &mut HeaderMap) {
+    let has = [
+        headers.contains_key(WWW_AUTHENTICATE),
+        headers.contains_key(RETRY_AFTER),
+    ];
+    for (name, value) in repairs(shared, pool, realm, status, has)
+        .into_iter()
+        .flatten()
+    {
+        headers.insert(name, value);
+    }
+}
+
+/// The fields `repair` adds to a response with `status` that has (or not)
+/// `[WWW-Authenticate, Retry-After]`, each counted: a challenge on a 401
+/// without one, `Retry-After: 1` on a 429 or 503 without one.
+pub(crate) fn repairs(
+    shared: &Shared,
+    pool: &Pool,
+    realm: &str,
+    status: u16,
+    has: [bool; 2],
+) -> [Option<(HeaderName, HeaderValue)>; 2] {
     let fix = pool.config.repair;
     let count = |rule: &'static str| {
         shared
@@ -916,18 +957,19 @@ fn repair(shared: &Shared, pool: &Pool, realm: &str, status: u16, headers: &mut 
             })
             .inc();
     };
+    let mut added = [None, None];
     if fix.challenge
         && status == 401
-        && !headers.contains_key(WWW_AUTHENTICATE)
+        && !has[0]
         && let Ok(v) = HeaderValue::from_str(&Challenge::bearer(realm).to_string())
     {
-        headers.insert(WWW_AUTHENTICATE, v);
+        added[0] = Some((WWW_AUTHENTICATE, v));
         count(rules::AUTH_401_WITHOUT_CHALLENGE.id);
     }
-    if fix.retry_after && (status == 429 || status == 503) && !headers.contains_key(RETRY_AFTER) {
+    if fix.retry_after && (status == 429 || status == 503) && !has[1] {
         let value = RetryAfter::after(std::time::Duration::from_secs(1)).to_string();
         if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert(RETRY_AFTER, v);
+            added[1] = Some((RETRY_AFTER, v));
             let rule = if status == 429 {
                 rules::RATE_429_WITHOUT_RETRY_AFTER.id
             } else {
@@ -936,6 +978,7 @@ fn repair(shared: &Shared, pool: &Pool, realm: &str, status: u16, headers: &mut 
             count(rule);
         }
     }
+    added
 }
 
 fn is_idempotent(method: &Method) -> bool {

@@ -451,3 +451,189 @@ async fn what_the_direct_path_does_not_take_gets_hyper_s_answer() {
         );
     }
 }
+
+const SECRET: &str = "direct-path-test-secret-0123456789abcdef";
+
+fn token(roles: &[&str]) -> String {
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({"sub": "ada", "roles": roles, "aud": "api", "exp": exp}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// Routes with every policy the direct path now runs: JWT, roles (plain
+/// and concealed), rate limits by address and by header, and a monitored,
+/// repaired upstream.
+async fn policy_gateway(direct: bool, upstream: SocketAddr) -> candor_gateway::Gateway {
+    gateway(
+        &format!("direct_path = {direct}\nworkers = 1"),
+        &format!(
+            r#"
+[auth.jwt]
+algorithms = ["HS256"]
+secret = "{SECRET}"
+audience = "api"
+
+[rate_limits.two]
+requests = 2
+per = "1h"
+key = "ip"
+
+[rate_limits.tenant]
+requests = 1
+per = "1h"
+key = "header:x-tenant"
+
+[upstreams.svc]
+targets = ["{upstream}"]
+
+[upstreams.watched]
+targets = ["{upstream}"]
+monitor = true
+repair = ["challenge", "retry_after"]
+
+[[routes]]
+path = "/jwt/{{*rest}}"
+upstream = "svc"
+auth = "jwt"
+
+[[routes]]
+path = "/admin/{{*rest}}"
+upstream = "svc"
+auth = "jwt"
+roles = ["admin"]
+
+[[routes]]
+path = "/secret/{{*rest}}"
+upstream = "svc"
+auth = "jwt"
+roles = ["admin"]
+conceal = true
+
+[[routes]]
+path = "/limited/{{*rest}}"
+upstream = "svc"
+rate_limit = "two"
+
+[[routes]]
+path = "/tenant/{{*rest}}"
+upstream = "svc"
+rate_limit = "tenant"
+
+[[routes]]
+path = "/watched/{{*rest}}"
+upstream = "watched"
+"#
+        ),
+    )
+    .await
+}
+
+/// `Seen` with the rate-limit reset times (which move with the clock)
+/// blanked, in the fields and in a 429's detail.
+fn timeless(mut seen: Seen) -> Seen {
+    for (name, value) in &mut seen.fields {
+        if name == "ratelimit" || name == "retry-after" {
+            value.clear();
+        }
+    }
+    if seen.status == 429
+        && let Ok(body) = &seen.body
+    {
+        let blanked: Vec<u8> = body
+            .iter()
+            .map(|b| if b.is_ascii_digit() { b'#' } else { *b })
+            .collect();
+        seen.body = Ok(Bytes::from(blanked));
+    }
+    seen
+}
+
+/// The series of `names` in a metrics text, sorted.
+fn series(text: &str, names: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = text
+        .lines()
+        .filter(|l| names.iter().any(|n| l.starts_with(n)))
+        .map(str::to_owned)
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn both_paths_run_every_policy_alike() {
+    let (upstream, _faults) = faults().await;
+    let direct = policy_gateway(true, upstream).await;
+    let hyper = policy_gateway(false, upstream).await;
+    let user = format!("Bearer {}", token(&["reader"]));
+    let admin = format!("Bearer {}", token(&["admin"]));
+    let host = ("host", "api.example");
+    let id = ("x-request-id", "policy");
+    let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("/jwt/echo", vec![host, id, ("authorization", &user)]),
+        (
+            "/jwt/echo",
+            vec![host, id, ("authorization", &user), ("x-subject", "mallory")],
+        ),
+        ("/jwt/echo", vec![host, id]),
+        (
+            "/jwt/echo",
+            vec![host, id, ("authorization", "Bearer nope")],
+        ),
+        ("/jwt/echo", vec![host, id, ("authorization", "Bearer ")]),
+        ("/admin/echo", vec![host, id, ("authorization", &user)]),
+        ("/admin/echo", vec![host, id, ("authorization", &admin)]),
+        ("/secret/echo", vec![host, id, ("authorization", &user)]),
+        ("/limited/ok", vec![host, id]),
+        ("/limited/status/503", vec![host, id]),
+        ("/limited/ok", vec![host, id]),
+        ("/tenant/ok", vec![host, id, ("x-tenant", "a")]),
+        ("/tenant/ok", vec![host, id, ("x-tenant", "a")]),
+        ("/tenant/ok", vec![host, id, ("x-tenant", "b")]),
+        ("/watched/200-error", vec![host, id]),
+        ("/watched/401-bare", vec![host, id]),
+        ("/watched/status/503", vec![host, id]),
+        ("/watched/status/429", vec![host, id]),
+        ("/watched/echo", vec![host, id, ("accept", "text/html")]),
+    ];
+    for (path, headers) in &cases {
+        let a = timeless(see(direct.addr(), Method::GET, path, headers).await);
+        let b = timeless(see(hyper.addr(), Method::GET, path, headers).await);
+        assert_eq!(
+            a, b,
+            "GET {path} {headers:?}: direct path (left) vs hyper path (right)"
+        );
+    }
+    let watched = [
+        "candor_contract_violations_total",
+        "candor_contract_repairs_total",
+        "candor_gateway_errors_total",
+        "candor_requests_total",
+    ];
+    assert_eq!(
+        series(&direct.metrics_text(), &watched),
+        series(&hyper.metrics_text(), &watched)
+    );
+    let text = direct.metrics_text();
+    assert!(
+        metric(&text, "candor_direct_requests_total", &[]).is_some_and(|n| n >= 12.0),
+        "{text}"
+    );
+    assert!(
+        metric(
+            &text,
+            "candor_contract_violations_total",
+            &[("upstream", "watched")]
+        )
+        .is_some(),
+        "{text}"
+    );
+}

@@ -68,6 +68,16 @@ impl Authenticator {
         })
     }
 
+    /// Whether `authenticate` reads the field `name` (`Authorization`, or
+    /// the API key's header).
+    pub fn reads(&self, name: &str) -> bool {
+        name.eq_ignore_ascii_case("authorization")
+            || self
+                .keys
+                .as_ref()
+                .is_some_and(|k| name.eq_ignore_ascii_case(k.header().as_str()))
+    }
+
     /// Checks the credentials a route accepts. `Ok(None)` on open routes.
     pub fn authenticate(
         &self,

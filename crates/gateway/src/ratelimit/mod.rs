@@ -109,6 +109,14 @@ impl Limiter {
     }
 
     /// The key this request counts under.
+    /// The request field this limit counts by, when it counts by one.
+    pub fn key_header(&self) -> Option<&HeaderName> {
+        match &self.config.key {
+            RateKey::Header(name) => Some(name),
+            _ => None,
+        }
+    }
+
     pub fn key(&self, identity: Option<&Identity>, peer: IpAddr, headers: &HeaderMap) -> String {
         // `prefix + subject` without the formatting machinery: this runs
         // for every request of a limited route.
