@@ -212,7 +212,7 @@ async fn exchange(
     let Some(head) = RequestHead::read(&req, identity) else {
         return Next::Handover;
     };
-    let Some(admitted) = admit(shared, &runtime, &req, &head) else {
+    let Some(mut admitted) = admit(shared, &runtime, &req, &head, conn.peer.ip()) else {
         return Next::Handover;
     };
     let (route, pool) = (admitted.route, admitted.pool);
@@ -223,8 +223,7 @@ async fn exchange(
     // request handed to hyper is counted there).
     let mut rate_fields = Vec::new();
     let mut refused = None;
-    if let Some(limiter) = admitted.limiter {
-        let key = limiter.key(admitted.identity.as_ref(), conn.peer.ip(), &admitted.fields);
+    if let Some((limiter, key)) = admitted.limit.take() {
         match proxy::count_request(shared, limiter, key).await {
             Ok(fields) => rate_fields = fields,
             Err(error) => refused = Some(error),
@@ -300,7 +299,8 @@ async fn exchange(
                 exchange.request.url = url;
                 exchange.request.headers = headers;
                 exchange.response.status = sent.head.status;
-                exchange.response.headers = sent.head.snapshot.take().unwrap_or_default();
+                exchange.response.headers =
+                    sent.head.snapshot.take().map(|h| *h).unwrap_or_default();
                 Observation::new(
                     pool.name.clone(),
                     exchange,
@@ -545,11 +545,8 @@ struct Admitted<'r, 's> {
     pool: &'r Arc<Pool>,
     /// Who sent it, on a route with `auth`.
     identity: Option<Identity>,
-    /// The route's rate limit.
-    limiter: Option<&'r Limiter>,
-    /// The fields authentication and the rate-limit key read, as a map:
-    /// usually none (no allocation), a token or key otherwise.
-    fields: HeaderMap,
+    /// The route's rate limit, and the key the request counts under.
+    limit: Option<(&'r Limiter, String)>,
     _in_flight: crate::state::InFlight<'s>,
 }
 
@@ -562,6 +559,7 @@ fn admit<'r, 's>(
     runtime: &'r Runtime,
     req: &httparse::Request<'_, '_>,
     head: &RequestHead<'_>,
+    peer: std::net::IpAddr,
 ) -> Option<Admitted<'r, 's>> {
     let gw = &runtime.config.gateway;
     if head.target.len() > gw.max_uri_bytes || head.size > gw.max_header_bytes {
@@ -608,12 +606,12 @@ fn admit<'r, 's>(
     let identity = proxy::authenticate(runtime, route, &fields).ok()?;
     proxy::authorize(runtime, route, identity.as_ref(), head.path).ok()?;
     let in_flight = shared.admit(gw.max_concurrent_requests).ok()?;
+    let limit = limiter.map(|l| (l, l.key(identity.as_ref(), peer, &fields)));
     Some(Admitted {
         route,
         pool,
         identity,
-        limiter,
-        fields,
+        limit,
         _in_flight: in_flight,
     })
 }
@@ -790,7 +788,7 @@ struct ResponseHead {
     framing: Framing,
     keep_alive: bool,
     /// The fields the monitor reads, when it watches the upstream.
-    snapshot: Option<HeaderMap>,
+    snapshot: Option<Box<HeaderMap>>,
 }
 
 impl DirectAttempt<'_> {
@@ -892,7 +890,7 @@ fn rewrite_response(
     let mut has_date = false;
     // WWW-Authenticate and Retry-After, for repairs.
     let mut has = [false; 2];
-    let mut snapshot = respond.monitor.then(HeaderMap::new);
+    let mut snapshot = respond.monitor.then(Box::<HeaderMap>::default);
     for field in res.headers.iter() {
         let (name, value) = (field.name, field.value);
         let is = |known: &str| name.eq_ignore_ascii_case(known);

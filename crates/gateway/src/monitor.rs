@@ -48,10 +48,14 @@ impl Observation {
     }
 
     /// Body bytes went by that the caller does not hold as `Bytes`: copied
-    /// only while within the budget.
+    /// into the body as it will be checked, while within the budget.
     pub fn data_slice(&mut self, data: &[u8]) {
         if self.seen <= self.budget {
-            self.chunks.push(Bytes::copy_from_slice(data));
+            let room = self.budget.saturating_add(1).saturating_sub(self.seen);
+            self.exchange
+                .response
+                .body
+                .extend_from_slice(&data[..data.len().min(room)]);
         }
         self.seen = self.seen.saturating_add(data.len());
     }
@@ -59,11 +63,15 @@ impl Observation {
     /// The body ended: run the checks and count what they find.
     pub fn finish(mut self) {
         let over_budget = self.seen > self.budget;
-        let mut body = Vec::with_capacity(self.seen.min(self.budget.saturating_add(1)));
-        for chunk in &self.chunks {
-            body.extend_from_slice(chunk);
+        // Frames kept as `Bytes` are joined here (slices were copied into
+        // the body as they came: a caller uses one or the other).
+        if !self.chunks.is_empty() {
+            let mut body = Vec::with_capacity(self.seen.min(self.budget.saturating_add(1)));
+            for chunk in &self.chunks {
+                body.extend_from_slice(chunk);
+            }
+            self.exchange.response.body = body;
         }
-        self.exchange.response.body = body;
         // Over budget, the kept prefix still shows the body is not empty,
         // but rules that need the whole body are skipped.
         let options = CheckOptions {

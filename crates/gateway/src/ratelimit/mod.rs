@@ -233,25 +233,32 @@ impl Limiter {
     fn fields(&self, remaining: u64, reset: Duration) -> Vec<(HeaderName, HeaderValue)> {
         let mut out = Vec::with_capacity(2);
         out.push((RATELIMIT_POLICY.clone(), self.policy_value.clone()));
-        if let Ok(v) = HeaderValue::from_str(&self.ratelimit_value(remaining, ceil_secs(reset))) {
+        if let Some(v) = self.ratelimit_value(remaining, ceil_secs(reset)) {
             out.push((RATELIMIT.clone(), v));
         }
         out
     }
 
-    fn ratelimit_value(&self, remaining: u64, reset_secs: u64) -> String {
-        use std::fmt::Write as _;
+    /// `RateLimit`: the name item, then `;r=REMAINING;t=RESET`, written on
+    /// the stack and stored in one allocation (this runs for every request
+    /// of a limited route).
+    fn ratelimit_value(&self, remaining: u64, reset_secs: u64) -> Option<HeaderValue> {
+        use std::io::Write as _;
         // Structured Fields integers stop at 15 digits.
         const SF_INTEGER_MAX: u64 = 999_999_999_999_999;
-        let mut v = String::with_capacity(self.name_item.len() + 24);
-        v.push_str(&self.name_item);
-        let _ = write!(
-            v,
-            ";r={};t={}",
-            remaining.min(SF_INTEGER_MAX),
-            reset_secs.min(SF_INTEGER_MAX)
-        );
-        v
+        let mut params = [0u8; 40];
+        let len = {
+            let mut rest = &mut params[..];
+            write!(
+                rest,
+                ";r={};t={}",
+                remaining.min(SF_INTEGER_MAX),
+                reset_secs.min(SF_INTEGER_MAX)
+            )
+            .ok()?;
+            40 - rest.len()
+        };
+        crate::proxy::shared_value(&[self.name_item.as_bytes(), &params[..len]])
     }
 
     /// Keeps keyed memory bounded: every 4096 checks, forget idle keys.
@@ -294,7 +301,8 @@ mod tests {
                     reset: Some(reset),
                     partition_key: None,
                 }]);
-                assert_eq!(l.ratelimit_value(remaining, reset), expected, "{name:?}");
+                let value = l.ratelimit_value(remaining, reset).unwrap();
+                assert_eq!(value.to_str().unwrap(), expected, "{name:?}");
             }
         }
     }
