@@ -3,12 +3,15 @@
 # proxies in front of the same fast upstream (`candor faults`, GET /ok), with
 # wrk as the client. Everything listens on 127.0.0.1.
 #
-#   bench/gateway.sh                  # 10 s per target
+#   bench/gateway.sh                  # 3 rounds of 5 s per target, medians
+#   ROUNDS=5 DURATION=4s bench/gateway.sh   # more rounds (p99 moves a lot
+#                                     # between runs on a shared 2-core VM)
 #   DURATION=30s bench/gateway.sh     # longer runs (wrk syntax: 30s, 2m, ...)
 #   NO_BUILD=1 bench/gateway.sh       # use the existing target/release/candor
 #
 # Other settings (environment): THREADS (wrk -t, 2), CONNECTIONS (wrk -c, 64),
-# WARMUP (an unmeasured wrk run before each measured one, 1s; 0 for none),
+# WARMUP (an unmeasured wrk run before the first round of each target, 1s;
+# 0 for none), ROUNDS (3), DURATION (5s, each measured run),
 # UPSTREAM_PORT (19000), NGINX_PORT (18081), CANDOR_PORT (18080),
 # CANDOR_ADMIN_PORT (19901), CANDOR_FULL_PORT (18082), BARE_PORT (18084),
 # SPLICE_PORT (18085), CANDOR (the binary), BARE (the bare_proxy example),
@@ -29,7 +32,8 @@ cd "$root"
 # nginx lives in /usr/sbin, which is not on every PATH.
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-1s}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
@@ -73,6 +77,7 @@ seconds() {
   echo "$n"
 }
 
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "bad ROUNDS '$ROUNDS'"
 duration_s=$(seconds "$DURATION")
 ((duration_s > 0)) || die "DURATION must be at least 1s"
 warmup_s=$(seconds "$WARMUP")
@@ -277,47 +282,68 @@ run_wrk() {
 
 problems=()
 declare -A rps p50 p99 cpu_us
+# Every round's figures, space-separated, by target.
+declare -A rps_runs p50_runs p99_runs cpu_runs
 
-# bench NAME PORT [PID...] : warm-up run, then the measured run; sets rps,
-# p50, p99 and, when PIDs are given, cpu_us (their CPU time per request).
+# bench NAME PORT [PID...] : a warm-up run (first round only), then the
+# measured run; appends its req/s, p50, p99 and, when PIDs are given, their
+# CPU time per request to NAME's runs.
 bench() {
-  local name=$1 port=$2 url out non2xx sockerr requests before after
+  local name=$1 port=$2 url out non2xx sockerr requests before after v50 v99
   shift 2
   url="http://127.0.0.1:$port/ok"
-  out=$OUT/$name.wrk
-  if ((warmup_s > 0)); then
+  out=$OUT/$name.$round.wrk
+  if ((warmup_s > 0 && round == 1)); then
     log "warming up $name (${warmup_s}s)"
     run_wrk "$name" $((warmup_s + 30)) /dev/null -d"${warmup_s}s" "$url"
   fi
-  log "measuring $name: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $url"
+  log "round $round/$ROUNDS, measuring $name: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $url"
   before=$(cpu_ticks "$@")
   run_wrk "$name" $((duration_s + 30)) "$out" -d"$DURATION" --latency "$url"
   after=$(cpu_ticks "$@")
   requests=$(awk '$2 == "requests" && $3 == "in" { print $1 }' "$out")
   if (($# > 0)) && [[ ${requests:-0} -gt 0 ]]; then
-    cpu_us[$name]=$(awk -v t=$((after - before)) -v hz="$clk_tck" -v n="$requests" \
-      'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+    cpu_runs[$name]+="$(awk -v t=$((after - before)) -v hz="$clk_tck" -v n="$requests" \
+      'BEGIN { printf "%.1f", t / hz * 1e6 / n }') "
   fi
-  rps[$name]=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-  p50[$name]=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
-  p99[$name]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
-  [[ -n ${rps[$name]} && ${p50[$name]} != nan && ${p99[$name]} != nan ]] ||
+  v50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+  v99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+  rps_runs[$name]+="$(awk '/^Requests\/sec:/ { print $2 }' "$out") "
+  [[ -n ${rps_runs[$name]// /} && $v50 != nan && $v99 != nan ]] ||
     die "cannot read wrk's output for $name ($out)"
+  p50_runs[$name]+="$v50 "
+  p99_runs[$name]+="$v99 "
   non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
   sockerr=$(sed -n 's/^ *Socket errors: *//p' "$out")
-  [[ -n $non2xx ]] && problems+=("$name: $non2xx non-2xx/3xx responses")
-  [[ -n $sockerr ]] && problems+=("$name: socket errors: $sockerr")
+  [[ -n $non2xx ]] && problems+=("$name (round $round): $non2xx non-2xx/3xx responses")
+  [[ -n $sockerr ]] && problems+=("$name (round $round): socket errors: $sockerr")
   return 0
 }
 
-bench upstream "$UPSTREAM_PORT"
-bench nginx "$NGINX_PORT" "$nginx_pid" "${nginx_workers[@]}"
-bench bare "$BARE_PORT" "$bare_pid"
-bench splice "$SPLICE_PORT" "$splice_pid"
-bench candor "$CANDOR_PORT" "$candor_pid"
-wrk_extra=(-H "Authorization: Bearer $token")
-bench candor_full "$CANDOR_FULL_PORT" "$candor_full_pid"
-wrk_extra=()
+# median "N N N" : the median of the numbers (the mean of the middle two
+# for an even count); empty for none.
+median() {
+  tr ' ' '\n' <<<"$1" | awk 'NF' | sort -g |
+    awk '{ a[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# Rounds interleave the targets, so a slow minute of the VM hits them all.
+for ((round = 1; round <= ROUNDS; round++)); do
+  bench upstream "$UPSTREAM_PORT"
+  bench nginx "$NGINX_PORT" "$nginx_pid" "${nginx_workers[@]}"
+  bench bare "$BARE_PORT" "$bare_pid"
+  bench splice "$SPLICE_PORT" "$splice_pid"
+  bench candor "$CANDOR_PORT" "$candor_pid"
+  wrk_extra=(-H "Authorization: Bearer $token")
+  bench candor_full "$CANDOR_FULL_PORT" "$candor_full_pid"
+  wrk_extra=()
+done
+for name in upstream nginx bare splice candor candor_full; do
+  rps[$name]=$(median "${rps_runs[$name]}")
+  p50[$name]=$(median "${p50_runs[$name]}")
+  p99[$name]=$(median "${p99_runs[$name]}")
+  cpu_us[$name]=$(median "${cpu_runs[$name]:-}")
+done
 
 # Workers forked after the readiness check (a respawn) count too.
 mapfile -t nginx_now < <(children "$nginx_pid")
@@ -347,6 +373,7 @@ printf 'cores (nproc): %s; nginx: worker_processes auto = %s workers; candor: to
   "$cores" "${#nginx_workers[@]}"
 printf 'client: %s, -t%s -c%s -d%s --latency, GET /ok (upstream: candor faults); load generator, gateway and upstream share the cores\n' \
   "${wrk_version:-wrk}" "$THREADS" "$CONNECTIONS" "$DURATION"
+printf 'medians of %s interleaved rounds\n' "$ROUNDS"
 printf '%s, %s, commit %s\n\n' "$nginx_version" "$("$CANDOR" --version)" "$commit"
 
 # row NAME LABEL RSS_KB : one markdown table row; RSS_KB "" prints "-".
@@ -370,6 +397,13 @@ row candor_full "candor serve, full policy (JWT + rate limit + monitor)" "$cando
 printf '\ngateway CPU time (user + system) per request: nginx %s us, bare hyper proxy %s us, splice proxy %s us, candor %s us, candor full policy %s us\n' \
   "${cpu_us[nginx]:-?}" "${cpu_us[bare]:-?}" "${cpu_us[splice]:-?}" "${cpu_us[candor]:-?}" "${cpu_us[candor_full]:-?}"
 awk -v f="${rps[candor_full]}" -v p="${rps[candor]}" 'BEGIN { if (p > 0) printf "full policy / plain proxy req/s: %.2fx (target >= 0.85x)\n", f / p }'
+if ((ROUNDS > 1)); then
+  printf 'p99 by round (ms):'
+  for name in nginx bare splice candor candor_full; do
+    printf ' %s %s;' "$name" "$(tr -s ' ' <<<"${p99_runs[$name]}" | sed 's/ $//')"
+  done
+  printf '\n'
+fi
 printf 'wrk outputs and server logs: %s/\n' "$OUT"
 
 if ((${#problems[@]} > 0)); then
