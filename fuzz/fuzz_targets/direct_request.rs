@@ -1,6 +1,7 @@
 //! The gateway's direct HTTP/1.1 path, request side: any bytes. A head it
 //! takes is one hyper's types take too, and what it forwards reads back as
-//! one request head without a body, hop-by-hop or identity field.
+//! one request head with its body's one length and no hop-by-hop or
+//! identity field.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

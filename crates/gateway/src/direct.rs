@@ -10,22 +10,24 @@
 //! this is about a third of the instructions of the hyper path
 //! (`bench/instructions.sh`).
 //!
-//! It takes only what it fully handles: HTTP/1.1 `GET`, `HEAD`, `DELETE`
-//! and `OPTIONS` requests without a body, on routes without
-//! authentication, roles, rate limit or body schema, to a plain-HTTP
-//! upstream that is neither monitored nor repaired, and that pass every
-//! request limit. On the first request it does not take (or any head it
-//! cannot parse, or a route it would refuse), it hands the connection to
-//! hyper's server with the bytes it has buffered replayed first; the rest
-//! of the connection is served there, by the path every other request
-//! takes (`proxy::handle`). So every refusal is still made, and answered,
-//! in one place, and an h2c preface or a malformed request reaches hyper
+//! It takes only what it fully handles: HTTP/1.1 `GET`, `HEAD`, `DELETE`,
+//! `OPTIONS`, `POST`, `PUT` and `PATCH` requests without a body or with a
+//! `Content-Length` one, on routes without a body schema, to plain-HTTP
+//! upstreams, that pass every check the gateway makes before the upstream
+//! (limits, load, route, method, maintenance, credentials, roles). On the
+//! first request it does not take (or any head it cannot parse, or a
+//! request it would refuse), it hands the connection to hyper's server
+//! with the bytes it has buffered replayed first; the rest of the
+//! connection is served there, by the path every other request takes
+//! (`proxy::handle`). So every refusal is still made, and answered, in one
+//! place, and an h2c preface or a malformed request reaches hyper
 //! untouched.
 //!
 //! What it does itself is what happens once a request is on its way: the
-//! upstream exchange (through the same `proxy::attempts` as the hyper path:
-//! timers, one retry, ejection, failure classification), the contract's
-//! answer to an upstream failure (`proxy::answer_error`), the response head
+//! rate limit (`proxy::count_request`), the upstream exchange (through the
+//! same `proxy::attempts` as the hyper path: timers, one retry, ejection,
+//! failure classification), the contract's answer to an upstream failure
+//! or a limit (`proxy::answer_error`), the monitor and repairs, the response head
 //! (hop-by-hop fields out, `X-Request-Id`, `X-Upstream-Service` on a 5xx,
 //! deprecation fields, `Date` when the upstream sent none) and the body:
 //! relayed as framed (`Content-Length`, or chunked, checked chunk by chunk),
@@ -87,6 +89,8 @@ struct Buffers {
     request: Vec<u8>,
     /// What goes to the client next.
     reply: Vec<u8>,
+    /// Request body reads past what came with the head.
+    body: BytesMut,
 }
 
 /// Serves a cleartext client connection: directly while each request is
@@ -103,6 +107,7 @@ pub(crate) async fn serve(
         upstream: BytesMut::with_capacity(READ_CHUNK),
         request: Vec::with_capacity(4096),
         reply: Vec::with_capacity(4096),
+        body: BytesMut::new(),
     };
     loop {
         match next_head(&mut client, &mut io.client, head_limit).await {
@@ -259,19 +264,41 @@ async fn exchange(
             realm: &gw.realm,
         }),
     };
+    // The body goes with the head: what the client sent with it now, the
+    // rest as it comes.
+    let buffered = &io.client[len..];
+    let first = buffered
+        .len()
+        .min(usize::try_from(head.body_len).unwrap_or(usize::MAX));
+    io.request.extend_from_slice(&buffered[..first]);
+    let rest = head.body_len - first as u64;
+    io.body.clear();
+    // Body bytes the client has yet to send (all of them, unless the
+    // request went upstream).
+    let mut unread = rest;
     let outcome = match refused {
         Some(error) => Err(error),
         None => {
+            // Body-less and idempotent: may go again (to another target
+            // after a connect failure, or on a fresh connection).
+            let resendable = head.body_len == 0 && proxy::is_idempotent(&head.method);
             let mut attempt = DirectAttempt {
                 pool,
                 request: &io.request,
+                body: Body {
+                    client: &mut *client,
+                    buf: &mut io.body,
+                    rest,
+                },
+                resendable,
                 response: &mut io.upstream,
                 reply: &mut io.reply,
                 respond: &respond,
             };
-            // Every direct request is body-less and idempotent.
-            let may_retry = pool.config.targets.len() > 1;
-            proxy::attempts(shared, pool, may_retry, &mut attempt).await
+            let may_retry = resendable && pool.config.targets.len() > 1;
+            let outcome = proxy::attempts(shared, pool, may_retry, &mut attempt).await;
+            unread = attempt.body.rest;
+            outcome
         }
     };
     let reached_upstream = !matches!(
@@ -336,12 +363,20 @@ async fn exchange(
             );
             if client.write_all(&io.reply).await.is_err() {
                 Next::Close
+            } else if unread > 0 && !read_away(client, &mut io.body, unread).await {
+                // Answered with part of the body unread, and it did not
+                // come in time: the connection cannot go on.
+                Next::Close
             } else {
                 Next::KeepAlive
             }
         }
     };
-    io.client.advance(len);
+    io.client.advance(len + first);
+    // Read past the body: the start of the next request.
+    if !io.body.is_empty() {
+        io.client.extend_from_slice(&io.body);
+    }
     match next {
         Next::KeepAlive if close || crate::drain::draining() => Next::Close,
         next => next,
@@ -393,6 +428,8 @@ struct RequestHead<'b> {
     size: usize,
     /// The fields not forwarded as they came: bit `i` for field `i`.
     skip: u128,
+    /// The body's length (`Content-Length`; 0 without one).
+    body_len: u64,
 }
 
 impl<'b> RequestHead<'b> {
@@ -410,6 +447,9 @@ impl<'b> RequestHead<'b> {
             "HEAD" => Method::HEAD,
             "DELETE" => Method::DELETE,
             "OPTIONS" => Method::OPTIONS,
+            "POST" => Method::POST,
+            "PUT" => Method::PUT,
+            "PATCH" => Method::PATCH,
             _ => return None,
         };
         let target = req.path?;
@@ -426,6 +466,7 @@ impl<'b> RequestHead<'b> {
             forwarded: None,
             size: 0,
             skip: 0,
+            body_len: 0,
         };
         let mut host = None;
         let mut length_seen = false;
@@ -439,9 +480,11 @@ impl<'b> RequestHead<'b> {
                 }
                 false
             } else if is("content-length") {
-                if length_seen || value.trim_ascii() != b"0" {
+                // One length, in digits: anything else is hyper's to judge.
+                if length_seen {
                     return None;
                 }
+                head.body_len = decimal(value.trim_ascii())?;
                 length_seen = true;
                 false
             } else if is("connection") {
@@ -562,7 +605,10 @@ fn admit<'r, 's>(
     peer: std::net::IpAddr,
 ) -> Option<Admitted<'r, 's>> {
     let gw = &runtime.config.gateway;
-    if head.target.len() > gw.max_uri_bytes || head.size > gw.max_header_bytes {
+    if head.target.len() > gw.max_uri_bytes
+        || head.size > gw.max_header_bytes
+        || head.body_len > gw.max_body_bytes
+    {
         return None;
     }
     let entry = runtime.routes.find(head.path)?;
@@ -716,7 +762,13 @@ struct Repairer<'x> {
 /// client.
 struct DirectAttempt<'x> {
     pool: &'x Pool,
+    /// The request head, with the body bytes the client sent with it.
     request: &'x [u8],
+    /// The rest of the body, still to read from the client.
+    body: Body<'x>,
+    /// Body-less and idempotent: sent again on a fresh connection when a
+    /// pooled one turns out closed.
+    resendable: bool,
     response: &'x mut BytesMut,
     reply: &'x mut Vec<u8>,
     respond: &'x Respond<'x>,
@@ -740,12 +792,18 @@ impl Attempt for DirectAttempt<'_> {
         target: &'a Target,
         resent: &'a mut bool,
     ) -> Result<SentOwned, SendError> {
-        if let Some(mut stream) = self.pool.checkout_raw(target) {
+        let pooled = self
+            .pool
+            .checkout_raw(target)
+            // A request that may not go twice only goes on a connection
+            // not already seen closed (one read that would block).
+            .filter(|stream| self.resendable || still_open(stream));
+        if let Some(mut stream) = pooled {
             match self.round_trip(&mut stream).await {
                 Ok(head) => return Ok(SentOwned::new(stream, target, head)),
                 // The upstream closed it while it was idle: the
                 // request was never answered; once more, fresh.
-                Err(UpstreamFailure::Reset) => *resent = true,
+                Err(UpstreamFailure::Reset) if self.resendable => *resent = true,
                 Err(failure) => return Err(SendError::Failure(failure)),
             }
         }
@@ -803,6 +861,11 @@ impl DirectAttempt<'_> {
             .write_all(self.request)
             .await
             .map_err(|_| UpstreamFailure::Reset)?;
+        // The rest of the body, as the client sends it. (Sent whole before
+        // the response is read: within `max_body_bytes`, an upstream that
+        // answers early finds it in its socket buffer.) A client that
+        // stops sending fails the request as the hyper path does.
+        self.body.send(stream).await?;
         loop {
             if has_blank_line(self.response) {
                 match rewrite_response(self.response, self.respond, self.reply)? {
@@ -829,6 +892,70 @@ impl DirectAttempt<'_> {
             }
         }
     }
+}
+
+/// The part of a request body still to come from the client.
+struct Body<'x> {
+    client: &'x mut TcpStream,
+    /// What the reads brought; past the body, the next request's start.
+    buf: &'x mut BytesMut,
+    rest: u64,
+}
+
+impl Body<'_> {
+    /// Reads the rest of the body from the client and writes it upstream.
+    async fn send(&mut self, upstream: &mut TcpStream) -> Result<(), UpstreamFailure> {
+        while self.rest > 0 {
+            self.buf.clear();
+            self.buf.reserve(READ_CHUNK);
+            let n = match self.client.read_buf(self.buf).await {
+                Ok(n) if n > 0 => n,
+                _ => return Err(UpstreamFailure::Reset),
+            };
+            let take = n.min(usize::try_from(self.rest).unwrap_or(usize::MAX));
+            upstream
+                .write_all(&self.buf[..take])
+                .await
+                .map_err(|_| UpstreamFailure::Reset)?;
+            self.rest -= take as u64;
+            self.buf.advance(take);
+        }
+        Ok(())
+    }
+}
+
+/// Reads away the rest of a request body the gateway answered without,
+/// for at most [`LINGER`], as the hyper path's `read_away`: the client
+/// reads the answer rather than a reset (RFC 9112 section 9.6), and the
+/// connection can serve its next request. Whether the body ended in time;
+/// bytes read past it (a pipelined request) stay in `buf`.
+async fn read_away(client: &mut TcpStream, buf: &mut BytesMut, mut rest: u64) -> bool {
+    let reading = async {
+        while rest > 0 {
+            buf.clear();
+            buf.reserve(READ_CHUNK);
+            match client.read_buf(buf).await {
+                Ok(n) if n > 0 => {
+                    let take = n.min(usize::try_from(rest).unwrap_or(usize::MAX));
+                    buf.advance(take);
+                    rest -= take as u64;
+                }
+                _ => return false,
+            }
+        }
+        true
+    };
+    tokio::time::timeout(LINGER, reading).await.unwrap_or(false)
+}
+
+/// How long an unread request body is read away behind an answer (as the
+/// hyper path's `read_away`).
+const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether a pooled connection is still open as far as can be told
+/// without waiting: a read would block (no end, no stray bytes).
+fn still_open(stream: &TcpStream) -> bool {
+    matches!(stream.try_read(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
 }
 
 /// Whether the bytes so far already cannot be an HTTP/1.x response head
@@ -1531,8 +1658,9 @@ pub mod fuzzing {
 
     /// A request head: when the direct path takes it, every piece of it is
     /// one hyper's own types take (so hyper would not have refused it), and
-    /// what goes upstream reads back as one request head without a body,
-    /// hop-by-hop or identity field, with one Host and one request id.
+    /// what goes upstream reads back as one request head with one Host, one
+    /// request id, at most one `Content-Length` (the body's) and no
+    /// hop-by-hop or identity field.
     pub fn request_head(bytes: &[u8]) {
         let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
         let mut req = httparse::Request::new(&mut fields);
@@ -1580,13 +1708,18 @@ pub mod fuzzing {
         }
         assert_eq!(count("host"), 1);
         assert_eq!(count("x-request-id"), 1);
-        assert!(
-            sent.headers
-                .iter()
-                .filter(|f| f.name.eq_ignore_ascii_case("content-length"))
-                .all(|f| f.value.trim_ascii() == b"0"),
-            "no body goes upstream"
-        );
+        // The body's framing goes as it came: one length, no chunking.
+        let lengths: Vec<&[u8]> = sent
+            .headers
+            .iter()
+            .filter(|f| f.name.eq_ignore_ascii_case("content-length"))
+            .map(|f| f.value.trim_ascii())
+            .collect();
+        match lengths.as_slice() {
+            [] => assert_eq!(head.body_len, 0),
+            [one] => assert_eq!(decimal(one), Some(head.body_len)),
+            more => panic!("{} lengths forwarded", more.len()),
+        }
     }
 
     /// A response: when the direct path takes its head, what the client
