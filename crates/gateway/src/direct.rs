@@ -12,9 +12,10 @@
 //!
 //! It takes only what it fully handles: HTTP/1.1 `GET`, `HEAD`, `DELETE`,
 //! `OPTIONS`, `POST`, `PUT` and `PATCH` requests without a body or with a
-//! `Content-Length` one, on routes without a body schema, to plain-HTTP
-//! upstreams, that pass every check the gateway makes before the upstream
-//! (limits, load, route, method, maintenance, credentials, roles). On the
+//! `Content-Length` one, on routes to plain-HTTP upstreams, that pass every
+//! check the gateway makes before the upstream and before the body
+//! (limits, load, route, method, maintenance, credentials, roles, a body's
+//! media type). On the
 //! first request it does not take (or any head it cannot parse, or a
 //! request it would refuse), it hands the connection to hyper's server
 //! with the bytes it has buffered replayed first; the rest of the
@@ -24,7 +25,8 @@
 //! untouched.
 //!
 //! What it does itself is what happens once a request is on its way: the
-//! rate limit (`proxy::count_request`), the upstream exchange (through the
+//! rate limit (`proxy::count_request`), a body schema's check, the upstream
+//! exchange (through the
 //! same `proxy::attempts` as the hyper path: timers, one retry, ejection,
 //! failure classification), the contract's answer to an upstream failure
 //! or a limit (`proxy::answer_error`), the monitor and repairs, the response head
@@ -276,6 +278,25 @@ async fn exchange(
     // Body bytes the client has yet to send (all of them, unless the
     // request went upstream).
     let mut unread = rest;
+    // body.*: a validated body is read whole first (after the rate limit,
+    // as on the hyper path) and checked before anything goes upstream.
+    let mut rest = rest;
+    if refused.is_none()
+        && let Some(schema) = &admitted.validate
+    {
+        let start = io.request.len() - first;
+        let read = read_body(client, &mut io.body, &mut io.request, rest).await;
+        unread = 0;
+        rest = 0;
+        refused = match read {
+            Ok(()) => crate::validate::check(&io.request[start..], schema).err(),
+            Err(error) => {
+                // The client went away mid-body: nothing more comes.
+                unread = 1;
+                Some(error)
+            }
+        };
+    }
     let outcome = match refused {
         Some(error) => Err(error),
         None => {
@@ -590,6 +611,8 @@ struct Admitted<'r, 's> {
     identity: Option<Identity>,
     /// The route's rate limit, and the key the request counts under.
     limit: Option<(&'r Limiter, String)>,
+    /// The schema the body must match, when it is validated.
+    validate: Option<Arc<crate::validate::Schema>>,
     _in_flight: crate::state::InFlight<'s>,
 }
 
@@ -651,6 +674,20 @@ fn admit<'r, 's>(
     }
     let identity = proxy::authenticate(runtime, route, &fields).ok()?;
     proxy::authorize(runtime, route, identity.as_ref(), head.path).ok()?;
+    // body.media is answered before the body is read: by hyper.
+    let validate = match &route.schema {
+        Some(schema) => {
+            let content_type = req
+                .headers
+                .iter()
+                .find(|f| f.name.eq_ignore_ascii_case("content-type"))
+                .and_then(|f| HeaderValue::from_bytes(f.value).ok());
+            crate::validate::to_validate(&head.method, content_type.as_ref(), head.body_len == 0)
+                .ok()?
+                .then(|| schema.clone())
+        }
+        None => None,
+    };
     let in_flight = shared.admit(gw.max_concurrent_requests).ok()?;
     let limit = limiter.map(|l| (l, l.key(identity.as_ref(), peer, &fields)));
     Some(Admitted {
@@ -658,14 +695,14 @@ fn admit<'r, 's>(
         pool,
         identity,
         limit,
+        validate,
         _in_flight: in_flight,
     })
 }
 
-/// Whether the direct path serves `route`: one that reads no body (no
-/// request schema), to a plain-HTTP upstream.
+/// Whether the direct path serves `route`: one to a plain-HTTP upstream.
 fn serves(route: &RouteState) -> bool {
-    route.schema.is_none() && route.pool.as_ref().is_some_and(|pool| pool.is_plain())
+    route.pool.as_ref().is_some_and(|pool| pool.is_plain())
 }
 
 /// The identity fields the gateway forwards for a checked identity.
@@ -922,6 +959,36 @@ impl Body<'_> {
         }
         Ok(())
     }
+}
+
+/// Reads the rest of a body (`rest` bytes) from the client onto `out`;
+/// bytes past it (a pipelined request) stay in `buf`. A client that stops
+/// sending gets `body.malformed`, as on the hyper path.
+async fn read_body(
+    client: &mut TcpStream,
+    buf: &mut BytesMut,
+    out: &mut Vec<u8>,
+    mut rest: u64,
+) -> Result<(), GatewayError> {
+    while rest > 0 {
+        buf.clear();
+        buf.reserve(READ_CHUNK);
+        let n = match client.read_buf(buf).await {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return Err(GatewayError::MalformedBody {
+                    message: "the body ended before it was complete".to_owned(),
+                    line: 0,
+                    column: 0,
+                });
+            }
+        };
+        let take = n.min(usize::try_from(rest).unwrap_or(usize::MAX));
+        out.extend_from_slice(&buf[..take]);
+        buf.advance(take);
+        rest -= take as u64;
+    }
+    Ok(())
 }
 
 /// Reads away the rest of a request body the gateway answered without,

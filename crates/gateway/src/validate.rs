@@ -111,18 +111,8 @@ pub async fn read_valid_body(
     schema: &Schema,
     max_body_bytes: u64,
 ) -> Result<Bytes, GatewayError> {
-    if body.is_end_stream() && !expects_body(method) {
+    if !to_validate(method, content_type, body.is_end_stream())? {
         return Ok(Bytes::new());
-    }
-    match content_type {
-        Some(value) if is_json(value) => {}
-        other => {
-            return Err(GatewayError::UnsupportedMedia {
-                found: other.map_or_else(|| "none".to_owned(), shown_media_type),
-                accept: ACCEPT,
-                method: method.clone(),
-            });
-        }
     }
 
     let limit = usize::try_from(max_body_bytes).unwrap_or(usize::MAX);
@@ -144,16 +134,44 @@ pub async fn read_valid_body(
         }
     };
 
-    let instance = parse(&bytes)?;
-    let errors = schema.violations(&instance);
-    if !errors.is_empty() {
-        return Err(GatewayError::SchemaViolation { errors });
-    }
+    check(&bytes, schema)?;
     Ok(bytes)
 }
 
 /// Methods whose requests carry a body by definition; the others are
 /// validated only when they do carry one.
+/// What is known before a body is read: whether it is validated (not an
+/// empty body of a method that takes none), and if so that its media type
+/// is JSON (`body.media` otherwise).
+pub(crate) fn to_validate(
+    method: &Method,
+    content_type: Option<&HeaderValue>,
+    empty: bool,
+) -> Result<bool, GatewayError> {
+    if empty && !expects_body(method) {
+        return Ok(false);
+    }
+    match content_type {
+        Some(value) if is_json(value) => Ok(true),
+        other => Err(GatewayError::UnsupportedMedia {
+            found: other.map_or_else(|| "none".to_owned(), shown_media_type),
+            accept: ACCEPT,
+            method: method.clone(),
+        }),
+    }
+}
+
+/// A whole body against the schema: `body.malformed` or `body.schema`.
+pub(crate) fn check(bytes: &[u8], schema: &Schema) -> Result<(), GatewayError> {
+    let instance = parse(bytes)?;
+    let errors = schema.violations(&instance);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(GatewayError::SchemaViolation { errors })
+    }
+}
+
 fn expects_body(method: &Method) -> bool {
     !matches!(
         *method,

@@ -64,8 +64,7 @@ async fn setup() -> Setup {
     )
     .unwrap();
     let toml = format!(
-        r#"[gateway]
-listen = "127.0.0.1:0"
+        r#"{GATEWAY_TABLE}listen = "127.0.0.1:0"
 access_log = false
 
 [auth.jwt]
@@ -362,7 +361,7 @@ async fn es256_tokens_are_verified_through_a_jwks_file() {
         "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y)}]});
     std::fs::write(dir.path().join("jwks.json"), jwks.to_string()).unwrap();
     let toml = format!(
-        "[gateway]\nlisten = \"127.0.0.1:0\"\naccess_log = false\n[auth.jwt]\nalgorithms = [\"ES256\"]\njwks_file = \"jwks.json\"\n\
+        "{GATEWAY_TABLE}listen = \"127.0.0.1:0\"\naccess_log = false\n[auth.jwt]\nalgorithms = [\"ES256\"]\njwks_file = \"jwks.json\"\n\
          [upstreams.svc]\ntargets = [\"{faults}\"]\n[[routes]]\npath = \"/{{*rest}}\"\nupstream = \"svc\"\nauth = \"jwt\"\n"
     );
     let config = candor_gateway::config::load_str(&toml, &dir.path().join("gw.toml"), &|_| None)
@@ -419,7 +418,7 @@ async fn a_verified_token_is_not_reused_after_the_secret_changes() {
     let dir = tempfile::tempdir().unwrap();
     let config_with = |secret: &str| {
         let toml = format!(
-            "[gateway]\nlisten = \"127.0.0.1:0\"\naccess_log = false\n[auth.jwt]\nalgorithms = [\"HS256\"]\nsecret = \"{secret}\"\n\
+            "{GATEWAY_TABLE}listen = \"127.0.0.1:0\"\naccess_log = false\n[auth.jwt]\nalgorithms = [\"HS256\"]\nsecret = \"{secret}\"\n\
              [upstreams.svc]\ntargets = [\"{faults}\"]\n[[routes]]\npath = \"/{{*rest}}\"\nupstream = \"svc\"\nauth = \"jwt\"\n"
         );
         candor_gateway::config::load_str(&toml, &dir.path().join("gw.toml"), &|_| None).unwrap()

@@ -779,3 +779,74 @@ async fn a_body_left_unread_by_a_failure_is_read_away_and_the_connection_goes_on
         Some(0.0)
     );
 }
+
+/// A request body, as the cases give it.
+type Body = &'static [u8];
+
+#[tokio::test]
+async fn both_paths_validate_bodies_alike() {
+    let (upstream, _faults) = faults().await;
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("user.json");
+    std::fs::write(
+        &schema,
+        r#"{"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}, "additionalProperties": false}"#,
+    )
+    .unwrap();
+    let routes = format!(
+        r#"
+[upstreams.svc]
+targets = ["{upstream}"]
+
+[[routes]]
+path = "/users/{{*rest}}"
+upstream = "svc"
+request_schema = "{}"
+"#,
+        schema.display()
+    );
+    let direct = gateway("direct_path = true\nworkers = 1", &routes).await;
+    let hyper = gateway("direct_path = false\nworkers = 1", &routes).await;
+    let host = ("host", "api.example");
+    let id = ("x-request-id", "schema");
+    let json = ("content-type", "application/json");
+    let cases: Vec<(Method, Vec<(&str, &str)>, Body)> = vec![
+        (Method::POST, vec![host, id, json], br#"{"name":"ada"}"#),
+        (Method::POST, vec![host, id, json], br#"{"name":"ada","#),
+        (Method::POST, vec![host, id, json], br#"{"name":7,"x":1}"#),
+        (Method::POST, vec![host, id, json], b""),
+        (Method::POST, vec![host, id], br#"{"name":"ada"}"#),
+        (
+            Method::PUT,
+            vec![host, id, ("content-type", "text/plain")],
+            b"ada",
+        ),
+        (
+            Method::PATCH,
+            vec![host, id, ("content-type", "application/merge-patch+json")],
+            br#"{"name":"b"}"#,
+        ),
+        (Method::GET, vec![host, id], b""),
+    ];
+    for (method, headers, body) in &cases {
+        let body = Bytes::from_static(body);
+        let a = see_with_body(
+            direct.addr(),
+            method.clone(),
+            "/users/echo",
+            headers,
+            body.clone(),
+        )
+        .await;
+        let b = see_with_body(hyper.addr(), method.clone(), "/users/echo", headers, body).await;
+        assert_eq!(
+            a, b,
+            "{method} {headers:?}: direct path (left) vs hyper path (right)"
+        );
+    }
+    let text = direct.metrics_text();
+    assert!(
+        metric(&text, "candor_direct_requests_total", &[]).is_some_and(|n| n >= 5.0),
+        "{text}"
+    );
+}

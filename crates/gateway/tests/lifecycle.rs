@@ -89,7 +89,7 @@ async fn reload_swaps_routes_atomically_and_a_bad_config_keeps_the_old_one() {
         let mut f = std::fs::File::create(&path).unwrap();
         write!(
             f,
-            "[gateway]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\naccess_log = false\n\
+            "{GATEWAY_TABLE}listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\naccess_log = false\n\
              [upstreams.svc]\ntargets = [\"{faults}\"]\n{routes}"
         )
         .unwrap();
@@ -249,7 +249,7 @@ async fn http2_cleartext_is_served() {
 async fn access_log_lines_are_json_with_the_rule_of_gateway_errors() {
     let (faults, _f) = faults().await;
     let toml = format!(
-        "[gateway]\nlisten = \"127.0.0.1:0\"\naccess_log = true\n{}",
+        "{GATEWAY_TABLE}listen = \"127.0.0.1:0\"\naccess_log = true\n{}",
         catch_all(faults, "svc").replace("path = \"/{*rest}\"", "path = \"/api/{*rest}\"")
     );
     let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();

@@ -14,7 +14,7 @@ use support::*;
 
 fn limited_config(faults: std::net::SocketAddr, limit: &str) -> String {
     format!(
-        "[gateway]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\naccess_log = false\n\
+        "{GATEWAY_TABLE}listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\naccess_log = false\n\
          [rate_limits.standard]\n{limit}\n\
          [upstreams.svc]\ntargets = [\"{faults}\"]\n\
          [[routes]]\npath = \"/limited/{{*rest}}\"\nupstream = \"svc\"\nrate_limit = \"standard\"\n\
@@ -291,7 +291,7 @@ async fn a_client_over_quota_gets_429_before_its_body_is_read() {
     )
     .unwrap();
     let toml = format!(
-        "[gateway]\nlisten = \"127.0.0.1:0\"\naccess_log = false\n\
+        "{GATEWAY_TABLE}listen = \"127.0.0.1:0\"\naccess_log = false\n\
          [rate_limits.one]\nrequests = 1\nper = \"60s\"\nkey = \"ip\"\n\
          [upstreams.svc]\ntargets = [\"{faults}\"]\n\
          [[routes]]\npath = \"/users\"\nupstream = \"svc\"\nrate_limit = \"one\"\nrequest_schema = \"schema.json\"\n"

@@ -52,8 +52,7 @@ async fn setup() -> Setup {
     let (faults, handle) = faults().await;
     let dir = schema_dir();
     let toml = format!(
-        r#"[gateway]
-listen = "127.0.0.1:0"
+        r#"{GATEWAY_TABLE}listen = "127.0.0.1:0"
 access_log = false
 max_body_bytes = {MAX_BODY_BYTES}
 
@@ -567,7 +566,7 @@ async fn the_example_schema_loads_and_checks_bodies() {
     let (faults, _handle) = faults().await;
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let toml = format!(
-        "[gateway]\nlisten = \"127.0.0.1:0\"\naccess_log = false\n[upstreams.svc]\n\
+        "{GATEWAY_TABLE}listen = \"127.0.0.1:0\"\naccess_log = false\n[upstreams.svc]\n\
          targets = [\"{faults}\"]\n[[routes]]\npath = \"/users/{{*rest}}\"\nupstream = \"svc\"\n\
          request_schema = \"schemas/new-user.json\"\n"
     );

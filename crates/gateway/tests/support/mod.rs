@@ -22,6 +22,23 @@ pub fn parse_config(toml: &str) -> Config {
     config::load_str(toml, Path::new("test.toml"), &|_| None).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// `[gateway]` and, under `CANDOR_TEST_DIRECT_PATH=off`, `direct_path =
+/// false`: how a test that writes its own configuration starts it, so that
+/// the suite runs on either data path.
+pub struct GatewayTable;
+
+impl std::fmt::Display for GatewayTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[gateway]\n")?;
+        if std::env::var_os("CANDOR_TEST_DIRECT_PATH").is_some_and(|v| v == "off") {
+            f.write_str("direct_path = false\n")?;
+        }
+        Ok(())
+    }
+}
+
+pub const GATEWAY_TABLE: GatewayTable = GatewayTable;
+
 /// A gateway with `[gateway]` defaults suited to tests, plus `rest`.
 ///
 /// `CANDOR_TEST_DIRECT_PATH=off` turns the direct path off where a test
