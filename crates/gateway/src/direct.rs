@@ -310,6 +310,7 @@ async fn exchange(
                     client: &mut *client,
                     buf: &mut io.body,
                     rest,
+                    finished: false,
                 },
                 resendable,
                 response: &mut io.upstream,
@@ -356,7 +357,7 @@ async fn exchange(
                     shared.metrics.clone(),
                 )
             });
-            relay(
+            let next = relay(
                 shared,
                 client,
                 &mut io.upstream,
@@ -365,7 +366,17 @@ async fn exchange(
                 pool,
                 observation,
             )
-            .await
+            .await;
+            // The upstream answered before the body was all sent: the rest
+            // is read away, as behind any answer that did not need it.
+            if unread > 0
+                && matches!(next, Next::KeepAlive)
+                && !read_away(client, &mut io.body, unread).await
+            {
+                Next::Close
+            } else {
+                next
+            }
         }
         Err(error) => {
             let json = head
@@ -894,19 +905,22 @@ impl DirectAttempt<'_> {
         stream: &mut TcpStream,
     ) -> Result<ResponseHead, UpstreamFailure> {
         self.response.clear();
-        stream
-            .write_all(self.request)
-            .await
-            .map_err(|_| UpstreamFailure::Reset)?;
-        // The rest of the body, as the client sends it. (Sent whole before
-        // the response is read: within `max_body_bytes`, an upstream that
-        // answers early finds it in its socket buffer.) A client that
-        // stops sending fails the request as the hyper path does.
-        self.body.send(stream).await?;
+        // The head (and what came of the body with it), then the rest of
+        // the body as the client sends it; an upstream that starts its
+        // answer first (or stops reading and closes) is heard at once,
+        // and the request is not finished on that connection. A client
+        // that stops sending fails the request as on the hyper path.
+        let sent = write_or_hear(stream, self.request).await? && self.body.send(stream).await?;
+        self.body.finished = sent;
         loop {
             if has_blank_line(self.response) {
                 match rewrite_response(self.response, self.respond, self.reply)? {
-                    Parsed::Final(head) => return Ok(head),
+                    Parsed::Final(mut head) => {
+                        // Answered before the whole request arrived: that
+                        // connection is not in a state to reuse.
+                        head.keep_alive &= self.body.finished;
+                        return Ok(head);
+                    }
                     Parsed::Informational(len) => {
                         self.response.advance(len);
                         continue;
@@ -937,28 +951,66 @@ struct Body<'x> {
     /// What the reads brought; past the body, the next request's start.
     buf: &'x mut BytesMut,
     rest: u64,
+    /// The whole request reached the upstream (else it answered early, and
+    /// its connection is not reused).
+    finished: bool,
 }
 
 impl Body<'_> {
-    /// Reads the rest of the body from the client and writes it upstream.
-    async fn send(&mut self, upstream: &mut TcpStream) -> Result<(), UpstreamFailure> {
+    /// Reads the rest of the body from the client and writes it upstream,
+    /// until the upstream starts its answer: whether all of it went.
+    async fn send(&mut self, upstream: &TcpStream) -> Result<bool, UpstreamFailure> {
         while self.rest > 0 {
             self.buf.clear();
             self.buf.reserve(READ_CHUNK);
-            let n = match self.client.read_buf(self.buf).await {
+            let read = tokio::select! {
+                biased;
+                ready = upstream.readable() => {
+                    ready.map_err(|_| UpstreamFailure::Reset)?;
+                    return Ok(false);
+                }
+                read = self.client.read_buf(self.buf) => read,
+            };
+            let n = match read {
                 Ok(n) if n > 0 => n,
                 _ => return Err(UpstreamFailure::Reset),
             };
             let take = n.min(usize::try_from(self.rest).unwrap_or(usize::MAX));
-            upstream
-                .write_all(&self.buf[..take])
-                .await
-                .map_err(|_| UpstreamFailure::Reset)?;
             self.rest -= take as u64;
+            let all = write_or_hear(upstream, &self.buf[..take]).await?;
             self.buf.advance(take);
+            if !all {
+                return Ok(false);
+            }
         }
-        Ok(())
+        Ok(true)
     }
+}
+
+/// Writes `data` upstream unless the upstream has something to say first
+/// (an early answer, or the end of the connection): whether all of it
+/// went. A write the upstream refuses (it closed) is not an error here:
+/// what it answered, if anything, is read next.
+async fn write_or_hear(stream: &TcpStream, mut data: &[u8]) -> Result<bool, UpstreamFailure> {
+    while !data.is_empty() {
+        match stream.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                tokio::select! {
+                    biased;
+                    ready = stream.readable() => {
+                        ready.map_err(|_| UpstreamFailure::Reset)?;
+                        return Ok(false);
+                    }
+                    ready = stream.writable() => {
+                        ready.map_err(|_| UpstreamFailure::Reset)?;
+                    }
+                }
+            }
+            Err(_) => return Ok(false),
+        }
+    }
+    Ok(true)
 }
 
 /// Reads the rest of a body (`rest` bytes) from the client onto `out`;

@@ -690,7 +690,9 @@ async fn both_paths_pass_request_bodies_alike() {
         ("content-type", "application/json"),
     ];
     let small = Bytes::from_static(b"{\"name\":\"ada\"}");
-    let large = Bytes::from(vec![b'x'; 512 * 1024]);
+    // Within what the direct path sends, and over it (hyper's then).
+    let large = Bytes::from(vec![b'x'; 60 * 1024]);
+    let larger = Bytes::from(vec![b'w'; 512 * 1024]);
     let over = Bytes::from(vec![b'y'; 1024 * 1024 + 1]);
     let cases = [
         (Method::POST, "/echo", small.clone()),
@@ -699,6 +701,7 @@ async fn both_paths_pass_request_bodies_alike() {
         (Method::DELETE, "/echo", small.clone()),
         (Method::POST, "/echo", Bytes::new()),
         (Method::POST, "/echo", large.clone()),
+        (Method::POST, "/echo", larger),
         (Method::POST, "/status/201", small.clone()),
         (Method::POST, "/echo", over),
         (Method::POST, "/gone/x", large),
@@ -756,10 +759,11 @@ async fn a_body_left_unread_by_a_failure_is_read_away_and_the_connection_goes_on
     let (upstream, _faults) = faults().await;
     let gw = gateway_on(true, upstream, closed_port().await).await;
     let mut conn = connection(gw.addr()).await;
-    // Refused upstream: answered before the body was read.
+    // Refused upstream: answered before the body was read (60 KiB: more
+    // than one read takes, within what the direct path sends).
     let post = Request::post("/gone/x")
         .header("host", "api.example")
-        .body(Full::new(Bytes::from(vec![b'z'; 256 * 1024])))
+        .body(Full::new(Bytes::from(vec![b'z'; 60 * 1024])))
         .unwrap();
     let (status, _) = on(&mut conn, post).await;
     assert_eq!(status, 502);
@@ -849,4 +853,51 @@ request_schema = "{}"
         metric(&text, "candor_direct_requests_total", &[]).is_some_and(|n| n >= 5.0),
         "{text}"
     );
+}
+
+/// An upstream that reads a request head, answers 401 at once (saying it
+/// will close) and then holds the connection open without reading the body
+/// (closing with the body unread would reset the connection, which loses
+/// the answer on any path, by a race).
+async fn answers_early() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let reply = b"HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Bearer\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                if stream.write_all(reply).await.is_ok() {
+                    std::future::pending::<()>().await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn an_upstream_that_answers_before_reading_the_body_is_heard_on_both_paths() {
+    let upstream = answers_early().await;
+    let closed = closed_port().await;
+    let direct = gateway_on(true, upstream, closed).await;
+    let hyper = gateway_on(false, upstream, closed).await;
+    let headers = [("host", "api.example"), ("x-request-id", "early")];
+    for size in [1024, 60 * 1024, 512 * 1024] {
+        let body = Bytes::from(vec![b'e'; size]);
+        let a = see_with_body(direct.addr(), Method::POST, "/x", &headers, body.clone()).await;
+        let b = see_with_body(hyper.addr(), Method::POST, "/x", &headers, body).await;
+        assert_eq!(a.status, 401, "{size} bytes, direct: {a:?}");
+        assert_eq!(
+            a, b,
+            "{size} bytes: direct path (left) vs hyper path (right)"
+        );
+    }
 }
