@@ -61,7 +61,7 @@ use crate::config::{Repair, RouteAuth};
 use crate::error::GatewayError;
 use crate::metrics::UpstreamLabels;
 use crate::monitor::Observation;
-use crate::proxy::{self, Answered, Attempt, ConnInfo};
+use crate::proxy::{self, Answered, Attempt, ConnInfo, HOP_BY_HOP};
 use crate::ratelimit::Limiter;
 use crate::routing::RouteState;
 use crate::state::{Runtime, Shared};
@@ -310,7 +310,6 @@ async fn exchange(
                     client: &mut *client,
                     buf: &mut io.body,
                     rest,
-                    finished: false,
                 },
                 resendable,
                 response: &mut io.upstream,
@@ -379,9 +378,8 @@ async fn exchange(
             }
         }
         Err(error) => {
-            let json = head
-                .accept
-                .is_none_or(|v| HeaderValue::from_bytes(v).is_ok_and(|v| accepts_json(&v)));
+            let accept = head.accept.and_then(|v| HeaderValue::from_bytes(v).ok());
+            let json = crate::error::accepts_json(accept.as_ref());
             let (response, rule) =
                 proxy::answer_error(shared, &error, &request_id, debug_headers, json);
             let status = response.status().as_u16();
@@ -436,10 +434,6 @@ fn request_snapshot(
         }
     }
     (headers, head.target.to_owned())
-}
-
-fn accepts_json(accept: &HeaderValue) -> bool {
-    crate::error::accepts_json(Some(accept))
 }
 
 /// What the direct path learned from a request head, borrowed from it.
@@ -833,13 +827,13 @@ enum Framing {
 }
 
 impl Attempt for DirectAttempt<'_> {
-    type Sent = SentOwned;
+    type Sent = Sent;
 
     async fn send<'a>(
         &'a mut self,
         target: &'a Target,
         resent: &'a mut bool,
-    ) -> Result<SentOwned, SendError> {
+    ) -> Result<Sent, SendError> {
         let pooled = self
             .pool
             .checkout_raw(target)
@@ -848,7 +842,7 @@ impl Attempt for DirectAttempt<'_> {
             .filter(|stream| self.resendable || still_open(stream));
         if let Some(mut stream) = pooled {
             match self.round_trip(&mut stream).await {
-                Ok(head) => return Ok(SentOwned::new(stream, target, head)),
+                Ok(head) => return Ok(Sent::new(stream, target, head)),
                 // The upstream closed it while it was idle: the
                 // request was never answered; once more, fresh.
                 Err(UpstreamFailure::Reset) if self.resendable => *resent = true,
@@ -864,21 +858,22 @@ impl Attempt for DirectAttempt<'_> {
             .round_trip(&mut stream)
             .await
             .map_err(SendError::Failure)?;
-        Ok(SentOwned::new(stream, target, head))
+        Ok(Sent::new(stream, target, head))
     }
 }
 
-/// [`Sent`] with the target as its index in the pool: what crosses
-/// `proxy::attempts`.
-struct SentOwned {
+/// A response head received and rewritten, with the connection it came on
+/// and its target (as an index in the pool: what crosses
+/// `proxy::attempts` borrows nothing).
+struct Sent {
     stream: TcpStream,
     target: usize,
     head: ResponseHead,
 }
 
-impl SentOwned {
-    fn new(stream: TcpStream, target: &Target, head: ResponseHead) -> SentOwned {
-        SentOwned {
+impl Sent {
+    fn new(stream: TcpStream, target: &Target, head: ResponseHead) -> Sent {
+        Sent {
             stream,
             target: target.index(),
             head,
@@ -910,15 +905,14 @@ impl DirectAttempt<'_> {
         // answer first (or stops reading and closes) is heard at once,
         // and the request is not finished on that connection. A client
         // that stops sending fails the request as on the hyper path.
-        let sent = write_or_hear(stream, self.request).await? && self.body.send(stream).await?;
-        self.body.finished = sent;
+        let finished = write_or_hear(stream, self.request).await? && self.body.send(stream).await?;
         loop {
             if has_blank_line(self.response) {
                 match rewrite_response(self.response, self.respond, self.reply)? {
                     Parsed::Final(mut head) => {
                         // Answered before the whole request arrived: that
                         // connection is not in a state to reuse.
-                        head.keep_alive &= self.body.finished;
+                        head.keep_alive &= finished;
                         return Ok(head);
                     }
                     Parsed::Informational(len) => {
@@ -951,9 +945,6 @@ struct Body<'x> {
     /// What the reads brought; past the body, the next request's start.
     buf: &'x mut BytesMut,
     rest: u64,
-    /// The whole request reached the upstream (else it answered early, and
-    /// its connection is not reused).
-    finished: bool,
 }
 
 impl Body<'_> {
@@ -1106,10 +1097,11 @@ fn rewrite_response(
         Ok(httparse::Status::Complete(len)) => len,
         _ => return Err(invalid),
     };
-    let status = res.code.ok_or(invalid)?;
-    if status < 100 {
-        return Err(invalid);
-    }
+    let code = res
+        .code
+        .and_then(|c| http::StatusCode::from_u16(c).ok())
+        .ok_or(invalid)?;
+    let status = code.as_u16();
     if status < 200 {
         // 101 would switch protocols the gateway never asked for.
         return if status == 101 {
@@ -1129,7 +1121,7 @@ fn rewrite_response(
 
     reply.clear();
     reply.extend_from_slice(b"HTTP/1.1 ");
-    reply.extend_from_slice(itoa3(status).as_slice());
+    reply.extend_from_slice(code.as_str().as_bytes());
     reply.push(b' ');
     reply.extend_from_slice(res.reason.unwrap_or("").as_bytes());
     reply.extend_from_slice(b"\r\n");
@@ -1140,7 +1132,7 @@ fn rewrite_response(
     for field in res.headers.iter() {
         let (name, value) = (field.name, field.value);
         let is = |known: &str| name.eq_ignore_ascii_case(known);
-        let dropped = HOP_BY_HOP.into_iter().any(is)
+        let dropped = HOP_BY_HOP.iter().any(|n| is(n.as_str()))
             || framing.named(name)
             || is("x-request-id")
             || (debug && is("x-upstream-service"))
@@ -1206,17 +1198,6 @@ fn rewrite_response(
         snapshot,
     }))
 }
-
-/// The fields RFC 9110 section 7.6.1 lists, and the old ones proxies drop.
-const HOP_BY_HOP: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
 
 /// How a response's body is framed (RFC 9112 section 6.3), from its
 /// fields, and what its `Connection` field says.
@@ -1297,16 +1278,6 @@ fn decimal(digits: &[u8]) -> Option<u64> {
     })
 }
 
-/// Three decimal digits (a status code, 100 to 999).
-fn itoa3(n: u16) -> [u8; 3] {
-    let n = n.min(999);
-    [
-        b'0' + (n / 100) as u8,
-        b'0' + (n / 10 % 10) as u8,
-        b'0' + (n % 10) as u8,
-    ]
-}
-
 /// Appends the current time as an HTTP-date, formatted once a second per
 /// thread.
 fn http_date(out: &mut Vec<u8>) {
@@ -1335,11 +1306,11 @@ async fn relay(
     client: &mut TcpStream,
     upstream: &mut BytesMut,
     reply: &mut Vec<u8>,
-    sent: SentOwned,
+    sent: Sent,
     pool: &Arc<Pool>,
     mut observation: Option<Observation>,
 ) -> Next {
-    let SentOwned {
+    let Sent {
         mut stream,
         target,
         head,
@@ -1820,7 +1791,8 @@ pub mod fuzzing {
                 .count()
         };
         for gone in HOP_BY_HOP
-            .into_iter()
+            .iter()
+            .map(|n| n.as_str())
             .chain(["x-subject", "x-roles", "expect"])
         {
             assert_eq!(count(gone), 0, "{gone} is not forwarded");
@@ -1856,7 +1828,7 @@ pub mod fuzzing {
             Ok(httparse::Status::Complete(reply.len()))
         );
         assert_eq!(sent.code, Some(head.status));
-        for gone in HOP_BY_HOP {
+        for gone in HOP_BY_HOP.iter().map(|n| n.as_str()) {
             let framing = gone == "transfer-encoding"
                 && matches!(head.framing, Framing::Chunked | Framing::UntilClose);
             let n = sent

@@ -1086,7 +1086,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// The fields RFC 9110 section 7.6.1 lists, and the old ones proxies drop.
-static HOP_BY_HOP: [&HeaderName; 7] = [
+pub(crate) static HOP_BY_HOP: [&HeaderName; 7] = [
     &CONNECTION,
     &KEEP_ALIVE,
     &PROXY_CONNECTION,
