@@ -273,28 +273,20 @@ async fn exchange(
         .len()
         .min(usize::try_from(head.body_len).unwrap_or(usize::MAX));
     io.request.extend_from_slice(&buffered[..first]);
-    let rest = head.body_len - first as u64;
     io.body.clear();
-    // Body bytes the client has yet to send (all of them, unless the
-    // request went upstream).
-    let mut unread = rest;
+    let mut body = Body {
+        buf: &mut io.body,
+        rest: head.body_len - first as u64,
+    };
     // body.*: a validated body is read whole first (after the rate limit,
     // as on the hyper path) and checked before anything goes upstream.
-    let mut rest = rest;
     if refused.is_none()
         && let Some(schema) = &admitted.validate
     {
         let start = io.request.len() - first;
-        let read = read_body(client, &mut io.body, &mut io.request, rest).await;
-        unread = 0;
-        rest = 0;
-        refused = match read {
+        refused = match body.read_into(client, &mut io.request).await {
             Ok(()) => crate::validate::check(&io.request[start..], schema).err(),
-            Err(error) => {
-                // The client went away mid-body: nothing more comes.
-                unread = 1;
-                Some(error)
-            }
+            Err(error) => Some(error),
         };
     }
     let outcome = match refused {
@@ -306,20 +298,15 @@ async fn exchange(
             let mut attempt = DirectAttempt {
                 pool,
                 request: &io.request,
-                body: Body {
-                    client: &mut *client,
-                    buf: &mut io.body,
-                    rest,
-                },
+                client: &mut *client,
+                body: &mut body,
                 resendable,
                 response: &mut io.upstream,
                 reply: &mut io.reply,
                 respond: &respond,
             };
             let may_retry = resendable && pool.config.targets.len() > 1;
-            let outcome = proxy::attempts(shared, pool, may_retry, &mut attempt).await;
-            unread = attempt.body.rest;
-            outcome
+            proxy::attempts(shared, pool, may_retry, &mut attempt).await
         }
     };
     let reached_upstream = !matches!(
@@ -356,7 +343,7 @@ async fn exchange(
                     shared.metrics.clone(),
                 )
             });
-            let next = relay(
+            relay(
                 shared,
                 client,
                 &mut io.upstream,
@@ -365,17 +352,7 @@ async fn exchange(
                 pool,
                 observation,
             )
-            .await;
-            // The upstream answered before the body was all sent: the rest
-            // is read away, as behind any answer that did not need it.
-            if unread > 0
-                && matches!(next, Next::KeepAlive)
-                && !read_away(client, &mut io.body, unread).await
-            {
-                Next::Close
-            } else {
-                next
-            }
+            .await
         }
         Err(error) => {
             let accept = head.accept.and_then(|v| HeaderValue::from_bytes(v).ok());
@@ -393,14 +370,17 @@ async fn exchange(
             );
             if client.write_all(&io.reply).await.is_err() {
                 Next::Close
-            } else if unread > 0 && !read_away(client, &mut io.body, unread).await {
-                // Answered with part of the body unread, and it did not
-                // come in time: the connection cannot go on.
-                Next::Close
             } else {
                 Next::KeepAlive
             }
         }
+    };
+    // Answered with part of the body unread (a refusal, or an upstream that
+    // answered early): the rest is read away, or the connection cannot go
+    // on.
+    let next = match next {
+        Next::KeepAlive if body.rest > 0 && !body.read_away(client).await => Next::Close,
+        next => next,
     };
     io.client.advance(len + first);
     // Read past the body: the start of the next request.
@@ -802,12 +782,13 @@ struct Repairer<'x> {
 /// plain connection (sent again on a fresh one if the pooled one turns out
 /// closed) or a new one, and the response head read and rewritten for the
 /// client.
-struct DirectAttempt<'x> {
+struct DirectAttempt<'x, 'b> {
     pool: &'x Pool,
     /// The request head, with the body bytes the client sent with it.
     request: &'x [u8],
+    client: &'x mut TcpStream,
     /// The rest of the body, still to read from the client.
-    body: Body<'x>,
+    body: &'x mut Body<'b>,
     /// Body-less and idempotent: sent again on a fresh connection when a
     /// pooled one turns out closed.
     resendable: bool,
@@ -826,7 +807,7 @@ enum Framing {
     UntilClose,
 }
 
-impl Attempt for DirectAttempt<'_> {
+impl Attempt for DirectAttempt<'_, '_> {
     type Sent = Sent;
 
     async fn send<'a>(
@@ -892,7 +873,7 @@ struct ResponseHead {
     snapshot: Option<Box<HeaderMap>>,
 }
 
-impl DirectAttempt<'_> {
+impl DirectAttempt<'_, '_> {
     /// Writes the request and reads the response head (past any 1xx),
     /// rewriting it into the reply.
     async fn round_trip(
@@ -905,7 +886,8 @@ impl DirectAttempt<'_> {
         // answer first (or stops reading and closes) is heard at once,
         // and the request is not finished on that connection. A client
         // that stops sending fails the request as on the hyper path.
-        let finished = write_or_hear(stream, self.request).await? && self.body.send(stream).await?;
+        let finished = write_or_hear(stream, self.request).await?
+            && self.body.send(self.client, stream).await?;
         loop {
             if has_blank_line(self.response) {
                 match rewrite_response(self.response, self.respond, self.reply)? {
@@ -939,35 +921,47 @@ impl DirectAttempt<'_> {
     }
 }
 
-/// The part of a request body still to come from the client.
+/// The part of a request body still to come from the client, counted
+/// down as it is read.
 struct Body<'x> {
-    client: &'x mut TcpStream,
     /// What the reads brought; past the body, the next request's start.
     buf: &'x mut BytesMut,
     rest: u64,
 }
 
 impl Body<'_> {
-    /// Reads the rest of the body from the client and writes it upstream,
-    /// until the upstream starts its answer: whether all of it went.
-    async fn send(&mut self, upstream: &TcpStream) -> Result<bool, UpstreamFailure> {
+    /// Reads the next piece from the client: how many bytes at the start
+    /// of `buf` belong to the body (bytes past it stay behind them), or
+    /// `None` when the client stopped sending.
+    async fn piece(&mut self, client: &mut TcpStream) -> Option<usize> {
+        self.buf.clear();
+        self.buf.reserve(READ_CHUNK);
+        match client.read_buf(self.buf).await {
+            Ok(n) if n > 0 => {
+                let take = n.min(usize::try_from(self.rest).unwrap_or(usize::MAX));
+                self.rest -= take as u64;
+                Some(take)
+            }
+            _ => None,
+        }
+    }
+
+    /// Writes the rest of the body upstream as the client sends it, until
+    /// the upstream starts its answer: whether all of it went.
+    async fn send(
+        &mut self,
+        client: &mut TcpStream,
+        upstream: &TcpStream,
+    ) -> Result<bool, UpstreamFailure> {
         while self.rest > 0 {
-            self.buf.clear();
-            self.buf.reserve(READ_CHUNK);
-            let read = tokio::select! {
+            let take = tokio::select! {
                 biased;
                 ready = upstream.readable() => {
                     ready.map_err(|_| UpstreamFailure::Reset)?;
                     return Ok(false);
                 }
-                read = self.client.read_buf(self.buf) => read,
+                take = self.piece(client) => take.ok_or(UpstreamFailure::Reset)?,
             };
-            let n = match read {
-                Ok(n) if n > 0 => n,
-                _ => return Err(UpstreamFailure::Reset),
-            };
-            let take = n.min(usize::try_from(self.rest).unwrap_or(usize::MAX));
-            self.rest -= take as u64;
             let all = write_or_hear(upstream, &self.buf[..take]).await?;
             self.buf.advance(take);
             if !all {
@@ -975,6 +969,44 @@ impl Body<'_> {
             }
         }
         Ok(true)
+    }
+
+    /// Reads the rest of the body onto `out`. A client that stops sending
+    /// gets `body.malformed`, as on the hyper path.
+    async fn read_into(
+        &mut self,
+        client: &mut TcpStream,
+        out: &mut Vec<u8>,
+    ) -> Result<(), GatewayError> {
+        while self.rest > 0 {
+            let take = self
+                .piece(client)
+                .await
+                .ok_or_else(|| GatewayError::MalformedBody {
+                    message: "the body ended before it was complete".to_owned(),
+                    line: 0,
+                    column: 0,
+                })?;
+            out.extend_from_slice(&self.buf[..take]);
+            self.buf.advance(take);
+        }
+        Ok(())
+    }
+
+    /// Reads away the rest of a body the gateway answered without, for at
+    /// most [`LINGER`], as the hyper path's `read_away`: the client reads
+    /// the answer rather than a reset (RFC 9112 section 9.6), and the
+    /// connection can serve its next request. Whether the body ended in
+    /// time.
+    async fn read_away(&mut self, client: &mut TcpStream) -> bool {
+        let reading = async {
+            while self.rest > 0 {
+                let take = self.piece(client).await?;
+                self.buf.advance(take);
+            }
+            Some(())
+        };
+        matches!(tokio::time::timeout(LINGER, reading).await, Ok(Some(())))
     }
 }
 
@@ -1002,60 +1034,6 @@ async fn write_or_hear(stream: &TcpStream, mut data: &[u8]) -> Result<bool, Upst
         }
     }
     Ok(true)
-}
-
-/// Reads the rest of a body (`rest` bytes) from the client onto `out`;
-/// bytes past it (a pipelined request) stay in `buf`. A client that stops
-/// sending gets `body.malformed`, as on the hyper path.
-async fn read_body(
-    client: &mut TcpStream,
-    buf: &mut BytesMut,
-    out: &mut Vec<u8>,
-    mut rest: u64,
-) -> Result<(), GatewayError> {
-    while rest > 0 {
-        buf.clear();
-        buf.reserve(READ_CHUNK);
-        let n = match client.read_buf(buf).await {
-            Ok(n) if n > 0 => n,
-            _ => {
-                return Err(GatewayError::MalformedBody {
-                    message: "the body ended before it was complete".to_owned(),
-                    line: 0,
-                    column: 0,
-                });
-            }
-        };
-        let take = n.min(usize::try_from(rest).unwrap_or(usize::MAX));
-        out.extend_from_slice(&buf[..take]);
-        buf.advance(take);
-        rest -= take as u64;
-    }
-    Ok(())
-}
-
-/// Reads away the rest of a request body the gateway answered without,
-/// for at most [`LINGER`], as the hyper path's `read_away`: the client
-/// reads the answer rather than a reset (RFC 9112 section 9.6), and the
-/// connection can serve its next request. Whether the body ended in time;
-/// bytes read past it (a pipelined request) stay in `buf`.
-async fn read_away(client: &mut TcpStream, buf: &mut BytesMut, mut rest: u64) -> bool {
-    let reading = async {
-        while rest > 0 {
-            buf.clear();
-            buf.reserve(READ_CHUNK);
-            match client.read_buf(buf).await {
-                Ok(n) if n > 0 => {
-                    let take = n.min(usize::try_from(rest).unwrap_or(usize::MAX));
-                    buf.advance(take);
-                    rest -= take as u64;
-                }
-                _ => return false,
-            }
-        }
-        true
-    };
-    tokio::time::timeout(LINGER, reading).await.unwrap_or(false)
 }
 
 /// How long an unread request body is read away behind an answer (as the
