@@ -72,34 +72,7 @@ struct Seen {
 }
 
 async fn see(addr: SocketAddr, method: Method, path: &str, headers: &[(&str, &str)]) -> Seen {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(format!("http://{addr}{path}"));
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let req = req.body(Full::new(Bytes::new())).unwrap();
-    let res = match client().request(req).await {
-        Ok(res) => res,
-        Err(e) => {
-            return Seen {
-                status: 0,
-                fields: Vec::new(),
-                body: Err(format!("no response: {e}")),
-            };
-        }
-    };
-    let (parts, body) = res.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .map_err(|_| "the body failed".to_owned());
-    Seen {
-        status: parts.status.as_u16(),
-        fields: fields(&parts.headers),
-        body,
-    }
+    see_with_body(addr, method, path, headers, Bytes::new()).await
 }
 
 impl Seen {
@@ -190,13 +163,9 @@ async fn canned(replies: Vec<&'static [u8]>) -> SocketAddr {
             let replies = replies.clone();
             tokio::spawn(async move {
                 let mut seen = Vec::new();
-                let mut buf = [0u8; 4096];
                 for reply in replies {
-                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => seen.extend_from_slice(&buf[..n]),
-                        }
+                    if !read_head(&mut stream, &mut seen).await {
+                        return;
                     }
                     let end = seen.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
                     seen.drain(..end);
@@ -865,13 +834,8 @@ async fn answers_early() -> SocketAddr {
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let mut seen = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
+                if !read_head(&mut stream, &mut Vec::new()).await {
+                    return;
                 }
                 let reply = b"HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Bearer\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
                 if stream.write_all(reply).await.is_ok() {

@@ -327,18 +327,7 @@ async fn closes_reused_connections() -> (
     std::sync::Arc<std::sync::atomic::AtomicUsize>,
 ) {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    async fn read_head(stream: &mut tokio::net::TcpStream) -> bool {
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return false,
-                Ok(n) => seen.extend_from_slice(&buf[..n]),
-            }
-        }
-        true
-    }
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let accepted = std::sync::Arc::new(AtomicUsize::new(0));
@@ -347,12 +336,12 @@ async fn closes_reused_connections() -> (
         while let Ok((mut stream, _)) = listener.accept().await {
             count.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
-                if read_head(&mut stream).await {
+                if read_head(&mut stream, &mut Vec::new()).await {
                     let _ = stream
                         .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
                         .await;
                     // The second request is read, never answered.
-                    read_head(&mut stream).await;
+                    read_head(&mut stream, &mut Vec::new()).await;
                 }
             });
         }
@@ -427,18 +416,14 @@ async fn reports_closed_connections() -> (
         while let Ok((mut stream, _)) = listener.accept().await {
             let closed = closed.clone();
             tokio::spawn(async move {
-                let mut seen = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
+                if !read_head(&mut stream, &mut Vec::new()).await {
+                    return;
                 }
                 let _ = stream
                     .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
                     .await;
                 // Keep-alive: wait for the gateway to close its end.
+                let mut buf = [0u8; 1024];
                 while let Ok(n) = stream.read(&mut buf).await {
                     if n == 0 {
                         break;

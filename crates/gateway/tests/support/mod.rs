@@ -140,6 +140,20 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     })
 }
 
+/// Reads from `stream` onto `seen` until it holds a whole message head (up
+/// to an empty line), for the test upstreams; `false` when the peer closed
+/// first. What came after the head stays in `seen`, behind it.
+pub async fn read_head(stream: &mut tokio::net::TcpStream, seen: &mut Vec<u8>) -> bool {
+    let mut buf = [0u8; 4096];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    true
+}
+
 /// An upstream that holds each request until the test releases it: it
 /// reports every request it receives, then answers 200 when told to.
 pub struct HeldUpstream {
@@ -158,13 +172,8 @@ pub async fn held_upstream() -> HeldUpstream {
             };
             let tx = tx.clone();
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut seen = Vec::new();
-                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
+                if !read_head(&mut stream, &mut Vec::new()).await {
+                    return;
                 }
                 let (release, released) = oneshot::channel();
                 if tx.send(release).await.is_err() {
