@@ -62,6 +62,15 @@ async fn gateway_on(
     .await
 }
 
+/// A gateway on each path in front of `upstream`: (direct, hyper).
+async fn both_paths(upstream: SocketAddr) -> (candor_gateway::Gateway, candor_gateway::Gateway) {
+    let closed = closed_port().await;
+    (
+        gateway_on(true, upstream, closed).await,
+        gateway_on(false, upstream, closed).await,
+    )
+}
+
 /// What a client sees of a response: status, fields (but `Date`, which
 /// moves with the clock) and the body, or the error that ended it.
 #[derive(Debug, PartialEq)]
@@ -97,9 +106,7 @@ type Fields = [(&'static str, &'static str)];
 #[tokio::test]
 async fn both_paths_answer_every_kind_of_request_alike() {
     let (upstream, _faults) = faults().await;
-    let closed = closed_port().await;
-    let direct = gateway_on(true, upstream, closed).await;
-    let hyper = gateway_on(false, upstream, closed).await;
+    let (direct, hyper) = both_paths(upstream).await;
     let forwarded = [
         ("host", "api.example"),
         ("x-request-id", "fixed-id-1"),
@@ -234,11 +241,9 @@ async fn both_paths_relay_every_framing_alike() {
         ),
         ("HTTP/1.0", b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok"),
     ];
-    let closed = closed_port().await;
     for (what, reply) in replies {
         let upstream = canned(vec![reply]).await;
-        let direct = gateway_on(true, upstream, closed).await;
-        let hyper = gateway_on(false, upstream, closed).await;
+        let (direct, hyper) = both_paths(upstream).await;
         let id = [("host", "api.example"), ("x-request-id", "canned")];
         for method in [Method::GET, Method::HEAD] {
             let a = see(direct.addr(), method.clone(), "/x", &id).await;
@@ -393,9 +398,7 @@ async fn pipelined_requests_are_answered_in_order_and_close_is_honoured() {
 #[tokio::test]
 async fn what_the_direct_path_does_not_take_gets_hyper_s_answer() {
     let (upstream, _faults) = faults().await;
-    let closed = closed_port().await;
-    let direct = gateway_on(true, upstream, closed).await;
-    let hyper = gateway_on(false, upstream, closed).await;
+    let (direct, hyper) = both_paths(upstream).await;
     let status_line = |text: &str| text.lines().next().unwrap_or_default().to_owned();
     for request in [
         // Not HTTP.
@@ -650,9 +653,7 @@ async fn see_with_body(
 #[tokio::test]
 async fn both_paths_pass_request_bodies_alike() {
     let (upstream, _faults) = faults().await;
-    let closed = closed_port().await;
-    let direct = gateway_on(true, upstream, closed).await;
-    let hyper = gateway_on(false, upstream, closed).await;
+    let (direct, hyper) = both_paths(upstream).await;
     let json = [
         ("host", "api.example"),
         ("x-request-id", "bodies"),
@@ -850,9 +851,7 @@ async fn answers_early() -> SocketAddr {
 #[tokio::test]
 async fn an_upstream_that_answers_before_reading_the_body_is_heard_on_both_paths() {
     let upstream = answers_early().await;
-    let closed = closed_port().await;
-    let direct = gateway_on(true, upstream, closed).await;
-    let hyper = gateway_on(false, upstream, closed).await;
+    let (direct, hyper) = both_paths(upstream).await;
     let headers = [("host", "api.example"), ("x-request-id", "early")];
     for size in [1024, 60 * 1024, 512 * 1024] {
         let body = Bytes::from(vec![b'e'; size]);
