@@ -209,6 +209,26 @@ catalog! {
         expects: "414",
         summary: "The request URI is over the configured limit.",
         reference: "RFC 9110 §15.5.15";
+    REQUEST_PATH_UNSAFE = "request.path_unsafe", Gateway, Some(400), Error, "Unsafe request path",
+        expects: "400 + problem body; routing and forwarding use only the normalised path",
+        summary: "The target's path cannot be normalised safely: an encoded slash or backslash, a backslash, or dot segments above the root.",
+        reference: "RFC 3986 §6.2.2, §5.2.4; RFC 9110 §4.2.3";
+    REQUEST_HOST = "request.host", Gateway, Some(400), Error, "Invalid Host",
+        expects: "400",
+        summary: "An HTTP/1.1 request without Host, with more than one, or with one that is not a valid authority.",
+        reference: "RFC 9112 §3.2; RFC 9110 §7.2";
+    REQUEST_METHOD_UNSUPPORTED = "request.method_unsupported", Gateway, Some(501), Error, "Method not implemented",
+        expects: "501; the request is never forwarded",
+        summary: "CONNECT, or another method a reverse proxy does not serve.",
+        reference: "RFC 9110 §15.6.2, §9.3.6";
+    REQUEST_CODING_UNSUPPORTED = "request.coding_unsupported", Gateway, Some(501), Error, "Transfer coding not implemented",
+        expects: "501",
+        summary: "The request's Transfer-Encoding names a coding the gateway does not implement (only chunked is).",
+        reference: "RFC 9112 §6.1";
+    REQUEST_BODY_TIMEOUT = "request.body_timeout", Gateway, Some(408), Error, "Request timeout",
+        expects: "408 (the client's fault, never an upstream 504)",
+        summary: "The client's request body stalled past the body timeout.",
+        reference: "RFC 9110 §15.5.9";
     RATE_LIMITED = "rate.limited", Gateway, Some(429), Error, "Too many requests",
         expects: "429 + Retry-After (integer >= 1) + RateLimit-Policy / RateLimit fields",
         summary: "The client is over its quota; never 503 or 400.",
@@ -515,7 +535,7 @@ mod tests {
 
     #[test]
     fn every_section_has_rules_and_lookup_finds_them() {
-        assert_eq!(section(Section::Gateway).count(), 25);
+        assert_eq!(section(Section::Gateway).count(), 30);
         assert_eq!(section(Section::Passive).count(), 15);
         assert_eq!(section(Section::Probe).count(), 14);
         assert!(section(Section::Fault).count() >= 7);

@@ -33,6 +33,21 @@ pub enum GatewayError {
     UriTooLong { len: usize, limit: usize },
     #[error("header section is {len} bytes, over the {limit}-byte limit")]
     HeadersTooLarge { len: usize, limit: usize },
+    /// request.path_unsafe: the target's path cannot be normalised safely.
+    #[error("the request path {why}")]
+    PathUnsafe { why: &'static str },
+    /// request.host: Host missing, repeated, or not a valid authority.
+    #[error("the Host field {why}")]
+    BadHost { why: &'static str },
+    /// request.method_unsupported: CONNECT and the like, never forwarded.
+    #[error("{method} is not implemented by this gateway")]
+    MethodUnsupported { method: String },
+    /// request.coding_unsupported: a transfer coding other than chunked.
+    #[error("the transfer coding {coding:?} is not implemented")]
+    CodingUnsupported { coding: String },
+    /// request.body_timeout: the client's body stalled.
+    #[error("the request body stalled for more than {} ms", .after.as_millis())]
+    BodyTimeout { after: Duration },
     #[error("the gateway is at its limit of {limit} concurrent requests")]
     Overloaded { limit: usize },
     #[error("no route serves {path}")]
@@ -110,6 +125,11 @@ impl GatewayError {
         match self {
             GatewayError::UriTooLong { .. } => &rules::REQUEST_URI_TOO_LONG,
             GatewayError::HeadersTooLarge { .. } => &rules::REQUEST_HEADERS_TOO_LARGE,
+            GatewayError::PathUnsafe { .. } => &rules::REQUEST_PATH_UNSAFE,
+            GatewayError::BadHost { .. } => &rules::REQUEST_HOST,
+            GatewayError::MethodUnsupported { .. } => &rules::REQUEST_METHOD_UNSUPPORTED,
+            GatewayError::CodingUnsupported { .. } => &rules::REQUEST_CODING_UNSUPPORTED,
+            GatewayError::BodyTimeout { .. } => &rules::REQUEST_BODY_TIMEOUT,
             GatewayError::Overloaded { .. } => &rules::GATEWAY_OVERLOADED,
             GatewayError::RouteUnknown { .. } => &rules::ROUTE_UNKNOWN,
             GatewayError::Retired { .. } => &rules::ROUTE_RETIRED,
@@ -340,6 +360,19 @@ mod tests {
             GatewayError::UriTooLong { len: 9, limit: 8 },
             GatewayError::HeadersTooLarge { len: 9, limit: 8 },
             GatewayError::Overloaded { limit: 1 },
+            GatewayError::PathUnsafe {
+                why: "climbs above the root",
+            },
+            GatewayError::BadHost { why: "is missing" },
+            GatewayError::MethodUnsupported {
+                method: "CONNECT".into(),
+            },
+            GatewayError::CodingUnsupported {
+                coding: "gzip".into(),
+            },
+            GatewayError::BodyTimeout {
+                after: Duration::from_secs(1),
+            },
             GatewayError::RouteUnknown { path: "/x".into() },
             GatewayError::Retired { successor: None },
             GatewayError::MethodNotAllowed {
