@@ -17,6 +17,7 @@ mod retry_after;
 pub mod rules;
 mod service;
 pub mod status;
+pub mod target;
 
 pub use challenge::{AuthParam, Challenge, ChallengeError, parse_challenges, render_challenges};
 pub use check::{
@@ -33,4 +34,7 @@ pub use retry_after::{RetryAfter, RetryAfterError};
 pub use rules::{RULES, Rule, Section, Severity};
 pub use service::{
     Accepted, Created, ErrorResponse, FieldError, NoContent, ServiceError, pointer_token,
+};
+pub use target::{
+    Authority, HostError, PathError, PathOptions, forwarded_quotes_closed, normalize_path,
 };
