@@ -37,6 +37,7 @@
 //! body that ends early closes the client's connection before the message
 //! is complete, as the hyper path does.
 
+use std::borrow::Cow;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
@@ -44,7 +45,7 @@ use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use bytes::{Buf, Bytes, BytesMut};
-use candor_contract::Exchange;
+use candor_contract::{Authority, Exchange, PathOptions, forwarded_quotes_closed, normalize_path};
 use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue, Method, Response};
 use http_body::Body as _;
@@ -216,7 +217,10 @@ async fn exchange(
         runtime.auth.subject_header.as_str(),
         runtime.auth.roles_header.as_str(),
     ];
-    let Some(head) = RequestHead::read(&req, identity) else {
+    let paths = PathOptions {
+        keep_encoded_slashes: runtime.config.gateway.keep_encoded_slashes,
+    };
+    let Some(head) = RequestHead::read(&req, identity, paths) else {
         return Next::Handover;
     };
     let Some(mut admitted) = admit(shared, &runtime, &req, &head, conn.peer.ip()) else {
@@ -319,7 +323,9 @@ async fn exchange(
         started,
         route: Some(&route.label),
         method: &head.method,
-        path: gw.access_log.then_some(head.path),
+        path: gw
+            .access_log
+            .then_some(head.target.split('?').next().unwrap_or_default()),
         status,
         rule,
         upstream: reached_upstream.then_some(&*pool.name),
@@ -413,15 +419,19 @@ fn request_snapshot(
             headers.append(name, value);
         }
     }
-    (headers, head.target.to_owned())
+    (headers, head.forward.clone().into_owned())
 }
 
 /// What the direct path learned from a request head, borrowed from it.
 struct RequestHead<'b> {
     method: Method,
-    /// The request-target, in origin form.
+    /// The request-target, in origin form, as it came.
     target: &'b str,
-    path: &'b str,
+    /// The path, normalised: what is routed.
+    path: Cow<'b, str>,
+    /// The target forwarded: the normal path and the query as it came.
+    forward: Cow<'b, str>,
+    /// A valid authority (so it needs no escaping in `Forwarded`).
     host: &'b [u8],
     /// The client asked to close after this request.
     close: bool,
@@ -444,7 +454,13 @@ impl<'b> RequestHead<'b> {
     /// body and no hop-by-hop field but `Connection: keep-alive | close`.
     /// `identity`: the fields the gateway sets from a checked identity,
     /// which a client's request must not carry to the upstream.
-    fn read(req: &httparse::Request<'_, 'b>, identity: [&str; 2]) -> Option<RequestHead<'b>> {
+    /// A path that is not safe to normalise, a Host that is not an
+    /// authority, and every other refusal are left to the hyper path.
+    fn read(
+        req: &httparse::Request<'_, 'b>,
+        identity: [&str; 2],
+        paths: PathOptions,
+    ) -> Option<RequestHead<'b>> {
         if req.version != Some(1) {
             return None;
         }
@@ -459,11 +475,19 @@ impl<'b> RequestHead<'b> {
             _ => return None,
         };
         let target = req.path?;
-        let path = origin_form_path(target)?;
+        let path = normalize_path(origin_form_path(target)?, paths).ok()?;
+        let forward = match &path {
+            Cow::Borrowed(_) => Cow::Borrowed(target),
+            Cow::Owned(normal) => match target.split_once('?') {
+                Some((_, query)) => Cow::Owned(format!("{normal}?{query}")),
+                None => Cow::Owned(normal.clone()),
+            },
+        };
         let mut head = RequestHead {
             method,
             target,
             path,
+            forward,
             host: b"",
             close: false,
             request_id: None,
@@ -476,6 +500,7 @@ impl<'b> RequestHead<'b> {
         };
         let mut host = None;
         let mut length_seen = false;
+        let mut forwarded_seen = false;
         for (i, field) in req.headers.iter().enumerate() {
             let (name, value) = (field.name, field.value);
             head.size += name.len() + value.len() + 4;
@@ -525,7 +550,12 @@ impl<'b> RequestHead<'b> {
                 head.forwarded_for.get_or_insert(visible(value)?);
                 true
             } else if is("forwarded") {
-                head.forwarded.get_or_insert(visible(value)?);
+                // The first value, as a lookup's; one with an open quote
+                // would swallow this hop's element, and is dropped.
+                let first = !std::mem::replace(&mut forwarded_seen, true);
+                if first && forwarded_quotes_closed(visible(value)?) {
+                    head.forwarded = Some(value);
+                }
                 true
             } else {
                 is("x-forwarded-proto") || is("x-forwarded-host") || identity.into_iter().any(is)
@@ -534,7 +564,7 @@ impl<'b> RequestHead<'b> {
                 head.skip |= 1 << i;
             }
         }
-        head.host = visible(host?)?;
+        head.host = Authority::parse(host?).ok()?.as_str().as_bytes();
         Some(head)
     }
 }
@@ -619,7 +649,7 @@ fn admit<'r, 's>(
     {
         return None;
     }
-    let entry = runtime.routes.find(head.path)?;
+    let entry = runtime.routes.find(&head.path)?;
     if entry.retired().is_some() {
         return None;
     }
@@ -658,7 +688,7 @@ fn admit<'r, 's>(
         }
     }
     let identity = proxy::authenticate(runtime, route, &fields).ok()?;
-    proxy::authorize(runtime, route, identity.as_ref(), head.path).ok()?;
+    proxy::authorize(runtime, route, identity.as_ref(), &head.path).ok()?;
     // body.media is answered before the body is read: by hyper.
     let validate = match &route.schema {
         Some(schema) => {
@@ -709,7 +739,7 @@ fn write_request(
     out.clear();
     out.extend_from_slice(head.method.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(head.target.as_bytes());
+    out.extend_from_slice(head.forward.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for (i, field) in req.headers.iter().enumerate() {
         if head.skip & (1 << i) == 0 {
@@ -1735,7 +1765,8 @@ pub mod fuzzing {
         let Ok(httparse::Status::Complete(_)) = req.parse(bytes) else {
             return;
         };
-        let Some(head) = RequestHead::read(&req, ["x-subject", "x-roles"]) else {
+        let Some(head) = RequestHead::read(&req, ["x-subject", "x-roles"], PathOptions::default())
+        else {
             return;
         };
         let method = req.method.unwrap_or_default();
@@ -1744,7 +1775,13 @@ pub mod fuzzing {
             Some(head.method.clone())
         );
         let uri = http::Uri::try_from(head.target).expect("hyper takes the target");
-        assert_eq!(uri.path(), head.path);
+        let normal = normalize_path(uri.path(), PathOptions::default());
+        assert_eq!(normal.as_deref(), Ok(&*head.path));
+        // What goes upstream is the normal path, which hyper takes too.
+        let forwarded =
+            http::Uri::try_from(&*head.forward).expect("hyper takes the forwarded target");
+        assert_eq!(forwarded.path(), head.path);
+        assert_eq!(forwarded.query(), uri.query());
         for field in req.headers.iter() {
             http::HeaderName::from_bytes(field.name.as_bytes()).expect("hyper takes the name");
             HeaderValue::from_bytes(field.value).expect("hyper takes the value");

@@ -11,7 +11,12 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use candor_contract::{Challenge, Exchange, RetryAfter, content_length_value, rules};
+use std::borrow::Cow;
+
+use candor_contract::{
+    Authority, Challenge, Exchange, HostError, PathOptions, RetryAfter, content_length_value,
+    forwarded_quotes_closed, normalize_path, rules,
+};
 use http::header::{
     ACCEPT, CONNECTION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, TE,
     TRAILER, TRANSFER_ENCODING, UPGRADE, WWW_AUTHENTICATE,
@@ -241,6 +246,8 @@ struct Admitted<'a> {
     route: &'a RouteState,
     pool: &'a Arc<Pool>,
     identity: Option<Identity>,
+    /// The normalised path, when it differs from the target's.
+    normalised: Option<String>,
 }
 
 /// Runs a request through the gateway's checks and the upstream. The
@@ -294,7 +301,7 @@ async fn route_request(
         body,
         body_empty,
         request_id,
-        admitted.identity.as_ref(),
+        &admitted,
     )?;
     let pool = admitted.pool;
     let (response, lease, sent) = exchange(shared, pool, outbound).await?;
@@ -336,6 +343,9 @@ fn admit<'a>(
             limit: gw.max_header_bytes,
         });
     }
+    check_request(req, fields)?;
+    // request.path_unsafe; the normal path is what is routed and forwarded.
+    let path = normal_path(req.uri.path(), gw)?;
 
     // gateway.overloaded: shed before any work is spent.
     let in_flight = shared.admit(gw.max_concurrent_requests)?;
@@ -343,9 +353,9 @@ fn admit<'a>(
     // route.unknown, route.retired, route.method
     let entry = runtime
         .routes
-        .find(req.uri.path())
+        .find(&path)
         .ok_or_else(|| GatewayError::RouteUnknown {
-            path: req.uri.path().to_owned(),
+            path: path.clone().into_owned(),
         })?;
     if let Some(retired) = entry.retired() {
         trace.route = Some(retired.label.clone());
@@ -380,7 +390,7 @@ fn admit<'a>(
 
     // auth.*, then authz.*
     let identity = authenticate(runtime, route, &req.headers)?;
-    authorize(runtime, route, identity.as_ref(), req.uri.path())?;
+    authorize(runtime, route, identity.as_ref(), &path)?;
 
     let Some(pool) = &route.pool else {
         return Err(GatewayError::Internal {
@@ -392,7 +402,54 @@ fn admit<'a>(
         route,
         pool,
         identity,
+        normalised: match path {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(path) => Some(path),
+        },
     })
+}
+
+/// The request.* checks of the request line and fields that come before
+/// any routing: the method (`CONNECT` is never forwarded), the transfer
+/// coding, and the Host field (RFC 9112 section 3.2: exactly one, a valid
+/// authority; an HTTP/2 request may carry `:authority` instead).
+fn check_request(req: &http::request::Parts, fields: &Fields) -> Result<(), GatewayError> {
+    if req.method == Method::CONNECT {
+        return Err(GatewayError::MethodUnsupported {
+            method: req.method.to_string(),
+        });
+    }
+    if let Some(coding) = &fields.unsupported_coding {
+        return Err(GatewayError::CodingUnsupported {
+            coding: String::from_utf8_lossy(coding.as_bytes()).into_owned(),
+        });
+    }
+    let host = match (fields.hosts, &fields.host) {
+        (1, Some(host)) => Authority::parse(host.as_bytes()).map(drop),
+        (0, _) if req.version >= Version::HTTP_2 => match req.uri.authority() {
+            Some(authority) => Authority::parse(authority.as_str().as_bytes()).map(drop),
+            None => Err(HostError::Missing),
+        },
+        (0, _) => Err(HostError::Missing),
+        _ => Err(HostError::Repeated),
+    };
+    let host = match fields.connection_names_host {
+        true => host.and(Err(HostError::NamedInConnection)),
+        false => host,
+    };
+    host.map_err(|e| GatewayError::BadHost { why: e.why() })
+}
+
+/// The path routed and forwarded: the target's, normalised once
+/// (`request.path_unsafe` when that cannot be done safely).
+pub(crate) fn normal_path<'p>(
+    path: &'p str,
+    gw: &crate::config::Gateway,
+) -> Result<Cow<'p, str>, GatewayError> {
+    let options = PathOptions {
+        keep_encoded_slashes: gw.keep_encoded_slashes,
+    };
+    normalize_path(path, options).map_err(|e| GatewayError::PathUnsafe { why: e.why() })
 }
 
 /// Counts the request against its route's rate limit: the fields for the
@@ -507,13 +564,24 @@ fn outbound(
     body: crate::upstream::UpstreamRequestBody,
     body_empty: bool,
     request_id: &HeaderValue,
-    identity: Option<&Identity>,
+    admitted: &Admitted<'_>,
 ) -> Result<Outbound, GatewayError> {
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    let identity = admitted.identity.as_ref();
+    let path_and_query = match (&admitted.normalised, parts.uri.path_and_query()) {
+        (None, Some(pq)) => pq.clone(),
+        (None, None) => http::uri::PathAndQuery::from_static("/"),
+        // Never a path the gateway did not route: the normal one, with the
+        // query as it came.
+        (Some(path), pq) => {
+            let target = match pq.and_then(http::uri::PathAndQuery::query) {
+                Some(query) => format!("{path}?{query}"),
+                None => path.clone(),
+            };
+            http::uri::PathAndQuery::try_from(target).map_err(|_| GatewayError::PathUnsafe {
+                why: "cannot be forwarded once normalised",
+            })?
+        }
+    };
     let (subject_header, roles_header) = (&runtime.auth.subject_header, &runtime.auth.roles_header);
     let mut headers = forward_headers(
         parts.headers,
@@ -1002,6 +1070,13 @@ struct Fields {
     /// The declared Content-Length, when numeric.
     content_length: Option<u64>,
     host: Option<HeaderValue>,
+    /// How many Host fields came (more than one is refused).
+    hosts: u8,
+    /// `Connection` names Host (refused: it would remove it on the way).
+    connection_names_host: bool,
+    /// A transfer coding the gateway does not implement: anything but one
+    /// `chunked`.
+    unsupported_coding: Option<HeaderValue>,
     forwarded_for: bool,
     forwarded: bool,
     hop_by_hop: bool,
@@ -1018,6 +1093,9 @@ impl Fields {
             json: true,
             content_length: None,
             host: None,
+            hosts: 0,
+            connection_names_host: false,
+            unsupported_coding: None,
             forwarded_for: false,
             forwarded: false,
             hop_by_hop: false,
@@ -1025,10 +1103,12 @@ impl Fields {
         };
         let mut accept_seen = false;
         let mut length_seen = false;
+        let mut chunked = false;
         for (name, value) in headers {
             f.size += name.as_str().len() + value.len() + 4;
             if name == HOST {
                 f.host.get_or_insert_with(|| value.clone());
+                f.hosts = f.hosts.saturating_add(1);
             } else if name == ACCEPT {
                 if !accept_seen {
                     accept_seen = true;
@@ -1047,12 +1127,33 @@ impl Fields {
                 f.forwarded = true;
             } else if is_hop_by_hop(name) {
                 f.hop_by_hop = true;
+                if name == CONNECTION {
+                    f.connection_names_host |=
+                        list_items(value).any(|t| t.eq_ignore_ascii_case(b"host"));
+                } else if name == TRANSFER_ENCODING && f.unsupported_coding.is_none() {
+                    // One `chunked`, the only coding the gateway decodes.
+                    for coding in list_items(value) {
+                        if chunked || !coding.eq_ignore_ascii_case(b"chunked") {
+                            f.unsupported_coding = Some(value.clone());
+                        }
+                        chunked = true;
+                    }
+                }
             } else if identity.contains(&name) {
                 f.identity = true;
             }
         }
         f
     }
+}
+
+/// The non-empty items of a comma-separated field value, trimmed.
+fn list_items(value: &HeaderValue) -> impl Iterator<Item = &[u8]> {
+    value
+        .as_bytes()
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|item| !item.is_empty())
 }
 
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
@@ -1156,7 +1257,10 @@ fn forward_headers(
         ]),
         None => Some(conn.forwarded_for.clone()),
     };
-    let forwarded = match prior_value(&headers, &FORWARDED, prior_forwarded) {
+    // A prior value with an open quote would swallow this hop's element.
+    let prior = prior_value(&headers, &FORWARDED, prior_forwarded)
+        .filter(|v| forwarded_quotes_closed(v.as_bytes()));
+    let forwarded = match prior {
         Some(prior) => element.and_then(|e| joined(prior, e.as_bytes())),
         None => element,
     };

@@ -91,15 +91,24 @@ impl RouteTable {
         }
         let mut router = matchit::Router::new();
         let mut entries = Vec::new();
-        for path in order {
+        for path in &order {
             let routes = by_path.remove(path).unwrap_or_default();
             router
-                .insert(path, entries.len())
+                .insert(*path, entries.len())
                 .map_err(|e| format!("route {path}: {e}"))?;
             entries.push(PathEntry {
                 allow: allow_header(&routes),
                 routes,
             });
+        }
+        // `/p/{*rest}` owns `/p/` and `/p` too (and `/{*rest}` owns `/`):
+        // a prefix's policy covers the prefix itself, ahead of any wider
+        // pattern. Only a route of that very path keeps it (the insert
+        // then conflicts, and is skipped).
+        for (index, path) in order.iter().enumerate() {
+            for bare in catch_all_prefixes(path) {
+                let _ = router.insert(bare, index);
+            }
         }
         Ok(RouteTable { router, entries })
     }
@@ -107,6 +116,18 @@ impl RouteTable {
     pub fn find(&self, path: &str) -> Option<&PathEntry> {
         self.router.at(path).ok().map(|m| &self.entries[*m.value])
     }
+}
+
+/// For a pattern ending in a catch-all, `/p/{*rest}`: `/p/` and `/p`.
+fn catch_all_prefixes(pattern: &str) -> impl Iterator<Item = &str> {
+    let prefix = pattern
+        .rfind("/{*")
+        .filter(|_| pattern.ends_with('}'))
+        .map(|at| &pattern[..=at]);
+    let bare = prefix
+        .and_then(|p| p.strip_suffix('/'))
+        .filter(|p| !p.is_empty());
+    prefix.into_iter().chain(bare)
 }
 
 fn allow_header(routes: &[Arc<RouteState>]) -> String {
@@ -159,4 +180,53 @@ fn deprecation_headers(route: &Route) -> Vec<(HeaderName, HeaderValue)> {
         headers.push((LINK, v));
     }
     headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(paths: &[&str]) -> RouteTable {
+        let routes: String = paths
+            .iter()
+            .map(|p| format!("[[routes]]\npath = \"{p}\"\nretired = {{}}\n"))
+            .collect();
+        let config =
+            crate::config::load_str(&routes, std::path::Path::new("t.toml"), &|_| None).unwrap();
+        RouteTable::build(&config, &BTreeMap::new()).unwrap()
+    }
+
+    fn owner(t: &RouteTable, path: &str) -> Option<String> {
+        t.find(path).map(|e| e.routes[0].label.to_string())
+    }
+
+    #[test]
+    fn a_catch_all_owns_its_prefix_with_and_without_the_slash() {
+        let t = table(&["/admin/{*rest}", "/{*rest}"]);
+        for path in ["/admin/x", "/admin/", "/admin"] {
+            assert_eq!(owner(&t, path).as_deref(), Some("/admin/{*rest}"), "{path}");
+        }
+        assert_eq!(owner(&t, "/").as_deref(), Some("/{*rest}"));
+        assert_eq!(owner(&t, "/adminx").as_deref(), Some("/{*rest}"));
+    }
+
+    #[test]
+    fn a_route_of_its_own_keeps_the_prefix() {
+        let t = table(&[
+            "/docs",
+            "/docs/{*rest}",
+            "/a/{id}",
+            "/a/{id}/{*rest}",
+            "/{page}",
+        ]);
+        assert_eq!(owner(&t, "/docs").as_deref(), Some("/docs"));
+        assert_eq!(owner(&t, "/other").as_deref(), Some("/{page}"));
+        assert_eq!(owner(&t, "/docs/").as_deref(), Some("/docs/{*rest}"));
+        assert_eq!(owner(&t, "/a/7").as_deref(), Some("/a/{id}"));
+        assert_eq!(owner(&t, "/a/7/").as_deref(), Some("/a/{id}/{*rest}"));
+        assert!(t.find("/").is_none());
+        // A wider pattern does not take a catch-all's own prefix.
+        let t = table(&["/{page}", "/admin/{*rest}"]);
+        assert_eq!(owner(&t, "/admin").as_deref(), Some("/admin/{*rest}"));
+    }
 }

@@ -58,6 +58,7 @@ fn minimal_example_is_the_defaults_plus_one_route() {
             max_body_bytes: 1_048_576,
             max_header_bytes: 16_384,
             max_uri_bytes: 8_192,
+            keep_encoded_slashes: false,
             shutdown_grace: Duration::from_secs(30),
             workers: 0,
             tls: None,
@@ -287,8 +288,8 @@ fn unknown_nested_keys_are_named() {
         format!(
             "gw.toml:3: gateway.lisen: unknown field `lisen`, expected one of {}",
             "`listen`, `admin_listen`, `realm`, `debug_headers`, `max_concurrent_requests`, \
-             `max_body_bytes`, `max_header_bytes`, `max_uri_bytes`, `shutdown_grace`, `workers`, \
-             `access_log`, `direct_path`, `tls`, `maintenance`"
+             `max_body_bytes`, `max_header_bytes`, `max_uri_bytes`, `keep_encoded_slashes`, \
+             `shutdown_grace`, `workers`, `access_log`, `direct_path`, `tls`, `maintenance`"
         )
     );
     assert_eq!(
@@ -588,6 +589,21 @@ fn paths_start_with_a_slash_and_suit_the_router() {
         refused(&route("/users?id={id}")),
         "gw.toml:4: routes[0].path: invalid path \"/users?id={id}\": a route path has no query or \
          fragment"
+    );
+    // Requests are routed on their normalised path: a pattern must be one.
+    assert_eq!(
+        refused(&route("/a//b")),
+        "gw.toml:4: routes[0].path: invalid path \"/a//b\": requests are routed on their \
+         normalised path, which this pattern never is; write \"/a/b\""
+    );
+    assert_eq!(
+        refused(&route("/admin;v=1/{*rest}")),
+        "gw.toml:4: routes[0].path: invalid path \"/admin;v=1/{*rest}\": requests are routed on \
+         their normalised path, which this pattern never is; write \"/admin/{*rest}\""
+    );
+    assert_eq!(
+        refused(&route("/../x")),
+        "gw.toml:4: routes[0].path: invalid path \"/../x\": the request path climbs above the root"
     );
     assert_eq!(
         refused(&route("/files/{*rest}/meta")),

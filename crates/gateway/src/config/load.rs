@@ -507,6 +507,7 @@ fn build_gateway(g: FileGateway, src: &Source<'_>) -> Result<Gateway, ConfigErro
             DEFAULT_MAX_URI_BYTES,
             src,
         )?,
+        keep_encoded_slashes: g.keep_encoded_slashes.unwrap_or(false),
         shutdown_grace: duration(
             g.shutdown_grace,
             "gateway.shutdown_grace",
@@ -1173,6 +1174,27 @@ fn build_route(
             &format!("{key}.path"),
             format!("invalid path {path:?}: {why}"),
         ));
+    }
+    // Requests are routed on their normalised path: a pattern that is not
+    // itself normal could never match.
+    let relaxed = candor_contract::PathOptions {
+        keep_encoded_slashes: true,
+    };
+    match candor_contract::normalize_path(path, relaxed) {
+        Ok(normal) if normal == path.as_str() => {}
+        outcome => {
+            let why = match outcome {
+                Ok(normal) => format!(
+                    "requests are routed on their normalised path, which this pattern never is; write {normal:?}"
+                ),
+                Err(e) => format!("{e}"),
+            };
+            return Err(src.error(
+                r.path.span(),
+                &format!("{key}.path"),
+                format!("invalid path {path:?}: {why}"),
+            ));
+        }
     }
 
     let action = match (r.upstream, r.retired) {

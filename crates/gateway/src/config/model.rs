@@ -46,6 +46,9 @@ pub struct Gateway {
     pub max_header_bytes: usize,
     /// Beyond this request-target length: 414.
     pub max_uri_bytes: usize,
+    /// Keep `%2F` / `%5C` in paths as data instead of refusing them
+    /// (`request.path_unsafe`).
+    pub keep_encoded_slashes: bool,
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_grace: Duration,
     /// Worker threads, each with its own event loop, listener (SO_REUSEPORT)
