@@ -270,6 +270,37 @@ async fn a_clean_response_keeps_its_connection() {
     }
 }
 
+/// A connection the upstream closes as its response says (`close`, or a
+/// body delimited by the close) is not pooled, and not a discard.
+#[tokio::test]
+async fn a_connection_closed_with_its_response_is_not_a_discard() {
+    for first in [
+        &b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 12\r\n\r\nconnection 1"[..],
+        b"HTTP/1.1 200 OK\r\n\r\nconnection 1",
+    ] {
+        for direct in [true, false] {
+            let up = upstream(first.to_vec(), Then::Close).await;
+            up.go.send(()).await.unwrap();
+            let gw = gateway_on(direct, up.addr).await;
+            // (Chunked by the gateway when the close delimited it.)
+            assert!(ask(gw.addr(), "GET").await.body.contains("connection 1"));
+            assert_eq!(ask(gw.addr(), "GET").await.body, "connection 2");
+            let text = gw.metrics_text();
+            for reason in ["stray_bytes", "closed"] {
+                assert_eq!(
+                    metric(
+                        &text,
+                        "candor_upstream_pool_discards_total",
+                        &[("upstream", "svc"), ("reason", reason)],
+                    ),
+                    Some(0.0),
+                    "direct_path = {direct}: {text}"
+                );
+            }
+        }
+    }
+}
+
 /// An upstream body cut short is counted as `class="aborted"` with its
 /// status, never as a 2xx; a complete one as 2xx.
 #[tokio::test]

@@ -103,11 +103,11 @@ fn between_responses(stream: &TcpStream) -> Option<Discard> {
 /// counts stray bytes. All of this runs on the one worker thread that
 /// owns the connection; the atomic only makes the sharing safe.
 ///
-/// What no read can tell: bytes still in the kernel, not yet reported by
-/// the event loop, when the request is written. They arrive, at the
-/// latest, as the upstream reads the request, and are then
-/// indistinguishable from its answer; the direct path's check has the same
-/// limit.
+/// What no check can tell: bytes the event loop has not reported yet when
+/// the request is written (under load it may not have looked for a
+/// while), or that the upstream sends after it. They are then, to any
+/// HTTP/1.1 client, the upstream's answer; the direct path's check has the
+/// same limit.
 pub(super) struct Watch(AtomicU8);
 
 /// The response is over and the next request not yet written.
@@ -155,24 +155,23 @@ impl Watch {
         }
     }
 
-    /// Why a connection whose task ended just as its response did is not
-    /// reused, if it is a discard: hyper failed it after a read that
-    /// brought bytes (what it refuses after a response: bytes past its
-    /// end), or it read the end or an error. `None` when hyper closed it
-    /// as the response asked.
-    fn ended(&self) -> Option<Discard> {
-        let flags = self.flags();
-        if let Some(seen) = self.seen_idle() {
-            Some(seen)
-        } else if flags & SHUT_DOWN != 0 {
-            None
-        } else if flags & READ_END != 0 {
-            Some(Discard::Closed)
-        } else if flags & FAILED != 0 {
-            Some(Discard::StrayBytes)
-        } else {
-            None
-        }
+    /// Why an idle connection that is closed, or `closed` (its sender
+    /// says so), is dropped: what it read while idle, or else its end,
+    /// unless hyper itself shut it down (its response said `close`).
+    fn gone(&self, closed: bool) -> Option<Discard> {
+        let shut_down = self.flags() & SHUT_DOWN != 0;
+        self.seen_idle()
+            .or((closed && !shut_down).then_some(Discard::Closed))
+    }
+
+    /// Whether a connection that ended just as its response did ended for
+    /// stray bytes: hyper failed it after reads that brought bytes, never
+    /// the end (what it refuses right after a response is a byte past its
+    /// end). Ended otherwise (closed by the upstream or by hyper, as the
+    /// response asked or not) it was never pooled, and is not counted; the
+    /// direct path's check-in does the same.
+    fn ended_for_stray_bytes(&self) -> bool {
+        self.flags() & (FAILED | READ_END | SHUT_DOWN) == FAILED
     }
 }
 
@@ -319,11 +318,12 @@ impl Lease {
     }
 
     /// The response body ended cleanly: the connection may carry another
-    /// request, unless it ended with its response (see [`Watch::ended`]).
+    /// request, unless it ended with its response (counted when for stray
+    /// bytes).
     pub fn release(self) {
         if self.sender.is_closed() {
-            if let Some(reason) = self.watch.ended() {
-                self.pool.discard(reason);
+            if self.watch.ended_for_stray_bytes() {
+                self.pool.discard(Discard::StrayBytes);
             }
             return;
         }
@@ -367,11 +367,8 @@ impl Pool {
                 .unwrap_or_else(PoisonError::into_inner);
             prune_expired(&mut idle, now, self.config.pool_idle_timeout);
             idle.retain(|i| {
-                let gone = i
-                    .watch
-                    .seen_idle()
-                    .or(i.sender.is_closed().then_some(Discard::Closed));
-                gone.inspect(|&reason| self.discard(reason)).is_none()
+                let gone = i.watch.gone(i.sender.is_closed());
+                gone.inspect(|&reason| self.discard(reason)).is_none() && !i.sender.is_closed()
             });
             drop(idle);
             let mut raw = self.raw_idle[worker * self.targets.len() + target]
@@ -426,12 +423,13 @@ impl Pool {
 
     /// Returns a plain connection whose response ended exactly where its
     /// framing said to this worker's idle list for `target`, unless more
-    /// is readable (bytes past the response, or its end): then it is
-    /// dropped and counted.
+    /// is readable: bytes past the response (dropped and counted) or its
+    /// end (dropped: it was never idle in the pool).
     pub fn checkin_raw(&self, target: &Target, stream: TcpStream) {
-        if let Some(reason) = between_responses(&stream) {
-            self.discard(reason);
-            return;
+        match between_responses(&stream) {
+            None => {}
+            Some(Discard::StrayBytes) => return self.discard(Discard::StrayBytes),
+            Some(Discard::Closed) => return,
         }
         let now = Instant::now();
         let mut idle = self.raw_idle[self.slot(target)]
@@ -471,13 +469,13 @@ impl Pool {
         }
         prune_expired(&mut idle, Instant::now(), self.config.pool_idle_timeout);
         while let Some(conn) = idle.pop() {
-            let seen = conn.watch.seen_idle();
+            let gone = conn.watch.gone(conn.sender.is_closed());
             // Not ready and not closed: still busy with a request body the
             // upstream answered before reading. Not reusable either.
-            if seen.is_none() && conn.sender.is_ready() {
+            if gone.is_none() && conn.sender.is_ready() {
                 return Some((conn.sender, conn.watch));
             }
-            if let Some(reason) = seen.or(conn.sender.is_closed().then_some(Discard::Closed)) {
+            if let Some(reason) = gone {
                 self.discard(reason);
             }
         }
