@@ -155,9 +155,9 @@ impl Watch {
         }
     }
 
-    /// Why an idle connection that is closed, or `closed` (its sender
-    /// says so), is dropped: what it read while idle, or else its end,
-    /// unless hyper itself shut it down (its response said `close`).
+    /// Why an idle connection is dropped (`closed`: its sender says it
+    /// ended): what it read while idle, or else its end, unless hyper shut
+    /// it down itself (its response said `close`).
     fn gone(&self, closed: bool) -> Option<Discard> {
         let shut_down = self.flags() & SHUT_DOWN != 0;
         self.seen_idle()
