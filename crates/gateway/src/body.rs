@@ -1,5 +1,6 @@
 //! Body wrappers on the data path: a size limit on what clients send, and
-//! a tap on what upstreams answer (for the monitor and truncation metrics).
+//! a tap on what upstreams answer (for the monitor, the request count and
+//! truncation metrics).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
-use crate::metrics::{Metrics, UpstreamLabels};
+use crate::metrics::{Metrics, Tally, UpstreamLabels};
 use crate::monitor::Observation;
 use crate::upstream::Lease;
 
@@ -84,12 +85,18 @@ impl Body for LimitedIncoming {
 /// The upstream connection goes back to its pool when the body has ended
 /// cleanly, and only then; a body that fails or is dropped before its end
 /// closes the connection.
+///
+/// The request is counted (`candor_requests_total`) when the body ends:
+/// as `class="aborted"` when the upstream's body failed, else by its
+/// status (a client that went away mid-body included).
 pub struct UpstreamBody {
     inner: Incoming,
     observation: Option<Box<Observation>>,
-    /// Where a failed body is counted (`candor_upstream_truncated_total`).
+    /// Where the request and a failed body
+    /// (`candor_upstream_truncated_total`) are counted.
     metrics: Arc<Metrics>,
     lease: Option<Lease>,
+    tally: Option<Tally>,
 }
 
 impl UpstreamBody {
@@ -104,6 +111,18 @@ impl UpstreamBody {
             observation,
             metrics,
             lease: Some(lease),
+            tally: None,
+        }
+    }
+
+    /// Counts the request when the body ends (or breaks off).
+    pub fn count_at_end(&mut self, tally: Tally) {
+        self.tally = Some(tally);
+    }
+
+    fn count(&mut self, aborted: bool) {
+        if let Some(tally) = self.tally.take() {
+            tally.count(&self.metrics, aborted);
         }
     }
 }
@@ -126,6 +145,7 @@ impl Body for UpstreamBody {
             }
             Some(Err(e)) => {
                 self.observation = None;
+                self.count(true);
                 // Dropped, not released: the connection closes.
                 if let Some(lease) = self.lease.take() {
                     self.metrics
@@ -138,6 +158,7 @@ impl Body for UpstreamBody {
                 Poll::Ready(Some(Err(Box::new(e))))
             }
             None => {
+                self.count(false);
                 if let Some(obs) = self.observation.take() {
                     obs.finish();
                 }
@@ -171,5 +192,8 @@ impl Drop for UpstreamBody {
                 lease.release();
             }
         }
+        // Not aborted by the upstream: the client went away, or hyper
+        // dropped a body it need not send.
+        self.count(false);
     }
 }

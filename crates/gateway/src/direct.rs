@@ -60,13 +60,13 @@ use tokio::time::Instant;
 use crate::auth::Identity;
 use crate::config::{Repair, RouteAuth};
 use crate::error::GatewayError;
-use crate::metrics::UpstreamLabels;
+use crate::metrics::{RequestKey, UpstreamLabels};
 use crate::monitor::Observation;
 use crate::proxy::{self, Answered, Attempt, ConnInfo, HOP_BY_HOP};
 use crate::ratelimit::Limiter;
 use crate::routing::RouteState;
 use crate::state::{Runtime, Shared};
-use crate::upstream::{Pool, SendError, Target, UpstreamFailure};
+use crate::upstream::{Discard, Pool, SendError, Target, UpstreamFailure};
 
 /// Fields parsed per message: hyper's limit too. A request with more goes
 /// to hyper (which answers 431); a response with more is not valid HTTP to
@@ -333,7 +333,14 @@ async fn exchange(
     };
     let next = match outcome {
         Ok(mut sent) => {
-            proxy::record(shared, conn, answered(sent.head.status, None));
+            // Logged now; counted once the body's end (or break) is known.
+            let (key, seconds) =
+                proxy::record_head(shared, conn, &answered(sent.head.status, None));
+            let count = Count {
+                shared,
+                key: Some(key),
+                seconds,
+            };
             let observation = monitored.map(|(headers, url)| {
                 let mut exchange = Exchange::default();
                 exchange.request.method = head.method.as_str().to_owned();
@@ -357,6 +364,7 @@ async fn exchange(
                 sent,
                 pool,
                 observation,
+                count,
             )
             .await
         }
@@ -845,13 +853,9 @@ impl Attempt for DirectAttempt<'_, '_> {
         target: &'a Target,
         resent: &'a mut bool,
     ) -> Result<Sent, SendError> {
-        let pooled = self
-            .pool
-            .checkout_raw(target)
-            // A request that may not go twice only goes on a connection
-            // not already seen closed (one read that would block).
-            .filter(|stream| self.resendable || still_open(stream));
-        if let Some(mut stream) = pooled {
+        // Only a connection with nothing to read (no stray bytes, no end)
+        // as far as the event loop has seen, whatever the request.
+        if let Some(mut stream) = self.pool.checkout_raw(target) {
             match self.round_trip(&mut stream).await {
                 Ok(head) => return Ok(Sent::new(stream, target, head)),
                 // The upstream closed it while it was idle: the
@@ -1069,12 +1073,6 @@ async fn write_or_hear(stream: &TcpStream, mut data: &[u8]) -> Result<bool, Upst
 /// How long an unread request body is read away behind an answer (as the
 /// hyper path's `read_away`).
 const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Whether a pooled connection is still open as far as can be told
-/// without waiting: a read would block (no end, no stray bytes).
-fn still_open(stream: &TcpStream) -> bool {
-    matches!(stream.try_read(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
-}
 
 /// Whether the bytes so far already cannot be an HTTP/1.x response head
 /// (as hyper's client fails at once, without waiting for more).
@@ -1305,10 +1303,34 @@ fn http_date(out: &mut Vec<u8>) {
     });
 }
 
+/// The count of a relayed response (`candor_requests_total` and the
+/// latency histogram), made once, as soon as the body's end or break is
+/// known and before its last bytes go out: a client holding the whole
+/// response finds it counted.
+struct Count<'x> {
+    shared: &'x Shared,
+    key: Option<RequestKey<'x>>,
+    /// Until the response head was ready.
+    seconds: f64,
+}
+
+impl Count<'_> {
+    fn ended(&mut self, aborted: bool) {
+        if let Some(mut key) = self.key.take() {
+            key.aborted = aborted;
+            self.shared.metrics.observe_request(key, self.seconds);
+        }
+    }
+}
+
 /// Sends the rewritten head and relays the body; the upstream connection
-/// goes back to its pool when the body ended cleanly and it stays open.
-/// The monitor, when it watches, sees the body's bytes as they pass and
-/// judges the exchange when the body ends (not when it breaks).
+/// goes back to its pool when the body ended exactly where its framing
+/// said and nothing more is readable (see `Pool::checkin_raw`). Bytes past
+/// the end in the reads here drop it, counted as stray bytes. The monitor,
+/// when it watches, sees the body's bytes as they pass and judges the
+/// exchange when the body ends (not when it breaks). The request is counted
+/// as aborted when the upstream broke the body off.
+#[allow(clippy::too_many_arguments)]
 async fn relay(
     shared: &Shared,
     client: &mut TcpStream,
@@ -1317,6 +1339,7 @@ async fn relay(
     sent: Sent,
     pool: &Arc<Pool>,
     mut observation: Option<Observation>,
+    mut count: Count<'_>,
 ) -> Next {
     let Sent {
         mut stream,
@@ -1332,6 +1355,7 @@ async fn relay(
             } else {
                 Ended::Excess
             };
+            count.ended(false);
             client.write_all(reply).await.map(|()| ended)
         }
         Framing::Length(n) => {
@@ -1340,7 +1364,8 @@ async fn relay(
             tap(obs, &got[..now]);
             reply.extend_from_slice(&got[..now]);
             let rest = n - now as u64;
-            let ended = relay_length(client, &mut stream, reply, upstream, rest, obs).await;
+            let ended =
+                relay_length(client, &mut stream, reply, upstream, rest, obs, &mut count).await;
             ended.map(|e| if excess { e.and_excess() } else { e })
         }
         Framing::Chunked => {
@@ -1353,38 +1378,58 @@ async fn relay(
                         Ended::Excess
                     };
                     reply.extend_from_slice(&got[..end]);
+                    count.ended(false);
                     client.write_all(reply).await.map(|()| ended)
                 }
                 Ok(None) => {
                     reply.extend_from_slice(got);
-                    relay_chunked(client, &mut stream, reply, upstream, chunks, obs).await
+                    relay_chunked(
+                        client,
+                        &mut stream,
+                        reply,
+                        upstream,
+                        chunks,
+                        obs,
+                        &mut count,
+                    )
+                    .await
                 }
                 // The head goes out; the body stops where it broke.
-                Err(()) => client.write_all(reply).await.map(|()| Ended::Truncated),
+                Err(()) => {
+                    count.ended(true);
+                    client.write_all(reply).await.map(|()| Ended::Truncated)
+                }
             }
         }
         Framing::UntilClose => {
             tap(obs, got);
             chunk(reply, got);
-            relay_until_close(client, &mut stream, reply, upstream, obs).await
+            relay_until_close(client, &mut stream, reply, upstream, obs, &mut count).await
         }
     };
     match ended {
-        Ok(end @ (Ended::Clean | Ended::Excess)) => {
+        Ok(end @ (Ended::Clean | Ended::Excess | Ended::Closed)) => {
+            count.ended(false);
             if let Some(obs) = observation {
                 obs.finish();
             }
-            if end == Ended::Clean
-                && head.keep_alive
-                && let Some(target) = pool.target(target)
-            {
-                pool.checkin_raw(target, stream);
+            match end {
+                Ended::Clean if head.keep_alive => {
+                    if let Some(target) = pool.target(target) {
+                        pool.checkin_raw(target, stream);
+                    }
+                }
+                // It would have gone back to the pool, with the start of
+                // a response nobody asked for.
+                Ended::Excess if head.keep_alive => pool.discard(Discard::StrayBytes),
+                _ => {}
             }
             Next::KeepAlive
         }
         // The upstream's body failed: the client's message stays
         // incomplete (its connection closes), and it is counted.
         Ok(Ended::Truncated) => {
+            count.ended(true);
             shared
                 .metrics
                 .truncated
@@ -1395,7 +1440,10 @@ async fn relay(
             Next::Close
         }
         // The client went away.
-        Err(_) => Next::Close,
+        Err(_) => {
+            count.ended(false);
+            Next::Close
+        }
     }
 }
 
@@ -1414,6 +1462,8 @@ enum Ended {
     /// Complete, but the upstream sent more than the message: the
     /// connection is not reused.
     Excess,
+    /// Complete: the upstream closed the connection to end it.
+    Closed,
     /// The upstream's body ended early or broke its framing.
     Truncated,
 }
@@ -1435,7 +1485,11 @@ async fn relay_length(
     buf: &mut BytesMut,
     mut rest: u64,
     obs: &mut Option<Observation>,
+    count: &mut Count<'_>,
 ) -> io::Result<Ended> {
+    if rest == 0 {
+        count.ended(false);
+    }
     client.write_all(first).await?;
     while rest > 0 {
         buf.clear();
@@ -1446,8 +1500,11 @@ async fn relay_length(
         };
         let take = n.min(usize::try_from(rest).unwrap_or(usize::MAX));
         tap(obs, &buf[..take]);
-        client.write_all(&buf[..take]).await?;
         rest -= take as u64;
+        if rest == 0 {
+            count.ended(false);
+        }
+        client.write_all(&buf[..take]).await?;
         if take < n {
             return Ok(Ended::Excess);
         }
@@ -1463,6 +1520,7 @@ async fn relay_chunked(
     buf: &mut BytesMut,
     mut chunks: ChunkedScanner,
     obs: &mut Option<Observation>,
+    count: &mut Count<'_>,
 ) -> io::Result<Ended> {
     client.write_all(first).await?;
     loop {
@@ -1474,6 +1532,7 @@ async fn relay_chunked(
         }
         match chunks.feed_with(buf, &mut |data| tap(obs, data)) {
             Ok(Some(end)) => {
+                count.ended(false);
                 client.write_all(&buf[..end]).await?;
                 return Ok(if end == buf.len() {
                     Ended::Clean
@@ -1495,6 +1554,7 @@ async fn relay_until_close(
     head: &mut Vec<u8>,
     buf: &mut BytesMut,
     obs: &mut Option<Observation>,
+    count: &mut Count<'_>,
 ) -> io::Result<Ended> {
     client.write_all(head).await?;
     loop {
@@ -1511,9 +1571,10 @@ async fn relay_until_close(
         chunk(head, &buf[..n]);
         client.write_all(head).await?;
     }
+    count.ended(false);
     client.write_all(b"0\r\n\r\n").await?;
     // The upstream closed: nothing to reuse.
-    Ok(Ended::Excess)
+    Ok(Ended::Closed)
 }
 
 /// Appends `data` as one chunk (nothing when empty).

@@ -22,7 +22,8 @@ pub struct RequestLabels {
     /// The method, from a bounded set (see [`method_label`]).
     pub method: &'static str,
     pub status: u16,
-    /// `2xx`, `4xx`, `5xx`, ...
+    /// `2xx`, `4xx`, `5xx`, ..., or `aborted`: the upstream broke the
+    /// body off after the head was sent.
     pub class: &'static str,
     /// `gateway` when the gateway made the response, else `upstream`.
     pub source: &'static str,
@@ -57,6 +58,13 @@ pub struct UpstreamLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DiscardLabels {
+    pub upstream: Arc<str>,
+    /// `stray_bytes` or `closed`.
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
@@ -76,6 +84,7 @@ pub struct Metrics {
     pub truncated: Family<UpstreamLabels, Counter>,
     pub retries: Family<UpstreamLabels, Counter>,
     pub resends: Family<UpstreamLabels, Counter>,
+    pub pool_discards: Family<DiscardLabels, Counter>,
     pub reloads: Family<OutcomeLabels, Counter<u64, AtomicU64>>,
     pub rate_store_errors: Family<LimitLabels, Counter>,
     pub direct_requests: Counter,
@@ -108,7 +117,7 @@ impl Metrics {
         );
         registry.register(
             "request_duration_seconds",
-            "Time until the response head was sent, by route and status class",
+            "Time until the response head was sent, by route and status class (observed when the response ends, aborted or not)",
             latency.clone(),
         );
         let in_flight = Gauge::default();
@@ -159,6 +168,12 @@ impl Metrics {
             "Requests sent once more on a fresh connection because the pooled one closed under them",
             resends.clone(),
         );
+        let pool_discards = Family::<DiscardLabels, Counter>::default();
+        registry.register(
+            "upstream_pool_discards",
+            "Pooled upstream connections dropped instead of reused: bytes past the end of a response (stray_bytes), or closed while idle",
+            pool_discards.clone(),
+        );
         let reloads = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "config_reloads",
@@ -198,6 +213,7 @@ impl Metrics {
             truncated,
             retries,
             resends,
+            pool_discards,
             reloads,
             direct_requests,
             direct_handovers,
@@ -212,7 +228,8 @@ impl Metrics {
         out
     }
 
-    /// Counts one answered request and observes its latency.
+    /// Counts one answered request and observes its latency (`seconds`:
+    /// until its head was ready).
     ///
     /// `Family::get_or_create` hashes every label with SipHash under a lock;
     /// per request that is most of the metrics' cost. So each worker thread
@@ -226,6 +243,7 @@ impl Metrics {
             method: request.method,
             status: request.status,
             gateway: request.gateway,
+            aborted: request.aborted,
         };
         HANDLES.with(|cache| {
             let mut cache = cache.borrow_mut();
@@ -238,7 +256,11 @@ impl Metrics {
                 // Reloads leave old route labels behind: start over.
                 cache.clear();
             }
-            let class = class(request.status);
+            let class = if request.aborted {
+                "aborted"
+            } else {
+                class(request.status)
+            };
             let handles = RequestHandles {
                 requests: self
                     .requests
@@ -280,6 +302,7 @@ impl Metrics {
 }
 
 /// The labels of one answered request, as `observe_request` takes them.
+#[derive(Clone, Copy)]
 pub struct RequestKey<'a> {
     /// The route's label, or `unmatched`.
     pub route: &'a Arc<str>,
@@ -288,6 +311,34 @@ pub struct RequestKey<'a> {
     pub status: u16,
     /// The gateway made the response (else the upstream did).
     pub gateway: bool,
+    /// The upstream broke its body off: counted as `class="aborted"`.
+    pub aborted: bool,
+}
+
+/// An upstream's response whose head went out, counted when its body
+/// ends (see `body::UpstreamBody`): what `observe_request` takes, owned.
+pub struct Tally {
+    pub route: Arc<str>,
+    pub method: &'static str,
+    pub status: u16,
+    /// Until the response head was ready.
+    pub seconds: f64,
+}
+
+impl Tally {
+    /// Counts the request; `aborted`: the upstream broke its body off.
+    pub fn count(self, metrics: &Metrics, aborted: bool) {
+        metrics.observe_request(
+            RequestKey {
+                route: &self.route,
+                method: self.method,
+                status: self.status,
+                gateway: false,
+                aborted,
+            },
+            self.seconds,
+        );
+    }
 }
 
 /// More distinct label sets than any one configuration makes (routes x
@@ -306,6 +357,7 @@ struct HandleKey {
     method: &'static str,
     status: u16,
     gateway: bool,
+    aborted: bool,
 }
 
 struct RequestHandles {

@@ -35,8 +35,8 @@ use crate::error::{
     ErrorContext, GatewayError, X_REQUEST_ID, X_UPSTREAM_SERVICE, accepts_json, rescue,
 };
 use crate::metrics::{
-    LimitLabels, RequestKey, RuleLabels, UpstreamFailureLabels, UpstreamLabels, UpstreamRuleLabels,
-    method_label,
+    LimitLabels, RequestKey, RuleLabels, Tally, UpstreamFailureLabels, UpstreamLabels,
+    UpstreamRuleLabels, method_label,
 };
 use crate::monitor::Observation;
 use crate::ratelimit::Decision;
@@ -157,20 +157,31 @@ pub async fn handle(
     for (name, value) in trace.rate_fields.drain(..) {
         response.headers_mut().insert(name, value);
     }
-    record(
-        &shared,
-        &conn,
-        Answered {
-            started,
-            route: trace.route.as_ref(),
-            method: &method,
-            path: path.as_deref(),
-            status: response.status().as_u16(),
-            rule,
-            upstream: trace.upstream.as_deref(),
-            request_id: &request_id,
-        },
-    );
+    let answered = Answered {
+        started,
+        route: trace.route.as_ref(),
+        method: &method,
+        path: path.as_deref(),
+        status: response.status().as_u16(),
+        rule,
+        upstream: trace.upstream.as_deref(),
+        request_id: &request_id,
+    };
+    match response.body_mut() {
+        // An upstream's body may still break off: counted when it ends.
+        Either::Right(body) => {
+            let (key, seconds) = record_head(&shared, &conn, &answered);
+            let (method, status) = (key.method, key.status);
+            let route = trace.route.take().unwrap_or_else(|| UNMATCHED.clone());
+            body.count_at_end(Tally {
+                route,
+                method,
+                status,
+                seconds,
+            });
+        }
+        Either::Left(_) => record(&shared, &conn, answered),
+    }
     Ok(response)
 }
 
@@ -212,18 +223,30 @@ pub(crate) struct Answered<'a> {
 }
 
 /// Counts an answered request and writes its access log line (when the
-/// log is on), once its response head is ready.
+/// log is on), once its response head is ready: for a response whose body
+/// cannot break off after that (the gateway's own).
 pub(crate) fn record(shared: &Shared, conn: &ConnInfo, a: Answered<'_>) {
+    let (key, seconds) = record_head(shared, conn, &a);
+    shared.metrics.observe_request(key, seconds);
+}
+
+/// Writes the access log line of a request whose response head is ready
+/// (when the log is on), and returns what its count takes: its labels and
+/// the time until then. An upstream's response is counted when its body
+/// ends, as `class="aborted"` if the upstream broke it off.
+pub(crate) fn record_head<'a>(
+    shared: &Shared,
+    conn: &ConnInfo,
+    a: &Answered<'a>,
+) -> (RequestKey<'a>, f64) {
     let elapsed = a.started.elapsed();
-    shared.metrics.observe_request(
-        RequestKey {
-            route: a.route.unwrap_or(&UNMATCHED),
-            method: method_label(a.method),
-            status: a.status,
-            gateway: a.rule.is_some(),
-        },
-        elapsed.as_secs_f64(),
-    );
+    let key = RequestKey {
+        route: a.route.unwrap_or(&UNMATCHED),
+        method: method_label(a.method),
+        status: a.status,
+        gateway: a.rule.is_some(),
+        aborted: false,
+    };
     if let Some(path) = a.path {
         shared.access_log.log(crate::access_log::Line {
             request_id: a.request_id.to_str().unwrap_or_default(),
@@ -237,6 +260,7 @@ pub(crate) fn record(shared: &Shared, conn: &ConnInfo, a: Answered<'_>) {
             micros: elapsed.as_micros(),
         });
     }
+    (key, elapsed.as_secs_f64())
 }
 
 /// A request that passed every check answered without waiting: its route,

@@ -91,8 +91,9 @@ impl Gateway {
             0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             n => n,
         };
-        let runtime = Runtime::build(config, None, workers).map_err(StartError::Config)?;
         let metrics = Arc::new(Metrics::new());
+        let runtime =
+            Runtime::build(config, None, workers, &metrics).map_err(StartError::Config)?;
         let shared = Arc::new(Shared::new(runtime, workers, metrics, access_log));
 
         let listeners = bind_reuseport(listen, workers).map_err(|source| StartError::Bind {
@@ -249,20 +250,21 @@ pub fn reload_file(shared: &Shared, path: &Path) -> Result<(), String> {
 
 fn reload(shared: &Shared, config: Config) -> Result<(), String> {
     let current = shared.runtime.load_full();
-    let outcome = Runtime::build(config, Some(&current), shared.workers).map(|runtime| {
-        // Pools the new configuration replaced keep serving the responses
-        // still streaming from them; their idle connections close now.
-        for (name, old) in &current.pools {
-            if !runtime
-                .pools
-                .get(name)
-                .is_some_and(|new| Arc::ptr_eq(new, old))
-            {
-                old.close_idle();
+    let outcome =
+        Runtime::build(config, Some(&current), shared.workers, &shared.metrics).map(|runtime| {
+            // Pools the new configuration replaced keep serving the responses
+            // still streaming from them; their idle connections close now.
+            for (name, old) in &current.pools {
+                if !runtime
+                    .pools
+                    .get(name)
+                    .is_some_and(|new| Arc::ptr_eq(new, old))
+                {
+                    old.close_idle();
+                }
             }
-        }
-        shared.runtime.store(Arc::new(runtime));
-    });
+            shared.runtime.store(Arc::new(runtime));
+        });
     count_reload(shared, outcome.is_ok());
     if outcome.is_ok() {
         tracing::info!("configuration reloaded");

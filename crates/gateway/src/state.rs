@@ -34,6 +34,7 @@ impl Runtime {
         config: Config,
         previous: Option<&Runtime>,
         workers: usize,
+        metrics: &Metrics,
     ) -> Result<Self, String> {
         let mut pools = BTreeMap::new();
         for (name, upstream) in &config.upstreams {
@@ -43,7 +44,7 @@ impl Runtime {
                 .cloned();
             let pool = match reused {
                 Some(pool) => pool,
-                None => Arc::new(Pool::new(upstream.clone(), workers)?),
+                None => Arc::new(Pool::new(upstream.clone(), workers, metrics)?),
             };
             pools.insert(name.clone(), pool);
         }

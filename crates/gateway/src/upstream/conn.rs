@@ -5,17 +5,28 @@
 //! Each connection is hyper's `client::conn::http1`, driven by its own task
 //! on the worker that opened it. A connection goes back to its idle list
 //! only when the response body has ended cleanly (see [`Lease`]), and is
-//! taken from it only if it is ready for another request and has been idle
-//! for less than `pool_idle_timeout`.
+//! taken from it only if it is ready for another request, has been idle
+//! for less than `pool_idle_timeout`, and read nothing while idle (see
+//! [`Watch`]). The direct path's plain connections are checked with one
+//! nonblocking read when they go back and when they are taken.
+//!
+//! A byte an upstream sends past the end of a response would otherwise be
+//! read as the start of the next response, on that connection, for
+//! another client. Such a connection, or one the upstream closed while it
+//! was idle, is dropped and counted (`candor_upstream_pool_discards_total`).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, PoisonError};
+use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -27,14 +38,218 @@ type Sender = http1::SendRequest<UpstreamRequestBody>;
 
 /// A request queued on a pooled connection, or on its way to a new one.
 enum Attempt<P, F> {
-    Pooled(Sender, P),
+    Pooled(Sender, Arc<Watch>, P),
     Fresh(F),
 }
 
 /// A connection waiting in an idle list.
 pub(super) struct Idle {
     sender: Sender,
+    watch: Arc<Watch>,
     since: Instant,
+}
+
+/// Why a pooled connection was dropped instead of reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discard {
+    /// The upstream sent bytes past the end of a response.
+    StrayBytes,
+    /// The upstream closed it (or it failed) while idle.
+    Closed,
+}
+
+impl Discard {
+    /// The `reason` label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Discard::StrayBytes => "stray_bytes",
+            Discard::Closed => "closed",
+        }
+    }
+}
+
+/// What a nonblocking read finds on a plain connection between responses:
+/// nothing (`None`: it may carry the next request), bytes nobody asked
+/// for, or its end. One `try_read`: no system call unless the event loop
+/// has seen the socket become readable since the last read.
+fn between_responses(stream: &TcpStream) -> Option<Discard> {
+    match stream.try_read(&mut [0u8; 1]) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+        Ok(0) | Err(_) => Some(Discard::Closed),
+        Ok(_) => Some(Discard::StrayBytes),
+    }
+}
+
+/// What a hyper connection's IO ([`Watched`]) and the pool share: whether
+/// the connection is between responses, and what its IO saw meanwhile.
+///
+/// Why this is sound. hyper's client reads only (a) a response, once it
+/// has started writing the request, and (b) between exchanges, where
+/// `Conn::require_empty_read` fails the connection on any byte, buffered
+/// or read, and closes it on the end; its dispatcher polls that read
+/// before it writes a queued request (`poll_loop`: `poll_read` first).
+/// So a byte past the end of a response, read in the same read as the
+/// response's end or any time before the next request is written, makes
+/// hyper fail the connection: the queued request, never written, comes
+/// back to [`Pool::send`], which sends it on a fresh connection. What this
+/// adds is that the pool sees it happen: [`IDLE`] spans from the release
+/// (the body ended on the client's side) to the first write of the next
+/// request, so a read that returns bytes or the end in that span marks
+/// the connection, which checkout and the reaper then drop and count,
+/// whatever order the request's task and the connection's task run in.
+/// Bytes hyper read before the release (in the read that ended the
+/// response, or one soon after) fail the connection task first: the
+/// release finds it ended with an error, without a read of the end, and
+/// counts stray bytes. All of this runs on the one worker thread that
+/// owns the connection; the atomic only makes the sharing safe.
+///
+/// What no check can tell: bytes the event loop has not reported yet when
+/// the request is written (under load it may not have looked for a
+/// while), or that the upstream sends after it. They are then, to any
+/// HTTP/1.1 client, the upstream's answer; the direct path's check has the
+/// same limit.
+pub(super) struct Watch(AtomicU8);
+
+/// The response is over and the next request not yet written.
+const IDLE: u8 = 1;
+/// A read returned bytes while [`IDLE`].
+const STRAY: u8 = 2;
+/// A read returned the end, or failed, while [`IDLE`].
+const CLOSED: u8 = 4;
+/// The connection's task ended with an error.
+const FAILED: u8 = 8;
+/// A read returned the end or failed (at any time).
+const READ_END: u8 = 16;
+/// hyper shut the connection down itself (its response said `close`, or
+/// was delimited by the close).
+const SHUT_DOWN: u8 = 32;
+
+impl Watch {
+    fn new() -> Arc<Watch> {
+        Arc::new(Watch(AtomicU8::new(0)))
+    }
+
+    fn flags(&self) -> u8 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn set(&self, flags: u8) {
+        self.0.fetch_or(flags, Ordering::AcqRel);
+    }
+
+    /// The response ended on the client's side: what is read from now
+    /// until the next request is written does not belong to any response.
+    fn release(&self) {
+        self.set(IDLE);
+    }
+
+    /// What the IO saw while idle that rules the connection out.
+    fn seen_idle(&self) -> Option<Discard> {
+        let flags = self.flags();
+        if flags & STRAY != 0 {
+            Some(Discard::StrayBytes)
+        } else if flags & CLOSED != 0 {
+            Some(Discard::Closed)
+        } else {
+            None
+        }
+    }
+
+    /// Why an idle connection is dropped (`closed`: its sender says it
+    /// ended): what it read while idle, or else its end, unless hyper shut
+    /// it down itself (its response said `close`).
+    fn gone(&self, closed: bool) -> Option<Discard> {
+        let shut_down = self.flags() & SHUT_DOWN != 0;
+        self.seen_idle()
+            .or((closed && !shut_down).then_some(Discard::Closed))
+    }
+
+    /// Whether a connection that ended just as its response did ended for
+    /// stray bytes: hyper failed it after reads that brought bytes, never
+    /// the end (what it refuses right after a response is a byte past its
+    /// end). Ended otherwise (closed by the upstream or by hyper, as the
+    /// response asked or not) it was never pooled, and is not counted; the
+    /// direct path's check-in does the same.
+    fn ended_for_stray_bytes(&self) -> bool {
+        self.flags() & (FAILED | READ_END | SHUT_DOWN) == FAILED
+    }
+}
+
+/// The IO under a hyper client connection, reporting to its [`Watch`].
+struct Watched<T> {
+    io: T,
+    watch: Arc<Watch>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let (room, before) = (buf.remaining(), buf.filled().len());
+        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+        match &polled {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                if this.watch.flags() & IDLE != 0 {
+                    this.watch.set(STRAY);
+                }
+            }
+            Poll::Ready(Ok(())) if room == 0 => {}
+            Poll::Ready(_) => {
+                let idle = this.watch.flags() & IDLE != 0;
+                this.watch.set(READ_END | if idle { CLOSED } else { 0 });
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> Watched<T> {
+    /// A request is being written: reads are its response from now on.
+    fn writing(&self) {
+        if self.watch.flags() & IDLE != 0 {
+            self.watch.0.fetch_and(!IDLE, Ordering::AcqRel);
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.writing();
+        Pin::new(&mut this.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.writing();
+        Pin::new(&mut this.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.watch.set(SHUT_DOWN);
+        Pin::new(&mut this.io).poll_shutdown(cx)
+    }
 }
 
 /// A plain connection of the direct path (`direct.rs`), waiting in an idle
@@ -93,6 +308,7 @@ pub struct Lease {
     pool: Arc<Pool>,
     slot: usize,
     sender: Sender,
+    watch: Arc<Watch>,
 }
 
 impl Lease {
@@ -102,11 +318,16 @@ impl Lease {
     }
 
     /// The response body ended cleanly: the connection may carry another
-    /// request.
+    /// request, unless it ended with its response (counted when for stray
+    /// bytes).
     pub fn release(self) {
         if self.sender.is_closed() {
+            if self.watch.ended_for_stray_bytes() {
+                self.pool.discard(Discard::StrayBytes);
+            }
             return;
         }
+        self.watch.release();
         let now = Instant::now();
         let mut idle = self.pool.idle[self.slot]
             .lock()
@@ -114,6 +335,7 @@ impl Lease {
         prune_expired(&mut idle, now, self.pool.config.pool_idle_timeout);
         idle.push(Idle {
             sender: self.sender,
+            watch: self.watch,
             since: now,
         });
     }
@@ -144,16 +366,19 @@ impl Pool {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             prune_expired(&mut idle, now, self.config.pool_idle_timeout);
-            idle.retain(|i| !i.sender.is_closed());
+            idle.retain(|i| {
+                let gone = i.watch.gone(i.sender.is_closed());
+                gone.inspect(|&reason| self.discard(reason)).is_none() && !i.sender.is_closed()
+            });
             drop(idle);
             let mut raw = self.raw_idle[worker * self.targets.len() + target]
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             prune_expired(&mut raw, now, self.config.pool_idle_timeout);
-            // Closed by the upstream (a read sees the end) or sending
-            // what nobody asked for: not reusable.
             raw.retain(|i| {
-                matches!(i.stream.try_read(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+                between_responses(&i.stream)
+                    .inspect(|&reason| self.discard(reason))
+                    .is_none()
             });
         }
     }
@@ -175,8 +400,10 @@ impl Pool {
     }
 
     /// The most recently used idle plain connection of this worker to
-    /// `target`, unless expired. It may have been closed by the upstream
-    /// unseen: the caller sends again on a fresh one if so.
+    /// `target`, unless expired. One that sent bytes or closed while idle
+    /// (as far as the event loop has seen) is dropped and counted. It may
+    /// still have been closed by the upstream unseen: the caller sends
+    /// again on a fresh one if so.
     pub fn checkout_raw(&self, target: &Target) -> Option<TcpStream> {
         let mut idle = self.raw_idle[self.slot(target)]
             .lock()
@@ -185,12 +412,25 @@ impl Pool {
             return None;
         }
         prune_expired(&mut idle, Instant::now(), self.config.pool_idle_timeout);
-        idle.pop().map(|i| i.stream)
+        while let Some(conn) = idle.pop() {
+            match between_responses(&conn.stream) {
+                None => return Some(conn.stream),
+                Some(reason) => self.discard(reason),
+            }
+        }
+        None
     }
 
-    /// Returns a plain connection whose response ended cleanly to this
-    /// worker's idle list for `target`.
+    /// Returns a plain connection whose response ended exactly where its
+    /// framing said to this worker's idle list for `target`, unless more
+    /// is readable: bytes past the response (dropped and counted) or its
+    /// end (dropped: it was never idle in the pool).
     pub fn checkin_raw(&self, target: &Target, stream: TcpStream) {
+        match between_responses(&stream) {
+            None => {}
+            Some(Discard::StrayBytes) => return self.discard(Discard::StrayBytes),
+            Some(Discard::Closed) => return,
+        }
         let now = Instant::now();
         let mut idle = self.raw_idle[self.slot(target)]
             .lock()
@@ -208,9 +448,19 @@ impl Pool {
             .map_err(|e| classify_connect(&e))
     }
 
+    /// Counts a pooled connection dropped instead of reused.
+    pub fn discard(&self, reason: Discard) {
+        match reason {
+            Discard::StrayBytes => self.discards[0].inc(),
+            Discard::Closed => self.discards[1].inc(),
+        };
+    }
+
     /// The most recently used idle connection of this worker to `target`
-    /// that can take a request now. Closed and expired ones are dropped.
-    fn checkout(&self, slot: usize) -> Option<Sender> {
+    /// that can take a request now. Expired ones are dropped; so are
+    /// those that read bytes or their end while idle, or closed, and
+    /// counted.
+    fn checkout(&self, slot: usize) -> Option<(Sender, Arc<Watch>)> {
         let mut idle = self.idle[slot]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
@@ -219,10 +469,14 @@ impl Pool {
         }
         prune_expired(&mut idle, Instant::now(), self.config.pool_idle_timeout);
         while let Some(conn) = idle.pop() {
-            // Not ready means closed, or still busy with a request body the
-            // upstream answered before reading: either way, not reusable.
-            if conn.sender.is_ready() {
-                return Some(conn.sender);
+            let gone = conn.watch.gone(conn.sender.is_closed());
+            // Not ready and not closed: still busy with a request body the
+            // upstream answered before reading. Not reusable either.
+            if gone.is_none() && conn.sender.is_ready() {
+                return Some((conn.sender, conn.watch));
+            }
+            if let Some(reason) = gone {
+                self.discard(reason);
             }
         }
         None
@@ -255,26 +509,31 @@ impl Pool {
         // Boxed: a new connection (and its TLS state) is rare next to a
         // reuse, and would otherwise make every request's future larger.
         let attempt = match self.checkout(slot) {
-            Some(mut sender) => {
+            Some((mut sender, watch)) => {
                 let sending = sender.try_send_request(req);
-                Attempt::Pooled(sender, sending)
+                Attempt::Pooled(sender, watch, sending)
             }
             None => Attempt::Fresh(Box::pin(self.send_fresh(target, slot, req))),
         };
         async move {
-            let (sender, sending) = match attempt {
-                Attempt::Pooled(sender, sending) => (sender, sending),
+            let (sender, watch, sending) = match attempt {
+                Attempt::Pooled(sender, watch, sending) => (sender, watch, sending),
                 Attempt::Fresh(fresh) => return fresh.await,
             };
             let req = match sending.await {
-                Ok(response) => return Ok((response, self.lease(slot, sender))),
+                Ok(response) => return Ok((response, self.lease(slot, sender, watch))),
                 Err(mut e) => {
                     if let Some(limit) = super::cause::<BodyLimitExceeded>(e.error()) {
                         return Err(SendError::BodyTooLarge { limit: limit.limit });
                     }
                     let failure = classify_send(e.error());
                     match (e.take_message(), retry) {
-                        (Some(unsent), _) => unsent,
+                        // hyper refused the connection before writing the
+                        // request: what it read while idle says why.
+                        (Some(unsent), _) => {
+                            self.discard(watch.seen_idle().unwrap_or(Discard::Closed));
+                            unsent
+                        }
                         (None, Some(again)) if failure == UpstreamFailure::Reset => again(),
                         _ => return Err(SendError::Failure(failure)),
                     }
@@ -292,12 +551,12 @@ impl Pool {
         slot: usize,
         req: Request<UpstreamRequestBody>,
     ) -> Result<(Response<Incoming>, Lease), SendError> {
-        let mut sender = self
+        let (mut sender, watch) = self
             .connect(target)
             .await
             .map_err(|e| SendError::Failure(classify_connect(&e)))?;
         match sender.try_send_request(req).await {
-            Ok(response) => Ok((response, self.lease(slot, sender))),
+            Ok(response) => Ok((response, self.lease(slot, sender, watch))),
             Err(e) => {
                 if let Some(limit) = super::cause::<BodyLimitExceeded>(e.error()) {
                     return Err(SendError::BodyTooLarge { limit: limit.limit });
@@ -307,11 +566,12 @@ impl Pool {
         }
     }
 
-    fn lease(self: &Arc<Self>, slot: usize, sender: Sender) -> Lease {
+    fn lease(self: &Arc<Self>, slot: usize, sender: Sender, watch: Arc<Watch>) -> Lease {
         Lease {
             pool: self.clone(),
             slot,
             sender,
+            watch,
         }
     }
 
@@ -319,7 +579,7 @@ impl Pool {
     /// `connect_timeout` (TCP_NODELAY), TLS for HTTPS upstreams, then the
     /// HTTP/1.1 handshake. The connection is driven by a task of its own on
     /// the calling worker.
-    async fn connect(&self, target: &Target) -> Result<Sender, ConnectError> {
+    async fn connect(&self, target: &Target) -> Result<(Sender, Arc<Watch>), ConnectError> {
         let (tcp, host) = self.connect_tcp(target).await?;
         match &self.tls {
             None => handshake(tcp).await,
@@ -449,20 +709,29 @@ fn interleave_families(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
     out
 }
 
-async fn handshake<T>(io: T) -> Result<Sender, ConnectError>
+/// The HTTP/1.1 handshake on `io`, watched (see [`Watch`]); the
+/// connection's task records how it ended.
+async fn handshake<T>(io: T) -> Result<(Sender, Arc<Watch>), ConnectError>
 where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (sender, connection) = http1::handshake(TokioIo::new(io)).await.map_err(|e| {
+    let watch = Watch::new();
+    let watched = Watched {
+        io,
+        watch: watch.clone(),
+    };
+    let (sender, connection) = http1::handshake(TokioIo::new(watched)).await.map_err(|e| {
         tracing::debug!(error = %e, "upstream HTTP/1.1 handshake failed");
         ConnectError::Handshake
     })?;
+    let ended = watch.clone();
     tokio::spawn(async move {
         if let Err(e) = connection.await {
+            ended.set(FAILED);
             tracing::debug!(error = %e, "upstream connection ended with an error");
         }
     });
-    Ok(sender)
+    Ok((sender, watch))
 }
 
 #[cfg(test)]

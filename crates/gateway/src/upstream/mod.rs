@@ -5,7 +5,7 @@ mod classify;
 mod conn;
 
 pub use classify::{UpstreamFailure, cause};
-pub use conn::{Lease, SendError};
+pub use conn::{Discard, Lease, SendError};
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use crate::body::LimitedIncoming;
 use crate::config::Upstream;
+use crate::metrics::{DiscardLabels, Metrics};
 
 /// The request body type sent upstream: the client's body, streamed with
 /// its size limit, or bytes the gateway already holds (a body it had to
@@ -59,6 +60,9 @@ pub struct Pool {
     workers: usize,
     next: AtomicUsize,
     epoch: Instant,
+    /// `candor_upstream_pool_discards_total` for this upstream, by
+    /// [`Discard`] (`stray_bytes`, `closed`).
+    discards: [prometheus_client::metrics::counter::Counter; 2],
 }
 
 /// One `host:port` of an upstream, with its ejection state.
@@ -85,7 +89,7 @@ pub enum Pick<'a> {
 }
 
 impl Pool {
-    pub fn new(config: Arc<Upstream>, workers: usize) -> Result<Self, String> {
+    pub fn new(config: Arc<Upstream>, workers: usize, metrics: &Metrics) -> Result<Self, String> {
         let tls = match config.tls {
             Some(_) => {
                 let mut tls = tls_client_config(&config)?;
@@ -116,8 +120,18 @@ impl Pool {
         let raw_idle = (0..workers * targets.len())
             .map(|_| Mutex::new(Vec::new()))
             .collect();
+        let name: Arc<str> = Arc::from(config.name.as_str());
+        let discards = [Discard::StrayBytes, Discard::Closed].map(|reason| {
+            metrics
+                .pool_discards
+                .get_or_create(&DiscardLabels {
+                    upstream: name.clone(),
+                    reason: reason.as_str(),
+                })
+                .clone()
+        });
         Ok(Pool {
-            name: Arc::from(config.name.as_str()),
+            name,
             config,
             tls,
             targets,
@@ -126,6 +140,7 @@ impl Pool {
             workers,
             next: AtomicUsize::new(0),
             epoch: Instant::now(),
+            discards,
         })
     }
 
