@@ -104,13 +104,13 @@ impl UpstreamBody {
         inner: Incoming,
         observation: Option<Box<Observation>>,
         metrics: Arc<Metrics>,
-        lease: Lease,
+        lease: Option<Lease>,
     ) -> Self {
         UpstreamBody {
             inner,
             observation,
             metrics,
-            lease: Some(lease),
+            lease,
             tally: None,
         }
     }

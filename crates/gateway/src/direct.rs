@@ -1200,7 +1200,8 @@ fn rewrite_response(
         status,
         len,
         framing: body,
-        keep_alive: framing.keep_alive && body != Framing::UntilClose,
+        // Not after a HEAD: see `proxy::upstream_response`.
+        keep_alive: framing.keep_alive && body != Framing::UntilClose && !respond.no_body,
         snapshot,
     }))
 }

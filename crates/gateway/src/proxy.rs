@@ -924,6 +924,10 @@ fn upstream_response(
     for (name, value) in &route.deprecation_headers {
         parts.headers.append(name.clone(), value.clone());
     }
+    // A connection that answered a HEAD is not reused: a HEAD handler that
+    // writes the GET body (a common bug) may send it after any check made
+    // at reuse, and it would become the next client's response.
+    let lease = (sent.method != Method::HEAD).then_some(lease);
     let body = UpstreamBody::new(body, observation, shared.metrics.clone(), lease);
     Response::from_parts(parts, Either::Right(body))
 }
