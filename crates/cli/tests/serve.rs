@@ -27,7 +27,8 @@ fn listening_addr_and_log(child: &mut Child, marker: &str) -> (SocketAddr, mpsc:
                 .split_whitespace()
                 .next()
                 .unwrap()
-                .trim_start_matches("http://");
+                .trim_start_matches("http://")
+                .trim_end_matches(')');
             // Keep draining stderr so the child never blocks on a full pipe.
             let (tx, rx) = mpsc::channel();
             std::thread::spawn(move || {
@@ -61,6 +62,17 @@ fn spawn_faults() -> (Child, SocketAddr) {
         .unwrap();
     let addr = listening_addr(&mut faults, "listening on ");
     (faults, addr)
+}
+
+/// A child process killed when the test ends, also when it fails (an
+/// orphan would hold the test's output pipes open).
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn http_get(addr: SocketAddr, path: &str) -> String {
@@ -220,4 +232,61 @@ fn serve_reloads_on_sighup_and_on_file_change_and_keeps_serving_on_a_bad_file() 
     assert_eq!(watched.wait().unwrap().code(), Some(0));
     signal(&faults, "-TERM");
     faults.wait().unwrap();
+}
+
+/// `candor_config_reloads_total` with `outcome` of the gateway whose admin
+/// listener is `admin` (0 before the first).
+fn reloads(admin: SocketAddr, outcome: &str) -> u64 {
+    let metrics = http_get(admin, "/metrics");
+    let series = format!("candor_config_reloads_total{{outcome=\"{outcome}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+#[test]
+fn a_watched_file_is_reloaded_once_per_change() {
+    let (faults, upstream) = spawn_faults();
+    let _faults = Reaped(faults);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    let write = |prefix: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[gateway]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\naccess_log = false\n\
+                 [upstreams.f]\ntargets = [\"{upstream}\"]\n[[routes]]\npath = \"/{prefix}/{{*rest}}\"\nupstream = \"f\"\n"
+            ),
+        )
+        .unwrap();
+    };
+    write("one");
+    let mut gateway = Reaped(
+        candor()
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (admin, log) = listening_addr_and_log(&mut gateway.0, "admin on ");
+    assert_eq!(reloads(admin, "success"), 0);
+
+    write("two");
+    await_log(&log, "configuration reloaded");
+    assert_eq!(reloads(admin, "success"), 1);
+    write("three");
+    await_log(&log, "configuration reloaded");
+    assert_eq!(reloads(admin, "success"), 2);
+    assert_eq!(reloads(admin, "failure"), 0);
+
+    // A reload the gateway's own read of the file had started would be
+    // logged before the process ends.
+    signal(&gateway.0, "-TERM");
+    assert_eq!(gateway.0.wait().unwrap().code(), Some(0));
+    let rest: Vec<String> = log.iter().collect();
+    assert!(
+        !rest.iter().any(|l| l.contains("configuration reloaded")),
+        "a reload without a change: {rest:?}"
+    );
 }
