@@ -290,3 +290,60 @@ fn a_watched_file_is_reloaded_once_per_change() {
         "a reload without a change: {rest:?}"
     );
 }
+
+#[test]
+fn a_second_serve_on_a_served_address_exits_2_naming_it() {
+    let (faults, upstream) = spawn_faults();
+    let _faults = Reaped(faults);
+    let dir = tempfile::tempdir().unwrap();
+    let write = |file: &str, listen: &str| {
+        let path = dir.path().join(file);
+        std::fs::write(
+            &path,
+            format!(
+                "[gateway]\nlisten = \"{listen}\"\naccess_log = false\n[upstreams.f]\ntargets = [\"{upstream}\"]\n\
+                 [[routes]]\npath = \"/{{*rest}}\"\nupstream = \"f\"\n"
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let first = write("first.toml", "127.0.0.1:0");
+    let mut first = Reaped(
+        candor()
+            .args(["serve", "--config", first.to_str().unwrap()])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let addr = listening_addr(&mut first.0, "listening on ");
+
+    let second = write("second.toml", &addr.to_string());
+    let mut second = Reaped(
+        candor()
+            .args(["serve", "--config", second.to_str().unwrap()])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stderr = String::new();
+    for line in BufReader::new(second.0.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        assert!(
+            !line.contains("listening on"),
+            "a second gateway started: {line}"
+        );
+        stderr.push_str(&line);
+        stderr.push('\n');
+    }
+    assert_eq!(second.0.wait().unwrap().code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen on {addr}: the address is already in use by another process"
+        )),
+        "{stderr}"
+    );
+    assert!(http_get(addr, "/ok").starts_with("HTTP/1.1 200"));
+    signal(&first.0, "-TERM");
+    assert_eq!(first.0.wait().unwrap().code(), Some(0));
+}
