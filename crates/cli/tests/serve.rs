@@ -347,3 +347,87 @@ fn a_second_serve_on_a_served_address_exits_2_naming_it() {
     signal(&first.0, "-TERM");
     assert_eq!(first.0.wait().unwrap().code(), Some(0));
 }
+
+/// A TLS ClientHello that names `sni` as its server (which RFC 6066 allows
+/// only for DNS names): enough for the gateway to parse it and refuse the
+/// handshake (it offers no key share).
+fn client_hello(sni: &str) -> Vec<u8> {
+    let u16be = |n: usize| u16::try_from(n).unwrap().to_be_bytes();
+    let name = sni.as_bytes();
+    let mut server_name = vec![0x00, 0x00];
+    server_name.extend(u16be(name.len() + 5));
+    server_name.extend(u16be(name.len() + 3));
+    server_name.push(0x00);
+    server_name.extend(u16be(name.len()));
+    server_name.extend(name);
+    let mut hello = vec![0x03, 0x03];
+    hello.extend([7u8; 32]);
+    hello.push(0);
+    hello.extend([0x00, 0x04, 0x13, 0x01, 0xc0, 0x2f]);
+    hello.extend([0x01, 0x00]);
+    hello.extend(u16be(server_name.len()));
+    hello.extend(server_name);
+    let mut handshake = vec![0x01, 0x00];
+    handshake.extend(u16be(hello.len()));
+    handshake.extend(hello);
+    let mut record = vec![0x16, 0x03, 0x01];
+    record.extend(u16be(handshake.len()));
+    record.extend(handshake);
+    record
+}
+
+/// Runs a TLS gateway with `RUST_LOG` set to `rust_log` (or unset), sends
+/// it a ClientHello naming an IP address as server, and returns what it
+/// logged until it stopped.
+fn log_of_an_ip_address_sni(rust_log: Option<&str>) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        "[gateway]\nlisten = \"127.0.0.1:0\"\naccess_log = false\ntls = { cert = \"cert.pem\", key = \"key.pem\" }\n\
+         [upstreams.f]\ntargets = [\"127.0.0.1:9\"]\n[[routes]]\npath = \"/{*rest}\"\nupstream = \"f\"\n",
+    )
+    .unwrap();
+    let mut command = candor();
+    command
+        .args(["serve", "--no-watch", "--config", config.to_str().unwrap()])
+        .stderr(Stdio::piped());
+    match rust_log {
+        Some(filter) => command.env("RUST_LOG", filter),
+        None => command.env_remove("RUST_LOG"),
+    };
+    let mut gateway = Reaped(command.spawn().unwrap());
+    let (addr, log) = listening_addr_and_log(&mut gateway.0, "listening on ");
+
+    let mut tls = TcpStream::connect(addr).unwrap();
+    tls.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    tls.write_all(&client_hello("127.0.0.1")).unwrap();
+    // The gateway refuses the handshake and closes: the hello was read.
+    let mut answer = Vec::new();
+    tls.read_to_end(&mut answer).unwrap();
+    assert_eq!(answer.first(), Some(&0x15), "a TLS alert: {answer:?}");
+
+    signal(&gateway.0, "-TERM");
+    assert_eq!(gateway.0.wait().unwrap().code(), Some(0));
+    log.iter().collect()
+}
+
+#[test]
+fn a_client_cannot_fill_the_log_with_tls_library_warnings() {
+    let quiet = log_of_an_ip_address_sni(None);
+    assert!(
+        !quiet.iter().any(|l| l.contains("Illegal SNI")),
+        "{quiet:?}"
+    );
+    // The warning is there to be seen when asked for.
+    let asked = log_of_an_ip_address_sni(Some("info"));
+    assert!(asked.iter().any(|l| l.contains("Illegal SNI")), "{asked:?}");
+}
