@@ -87,11 +87,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// The log filter when `RUST_LOG` does not set one: candor's own lines from
+/// `info` up, but the TLS and HTTP libraries' only from `error` up. Their
+/// warnings are about what a peer sent (rustls warns on every ClientHello
+/// that names an IP address as server name, h2 on a stray PING ack), so at
+/// `info` any client could fill the disk with them at will.
+const DEFAULT_LOG_FILTER: &str =
+    "info,rustls=error,tokio_rustls=error,h2=error,hyper=error,hyper_util=error";
+
 /// Operational logs go to stderr (access logs, when on, to stdout).
-/// `RUST_LOG` filters them; the default is `info`.
+/// `RUST_LOG` filters them, replacing `DEFAULT_LOG_FILTER`.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -104,4 +112,47 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
             .downcast_ref::<io::Error>()
             .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    /// A log sink the test can read.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_default_filter_keeps_peer_triggered_library_warnings_out() {
+        let out = Captured::default();
+        let sink = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                super::DEFAULT_LOG_FILTER,
+            ))
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(target: "rustls::msgs::handshake", "Illegal SNI extension");
+            tracing::warn!(target: "h2::proto::ping_pong", "recv PING ack that we never sent");
+            tracing::error!(target: "rustls::common_state", "traffic keys exhausted");
+            tracing::info!(target: "candor_gateway::server", "configuration reloaded");
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains("Illegal SNI"), "{text}");
+        assert!(!text.contains("PING"), "{text}");
+        assert!(text.contains("traffic keys exhausted"), "{text}");
+        assert!(text.contains("configuration reloaded"), "{text}");
+    }
 }

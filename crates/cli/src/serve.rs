@@ -1,5 +1,6 @@
 //! `candor serve` and `candor check-config`.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -95,9 +96,7 @@ async fn run(config: config::Config, args: ServeArgs) -> Result<()> {
                 let _ = reload(&gateway).await;
             }
             Some(()) = changed.recv() => {
-                // Editors write in several steps: let the burst settle.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                while changed.try_recv().is_ok() {}
+                settle(&mut changed).await;
                 let _ = reload(&gateway).await;
             }
         }
@@ -114,6 +113,24 @@ async fn reload(gateway: &Gateway) -> Result<(), String> {
     tokio::task::block_in_place(|| gateway.reload_from_file())
 }
 
+/// How long the file must stay quiet before a change is reloaded, and the
+/// longest a stream of changes can put a reload off.
+const QUIET: Duration = Duration::from_millis(150);
+const SETTLE_MAX: Duration = Duration::from_secs(2);
+
+/// Editors write in several steps (truncate, write, rename, chmod): wait
+/// until the changes stop for `QUIET`, so one save is one reload.
+async fn settle(changed: &mut tokio::sync::mpsc::Receiver<()>) {
+    let deadline = tokio::time::Instant::now() + SETTLE_MAX;
+    loop {
+        let until = (tokio::time::Instant::now() + QUIET).min(deadline);
+        match tokio::time::timeout_at(until, changed.recv()).await {
+            Ok(Some(())) if tokio::time::Instant::now() < deadline => {}
+            _ => return,
+        }
+    }
+}
+
 /// Watches the file's directory (editors and ConfigMaps replace files by
 /// rename, which ends a watch on the file itself) and signals changes to it.
 fn watch_file(
@@ -126,10 +143,7 @@ fn watch_file(
     let name = path.file_name()?.to_owned();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
-            && event
-                .paths
-                .iter()
-                .any(|p| p.file_name() == Some(name.as_os_str()))
+            && changes(&event, &name)
         {
             let _ = tx.try_send(());
         }
@@ -137,4 +151,165 @@ fn watch_file(
     .ok()?;
     watcher.watch(&dir, RecursiveMode::NonRecursive).ok()?;
     Some(watcher)
+}
+
+/// Whether a watch event may have changed the file named `name`. Opening
+/// and reading it must not count: every reload reads the file, so a read
+/// that counted would start the next reload, forever. Metadata alone
+/// (chmod, atime) does not change what a reload would read.
+fn changes(event: &notify::Event, name: &OsStr) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
+    if event.need_rescan() {
+        // The watcher lost events: the file may have changed.
+        return true;
+    }
+    let writes = match event.kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        // Closing a file opened for writing: a save has finished.
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        _ => false,
+    };
+    writes && event.paths.iter().any(|p| p.file_name() == Some(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use notify::{Event, RecursiveMode, Watcher};
+
+    use super::changes;
+
+    /// Every event of a watch on a directory, as the gateway's watcher gets them.
+    struct Recorder {
+        _watcher: notify::RecommendedWatcher,
+        events: mpsc::Receiver<Event>,
+        dir: PathBuf,
+        markers: usize,
+    }
+
+    impl Recorder {
+        fn new(dir: &Path) -> Self {
+            let (tx, events) = mpsc::channel();
+            let mut watcher = notify::recommended_watcher(move |e: notify::Result<Event>| {
+                if let Ok(e) = e {
+                    let _ = tx.send(e);
+                }
+            })
+            .unwrap();
+            watcher.watch(dir, RecursiveMode::NonRecursive).unwrap();
+            Recorder {
+                _watcher: watcher,
+                events,
+                dir: dir.to_owned(),
+                markers: 0,
+            }
+        }
+
+        /// The events caused so far: those queued before the creation of a
+        /// marker file made now (one watch delivers its events in order).
+        fn caused(&mut self) -> Vec<Event> {
+            self.markers += 1;
+            let marker = self.dir.join(format!("marker-{}", self.markers));
+            std::fs::write(&marker, "").unwrap();
+            let mut seen = Vec::new();
+            loop {
+                let e = self
+                    .events
+                    .recv_timeout(Duration::from_secs(20))
+                    .expect("the watch reports the marker");
+                if e.paths.iter().any(|p| p == &marker) {
+                    if e.kind.is_create() {
+                        return seen;
+                    }
+                } else if !e.paths.iter().any(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("marker-"))
+                }) {
+                    seen.push(e);
+                }
+            }
+        }
+    }
+
+    fn on<'e>(events: &'e [Event], file: &Path) -> Vec<&'e Event> {
+        events
+            .iter()
+            .filter(|e| e.paths.iter().any(|p| p == file))
+            .collect()
+    }
+
+    #[test]
+    fn reading_the_file_is_not_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(dir.path()).unwrap();
+        let file = dir.join("gateway.toml");
+        std::fs::write(&file, "[gateway]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+        let mut watch = Recorder::new(&dir);
+        // What a reload does with the file.
+        let _ = candor_gateway::config::load_file(&file);
+        let events = watch.caused();
+        let read = on(&events, &file);
+        assert!(!read.is_empty(), "the watch sees the read: {events:?}");
+        let name = file.file_name().unwrap();
+        assert!(
+            !read.iter().any(|e| changes(e, name)),
+            "a read counted as a change: {read:?}"
+        );
+    }
+
+    #[test]
+    fn writing_replacing_and_removing_the_file_are_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(dir.path()).unwrap();
+        let file = dir.join("gateway.toml");
+        let name = file.file_name().unwrap();
+        std::fs::write(&file, "one").unwrap();
+        let mut watch = Recorder::new(&dir);
+
+        std::fs::write(&file, "two").unwrap();
+        let events = watch.caused();
+        assert!(
+            on(&events, &file).iter().any(|e| changes(e, name)),
+            "{events:?}"
+        );
+
+        // An editor's save: a new file renamed over the old one.
+        let tmp = dir.join(".gateway.toml.swp");
+        std::fs::write(&tmp, "three").unwrap();
+        std::fs::rename(&tmp, &file).unwrap();
+        let events = watch.caused();
+        assert!(
+            on(&events, &file).iter().any(|e| changes(e, name)),
+            "{events:?}"
+        );
+
+        std::fs::remove_file(&file).unwrap();
+        let events = watch.caused();
+        assert!(
+            on(&events, &file).iter().any(|e| changes(e, name)),
+            "{events:?}"
+        );
+
+        // Another file in the directory is not this one.
+        std::fs::write(dir.join("other.toml"), "x").unwrap();
+        let events = watch.caused();
+        assert!(!events.is_empty());
+        assert!(!events.iter().any(|e| changes(e, name)), "{events:?}");
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_changes_is_taken_as_one() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+        for _ in 0..5 {
+            tx.send(()).await.unwrap();
+        }
+        rx.recv().await.unwrap();
+        super::settle(&mut rx).await;
+        assert!(rx.try_recv().is_err(), "the burst was consumed");
+    }
 }

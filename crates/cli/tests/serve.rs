@@ -27,7 +27,8 @@ fn listening_addr_and_log(child: &mut Child, marker: &str) -> (SocketAddr, mpsc:
                 .split_whitespace()
                 .next()
                 .unwrap()
-                .trim_start_matches("http://");
+                .trim_start_matches("http://")
+                .trim_end_matches(')');
             // Keep draining stderr so the child never blocks on a full pipe.
             let (tx, rx) = mpsc::channel();
             std::thread::spawn(move || {
@@ -61,6 +62,17 @@ fn spawn_faults() -> (Child, SocketAddr) {
         .unwrap();
     let addr = listening_addr(&mut faults, "listening on ");
     (faults, addr)
+}
+
+/// A child process killed when the test ends, also when it fails (an
+/// orphan would hold the test's output pipes open).
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn http_get(addr: SocketAddr, path: &str) -> String {
@@ -220,4 +232,202 @@ fn serve_reloads_on_sighup_and_on_file_change_and_keeps_serving_on_a_bad_file() 
     assert_eq!(watched.wait().unwrap().code(), Some(0));
     signal(&faults, "-TERM");
     faults.wait().unwrap();
+}
+
+/// `candor_config_reloads_total` with `outcome` of the gateway whose admin
+/// listener is `admin` (0 before the first).
+fn reloads(admin: SocketAddr, outcome: &str) -> u64 {
+    let metrics = http_get(admin, "/metrics");
+    let series = format!("candor_config_reloads_total{{outcome=\"{outcome}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+#[test]
+fn a_watched_file_is_reloaded_once_per_change() {
+    let (faults, upstream) = spawn_faults();
+    let _faults = Reaped(faults);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    let write = |prefix: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[gateway]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\naccess_log = false\n\
+                 [upstreams.f]\ntargets = [\"{upstream}\"]\n[[routes]]\npath = \"/{prefix}/{{*rest}}\"\nupstream = \"f\"\n"
+            ),
+        )
+        .unwrap();
+    };
+    write("one");
+    let mut gateway = Reaped(
+        candor()
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (admin, log) = listening_addr_and_log(&mut gateway.0, "admin on ");
+    assert_eq!(reloads(admin, "success"), 0);
+
+    write("two");
+    await_log(&log, "configuration reloaded");
+    assert_eq!(reloads(admin, "success"), 1);
+    write("three");
+    await_log(&log, "configuration reloaded");
+    assert_eq!(reloads(admin, "success"), 2);
+    assert_eq!(reloads(admin, "failure"), 0);
+
+    // A reload the gateway's own read of the file had started would be
+    // logged before the process ends.
+    signal(&gateway.0, "-TERM");
+    assert_eq!(gateway.0.wait().unwrap().code(), Some(0));
+    let rest: Vec<String> = log.iter().collect();
+    assert!(
+        !rest.iter().any(|l| l.contains("configuration reloaded")),
+        "a reload without a change: {rest:?}"
+    );
+}
+
+#[test]
+fn a_second_serve_on_a_served_address_exits_2_naming_it() {
+    let (faults, upstream) = spawn_faults();
+    let _faults = Reaped(faults);
+    let dir = tempfile::tempdir().unwrap();
+    let write = |file: &str, listen: &str| {
+        let path = dir.path().join(file);
+        std::fs::write(
+            &path,
+            format!(
+                "[gateway]\nlisten = \"{listen}\"\naccess_log = false\n[upstreams.f]\ntargets = [\"{upstream}\"]\n\
+                 [[routes]]\npath = \"/{{*rest}}\"\nupstream = \"f\"\n"
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let first = write("first.toml", "127.0.0.1:0");
+    let mut first = Reaped(
+        candor()
+            .args(["serve", "--config", first.to_str().unwrap()])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let addr = listening_addr(&mut first.0, "listening on ");
+
+    let second = write("second.toml", &addr.to_string());
+    let mut second = Reaped(
+        candor()
+            .args(["serve", "--config", second.to_str().unwrap()])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stderr = String::new();
+    for line in BufReader::new(second.0.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        assert!(
+            !line.contains("listening on"),
+            "a second gateway started: {line}"
+        );
+        stderr.push_str(&line);
+        stderr.push('\n');
+    }
+    assert_eq!(second.0.wait().unwrap().code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen on {addr}: the address is already in use by another process"
+        )),
+        "{stderr}"
+    );
+    assert!(http_get(addr, "/ok").starts_with("HTTP/1.1 200"));
+    signal(&first.0, "-TERM");
+    assert_eq!(first.0.wait().unwrap().code(), Some(0));
+}
+
+/// A TLS ClientHello that names `sni` as its server (which RFC 6066 allows
+/// only for DNS names): enough for the gateway to parse it and refuse the
+/// handshake (it offers no key share).
+fn client_hello(sni: &str) -> Vec<u8> {
+    let u16be = |n: usize| u16::try_from(n).unwrap().to_be_bytes();
+    let name = sni.as_bytes();
+    let mut server_name = vec![0x00, 0x00];
+    server_name.extend(u16be(name.len() + 5));
+    server_name.extend(u16be(name.len() + 3));
+    server_name.push(0x00);
+    server_name.extend(u16be(name.len()));
+    server_name.extend(name);
+    let mut hello = vec![0x03, 0x03];
+    hello.extend([7u8; 32]);
+    hello.push(0);
+    hello.extend([0x00, 0x04, 0x13, 0x01, 0xc0, 0x2f]);
+    hello.extend([0x01, 0x00]);
+    hello.extend(u16be(server_name.len()));
+    hello.extend(server_name);
+    let mut handshake = vec![0x01, 0x00];
+    handshake.extend(u16be(hello.len()));
+    handshake.extend(hello);
+    let mut record = vec![0x16, 0x03, 0x01];
+    record.extend(u16be(handshake.len()));
+    record.extend(handshake);
+    record
+}
+
+/// Runs a TLS gateway with `RUST_LOG` set to `rust_log` (or unset), sends
+/// it a ClientHello naming an IP address as server, and returns what it
+/// logged until it stopped.
+fn log_of_an_ip_address_sni(rust_log: Option<&str>) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        "[gateway]\nlisten = \"127.0.0.1:0\"\naccess_log = false\ntls = { cert = \"cert.pem\", key = \"key.pem\" }\n\
+         [upstreams.f]\ntargets = [\"127.0.0.1:9\"]\n[[routes]]\npath = \"/{*rest}\"\nupstream = \"f\"\n",
+    )
+    .unwrap();
+    let mut command = candor();
+    command
+        .args(["serve", "--no-watch", "--config", config.to_str().unwrap()])
+        .stderr(Stdio::piped());
+    match rust_log {
+        Some(filter) => command.env("RUST_LOG", filter),
+        None => command.env_remove("RUST_LOG"),
+    };
+    let mut gateway = Reaped(command.spawn().unwrap());
+    let (addr, log) = listening_addr_and_log(&mut gateway.0, "listening on ");
+
+    let mut tls = TcpStream::connect(addr).unwrap();
+    tls.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    tls.write_all(&client_hello("127.0.0.1")).unwrap();
+    // The gateway refuses the handshake and closes: the hello was read.
+    let mut answer = Vec::new();
+    tls.read_to_end(&mut answer).unwrap();
+    assert_eq!(answer.first(), Some(&0x15), "a TLS alert: {answer:?}");
+
+    signal(&gateway.0, "-TERM");
+    assert_eq!(gateway.0.wait().unwrap().code(), Some(0));
+    log.iter().collect()
+}
+
+#[test]
+fn a_client_cannot_fill_the_log_with_tls_library_warnings() {
+    let quiet = log_of_an_ip_address_sni(None);
+    assert!(
+        !quiet.iter().any(|l| l.contains("Illegal SNI")),
+        "{quiet:?}"
+    );
+    // The warning is there to be seen when asked for.
+    let asked = log_of_an_ip_address_sni(Some("info"));
+    assert!(asked.iter().any(|l| l.contains("Illegal SNI")), "{asked:?}");
 }

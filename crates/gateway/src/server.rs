@@ -419,9 +419,14 @@ impl Worker {
 
 /// `count` listening sockets on one address, with SO_REUSEPORT so the
 /// kernel spreads connections across them. Port 0 picks one free port for
-/// all of them.
+/// all of them. The address must be free: SO_REUSEPORT would also let a
+/// second gateway (any process of the same user) join the group and take
+/// a share of the first one's clients.
 fn bind_reuseport(addr: SocketAddr, count: usize) -> io::Result<Vec<std::net::TcpListener>> {
     use socket2::{Domain, Socket, Type};
+    if addr.port() != 0 {
+        ensure_unshared(addr)?;
+    }
     let mut listeners: Vec<std::net::TcpListener> = Vec::with_capacity(count);
     let mut bind_to = addr;
     for _ in 0..count.max(1) {
@@ -436,6 +441,24 @@ fn bind_reuseport(addr: SocketAddr, count: usize) -> io::Result<Vec<std::net::Tc
         listeners.push(listener);
     }
     Ok(listeners)
+}
+
+/// Fails when a socket already listens on `addr`: a probe bound without
+/// SO_REUSEPORT cannot share the address with one. SO_REUSEADDR keeps a
+/// restart possible while the previous run's connections are in TIME_WAIT.
+/// The probe is closed before the workers bind, so two gateways started at
+/// the same instant could still both pass it.
+fn ensure_unshared(addr: SocketAddr) -> io::Result<()> {
+    use socket2::{Domain, Socket, Type};
+    let probe = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    probe.set_reuse_address(true)?;
+    match probe.bind(&addr.into()) {
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "the address is already in use by another process",
+        )),
+        other => other,
+    }
 }
 
 async fn handshake(

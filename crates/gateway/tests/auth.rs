@@ -223,6 +223,78 @@ async fn invalid_tokens_get_401_invalid_token_saying_why() {
     );
 }
 
+fn assert_invalid_token(reply: &Reply, why: &str) {
+    assert_rule(reply, 401, "auth.invalid");
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some(
+            format!("Bearer realm=\"api\", error=\"invalid_token\", error_description=\"{why}\"")
+                .as_str()
+        ),
+    );
+}
+
+#[tokio::test]
+async fn a_configured_issuer_and_audience_are_required_claims() {
+    let s = setup().await;
+    let no_iss = hs256(
+        json!({"sub": "a", "aud": "api", "exp": now() + 600}),
+        SECRET,
+    );
+    let reply = call(&s.gw, "/jwt/echo", &[("authorization", &bearer(&no_iss))]).await;
+    assert_invalid_token(&reply, "token has no iss claim");
+    let no_aud = hs256(
+        json!({"sub": "a", "iss": "https://id.example", "exp": now() + 600}),
+        SECRET,
+    );
+    let reply = call(&s.gw, "/jwt/echo", &[("authorization", &bearer(&no_aud))]).await;
+    assert_invalid_token(&reply, "token has no aud claim");
+    let no_exp = hs256(
+        json!({"sub": "a", "iss": "https://id.example", "aud": "api"}),
+        SECRET,
+    );
+    let reply = call(&s.gw, "/jwt/echo", &[("authorization", &bearer(&no_exp))]).await;
+    assert_invalid_token(&reply, "token has no exp claim");
+    // An audience list that names the configured one is still accepted.
+    let listed = hs256(
+        json!({"sub": "a", "iss": "https://id.example", "aud": ["other", "api"], "exp": now() + 600}),
+        SECRET,
+    );
+    let reply = call(&s.gw, "/jwt/echo", &[("authorization", &bearer(&listed))]).await;
+    assert_eq!(reply.status.as_u16(), 200);
+}
+
+#[tokio::test]
+async fn a_token_with_a_crit_header_is_refused() {
+    let s = setup().await;
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+    let signed = |header: &Header| {
+        encode(
+            header,
+            &claims(&["admin"]),
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    let plain = signed(&Header::new(Algorithm::HS256));
+    let reply = call(&s.gw, "/jwt/echo", &[("authorization", &bearer(&plain))]).await;
+    assert_eq!(reply.status.as_u16(), 200);
+    // An extension the gateway does not implement, a registered header
+    // parameter (which crit must not name) and the empty list.
+    let mut extension = Header::new(Algorithm::HS256);
+    extension.crit = Some(vec!["b64".into()]);
+    extension.extras.insert("b64", false);
+    let mut registered = Header::new(Algorithm::HS256);
+    registered.crit = Some(vec!["alg".into()]);
+    let mut empty = Header::new(Algorithm::HS256);
+    empty.crit = Some(Vec::new());
+    for header in [extension, registered, empty] {
+        let token = signed(&header);
+        let reply = call(&s.gw, "/jwt/echo", &[("authorization", &bearer(&token))]).await;
+        assert_invalid_token(&reply, "unsupported critical header extension");
+    }
+}
+
 #[tokio::test]
 async fn malformed_credentials_get_400_invalid_request() {
     let s = setup().await;

@@ -287,3 +287,44 @@ async fn access_log_lines_are_json_with_the_rule_of_gateway_errors() {
     assert_eq!(line["path"], "/nope");
     assert!(line["request_id"].is_string());
 }
+
+#[tokio::test]
+async fn a_second_gateway_on_a_served_address_fails_to_start() {
+    let (upstream, _faults) = faults().await;
+    let first = gateway("", &catch_all(upstream, "f")).await;
+    let addr = first.addr();
+    let on = |addr: std::net::SocketAddr| {
+        parse_config(&format!(
+            "{GATEWAY_TABLE}listen = \"{addr}\"\naccess_log = false\n{}",
+            catch_all(upstream, "f")
+        ))
+    };
+    let Err(err) = Gateway::start(on(addr), StartOptions::default()).await else {
+        panic!("a second gateway started on {addr}");
+    };
+    match &err {
+        candor_gateway::StartError::Bind { addr: at, source } => {
+            assert_eq!(*at, addr);
+            assert_eq!(source.kind(), std::io::ErrorKind::AddrInUse);
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(
+        err.to_string(),
+        format!("cannot listen on {addr}: the address is already in use by another process")
+    );
+    // The first one keeps every client.
+    for _ in 0..8 {
+        assert_eq!(get(addr, "/ok").await.status.as_u16(), 200);
+    }
+
+    // Once it has stopped, the address can be served again.
+    first.shutdown();
+    first.wait().await;
+    let again = Gateway::start(on(addr), StartOptions::default())
+        .await
+        .expect("the address is free again");
+    assert_eq!(get(addr, "/ok").await.status.as_u16(), 200);
+    again.shutdown();
+    again.wait().await;
+}

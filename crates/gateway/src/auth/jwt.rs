@@ -40,7 +40,12 @@ impl JwtVerifier {
         validation.algorithms = algorithms;
         validation.leeway = config.leeway.as_secs();
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp"]);
+        // jsonwebtoken checks `iss` and `aud` only when a token carries them;
+        // a configured issuer or audience must also make the claim required.
+        let mut required = vec!["exp"];
+        required.extend(config.issuer.as_ref().map(|_| "iss"));
+        required.extend(config.audience.as_ref().map(|_| "aud"));
+        validation.set_required_spec_claims(&required);
         match &config.issuer {
             Some(iss) => validation.set_issuer(&[iss]),
             None => validation.iss = None,
@@ -111,6 +116,11 @@ impl JwtVerifier {
         };
         let data = decode::<Value>(token, key, &self.validation)
             .map_err(|e| invalid(describe(e.kind())))?;
+        // RFC 7515 section 4.1.11: the gateway implements no header
+        // extension, so any `crit` (even an empty list) makes the token invalid.
+        if data.header.crit.is_some() {
+            return Err(invalid("unsupported critical header extension"));
+        }
         let claims = data.claims;
         let leeway = self.validation.leeway;
         let window = cache::Window {
@@ -230,7 +240,12 @@ fn describe(kind: &ErrorKind) -> &'static str {
         ErrorKind::InvalidIssuer => "wrong issuer",
         ErrorKind::InvalidAudience => "wrong audience",
         ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => "algorithm not allowed",
-        ErrorKind::MissingRequiredClaim(_) => "a required claim is missing",
+        ErrorKind::MissingRequiredClaim(claim) => match claim.as_str() {
+            "exp" => "token has no exp claim",
+            "iss" => "token has no iss claim",
+            "aud" => "token has no aud claim",
+            _ => "a required claim is missing",
+        },
         ErrorKind::InvalidSubject => "wrong subject",
         _ => "malformed token",
     }
