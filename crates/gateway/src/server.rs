@@ -363,6 +363,8 @@ impl Worker {
             };
             let (stream, peer) = match accepted {
                 Ok(pair) => pair,
+                // The client gave up before the accept: nothing to wait for.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => {
                     // Out of file descriptors and the like: retrying at
                     // once would spin (and log) until one frees up.
