@@ -291,16 +291,10 @@ impl InProgress {
 
 impl Drop for InProgress {
     fn drop(&mut self) {
-        if self.0.count.fetch_sub(1, Ordering::Relaxed) == 1 {
-            let waker = self
-                .0
-                .waker
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            if let Some(waker) = waker {
-                waker.wake();
-            }
+        if self.0.count.fetch_sub(1, Ordering::Relaxed) == 1
+            && let Some(waker) = &*self.0.waker.lock().unwrap_or_else(PoisonError::into_inner)
+        {
+            waker.wake_by_ref();
         }
     }
 }
