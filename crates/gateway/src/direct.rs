@@ -50,14 +50,14 @@ use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue, Method, Response};
 use http_body::Body as _;
 use http_body_util::Full;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::auth::Identity;
+use crate::clients::Timeouts;
 use crate::config::{Repair, RouteAuth};
 use crate::error::GatewayError;
 use crate::metrics::{RequestKey, UpstreamLabels};
@@ -82,7 +82,10 @@ const READ_CHUNK: usize = 16 * 1024;
 /// The hyper server a connection is handed to.
 pub(crate) type Builder = Arc<auto::Builder<TokioExecutor>>;
 
-/// What a connection holds between requests.
+/// What a connection holds between requests. Nothing is allocated before
+/// the client sends: the client buffer at its first bytes, the others at
+/// its first whole head ([`Buffers::ready`]).
+#[derive(Default)]
 struct Buffers {
     /// Bytes from the client not yet handled.
     client: BytesMut,
@@ -96,6 +99,20 @@ struct Buffers {
     body: BytesMut,
 }
 
+impl Buffers {
+    /// Room for an exchange, made once per connection.
+    fn ready(&mut self) {
+        if self.upstream.capacity() == 0 {
+            self.upstream.reserve(READ_CHUNK);
+            self.request.reserve(4096);
+            self.reply.reserve(4096);
+        }
+    }
+}
+
+/// The client buffer's first size: most heads fit.
+const FIRST_READ: usize = 8192;
+
 /// Serves a cleartext client connection: directly while each request is
 /// one the direct path takes, then through hyper.
 pub(crate) async fn serve(
@@ -104,20 +121,20 @@ pub(crate) async fn serve(
     conn: Arc<ConnInfo>,
     builder: Builder,
     head_limit: usize,
+    timeouts: Timeouts,
 ) {
-    let mut io = Buffers {
-        client: BytesMut::with_capacity(8192),
-        upstream: BytesMut::with_capacity(READ_CHUNK),
-        request: Vec::with_capacity(4096),
-        reply: Vec::with_capacity(4096),
-        body: BytesMut::new(),
-    };
+    let mut io = Buffers::default();
     loop {
-        match next_head(&mut client, &mut io.client, head_limit).await {
+        match next_head(&mut client, &mut io.client, head_limit, timeouts).await {
             Wait::Head => {}
             Wait::Closed => return,
+            Wait::TimedOut { head } => {
+                crate::clients::timed_out(&shared.metrics, head);
+                return;
+            }
             Wait::Handover => break,
         }
+        io.ready();
         match exchange(&shared, &conn, &mut client, &mut io).await {
             Next::KeepAlive => {}
             Next::Close => return,
@@ -129,23 +146,37 @@ pub(crate) async fn serve(
         buffered: io.client.freeze(),
         inner: client,
     };
-    let service = service_fn(move |req| proxy::handle(shared.clone(), conn.clone(), req));
-    let served = builder.serve_connection(TokioIo::new(replay), service);
-    let _ = crate::drain::graceful(served).await;
+    crate::clients::serve_hyper(replay, builder, shared, conn, timeouts).await;
 }
 
 enum Wait {
     /// A whole request head is buffered.
     Head,
     Closed,
+    /// Closed by a deadline: `idle_timeout` before a head, or
+    /// `header_timeout` in the middle of one.
+    TimedOut {
+        head: bool,
+    },
     /// Not for the direct path: hyper takes the connection.
     Handover,
 }
 
-/// Reads until the buffer holds a whole request head. An idle connection
-/// closes when its worker drains, or after the header-read timeout
-/// without one (as hyper's connections do).
-async fn next_head(client: &mut TcpStream, buf: &mut BytesMut, limit: usize) -> Wait {
+/// Reads until the buffer holds a whole request head. With no request in
+/// progress (nothing buffered) a connection closes after `timeouts.idle`,
+/// or when its worker drains; a head must be whole `timeouts.header` after
+/// its first bytes, however they trickle in. The buffer is allocated when
+/// the client is readable, not before.
+async fn next_head(
+    client: &mut TcpStream,
+    buf: &mut BytesMut,
+    limit: usize,
+    timeouts: Timeouts,
+) -> Wait {
+    // Set at the phase's first wait: a head that comes whole in one read
+    // (most do) costs no clock read beyond the idle wait's.
+    let mut deadline = None;
+    let mut idle = buf.is_empty();
     loop {
         if has_blank_line(buf) {
             return Wait::Head;
@@ -153,24 +184,47 @@ async fn next_head(client: &mut TcpStream, buf: &mut BytesMut, limit: usize) -> 
         if buf.len() > limit {
             return Wait::Handover;
         }
-        if buf.capacity() - buf.len() < 1024 {
+        if idle && !buf.is_empty() {
+            // The head's first bytes: its own deadline starts.
+            idle = false;
+            deadline = None;
+        }
+        let ready = {
+            let mut readable = std::pin::pin!(client.readable());
+            let mut watched = std::future::poll_fn(|cx| {
+                if idle && crate::drain::draining() {
+                    return Poll::Ready(false);
+                }
+                readable.as_mut().poll(cx).map(|_| true)
+            });
+            let now = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut watched).poll(cx)));
+            match now.await {
+                Poll::Ready(ready) => ready,
+                Poll::Pending => {
+                    let wait = if idle { timeouts.idle } else { timeouts.header };
+                    let until = *deadline.get_or_insert_with(|| Instant::now() + wait);
+                    match tokio::time::timeout_at(until, watched).await {
+                        Ok(ready) => ready,
+                        Err(_) => return Wait::TimedOut { head: !idle },
+                    }
+                }
+            }
+        };
+        if !ready {
+            // Drained while idle.
+            return Wait::Closed;
+        }
+        if buf.capacity() == 0 {
+            buf.reserve(FIRST_READ);
+        } else if buf.capacity() - buf.len() < 1024 {
             buf.reserve(READ_CHUNK);
         }
-        let idle = buf.is_empty();
-        let read = {
-            let mut reading = std::pin::pin!(client.read_buf(buf));
-            let watched = std::future::poll_fn(|cx| {
-                if idle && crate::drain::draining() {
-                    return Poll::Ready(None);
-                }
-                reading.as_mut().poll(cx).map(Some)
-            });
-            tokio::time::timeout(crate::server::HEADER_READ_TIMEOUT, watched).await
-        };
-        match read {
-            Ok(Some(Ok(n))) if n > 0 => {}
-            // Closed, failed, drained while idle, or too slow.
-            _ => return Wait::Closed,
+        match client.try_read_buf(buf) {
+            Ok(0) => return Wait::Closed,
+            Ok(_) => {}
+            // Readiness was stale: wait again.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return Wait::Closed,
         }
     }
 }

@@ -9,6 +9,7 @@ mod access_log;
 mod admin;
 mod auth;
 mod body;
+mod clients;
 pub mod config;
 mod deadline;
 mod direct;

@@ -89,6 +89,16 @@ pub struct Metrics {
     pub rate_store_errors: Family<LimitLabels, Counter>,
     pub direct_requests: Counter,
     pub direct_handovers: Counter,
+    /// Client connections open now (see `clients.rs`).
+    pub client_connections: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// Client connections closed by a deadline, `idle` or `header`.
+    pub client_timeouts: Family<TimeoutLabels, Counter>,
+    pub accept_errors: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TimeoutLabels {
+    pub timeout: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -198,6 +208,24 @@ impl Metrics {
             "Client connections the direct path handed to hyper, at the first request it does not take",
             direct_handovers.clone(),
         );
+        let client_connections = Gauge::default();
+        registry.register(
+            "client_connections",
+            "Client connections open (at most max_connections)",
+            client_connections.clone(),
+        );
+        let client_timeouts = Family::<TimeoutLabels, Counter>::default();
+        registry.register(
+            "client_timeouts",
+            "Client connections closed with no request in progress (idle) or in the middle of a request head (header)",
+            client_timeouts.clone(),
+        );
+        let accept_errors = Counter::default();
+        registry.register(
+            "accept_errors",
+            "Failed accepts on the client listener (out of file descriptors, say), retried with backoff",
+            accept_errors.clone(),
+        );
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Metrics {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -217,6 +245,9 @@ impl Metrics {
             reloads,
             direct_requests,
             direct_handovers,
+            client_connections,
+            client_timeouts,
+            accept_errors,
         }
     }
 

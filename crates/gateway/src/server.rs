@@ -12,8 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
@@ -21,14 +20,11 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::access_log::AccessLog;
+use crate::clients::{Backoff, Clients, Timeouts};
 use crate::config::{self, Config};
 use crate::metrics::{Metrics, OutcomeLabels};
-use crate::proxy::{self, ConnInfo};
+use crate::proxy::ConnInfo;
 use crate::state::{Runtime, Shared};
-
-/// How long a client connection may take to send a request head (and stay
-/// idle between requests).
-pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often each worker closes its upstream connections that have been
 /// idle for their upstream's `pool_idle_timeout`.
@@ -91,9 +87,11 @@ impl Gateway {
             0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             n => n,
         };
+        let max_connections = max_connections(config.gateway.max_connections);
         let metrics = Arc::new(Metrics::new());
         let runtime =
             Runtime::build(config, None, workers, &metrics).map_err(StartError::Config)?;
+        let clients = Arc::new(Clients::new(max_connections, metrics.clone()));
         let shared = Arc::new(Shared::new(runtime, workers, metrics, access_log));
 
         let listeners = bind_reuseport(listen, workers).map_err(|source| StartError::Bind {
@@ -143,6 +141,7 @@ impl Gateway {
                 listener,
                 tls: tls.clone(),
                 shared: shared.clone(),
+                clients: clients.clone(),
                 shutdown: shutdown.clone(),
                 closed: closed_tx,
             };
@@ -289,6 +288,8 @@ struct Worker {
     listener: std::net::TcpListener,
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
+    /// `max_connections`, shared by the workers.
+    clients: Arc<Clients>,
     shutdown: CancellationToken,
     /// Told once this worker stopped accepting.
     closed: oneshot::Sender<()>,
@@ -315,6 +316,7 @@ impl Worker {
             listener,
             tls,
             shared,
+            clients,
             shutdown,
             closed,
             ..
@@ -349,56 +351,82 @@ impl Worker {
                 }
             })
         };
+        let mut backoff = Backoff::default();
         loop {
+            // At `max_connections` the listener is not polled: new
+            // connections wait in the kernel's backlog until one closes.
+            let place = tokio::select! {
+                () = shutdown.cancelled() => break,
+                place = clients.place() => place,
+            };
             let accepted = tokio::select! {
                 () = shutdown.cancelled() => break,
                 accepted = listener.accept() => accepted,
             };
             let (stream, peer) = match accepted {
                 Ok(pair) => pair,
+                // The client gave up before the accept: nothing to wait for.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => {
-                    // Out of file descriptors and the like: back off a little.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    // Out of file descriptors and the like: retrying at
+                    // once would spin (and log) until one frees up.
+                    drop(place);
+                    let delay = backoff.failed();
+                    clients.accept_failed(&e, delay);
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(delay) => {}
+                    }
                     continue;
                 }
             };
+            backoff.succeeded();
+            let open = clients.open(place);
             let _ = stream.set_nodelay(true);
             let conn = Arc::new(ConnInfo::new(peer, tls.is_some()));
+            let gw = &shared.runtime.load().config.gateway;
+            let timeouts = Timeouts::of(gw);
             let Some(acceptor) = &tls else {
-                let gw = &shared.runtime.load().config.gateway;
-                if gw.direct_path {
-                    let limit = read_buffer_limit(gw);
-                    let served =
-                        crate::direct::serve(stream, shared.clone(), conn, builder.clone(), limit);
-                    tokio::spawn(crate::drain::watch(served));
-                } else {
-                    let service = {
-                        let shared = shared.clone();
-                        service_fn(move |req| proxy::handle(shared.clone(), conn.clone(), req))
-                    };
-                    let served = builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .into_owned();
-                    tokio::spawn(crate::drain::watch(crate::drain::graceful(served)));
-                }
-                continue;
-            };
-            let service = {
+                let direct = gw.direct_path.then(|| read_buffer_limit(gw));
                 let shared = shared.clone();
-                service_fn(move |req| proxy::handle(shared.clone(), conn.clone(), req))
+                let builder = builder.clone();
+                // Boxed once the client sends: the path's state is kilobytes.
+                let served = crate::drain::watch(async move {
+                    if !crate::clients::first_bytes(&stream, timeouts.idle, &shared.metrics).await {
+                        return;
+                    }
+                    match direct {
+                        Some(limit) => {
+                            Box::pin(crate::direct::serve(
+                                stream, shared, conn, builder, limit, timeouts,
+                            ))
+                            .await;
+                        }
+                        None => {
+                            Box::pin(crate::clients::serve_hyper(
+                                stream, builder, shared, conn, timeouts,
+                            ))
+                            .await;
+                        }
+                    }
+                });
+                tokio::spawn(async move {
+                    let _open = open;
+                    served.await;
+                });
+                continue;
             };
             let acceptor = acceptor.clone();
             let builder = builder.clone();
+            let shared = shared.clone();
             let token = shutdown.clone();
             tokio::spawn(async move {
+                let _open = open;
                 let Some(stream) = handshake(acceptor, stream, &token).await else {
                     return;
                 };
-                let served = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned();
-                let _ = crate::drain::watch(crate::drain::graceful(served)).await;
+                let served = crate::clients::serve_hyper(stream, builder, shared, conn, timeouts);
+                crate::drain::watch(served).await;
             });
         }
         drop(listener);
@@ -488,16 +516,44 @@ fn http_builder(config: &Config) -> auto::Builder<TokioExecutor> {
     // hyper allocate its parse arrays for every request (about 1,000
     // instructions each, bench/instructions.sh).
     let buf = read_buffer_limit(gw);
+    // No header_read_timeout: `clients::Guarded` keeps a connection's
+    // deadlines (hyper's starts only after the first byte).
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(None)
         .max_buf_size(buf);
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(buf).unwrap_or(u32::MAX));
     builder
+}
+
+/// The configured `max_connections`, or one below the descriptor limit.
+fn max_connections(configured: Option<usize>) -> usize {
+    let limit = crate::clients::descriptor_limit();
+    match configured {
+        Some(max) => {
+            if let Some(limit) = limit.filter(|&l| max as u64 >= l) {
+                tracing::warn!(
+                    max_connections = max,
+                    descriptor_limit = limit,
+                    "max_connections is not below the descriptor limit (ulimit -n): accepts may fail for want of descriptors"
+                );
+            }
+            max
+        }
+        None => {
+            let max = crate::clients::default_max_connections();
+            tracing::info!(
+                max_connections = max,
+                descriptor_limit = limit,
+                "client connections limited from the descriptor limit (set gateway.max_connections to choose)"
+            );
+            max
+        }
+    }
 }
 
 fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, StartError> {

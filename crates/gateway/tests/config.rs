@@ -60,6 +60,9 @@ fn minimal_example_is_the_defaults_plus_one_route() {
             max_uri_bytes: 8_192,
             keep_encoded_slashes: false,
             shutdown_grace: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(75),
+            header_timeout: Duration::from_secs(30),
+            max_connections: None,
             workers: 0,
             tls: None,
             access_log: true,
@@ -289,7 +292,8 @@ fn unknown_nested_keys_are_named() {
             "gw.toml:3: gateway.lisen: unknown field `lisen`, expected one of {}",
             "`listen`, `admin_listen`, `realm`, `debug_headers`, `max_concurrent_requests`, \
              `max_body_bytes`, `max_header_bytes`, `max_uri_bytes`, `keep_encoded_slashes`, \
-             `shutdown_grace`, `workers`, `access_log`, `direct_path`, `tls`, `maintenance`"
+             `shutdown_grace`, `idle_timeout`, `header_timeout`, `max_connections`, `workers`, \
+             `access_log`, `direct_path`, `tls`, `maintenance`"
         )
     );
     assert_eq!(
@@ -358,6 +362,30 @@ fn listen_addresses_must_parse_and_differ() {
     // Port 0 picks a free port for each listener: fine for tests.
     let config = load("[gateway]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n");
     assert!(config.is_ok());
+}
+
+#[test]
+fn client_connection_limits_are_checked_and_have_defaults() {
+    let config = load(
+        "[gateway]\nidle_timeout = \"5s\"\nheader_timeout = \"250ms\"\nmax_connections = 512\n",
+    )
+    .unwrap();
+    assert_eq!(config.gateway.idle_timeout, Duration::from_secs(5));
+    assert_eq!(config.gateway.header_timeout, Duration::from_millis(250));
+    assert_eq!(config.gateway.max_connections, Some(512));
+    assert_eq!(
+        refused("[gateway]\nidle_timeout = \"0s\"\n"),
+        "gw.toml:2: gateway.idle_timeout: must be greater than 0"
+    );
+    assert_eq!(
+        refused("[gateway]\n\nheader_timeout = \"soon\"\n"),
+        "gw.toml:3: gateway.header_timeout: invalid duration \"soon\": expected a number \
+         followed by ms, s, m or h"
+    );
+    assert_eq!(
+        refused("[gateway]\nmax_connections = 0\n"),
+        "gw.toml:2: gateway.max_connections: must be greater than 0, not 0"
+    );
 }
 
 #[test]

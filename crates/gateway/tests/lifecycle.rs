@@ -70,8 +70,8 @@ async fn shutdown_closes_idle_keep_alive_connections_without_waiting_for_the_gra
     // The connection is now idle and kept alive.
     let mut phase = gw.phase();
     gw.shutdown();
-    // The guard is below hyper's 30 s header-read timer, which would also
-    // close an idle connection: the close must come from the drain.
+    // The guard is below the 75 s idle_timeout, which would also close an
+    // idle connection: the close must come from the drain.
     let closed = tokio::time::timeout(std::time::Duration::from_secs(20), idle.read(&mut buf))
         .await
         .expect("the drain closes an idle connection (guard: 20 s)");

@@ -41,6 +41,11 @@ const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 const DEFAULT_MAX_URI_BYTES: usize = 8 * 1024;
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// nginx's `keepalive_timeout`: above the 60 s idle timeout of common load
+/// balancers, so that the one in front closes an idle connection first.
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(75);
+/// Half of nginx's `client_header_timeout`: a head is a few packets.
+const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(15);
 const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
@@ -515,6 +520,24 @@ fn build_gateway(g: FileGateway, src: &Source<'_>) -> Result<Gateway, ConfigErro
             Zero::Allowed,
             src,
         )?,
+        idle_timeout: duration(
+            g.idle_timeout,
+            "gateway.idle_timeout",
+            DEFAULT_IDLE_TIMEOUT,
+            Zero::Refused,
+            src,
+        )?,
+        header_timeout: duration(
+            g.header_timeout,
+            "gateway.header_timeout",
+            DEFAULT_HEADER_TIMEOUT,
+            Zero::Refused,
+            src,
+        )?,
+        max_connections: g
+            .max_connections
+            .map(|n| count(Some(n), "gateway.max_connections", 0, src))
+            .transpose()?,
         workers: match g.workers {
             // 0: one worker per core.
             Some(v) if *v.get_ref() == 0 => 0,

@@ -51,6 +51,15 @@ pub struct Gateway {
     pub keep_encoded_slashes: bool,
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// How long a client connection may stay open with no request in
+    /// progress: before its first byte, and between requests.
+    pub idle_timeout: Duration,
+    /// How long a request head may take to arrive, from its first byte.
+    pub header_timeout: Duration,
+    /// Client connections open at once; more wait in the kernel's backlog.
+    /// None: derived from the descriptor limit at start
+    /// (`clients::default_max_connections`).
+    pub max_connections: Option<usize>,
     /// Worker threads, each with its own event loop, listener (SO_REUSEPORT)
     /// and upstream connections; 0: one per core.
     pub workers: usize,
