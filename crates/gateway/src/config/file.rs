@@ -48,6 +48,7 @@ pub(super) struct FileGateway {
     pub(super) max_body_bytes: Option<Spanned<i64>>,
     pub(super) max_header_bytes: Option<Spanned<i64>>,
     pub(super) max_uri_bytes: Option<Spanned<i64>>,
+    pub(super) body_timeout: Option<Spanned<String>>,
     pub(super) shutdown_grace: Option<Spanned<String>>,
     pub(super) workers: Option<Spanned<i64>>,
     pub(super) access_log: Option<bool>,

@@ -41,6 +41,8 @@ const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 const DEFAULT_MAX_URI_BYTES: usize = 8 * 1024;
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// As nginx's `client_body_timeout`.
+const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(15);
 const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
@@ -505,6 +507,13 @@ fn build_gateway(g: FileGateway, src: &Source<'_>) -> Result<Gateway, ConfigErro
             g.max_uri_bytes,
             "gateway.max_uri_bytes",
             DEFAULT_MAX_URI_BYTES,
+            src,
+        )?,
+        body_timeout: duration(
+            g.body_timeout,
+            "gateway.body_timeout",
+            DEFAULT_BODY_TIMEOUT,
+            Zero::Refused,
             src,
         )?,
         shutdown_grace: duration(

@@ -46,6 +46,9 @@ pub struct Gateway {
     pub max_header_bytes: usize,
     /// Beyond this request-target length: 414.
     pub max_uri_bytes: usize,
+    /// The longest wait for the next piece of a request body; beyond:
+    /// 408 `request.body_timeout`.
+    pub body_timeout: Duration,
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_grace: Duration,
     /// Worker threads, each with its own event loop, listener (SO_REUSEPORT)
