@@ -1118,6 +1118,9 @@ fn rewrite_response(
     let framing = ResponseFraming::read(res.headers, res.version == Some(1))?;
     let body = if respond.no_body || status == 204 || status == 304 {
         Framing::Empty
+    } else if framing.faulty {
+        // As hyper's client: only a body read by that framing is refused.
+        return Err(invalid);
     } else {
         framing.framing
     };
@@ -1209,6 +1212,9 @@ fn rewrite_response(
 struct ResponseFraming<'b> {
     framing: Framing,
     keep_alive: bool,
+    /// Framed in a way that cannot be trusted: refused where a body is
+    /// read by it.
+    faulty: bool,
     /// The fields `Connection` names, to drop (up to 16; more is refused).
     named: [&'b [u8]; 16],
     named_len: usize,
@@ -1220,11 +1226,14 @@ impl<'b> ResponseFraming<'b> {
         let mut out = ResponseFraming {
             framing: Framing::UntilClose,
             keep_alive: http11,
+            faulty: false,
             named: [b""; 16],
             named_len: 0,
         };
         let mut length: Option<u64> = None;
         let mut coded: Option<bool> = None;
+        // HTTP/1.0 closes unless it says keep-alive (`close` wins).
+        let (mut keep_alive, mut close) = (false, false);
         for field in fields {
             let (name, value) = (field.name, field.value);
             if name.eq_ignore_ascii_case("content-length") {
@@ -1244,8 +1253,10 @@ impl<'b> ResponseFraming<'b> {
             } else if name.eq_ignore_ascii_case("connection") {
                 for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
                     if token.eq_ignore_ascii_case(b"close") {
-                        out.keep_alive = false;
-                    } else if token.eq_ignore_ascii_case(b"keep-alive") || token.is_empty() {
+                        close = true;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                        keep_alive = true;
+                    } else if token.is_empty() {
                     } else if out.named_len < out.named.len() {
                         out.named[out.named_len] = token;
                         out.named_len += 1;
@@ -1255,6 +1266,11 @@ impl<'b> ResponseFraming<'b> {
                 }
             }
         }
+        // HTTP/1.0 has no transfer codings: a message that names one has
+        // faulty framing, and its connection closes after it (RFC 9112
+        // section 6.1).
+        out.faulty = !http11 && coded.is_some();
+        out.keep_alive = !close && (http11 || keep_alive) && !out.faulty;
         out.framing = match (coded, length) {
             // Transfer-Encoding overrides Content-Length (section 6.3).
             (Some(true), _) => Framing::Chunked,
@@ -2042,7 +2058,9 @@ mod tests {
                 value: value.as_bytes(),
             })
             .collect();
-        ResponseFraming::read(&headers, http11).map(|f| (f.framing, f.keep_alive))
+        ResponseFraming::read(&headers, http11)
+            .and_then(|f| if f.faulty { Err(UpstreamFailure::InvalidResponse) } else { Ok(f) })
+            .map(|f| (f.framing, f.keep_alive))
     }
 
     #[test]
@@ -2084,6 +2102,26 @@ mod tests {
         assert_eq!(
             framing(&[("content-length", "2")], false),
             Ok((Framing::Length(2), false))
+        );
+        // HTTP/1.0: kept alive only when it says so; no transfer coding.
+        assert_eq!(
+            framing(&[("connection", "keep-alive"), ("content-length", "2")], false),
+            Ok((Framing::Length(2), true))
+        );
+        assert_eq!(
+            framing(&[("connection", "keep-alive, close")], false),
+            Ok((Framing::UntilClose, false))
+        );
+        assert_eq!(
+            framing(&[("transfer-encoding", "chunked")], false),
+            invalid
+        );
+        assert_eq!(
+            framing(
+                &[("transfer-encoding", "gzip"), ("content-length", "2")],
+                false
+            ),
+            invalid
         );
     }
 

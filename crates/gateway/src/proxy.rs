@@ -821,6 +821,11 @@ fn upstream_response(
     debug_headers: bool,
 ) -> Response<ResponseBody> {
     let (mut parts, body) = response.into_parts();
+    // The gateway answers in its own version (RFC 9110 section 6.2), not
+    // the upstream's: an HTTP/1.0 upstream's body of unknown length is
+    // chunked for an HTTP/1.1 client, whose connection stays open, as on
+    // the direct path (hyper's server speaks 1.0 to a 1.0 client itself).
+    parts.version = Version::HTTP_11;
     // Transfer-Encoding overrides Content-Length (RFC 9112 section 6.3),
     // and a length that was not the framing is not forwarded: the body is
     // framed anew for the client.
