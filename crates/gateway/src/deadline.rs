@@ -1,7 +1,9 @@
-//! Coarse deadlines for upstream response heads, kept per worker.
+//! Coarse deadlines for upstream attempts and request bodies, kept per worker.
 //!
-//! Every proxied request waits for its response head under a deadline
-//! (`connect_timeout + response_timeout`). With tokio's timer that deadline
+//! Every proxied request waits for its connection under `connect_timeout`
+//! and for its response head under `response_timeout` once the request is
+//! written ([`guard`], [`Progress`]); a request body's reads wait under
+//! `body_timeout`. With tokio's timer such a deadline
 //! costs about a thousand instructions per request (an entry inserted into
 //! the timer wheel, polled, and removed again), measured with
 //! `bench/instructions.sh`. It needs no millisecond precision, so each worker
@@ -315,8 +317,7 @@ impl Progress {
 
     fn advance(&self, phase: Phase) {
         let state = self.state.load(Relaxed);
-        self.state
-            .fetch_max((state & !3) | phase as u32, Release);
+        self.state.fetch_max((state & !3) | phase as u32, Release);
     }
 
     pub fn phase(&self) -> Phase {
@@ -334,7 +335,9 @@ impl Progress {
         if ms == u64::MAX {
             return None;
         }
-        let due = EPOCH.checked_add(Duration::from_millis(ms))?.checked_add(response)?;
+        let due = EPOCH
+            .checked_add(Duration::from_millis(ms))?
+            .checked_add(response)?;
         Some(due.saturating_duration_since(Instant::now()))
     }
 }
@@ -477,6 +480,131 @@ mod tests {
         })
         .join()
         .unwrap()
+    }
+
+    /// Runs `attempt` under `guard` (connect 100 ms, response 300 ms): its
+    /// outcome, and when it came.
+    async fn guarded(
+        progress: &Progress,
+        attempt: impl Future<Output = ()>,
+    ) -> (Result<(), Phase>, Duration) {
+        let start = Instant::now();
+        let out = guard(
+            std::pin::pin!(attempt),
+            progress,
+            Duration::from_millis(100),
+            Duration::from_millis(300),
+        )
+        .await;
+        (out, start.elapsed())
+    }
+
+    fn about(waited: Duration, ms: u64) -> bool {
+        let at = Duration::from_millis(ms);
+        waited >= at && waited <= at + 2 * TICK
+    }
+
+    #[test]
+    fn the_connect_has_connect_timeout_and_the_head_response_timeout_from_the_write() {
+        on_worker(|| async {
+            let p = Progress::new();
+            let (out, waited) = guarded(&p, std::future::pending()).await;
+            assert_eq!(out, Err(Phase::Connecting));
+            assert!(about(waited, 100), "{waited:?}");
+
+            // Connected at 80 ms, written at 150: the head is due at 450.
+            let p = Progress::new();
+            let attempt = async {
+                tokio::time::sleep(Duration::from_millis(80)).await;
+                p.connected();
+                tokio::time::sleep(Duration::from_millis(70)).await;
+                p.written();
+                std::future::pending::<()>().await;
+            };
+            let (out, waited) = guarded(&p, attempt).await;
+            assert_eq!(out, Err(Phase::Written));
+            assert!(about(waited, 450), "{waited:?}");
+
+            // A head in time is the attempt's outcome.
+            let p = Progress::new();
+            let attempt = async {
+                p.handed(false);
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            };
+            assert_eq!(guarded(&p, attempt).await.0, Ok(()));
+        });
+    }
+
+    #[test]
+    fn a_wait_on_the_client_is_not_the_upstream_s_but_a_stuck_upload_is() {
+        on_worker(|| async {
+            // The client takes a second over its body; the head is due
+            // 300 ms after the body went.
+            let p = Progress::new();
+            let attempt = async {
+                p.connected();
+                p.waiting(true);
+                tokio::time::sleep(Duration::from_millis(1000)).await;
+                p.waiting(false);
+                p.moved();
+                p.written();
+                std::future::pending::<()>().await;
+            };
+            let (out, waited) = guarded(&p, attempt).await;
+            assert_eq!(out, Err(Phase::Written));
+            assert!(about(waited, 1300), "{waited:?}");
+
+            // The upstream takes nothing more after 50 ms: its wait is
+            // bounded by the response timeout (checked each 300 ms).
+            let p = Progress::new();
+            let attempt = async {
+                p.connected();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                p.moved();
+                std::future::pending::<()>().await;
+            };
+            let (out, waited) = guarded(&p, attempt).await;
+            assert_eq!(out, Err(Phase::Sending));
+            assert!(about(waited, 600), "{waited:?}");
+        });
+    }
+
+    #[test]
+    fn a_body_that_ends_in_another_task_starts_the_response_timeout_at_its_end() {
+        on_worker(|| async {
+            let p = std::sync::Arc::new(Progress::new());
+            p.handed(true);
+            p.waiting(true);
+            let body = p.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                body.waiting(false);
+                body.body_ended();
+            });
+            // Nothing wakes the attempt at the body's end: its timer,
+            // renewed while the body waited on the client, finds it.
+            let (out, waited) = guarded(&p, std::future::pending()).await;
+            assert_eq!(out, Err(Phase::Written));
+            assert!(about(waited, 800), "{waited:?}");
+        });
+    }
+
+    #[test]
+    fn a_restart_connects_again_under_connect_timeout() {
+        on_worker(|| async {
+            let p = Progress::new();
+            let attempt = async {
+                p.handed(false);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                // The pooled connection had closed: a fresh one, which
+                // never connects.
+                p.restart();
+                std::future::pending::<()>().await;
+            };
+            let (out, waited) = guarded(&p, attempt).await;
+            assert_eq!(out, Err(Phase::Connecting));
+            assert!(about(waited, 300), "{waited:?}");
+        });
     }
 
     #[test]

@@ -58,8 +58,8 @@ use tokio::time::Instant;
 
 use crate::auth::Identity;
 use crate::body::ClientBodyError;
-use crate::deadline::Progress;
 use crate::config::{Repair, RouteAuth};
+use crate::deadline::Progress;
 use crate::error::GatewayError;
 use crate::metrics::UpstreamLabels;
 use crate::monitor::Observation;
@@ -2059,7 +2059,13 @@ mod tests {
             })
             .collect();
         ResponseFraming::read(&headers, http11)
-            .and_then(|f| if f.faulty { Err(UpstreamFailure::InvalidResponse) } else { Ok(f) })
+            .and_then(|f| {
+                if f.faulty {
+                    Err(UpstreamFailure::InvalidResponse)
+                } else {
+                    Ok(f)
+                }
+            })
             .map(|f| (f.framing, f.keep_alive))
     }
 
@@ -2105,17 +2111,17 @@ mod tests {
         );
         // HTTP/1.0: kept alive only when it says so; no transfer coding.
         assert_eq!(
-            framing(&[("connection", "keep-alive"), ("content-length", "2")], false),
+            framing(
+                &[("connection", "keep-alive"), ("content-length", "2")],
+                false
+            ),
             Ok((Framing::Length(2), true))
         );
         assert_eq!(
             framing(&[("connection", "keep-alive, close")], false),
             Ok((Framing::UntilClose, false))
         );
-        assert_eq!(
-            framing(&[("transfer-encoding", "chunked")], false),
-            invalid
-        );
+        assert_eq!(framing(&[("transfer-encoding", "chunked")], false), invalid);
         assert_eq!(
             framing(
                 &[("transfer-encoding", "gzip"), ("content-length", "2")],

@@ -237,11 +237,7 @@ async fn a_slow_upload_does_not_count_against_the_upstream() {
     // Framed by length (both paths take it) and chunked (hyper's, behind
     // either path).
     let uploads: [(&str, &[u8], &[u8]); 2] = [
-        (
-            "content-length: 9\r\n",
-            b"first-",
-            b"END",
-        ),
+        ("content-length: 9\r\n", b"first-", b"END"),
         (
             "transfer-encoding: chunked\r\n",
             b"6\r\nfirst-\r\n",
@@ -383,7 +379,11 @@ async fn a_body_that_stalls_is_the_client_s_408_and_closes_the_connection() {
     // Streamed by length and chunked, and read whole for a schema.
     let cases: [(&str, &str, &[u8]); 3] = [
         ("/stream", "content-length: 10\r\n", b"01234"),
-        ("/stream", "transfer-encoding: chunked\r\n", b"5\r\n01234\r\n"),
+        (
+            "/stream",
+            "transfer-encoding: chunked\r\n",
+            b"5\r\n01234\r\n",
+        ),
         (
             "/checked",
             "content-length: 10\r\ncontent-type: application/json\r\n",
@@ -474,7 +474,10 @@ async fn a_broken_chunked_body_is_the_client_s_400() {
             b"5\r\nhello!\r\n0\r\n\r\n",
             b"5;\nhello\r\n",
         ] {
-            let case = format!("direct_path = {direct}, {:?}", String::from_utf8_lossy(broken));
+            let case = format!(
+                "direct_path = {direct}, {:?}",
+                String::from_utf8_lossy(broken)
+            );
             let mut client = TcpStream::connect(gw.addr()).await.unwrap();
             client
                 .write_all(b"POST /x HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n")
@@ -497,7 +500,11 @@ async fn a_broken_chunked_body_is_the_client_s_400() {
         let text = gw.metrics_text();
         assert_eq!(upstream_failures(&text), Vec::<&str>::new(), "{text}");
         assert_eq!(
-            metric(&text, "candor_gateway_errors_total", &[("rule", "body.malformed")]),
+            metric(
+                &text,
+                "candor_gateway_errors_total",
+                &[("rule", "body.malformed")]
+            ),
             Some(3.0),
             "{text}"
         );
@@ -532,7 +539,11 @@ async fn a_body_the_client_cuts_short_is_not_the_upstream_s_failure() {
             })
             .await;
             let text = gw.metrics_text();
-            assert_eq!(upstream_failures(&text), Vec::<&str>::new(), "{case}: {text}");
+            assert_eq!(
+                upstream_failures(&text),
+                Vec::<&str>::new(),
+                "{case}: {text}"
+            );
         }
     }
 }
