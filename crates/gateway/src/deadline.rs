@@ -256,6 +256,17 @@ pub enum Phase {
     Written = 2,
 }
 
+impl Phase {
+    /// The phase in a [`Progress`]'s state.
+    fn of(state: u32) -> Phase {
+        match state & 3 {
+            0 => Phase::Connecting,
+            1 => Phase::Sending,
+            _ => Phase::Written,
+        }
+    }
+}
+
 /// The instant `ended_ms` counts from.
 static EPOCH: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
 
@@ -321,11 +332,7 @@ impl Progress {
     }
 
     pub fn phase(&self) -> Phase {
-        match self.state.load(Acquire) & 3 {
-            0 => Phase::Connecting,
-            1 => Phase::Sending,
-            _ => Phase::Written,
-        }
+        Phase::of(self.state.load(Acquire))
     }
 
     /// How long from now until `response` after the body ended, when
@@ -363,7 +370,7 @@ pub async fn guard<F: Future>(
         }
         loop {
             let state = progress.state.load(Acquire);
-            let phase = progress.phase();
+            let phase = Phase::of(state);
             if state != seen || timer.is_none() {
                 seen = state;
                 moved = progress.moved.load(Relaxed);
