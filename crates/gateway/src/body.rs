@@ -1,42 +1,115 @@
-//! Body wrappers on the data path: a size limit on what clients send, and
-//! a tap on what upstreams answer (for the monitor, the request count and
-//! truncation metrics).
+//! Body wrappers on the data path: a size limit and a stall timeout on what
+//! clients send, and a tap on what upstreams answer (for the monitor, the
+//! request count and truncation metrics).
 
+use std::io::ErrorKind;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use crate::deadline::{Progress, Timer};
+use crate::error::GatewayError;
 use crate::metrics::{Metrics, Tally, UpstreamLabels};
 use crate::monitor::Observation;
 use crate::upstream::Lease;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The client's body grew past `max_body_bytes` while being streamed.
-#[derive(Debug, thiserror::Error)]
-#[error("request body is over the {limit}-byte limit")]
-pub struct BodyLimitExceeded {
-    pub limit: u64,
+/// How a client's request body failed on its way: the client's fault,
+/// answered as such, never as the upstream's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientBodyError {
+    /// It grew past `max_body_bytes`.
+    #[error("request body is over the {limit}-byte limit")]
+    TooLarge { limit: u64 },
+    /// The client sent nothing of it for `body_timeout`.
+    #[error("the request body stalled for more than {} ms", .after.as_millis())]
+    Stalled { after: Duration },
+    /// Its chunked framing is broken (a bad chunk size, a missing CRLF).
+    #[error("the chunked framing of the body is broken: {why}")]
+    Framing { why: String },
+    /// The client closed (or its connection failed) before its end.
+    #[error("the body ended before it was complete")]
+    Incomplete,
 }
 
-/// A request body that fails once it exceeds its limit.
+impl From<ClientBodyError> for GatewayError {
+    fn from(e: ClientBodyError) -> GatewayError {
+        match e {
+            ClientBodyError::TooLarge { limit } => GatewayError::BodyTooLarge { limit },
+            ClientBodyError::Stalled { after } => GatewayError::BodyTimeout { after },
+            // No parse position: the body never got to a parser.
+            e @ (ClientBodyError::Framing { .. } | ClientBodyError::Incomplete) => {
+                GatewayError::MalformedBody {
+                    message: e.to_string(),
+                    line: 0,
+                    column: 0,
+                }
+            }
+        }
+    }
+}
+
+impl ClientBodyError {
+    /// What the client's side of hyper reported about its body: broken
+    /// chunked framing (hyper's decoder says invalid data or input), or a
+    /// body cut short.
+    fn from_incoming(error: &hyper::Error) -> ClientBodyError {
+        let io = crate::upstream::cause::<std::io::Error>(error);
+        match io {
+            Some(e) if matches!(e.kind(), ErrorKind::InvalidData | ErrorKind::InvalidInput) => {
+                ClientBodyError::Framing { why: e.to_string() }
+            }
+            _ => ClientBodyError::Incomplete,
+        }
+    }
+}
+
+/// A client's request body as the gateway reads it: it fails once it
+/// exceeds its limit, when the client sends nothing of it for its timeout,
+/// and with the client's own fault when its framing breaks; every failure
+/// is a [`ClientBodyError`]. Streamed upstream, it tells the attempt's
+/// timers how far it got ([`Progress`]).
 pub struct LimitedIncoming {
     inner: Incoming,
     remaining: u64,
     limit: u64,
+    /// The longest wait for the client's next piece.
+    timeout: Duration,
+    /// Armed while waiting on the client.
+    stall: Option<Timer>,
+    progress: Option<Arc<Progress>>,
 }
 
 impl LimitedIncoming {
-    pub fn new(inner: Incoming, limit: u64) -> Self {
+    pub fn new(inner: Incoming, limit: u64, timeout: Duration) -> Self {
         LimitedIncoming {
             inner,
             remaining: limit,
             limit,
+            timeout,
+            stall: None,
+            progress: None,
         }
+    }
+
+    /// The body reports its pieces and its end to `progress`.
+    pub fn reporting(mut self, progress: Arc<Progress>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    fn fail(&mut self, e: ClientBodyError) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.stall = None;
+        if let Some(p) = &self.progress {
+            p.waiting(false);
+        }
+        Poll::Ready(Some(Err(Box::new(e))))
     }
 }
 
@@ -48,23 +121,60 @@ impl Body for LimitedIncoming {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
-        Poll::Ready(match frame {
+        let this = &mut *self;
+        let frame = match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => frame,
+            Poll::Pending => {
+                // Waiting on the client: its timer runs (armed once per
+                // wait, not per poll).
+                let stall = this.stall.get_or_insert_with(|| {
+                    if let Some(p) = &this.progress {
+                        p.waiting(true);
+                    }
+                    Timer::after(this.timeout)
+                });
+                if stall.poll_expired(cx).is_ready() {
+                    let after = this.timeout;
+                    return this.fail(ClientBodyError::Stalled { after });
+                }
+                return Poll::Pending;
+            }
+        };
+        if this.stall.take().is_some()
+            && let Some(p) = &this.progress
+        {
+            p.waiting(false);
+        }
+        match frame {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
                     let len = data.len() as u64;
-                    if len > self.remaining {
-                        return Poll::Ready(Some(Err(Box::new(BodyLimitExceeded {
-                            limit: self.limit,
-                        }))));
+                    if len > this.remaining {
+                        let limit = this.limit;
+                        return this.fail(ClientBodyError::TooLarge { limit });
                     }
-                    self.remaining -= len;
+                    this.remaining -= len;
                 }
-                Some(Ok(frame))
+                if let Some(p) = &this.progress {
+                    p.moved();
+                    // hyper polls no more once the body says it ended.
+                    if this.inner.is_end_stream() {
+                        p.body_ended();
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
             }
-            Some(Err(e)) => Some(Err(Box::new(e))),
-            None => None,
-        })
+            Some(Err(e)) => {
+                let e = ClientBodyError::from_incoming(&e);
+                this.fail(e)
+            }
+            None => {
+                if let Some(p) = &this.progress {
+                    p.body_ended();
+                }
+                Poll::Ready(None)
+            }
+        }
     }
 
     fn is_end_stream(&self) -> bool {

@@ -1,7 +1,9 @@
-//! Coarse deadlines for upstream response heads, kept per worker.
+//! Coarse deadlines for upstream attempts and request bodies, kept per worker.
 //!
-//! Every proxied request waits for its response head under a deadline
-//! (`connect_timeout + response_timeout`). With tokio's timer that deadline
+//! Every proxied request waits for its connection under `connect_timeout`
+//! and for its response head under `response_timeout` once the request is
+//! written ([`guard`], [`Progress`]); a request body's reads wait under
+//! `body_timeout`. With tokio's timer such a deadline
 //! costs about a thousand instructions per request (an entry inserted into
 //! the timer wheel, polled, and removed again), measured with
 //! `bench/instructions.sh`. It needs no millisecond precision, so each worker
@@ -17,6 +19,8 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -186,6 +190,218 @@ pub async fn race<F: Future>(mut fut: Pin<&mut F>, mut deadline: Deadline) -> Op
     .await
 }
 
+/// Runs `fut` until it completes (`Some`) or `after` has passed (`None`):
+/// on this worker's deadline list, or on tokio's timer where no ticker runs.
+pub async fn within<F: Future>(fut: Pin<&mut F>, after: Duration) -> Option<F::Output> {
+    match Deadline::after(after) {
+        Some(deadline) => race(fut, deadline).await,
+        None => tokio::time::timeout(after, fut).await.ok(),
+    }
+}
+
+/// A timer that can be armed again: a deadline on this worker's list, or
+/// tokio's timer where no ticker runs.
+pub enum Timer {
+    Slab(Deadline),
+    Tokio(Pin<Box<tokio::time::Sleep>>),
+}
+
+impl Timer {
+    pub fn after(after: Duration) -> Timer {
+        match Deadline::after(after) {
+            Some(deadline) => Timer::Slab(deadline),
+            None => Timer::Tokio(Box::pin(tokio::time::sleep(after))),
+        }
+    }
+
+    pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self {
+            Timer::Slab(deadline) => Pin::new(deadline).poll(cx),
+            Timer::Tokio(sleep) => sleep.as_mut().poll(cx),
+        }
+    }
+}
+
+/// Where an upstream attempt stands, as its timers need to know: set by the
+/// attempt (and, on the hyper path, by the streamed request body, from the
+/// upstream connection's task), read by [`guard`].
+///
+/// The connect phase is bounded by `connect_timeout`. `response_timeout`
+/// starts once the request is written; while its body is still on its way
+/// it bounds only the waits on the upstream: a wait on the client is the
+/// body's own timer's (`body_timeout`), never counted against the upstream.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// The phase (low two bits) and how many times the attempt started
+    /// over (the rest), so that a restart is seen even when the phases run
+    /// through again between two looks.
+    state: AtomicU32,
+    /// Body pieces handed to the upstream so far.
+    moved: AtomicU32,
+    /// The body is waiting on the client.
+    waiting: AtomicBool,
+    /// When the body ended, in ms after [`EPOCH`], when another task says
+    /// so ([`Progress::body_ended`]); `u64::MAX` otherwise.
+    ended_ms: AtomicU64,
+}
+
+/// The phases of an attempt, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Resolving, connecting, TLS: `connect_timeout`.
+    Connecting = 0,
+    /// Connected, the request (its body) still being written.
+    Sending = 1,
+    /// The whole request went: `response_timeout` for the head.
+    Written = 2,
+}
+
+impl Phase {
+    /// The phase in a [`Progress`]'s state.
+    fn of(state: u32) -> Phase {
+        match state & 3 {
+            0 => Phase::Connecting,
+            1 => Phase::Sending,
+            _ => Phase::Written,
+        }
+    }
+}
+
+/// The instant `ended_ms` counts from.
+static EPOCH: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+
+impl Progress {
+    pub fn new() -> Progress {
+        Progress {
+            ended_ms: AtomicU64::new(u64::MAX),
+            ..Progress::default()
+        }
+    }
+
+    /// The attempt starts over (a fresh connection, another target).
+    pub fn restart(&self) {
+        let restarts = (self.state.load(Relaxed) >> 2).wrapping_add(1);
+        self.state.store(restarts << 2, Release);
+        self.ended_ms.store(u64::MAX, Relaxed);
+    }
+
+    /// Connected (a pooled connection is connected at once).
+    pub fn connected(&self) {
+        self.advance(Phase::Sending);
+    }
+
+    /// The whole request went to the upstream.
+    pub fn written(&self) {
+        self.advance(Phase::Written);
+    }
+
+    /// The request went to the connection: written, unless its body still
+    /// streams (and then says when it ends).
+    pub fn handed(&self, body_streams: bool) {
+        self.advance(if body_streams {
+            Phase::Sending
+        } else {
+            Phase::Written
+        });
+    }
+
+    /// The streamed body ended, seen from another task than the attempt's:
+    /// the instant is kept, for the response deadline to count from it.
+    pub fn body_ended(&self) {
+        if self.phase() == Phase::Written {
+            return;
+        }
+        let ms = u64::try_from(EPOCH.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        self.ended_ms.store(ms, Relaxed);
+        self.advance(Phase::Written);
+    }
+
+    /// A piece of the body went to the upstream.
+    pub fn moved(&self) {
+        self.moved.fetch_add(1, Relaxed);
+    }
+
+    /// The body waits on the client (or stopped waiting).
+    pub fn waiting(&self, waiting: bool) {
+        self.waiting.store(waiting, Relaxed);
+    }
+
+    fn advance(&self, phase: Phase) {
+        let state = self.state.load(Relaxed);
+        self.state.fetch_max((state & !3) | phase as u32, Release);
+    }
+
+    pub fn phase(&self) -> Phase {
+        Phase::of(self.state.load(Acquire))
+    }
+
+    /// How long from now until `response` after the body ended, when
+    /// another task recorded that end.
+    fn left_since_end(&self, response: Duration) -> Option<Duration> {
+        let ms = self.ended_ms.load(Relaxed);
+        if ms == u64::MAX {
+            return None;
+        }
+        let due = EPOCH
+            .checked_add(Duration::from_millis(ms))?
+            .checked_add(response)?;
+        Some(due.saturating_duration_since(Instant::now()))
+    }
+}
+
+/// Runs an upstream attempt under the timers of its phases (see
+/// [`Progress`]): its output, or the phase whose time ran out.
+///
+/// The timer is armed when the attempt first waits, and again when its
+/// phase changes; while a body is on its way, each expiry looks whether it
+/// moved or waits on the client, and if so arms again.
+pub async fn guard<F: Future>(
+    mut fut: Pin<&mut F>,
+    progress: &Progress,
+    connect: Duration,
+    response: Duration,
+) -> Result<F::Output, Phase> {
+    let mut timer: Option<Timer> = None;
+    let mut seen = u32::MAX;
+    let mut moved = 0;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Ok(out));
+        }
+        loop {
+            let state = progress.state.load(Acquire);
+            let phase = Phase::of(state);
+            if state != seen || timer.is_none() {
+                seen = state;
+                moved = progress.moved.load(Relaxed);
+                let after = match phase {
+                    Phase::Connecting => connect,
+                    Phase::Sending => response,
+                    Phase::Written => progress.left_since_end(response).unwrap_or(response),
+                };
+                timer = Some(Timer::after(after));
+            }
+            let Some(armed) = timer.as_mut() else {
+                return Poll::Pending;
+            };
+            if armed.poll_expired(cx).is_pending() {
+                return Poll::Pending;
+            }
+            // Expired. A body still on its way that moved, or waits on the
+            // client, is not the upstream's delay: armed again.
+            let now_moved = progress.moved.load(Relaxed);
+            let renewed = progress.state.load(Acquire) != seen
+                || (phase == Phase::Sending
+                    && (now_moved != moved || progress.waiting.load(Relaxed)));
+            if !renewed {
+                return Poll::Ready(Err(phase));
+            }
+            timer = None;
+        }
+    })
+    .await
+}
+
 /// Starts this worker's ticker: from now on, [`Deadline::after`] works on
 /// this thread. Call from within the worker's runtime; the ticker ends with
 /// it.
@@ -271,6 +487,131 @@ mod tests {
         })
         .join()
         .unwrap()
+    }
+
+    /// Runs `attempt` under `guard` (connect 100 ms, response 300 ms): its
+    /// outcome, and when it came.
+    async fn guarded(
+        progress: &Progress,
+        attempt: impl Future<Output = ()>,
+    ) -> (Result<(), Phase>, Duration) {
+        let start = Instant::now();
+        let out = guard(
+            std::pin::pin!(attempt),
+            progress,
+            Duration::from_millis(100),
+            Duration::from_millis(300),
+        )
+        .await;
+        (out, start.elapsed())
+    }
+
+    fn about(waited: Duration, ms: u64) -> bool {
+        let at = Duration::from_millis(ms);
+        waited >= at && waited <= at + 2 * TICK
+    }
+
+    #[test]
+    fn the_connect_has_connect_timeout_and_the_head_response_timeout_from_the_write() {
+        on_worker(|| async {
+            let p = Progress::new();
+            let (out, waited) = guarded(&p, std::future::pending()).await;
+            assert_eq!(out, Err(Phase::Connecting));
+            assert!(about(waited, 100), "{waited:?}");
+
+            // Connected at 80 ms, written at 150: the head is due at 450.
+            let p = Progress::new();
+            let attempt = async {
+                tokio::time::sleep(Duration::from_millis(80)).await;
+                p.connected();
+                tokio::time::sleep(Duration::from_millis(70)).await;
+                p.written();
+                std::future::pending::<()>().await;
+            };
+            let (out, waited) = guarded(&p, attempt).await;
+            assert_eq!(out, Err(Phase::Written));
+            assert!(about(waited, 450), "{waited:?}");
+
+            // A head in time is the attempt's outcome.
+            let p = Progress::new();
+            let attempt = async {
+                p.handed(false);
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            };
+            assert_eq!(guarded(&p, attempt).await.0, Ok(()));
+        });
+    }
+
+    #[test]
+    fn a_wait_on_the_client_is_not_the_upstream_s_but_a_stuck_upload_is() {
+        on_worker(|| async {
+            // The client takes a second over its body; the head is due
+            // 300 ms after the body went.
+            let p = Progress::new();
+            let attempt = async {
+                p.connected();
+                p.waiting(true);
+                tokio::time::sleep(Duration::from_millis(1000)).await;
+                p.waiting(false);
+                p.moved();
+                p.written();
+                std::future::pending::<()>().await;
+            };
+            let (out, waited) = guarded(&p, attempt).await;
+            assert_eq!(out, Err(Phase::Written));
+            assert!(about(waited, 1300), "{waited:?}");
+
+            // The upstream takes nothing more after 50 ms: its wait is
+            // bounded by the response timeout (checked each 300 ms).
+            let p = Progress::new();
+            let attempt = async {
+                p.connected();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                p.moved();
+                std::future::pending::<()>().await;
+            };
+            let (out, waited) = guarded(&p, attempt).await;
+            assert_eq!(out, Err(Phase::Sending));
+            assert!(about(waited, 600), "{waited:?}");
+        });
+    }
+
+    #[test]
+    fn a_body_that_ends_in_another_task_starts_the_response_timeout_at_its_end() {
+        on_worker(|| async {
+            let p = std::sync::Arc::new(Progress::new());
+            p.handed(true);
+            p.waiting(true);
+            let body = p.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                body.waiting(false);
+                body.body_ended();
+            });
+            // Nothing wakes the attempt at the body's end: its timer,
+            // renewed while the body waited on the client, finds it.
+            let (out, waited) = guarded(&p, std::future::pending()).await;
+            assert_eq!(out, Err(Phase::Written));
+            assert!(about(waited, 800), "{waited:?}");
+        });
+    }
+
+    #[test]
+    fn a_restart_connects_again_under_connect_timeout() {
+        on_worker(|| async {
+            let p = Progress::new();
+            let attempt = async {
+                p.handed(false);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                // The pooled connection had closed: a fresh one, which
+                // never connects.
+                p.restart();
+                std::future::pending::<()>().await;
+            };
+            let (out, waited) = guarded(&p, attempt).await;
+            assert_eq!(out, Err(Phase::Connecting));
+            assert!(about(waited, 300), "{waited:?}");
+        });
     }
 
     #[test]

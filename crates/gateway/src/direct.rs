@@ -57,8 +57,10 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::auth::Identity;
+use crate::body::ClientBodyError;
 use crate::clients::Timeouts;
 use crate::config::{Repair, RouteAuth};
+use crate::deadline::Progress;
 use crate::error::GatewayError;
 use crate::metrics::{RequestKey, UpstreamLabels};
 use crate::monitor::Observation;
@@ -335,6 +337,7 @@ async fn exchange(
     let mut body = Body {
         buf: &mut io.body,
         rest: head.body_len - first as u64,
+        timeout: gw.body_timeout,
     };
     // body.*: a validated body is read whole first (after the rate limit,
     // as on the hyper path) and checked before anything goes upstream.
@@ -364,7 +367,8 @@ async fn exchange(
                 respond: &respond,
             };
             let may_retry = resendable && pool.config.targets.len() > 1;
-            proxy::attempts(shared, pool, may_retry, &mut attempt).await
+            let progress = Progress::new();
+            proxy::attempts(shared, pool, may_retry, &mut attempt, &progress).await
         }
     };
     let reached_upstream = !matches!(
@@ -429,14 +433,14 @@ async fn exchange(
                 proxy::answer_error(shared, &error, &request_id, debug_headers, json);
             let status = response.status().as_u16();
             proxy::record(shared, conn, answered(status, Some(rule)));
-            write_answer(
+            let closes = write_answer(
                 &mut io.reply,
                 response,
                 &request_id,
                 &rate_fields,
                 head.close,
             );
-            if client.write_all(&io.reply).await.is_err() {
+            if client.write_all(&io.reply).await.is_err() || closes {
                 Next::Close
             } else {
                 Next::KeepAlive
@@ -906,16 +910,21 @@ impl Attempt for DirectAttempt<'_, '_> {
         &'a mut self,
         target: &'a Target,
         resent: &'a mut bool,
+        progress: &'a Progress,
     ) -> Result<Sent, SendError> {
         // Only a connection with nothing to read (no stray bytes, no end)
         // as far as the event loop has seen, whatever the request.
         if let Some(mut stream) = self.pool.checkout_raw(target) {
-            match self.round_trip(&mut stream).await {
+            progress.connected();
+            match self.round_trip(&mut stream, progress).await {
                 Ok(head) => return Ok(Sent::new(stream, target, head)),
                 // The upstream closed it while it was idle: the
                 // request was never answered; once more, fresh.
-                Err(UpstreamFailure::Reset) if self.resendable => *resent = true,
-                Err(failure) => return Err(SendError::Failure(failure)),
+                Err(SendError::Failure(UpstreamFailure::Reset)) if self.resendable => {
+                    *resent = true;
+                    progress.restart();
+                }
+                Err(e) => return Err(e),
             }
         }
         let mut stream = self
@@ -923,10 +932,8 @@ impl Attempt for DirectAttempt<'_, '_> {
             .connect_raw(target)
             .await
             .map_err(SendError::Failure)?;
-        let head = self
-            .round_trip(&mut stream)
-            .await
-            .map_err(SendError::Failure)?;
+        progress.connected();
+        let head = self.round_trip(&mut stream, progress).await?;
         Ok(Sent::new(stream, target, head))
     }
 }
@@ -963,22 +970,33 @@ struct ResponseHead {
 
 impl DirectAttempt<'_, '_> {
     /// Writes the request and reads the response head (past any 1xx),
-    /// rewriting it into the reply.
+    /// rewriting it into the reply. `progress` learns when the request has
+    /// gone (the response timeout starts) and how its body goes.
     async fn round_trip(
         &mut self,
         stream: &mut TcpStream,
-    ) -> Result<ResponseHead, UpstreamFailure> {
+        progress: &Progress,
+    ) -> Result<ResponseHead, SendError> {
         self.response.clear();
         // The head (and what came of the body with it), then the rest of
         // the body as the client sends it; an upstream that starts its
         // answer first (or stops reading and closes) is heard at once,
         // and the request is not finished on that connection. A client
-        // that stops sending fails the request as on the hyper path.
-        let finished = write_or_hear(stream, self.request).await?
-            && self.body.send(self.client, stream).await?;
+        // whose body stalls, breaks off or ends early fails the request
+        // with its own fault, as on the hyper path.
+        let finished = write_or_hear(stream, self.request)
+            .await
+            .map_err(SendError::Failure)?
+            && self.body.send(self.client, stream, progress).await?;
+        // Nothing more goes (all of it, or the upstream answers first):
+        // from here on the upstream has response_timeout for its head.
+        progress.written();
+        let invalid = SendError::Failure(UpstreamFailure::InvalidResponse);
         loop {
             if has_blank_line(self.response) {
-                match rewrite_response(self.response, self.respond, self.reply)? {
+                match rewrite_response(self.response, self.respond, self.reply)
+                    .map_err(SendError::Failure)?
+                {
                     Parsed::Final(mut head) => {
                         // Answered before the whole request arrived: that
                         // connection is not in a state to reuse.
@@ -992,18 +1010,18 @@ impl DirectAttempt<'_, '_> {
                 }
             }
             if self.response.len() > MAX_RESPONSE_HEAD {
-                return Err(UpstreamFailure::InvalidResponse);
+                return Err(invalid);
             }
             if !self.response.is_empty() && invalid_so_far(self.response) {
-                return Err(UpstreamFailure::InvalidResponse);
+                return Err(invalid);
             }
             self.response.reserve(READ_CHUNK);
             match stream.read_buf(self.response).await {
                 Ok(n) if n > 0 => {}
                 _ if !self.response.is_empty() && invalid_so_far(self.response) => {
-                    return Err(UpstreamFailure::InvalidResponse);
+                    return Err(invalid);
                 }
-                _ => return Err(UpstreamFailure::Reset),
+                _ => return Err(SendError::Failure(UpstreamFailure::Reset)),
             }
         }
     }
@@ -1015,43 +1033,58 @@ struct Body<'x> {
     /// What the reads brought; past the body, the next request's start.
     buf: &'x mut BytesMut,
     rest: u64,
+    /// The longest wait for the client's next piece (`body_timeout`).
+    timeout: std::time::Duration,
 }
 
 impl Body<'_> {
     /// Reads the next piece from the client: how many bytes at the start
-    /// of `buf` belong to the body (bytes past it stay behind them), or
-    /// `None` when the client stopped sending.
-    async fn piece(&mut self, client: &mut TcpStream) -> Option<usize> {
+    /// of `buf` belong to the body (bytes past it stay behind them), or how
+    /// the client failed to send it (closed, or silent for the timeout).
+    async fn piece(&mut self, client: &mut TcpStream) -> Result<usize, ClientBodyError> {
         self.buf.clear();
         self.buf.reserve(READ_CHUNK);
-        match client.read_buf(self.buf).await {
-            Ok(n) if n > 0 => {
+        let read = std::pin::pin!(client.read_buf(self.buf));
+        match crate::deadline::within(read, self.timeout).await {
+            Some(Ok(n)) if n > 0 => {
                 let take = n.min(usize::try_from(self.rest).unwrap_or(usize::MAX));
                 self.rest -= take as u64;
-                Some(take)
+                Ok(take)
             }
-            _ => None,
+            Some(_) => Err(ClientBodyError::Incomplete),
+            None => Err(ClientBodyError::Stalled {
+                after: self.timeout,
+            }),
         }
     }
 
     /// Writes the rest of the body upstream as the client sends it, until
-    /// the upstream starts its answer: whether all of it went.
+    /// the upstream starts its answer: whether all of it went. `progress`
+    /// learns of each piece and of each wait on the client (which the
+    /// upstream's timer does not count).
     async fn send(
         &mut self,
         client: &mut TcpStream,
         upstream: &TcpStream,
-    ) -> Result<bool, UpstreamFailure> {
+        progress: &Progress,
+    ) -> Result<bool, SendError> {
         while self.rest > 0 {
+            progress.waiting(true);
             let take = tokio::select! {
                 biased;
                 ready = upstream.readable() => {
-                    ready.map_err(|_| UpstreamFailure::Reset)?;
+                    progress.waiting(false);
+                    ready.map_err(|_| SendError::Failure(UpstreamFailure::Reset))?;
                     return Ok(false);
                 }
-                take = self.piece(client) => take.ok_or(UpstreamFailure::Reset)?,
+                take = self.piece(client) => take.map_err(SendError::ClientBody)?,
             };
-            let all = write_or_hear(upstream, &self.buf[..take]).await?;
+            progress.waiting(false);
+            let all = write_or_hear(upstream, &self.buf[..take])
+                .await
+                .map_err(SendError::Failure)?;
             self.buf.advance(take);
+            progress.moved();
             if !all {
                 return Ok(false);
             }
@@ -1060,21 +1093,15 @@ impl Body<'_> {
     }
 
     /// Reads the rest of the body onto `out`. A client that stops sending
-    /// gets `body.malformed`, as on the hyper path.
+    /// gets `body.malformed`, one that stalls `request.body_timeout`, as on
+    /// the hyper path.
     async fn read_into(
         &mut self,
         client: &mut TcpStream,
         out: &mut Vec<u8>,
     ) -> Result<(), GatewayError> {
         while self.rest > 0 {
-            let take = self
-                .piece(client)
-                .await
-                .ok_or_else(|| GatewayError::MalformedBody {
-                    message: "the body ended before it was complete".to_owned(),
-                    line: 0,
-                    column: 0,
-                })?;
+            let take = self.piece(client).await?;
             out.extend_from_slice(&self.buf[..take]);
             self.buf.advance(take);
         }
@@ -1089,7 +1116,7 @@ impl Body<'_> {
     async fn read_away(&mut self, client: &mut TcpStream) -> bool {
         let reading = async {
             while self.rest > 0 {
-                let take = self.piece(client).await?;
+                let take = self.piece(client).await.ok()?;
                 self.buf.advance(take);
             }
             Some(())
@@ -1173,6 +1200,9 @@ fn rewrite_response(
     let framing = ResponseFraming::read(res.headers, res.version == Some(1))?;
     let body = if respond.no_body || status == 204 || status == 304 {
         Framing::Empty
+    } else if framing.faulty {
+        // As hyper's client: only a body read by that framing is refused.
+        return Err(invalid);
     } else {
         framing.framing
     };
@@ -1265,6 +1295,9 @@ fn rewrite_response(
 struct ResponseFraming<'b> {
     framing: Framing,
     keep_alive: bool,
+    /// Framed in a way that cannot be trusted: refused where a body is
+    /// read by it.
+    faulty: bool,
     /// The fields `Connection` names, to drop (up to 16; more is refused).
     named: [&'b [u8]; 16],
     named_len: usize,
@@ -1276,11 +1309,14 @@ impl<'b> ResponseFraming<'b> {
         let mut out = ResponseFraming {
             framing: Framing::UntilClose,
             keep_alive: http11,
+            faulty: false,
             named: [b""; 16],
             named_len: 0,
         };
         let mut length: Option<u64> = None;
         let mut coded: Option<bool> = None;
+        // HTTP/1.0 closes unless it says keep-alive (`close` wins).
+        let (mut keep_alive, mut close) = (false, false);
         for field in fields {
             let (name, value) = (field.name, field.value);
             if name.eq_ignore_ascii_case("content-length") {
@@ -1300,8 +1336,10 @@ impl<'b> ResponseFraming<'b> {
             } else if name.eq_ignore_ascii_case("connection") {
                 for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
                     if token.eq_ignore_ascii_case(b"close") {
-                        out.keep_alive = false;
-                    } else if token.eq_ignore_ascii_case(b"keep-alive") || token.is_empty() {
+                        close = true;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                        keep_alive = true;
+                    } else if token.is_empty() {
                     } else if out.named_len < out.named.len() {
                         out.named[out.named_len] = token;
                         out.named_len += 1;
@@ -1311,6 +1349,11 @@ impl<'b> ResponseFraming<'b> {
                 }
             }
         }
+        // HTTP/1.0 has no transfer codings: a message that names one has
+        // faulty framing, and its connection closes after it (RFC 9112
+        // section 6.1).
+        out.faulty = !http11 && coded.is_some();
+        out.keep_alive = !close && (http11 || keep_alive) && !out.faulty;
         out.framing = match (coded, length) {
             // Transfer-Encoding overrides Content-Length (section 6.3).
             (Some(true), _) => Framing::Chunked,
@@ -1768,14 +1811,16 @@ fn hex(b: u8) -> Option<u8> {
 }
 
 /// A gateway-made answer as bytes: its status line and fields, the
-/// framing, `Date`, the request id, and its body.
+/// framing, `Date`, the request id, and its body. Whether the connection
+/// closes after it: the client asked to (`close`), or the answer says so
+/// (a 408).
 fn write_answer(
     out: &mut Vec<u8>,
     response: Response<Full<Bytes>>,
     request_id: &HeaderValue,
     extra: &[(HeaderName, HeaderValue)],
     close: bool,
-) {
+) -> bool {
     let (parts, body) = response.into_parts();
     let mut body = std::pin::pin!(body);
     let mut cx = Context::from_waker(std::task::Waker::noop());
@@ -1790,8 +1835,12 @@ fn write_answer(
     out.push(b' ');
     out.extend_from_slice(parts.status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
+    let close = close || parts.headers.contains_key(http::header::CONNECTION);
     for (name, value) in &parts.headers {
-        if name != crate::error::X_REQUEST_ID && !extra.iter().any(|(n, _)| n == name) {
+        if name != crate::error::X_REQUEST_ID
+            && name != http::header::CONNECTION
+            && !extra.iter().any(|(n, _)| n == name)
+        {
             field_line(out, name.as_str().as_bytes(), value.as_bytes());
         }
     }
@@ -1808,6 +1857,7 @@ fn write_answer(
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&data);
+    close
 }
 
 /// A client connection handed to hyper: the bytes the direct path read
@@ -2161,7 +2211,15 @@ mod tests {
                 value: value.as_bytes(),
             })
             .collect();
-        ResponseFraming::read(&headers, http11).map(|f| (f.framing, f.keep_alive))
+        ResponseFraming::read(&headers, http11)
+            .and_then(|f| {
+                if f.faulty {
+                    Err(UpstreamFailure::InvalidResponse)
+                } else {
+                    Ok(f)
+                }
+            })
+            .map(|f| (f.framing, f.keep_alive))
     }
 
     #[test]
@@ -2203,6 +2261,26 @@ mod tests {
         assert_eq!(
             framing(&[("content-length", "2")], false),
             Ok((Framing::Length(2), false))
+        );
+        // HTTP/1.0: kept alive only when it says so; no transfer coding.
+        assert_eq!(
+            framing(
+                &[("connection", "keep-alive"), ("content-length", "2")],
+                false
+            ),
+            Ok((Framing::Length(2), true))
+        );
+        assert_eq!(
+            framing(&[("connection", "keep-alive, close")], false),
+            Ok((Framing::UntilClose, false))
+        );
+        assert_eq!(framing(&[("transfer-encoding", "chunked")], false), invalid);
+        assert_eq!(
+            framing(
+                &[("transfer-encoding", "gzip"), ("content-length", "2")],
+                false
+            ),
+            invalid
         );
     }
 

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use candor_contract::rules::{self, Rule};
 use candor_contract::{PROBLEM_JSON, Problem, RetryAfter};
 use http::header::{
-    ALLOW, CONTENT_TYPE, HeaderName, HeaderValue, LINK, RETRY_AFTER, WWW_AUTHENTICATE,
+    ALLOW, CONNECTION, CONTENT_TYPE, HeaderName, HeaderValue, LINK, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use http::{Response, StatusCode};
 use http_body_util::Full;
@@ -94,8 +94,9 @@ pub enum GatewayError {
         accept: &'static str,
         method: http::Method,
     },
-    /// body.malformed, with the parse position.
-    #[error("the body is not valid JSON: {message} at line {line}, column {column}")]
+    /// body.malformed, with the parse position (line 0 when the body never
+    /// reached the parser: cut short, or its framing broken).
+    #[error("{}", malformed(.message, *.line, *.column))]
     MalformedBody {
         message: String,
         line: usize,
@@ -117,6 +118,16 @@ pub enum GatewayError {
     },
     #[error("internal error")]
     Internal { detail: String },
+}
+
+/// What `body.malformed` tells the client: the parse position when there
+/// is one.
+fn malformed(message: &str, line: usize, column: usize) -> String {
+    if line == 0 {
+        message.to_owned()
+    } else {
+        format!("the body is not valid JSON: {message} at line {line}, column {column}")
+    }
 }
 
 impl GatewayError {
@@ -295,6 +306,11 @@ pub fn rescue(error: &GatewayError, cx: ErrorContext<'_>) -> Response<Full<Bytes
         GatewayError::Maintenance { retry_after }
         | GatewayError::NoHealthyUpstream { retry_after, .. } => {
             insert_retry_after(headers, *retry_after)
+        }
+        // The rest of the body may still come, or not: the connection
+        // cannot go on (RFC 9110 section 15.5.9: the server closes).
+        GatewayError::BodyTimeout { .. } => {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
         }
         _ => {}
     }

@@ -30,7 +30,7 @@ use tokio::time::Instant;
 use crate::auth::{self, AuthError, Identity, Scheme};
 use crate::body::{LimitedIncoming, UpstreamBody};
 use crate::config::OnStoreError;
-use crate::deadline::Deadline;
+use crate::deadline::{Phase, Progress};
 use crate::error::{
     ErrorContext, GatewayError, X_REQUEST_ID, X_UPSTREAM_SERVICE, accepts_json, rescue,
 };
@@ -311,10 +311,15 @@ async fn route_request(
                 body,
                 schema,
                 gw.max_body_bytes,
+                gw.body_timeout,
             ))
             .await?,
         )),
-        None => Either::Left(LimitedIncoming::new(body, gw.max_body_bytes)),
+        None => Either::Left(LimitedIncoming::new(
+            body,
+            gw.max_body_bytes,
+            gw.body_timeout,
+        )),
     };
     let outbound = outbound(
         runtime,
@@ -662,6 +667,18 @@ async fn exchange(
         monitor,
     } = out;
     let may_retry = resendable && pool.config.targets.len() > 1;
+    // A body streamed from the client tells the attempt's timers, from the
+    // upstream connection's task, how far it got.
+    let (body, upload) = match body {
+        Either::Left(streamed) if !streamed.is_end_stream() => {
+            let progress = Arc::new(Progress::new());
+            (
+                Either::Left(streamed.reporting(progress.clone())),
+                Some(progress),
+            )
+        }
+        other => (other, None),
+    };
     let mut attempt = HyperAttempt {
         pool,
         method: &method,
@@ -671,7 +688,15 @@ async fn exchange(
         resendable,
         keep_copy: may_retry,
     };
-    let (response, lease) = attempts(shared, pool, may_retry, &mut attempt).await?;
+    let here;
+    let progress = match &upload {
+        Some(progress) => &**progress,
+        None => {
+            here = Progress::new();
+            &here
+        }
+    };
+    let (response, lease) = attempts(shared, pool, may_retry, &mut attempt, progress).await?;
     Ok((response, lease, Sent { method, monitor }))
 }
 
@@ -681,10 +706,14 @@ pub(crate) trait Attempt {
     type Sent;
     /// Sends the request to `target`; `resent` says whether it went a
     /// second time on a fresh connection (a pooled one had closed under it).
+    /// `progress` is told when the connection is there (and again after a
+    /// restart on a fresh one) and when the request has been written: the
+    /// timers of [`attempts`] follow it.
     fn send<'a>(
         &'a mut self,
         target: &'a Target,
         resent: &'a mut bool,
+        progress: &'a Progress,
     ) -> impl Future<Output = Result<Self::Sent, SendError>> + Send + 'a;
 }
 
@@ -723,6 +752,7 @@ impl Attempt for HyperAttempt<'_> {
         &'a mut self,
         target: &'a Target,
         resent: &'a mut bool,
+        progress: &'a Progress,
     ) -> impl Future<Output = Result<Self::Sent, SendError>> + Send + 'a {
         let empty = || Either::Right(Full::new(Bytes::new()));
         // A request that may go to a second target keeps a copy.
@@ -741,7 +771,7 @@ impl Attempt for HyperAttempt<'_> {
         let (method, path) = (self.method, &self.path_and_query);
         let request = upstream_request(method, path, body, first);
         let again = again.map(|h| move || upstream_request(method, path, empty(), h));
-        let sending = self.pool.send(target, request, again, resent);
+        let sending = self.pool.send(target, request, again, resent, progress);
         async move {
             let (response, lease) = sending.await?;
             if !well_framed(&response) {
@@ -776,26 +806,24 @@ fn well_framed(response: &Response<Incoming>) -> bool {
         })
 }
 
-/// Sends a request to a target of `pool` with `send`, under the
-/// response-head timer (`connect_timeout` + `response_timeout`): one retry
-/// on another target after a connect failure when `may_retry` (body-less
-/// idempotent requests only), every failure counted and classified, and
-/// the target's health recorded. `send` says, through its flag, whether it
-/// sent the request a second time on a fresh connection (a pooled one had
-/// closed under it). Both data paths send through here.
+/// Sends a request to a target of `pool` with `send`, under the timers of
+/// its phases (`connect_timeout` for the connect, `response_timeout` once
+/// the request is written, see [`Progress`]): one retry on another target
+/// after a connect failure when `may_retry` (body-less idempotent requests
+/// only), every upstream failure counted and classified, and the target's
+/// health recorded. A client's body that fails on the way is the client's
+/// answer, not counted against the upstream. `send` says, through its
+/// flag, whether it sent the request a second time on a fresh connection
+/// (a pooled one had closed under it). Both data paths send through here.
 pub(crate) async fn attempts<A: Attempt>(
     shared: &Shared,
     pool: &Pool,
     may_retry: bool,
     attempt: &mut A,
+    progress: &Progress,
 ) -> Result<A::Sent, GatewayError> {
     let mut avoid = None;
-    // The connect has its own timer (connect_timeout, labelled
-    // connect_timeout); the response head gets response_timeout on top.
-    let head_budget = pool
-        .config
-        .connect_timeout
-        .saturating_add(pool.config.response_timeout);
+    let (connect, response) = (pool.config.connect_timeout, pool.config.response_timeout);
     loop {
         let target = match pool.pick(avoid) {
             Pick::Target(t) => t,
@@ -807,14 +835,14 @@ pub(crate) async fn attempts<A: Attempt>(
             }
         };
         let mut resent = false;
+        if avoid.is_some() {
+            progress.restart();
+        }
         // The send future is made where it is pinned, so it is not moved
         // once made: it is most of this future's size.
         let outcome = {
-            let sending = std::pin::pin!(attempt.send(target, &mut resent));
-            match Deadline::after(head_budget) {
-                Some(deadline) => crate::deadline::race(sending, deadline).await,
-                None => tokio::time::timeout(head_budget, sending).await.ok(),
-            }
+            let sending = std::pin::pin!(attempt.send(target, &mut resent, progress));
+            crate::deadline::guard(sending, progress, connect, response).await
         };
         if resent {
             shared
@@ -826,15 +854,14 @@ pub(crate) async fn attempts<A: Attempt>(
                 .inc();
         }
         let failure = match outcome {
-            Some(Ok(sent)) => {
+            Ok(Ok(sent)) => {
                 pool.record_success(target);
                 return Ok(sent);
             }
-            None => UpstreamFailure::Timeout,
-            Some(Err(SendError::BodyTooLarge { limit })) => {
-                return Err(GatewayError::BodyTooLarge { limit });
-            }
-            Some(Err(SendError::Failure(failure))) => failure,
+            Err(Phase::Connecting) => UpstreamFailure::ConnectTimeout,
+            Err(Phase::Sending | Phase::Written) => UpstreamFailure::Timeout,
+            Ok(Err(SendError::ClientBody(e))) => return Err(e.into()),
+            Ok(Err(SendError::Failure(failure))) => failure,
         };
         shared
             .metrics
@@ -886,6 +913,11 @@ fn upstream_response(
     debug_headers: bool,
 ) -> Response<ResponseBody> {
     let (mut parts, body) = response.into_parts();
+    // The gateway answers in its own version (RFC 9110 section 6.2), not
+    // the upstream's: an HTTP/1.0 upstream's body of unknown length is
+    // chunked for an HTTP/1.1 client, whose connection stays open, as on
+    // the direct path (hyper's server speaks 1.0 to a 1.0 client itself).
+    parts.version = Version::HTTP_11;
     // Transfer-Encoding overrides Content-Length (RFC 9112 section 6.3),
     // and a length that was not the framing is not forwarded: the body is
     // framed anew for the client.

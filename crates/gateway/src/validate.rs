@@ -2,15 +2,17 @@
 //! body.malformed, body.schema and body.too_large rows, checked before forwarding.
 
 use std::fmt;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method};
 use http_body::Body as _;
-use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+use crate::body::{ClientBodyError, LimitedIncoming};
 use crate::config::SchemaDoc;
 use crate::error::GatewayError;
 
@@ -100,36 +102,33 @@ impl Schema {
 ///
 /// In precedence order: a body that is not JSON by its Content-Type is
 /// refused before any byte is read (415); the body is then read up to
-/// `max_body_bytes` (413), parsed (400 body.malformed, with the position;
-/// an empty body and duplicate member names are malformed too) and
-/// validated (400 body.schema, every violation). A GET, HEAD, DELETE,
-/// OPTIONS or TRACE request without a body passes untouched.
+/// `max_body_bytes` (413), each wait for the client at most `body_timeout`
+/// (408), parsed (400 body.malformed, with the position; an empty body,
+/// duplicate member names, a body cut short or with broken chunked framing
+/// are malformed too) and validated (400 body.schema, every violation). A
+/// GET, HEAD, DELETE, OPTIONS or TRACE request without a body passes
+/// untouched.
 pub async fn read_valid_body(
     method: &Method,
     content_type: Option<&HeaderValue>,
     body: Incoming,
     schema: &Schema,
     max_body_bytes: u64,
+    body_timeout: Duration,
 ) -> Result<Bytes, GatewayError> {
     if !to_validate(method, content_type, body.is_end_stream())? {
         return Ok(Bytes::new());
     }
 
-    let limit = usize::try_from(max_body_bytes).unwrap_or(usize::MAX);
-    let bytes = match Limited::new(body, limit).collect().await {
+    let body = LimitedIncoming::new(body, max_body_bytes, body_timeout);
+    let bytes = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return Err(GatewayError::BodyTooLarge {
-                limit: max_body_bytes,
-            });
-        }
-        // The client stopped sending (or broke the framing) mid-body: the
-        // JSON text is cut short, and no position in it is known.
         Err(e) => {
-            return Err(GatewayError::MalformedBody {
-                message: format!("the body ended before it was complete ({e})"),
-                line: 0,
-                column: 0,
+            return Err(match e.downcast::<ClientBodyError>() {
+                Ok(e) => GatewayError::from(*e),
+                Err(e) => GatewayError::Internal {
+                    detail: e.to_string(),
+                },
             });
         }
     };

@@ -59,6 +59,7 @@ fn minimal_example_is_the_defaults_plus_one_route() {
             max_header_bytes: 16_384,
             max_uri_bytes: 8_192,
             keep_encoded_slashes: false,
+            body_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(75),
             header_timeout: Duration::from_secs(30),
@@ -292,8 +293,8 @@ fn unknown_nested_keys_are_named() {
             "gw.toml:3: gateway.lisen: unknown field `lisen`, expected one of {}",
             "`listen`, `admin_listen`, `realm`, `debug_headers`, `max_concurrent_requests`, \
              `max_body_bytes`, `max_header_bytes`, `max_uri_bytes`, `keep_encoded_slashes`, \
-             `shutdown_grace`, `idle_timeout`, `header_timeout`, `max_connections`, `workers`, \
-             `access_log`, `direct_path`, `tls`, `maintenance`"
+             `body_timeout`, `shutdown_grace`, `idle_timeout`, `header_timeout`, \
+             `max_connections`, `workers`, `access_log`, `direct_path`, `tls`, `maintenance`"
         )
     );
     assert_eq!(
@@ -422,6 +423,17 @@ fn durations_are_checked_where_they_are_written() {
     );
     let config = load("[gateway]\nshutdown_grace = \"0s\"\n").unwrap();
     assert_eq!(config.gateway.shutdown_grace, Duration::ZERO);
+    assert_eq!(
+        refused("[gateway]\nbody_timeout = \"0ms\"\n"),
+        "gw.toml:2: gateway.body_timeout: must be greater than 0"
+    );
+    assert_eq!(
+        refused("[gateway]\n\nbody_timeout = \"a minute\"\n"),
+        "gw.toml:3: gateway.body_timeout: invalid duration \"a minute\": expected a number \
+         followed by ms, s, m or h"
+    );
+    let config = load("[gateway]\nbody_timeout = \"2.5s\"\n").unwrap();
+    assert_eq!(config.gateway.body_timeout, Duration::from_millis(2500));
 }
 
 #[test]

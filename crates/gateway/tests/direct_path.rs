@@ -240,6 +240,23 @@ async fn both_paths_relay_every_framing_alike() {
             b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort",
         ),
         ("HTTP/1.0", b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok"),
+        (
+            "HTTP/1.0 until close",
+            b"HTTP/1.0 200 OK\r\ncontent-type: text/plain\r\n\r\nread to the end",
+        ),
+        (
+            "HTTP/1.0 keep-alive",
+            b"HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ncontent-length: 2\r\n\r\nok",
+        ),
+        (
+            "HTTP/1.0 keep-alive until close",
+            b"HTTP/1.0 200 OK\r\nconnection: keep-alive\r\n\r\nread to the end",
+        ),
+        (
+            "HTTP/1.0 chunked (invalid: no transfer coding in HTTP/1.0)",
+            b"HTTP/1.0 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        ),
+        ("HTTP/1.0 no content", b"HTTP/1.0 204 No Content\r\n\r\n"),
     ];
     for (what, reply) in replies {
         let upstream = canned(vec![reply]).await;
@@ -256,6 +273,37 @@ async fn both_paths_relay_every_framing_alike() {
                     "{what}, {method}: direct path (left) vs hyper path (right)"
                 );
             }
+        }
+    }
+}
+
+#[tokio::test]
+async fn both_paths_answer_an_http_1_0_upstream_in_http_1_1_and_keep_the_client() {
+    // The gateway sends its own version (RFC 9110 section 6.2): a body the
+    // upstream ends by closing is chunked for the client, whose connection
+    // goes on to its next request.
+    for reply in [
+        &b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok"[..],
+        b"HTTP/1.0 200 OK\r\n\r\nread to the end",
+    ] {
+        let upstream = canned(vec![reply]).await;
+        let (direct, hyper) = both_paths(upstream).await;
+        for gw in [&direct, &hyper] {
+            let text = raw_exchange(
+                gw.addr(),
+                b"GET /a HTTP/1.1\r\nhost: a\r\n\r\nGET /b HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+            )
+            .await;
+            let status_lines: Vec<&str> = text
+                .match_indices("HTTP/1.")
+                .map(|(at, _)| &text[at..at + 12])
+                .collect();
+            assert_eq!(
+                status_lines,
+                ["HTTP/1.1 200", "HTTP/1.1 200"],
+                "{:?}: {text}",
+                String::from_utf8_lossy(reply)
+            );
         }
     }
 }

@@ -49,6 +49,7 @@ pub(super) struct FileGateway {
     pub(super) max_header_bytes: Option<Spanned<i64>>,
     pub(super) max_uri_bytes: Option<Spanned<i64>>,
     pub(super) keep_encoded_slashes: Option<bool>,
+    pub(super) body_timeout: Option<Spanned<String>>,
     pub(super) shutdown_grace: Option<Spanned<String>>,
     pub(super) idle_timeout: Option<Spanned<String>>,
     pub(super) header_timeout: Option<Spanned<String>>,

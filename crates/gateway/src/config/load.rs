@@ -46,6 +46,8 @@ const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 /// Half of nginx's `client_header_timeout`: a head is a few packets.
 const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// As nginx's `client_body_timeout`.
+const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(15);
 const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
@@ -513,6 +515,13 @@ fn build_gateway(g: FileGateway, src: &Source<'_>) -> Result<Gateway, ConfigErro
             src,
         )?,
         keep_encoded_slashes: g.keep_encoded_slashes.unwrap_or(false),
+        body_timeout: duration(
+            g.body_timeout,
+            "gateway.body_timeout",
+            DEFAULT_BODY_TIMEOUT,
+            Zero::Refused,
+            src,
+        )?,
         shutdown_grace: duration(
             g.shutdown_grace,
             "gateway.shutdown_grace",

@@ -49,6 +49,9 @@ pub struct Gateway {
     /// Keep `%2F` / `%5C` in paths as data instead of refusing them
     /// (`request.path_unsafe`).
     pub keep_encoded_slashes: bool,
+    /// The longest wait for the next piece of a request body; beyond:
+    /// 408 `request.body_timeout`.
+    pub body_timeout: Duration,
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_grace: Duration,
     /// How long a client connection may stay open with no request in

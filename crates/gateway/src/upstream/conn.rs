@@ -32,7 +32,8 @@ use tokio::time::Instant;
 
 use super::classify::{UpstreamFailure, classify_connect, classify_send};
 use super::{Pool, Target, UpstreamRequestBody};
-use crate::body::BodyLimitExceeded;
+use crate::body::ClientBodyError;
+use crate::deadline::Progress;
 
 type Sender = http1::SendRequest<UpstreamRequestBody>;
 
@@ -297,8 +298,21 @@ pub(super) enum ConnectError {
 pub enum SendError {
     /// The upstream failed, as the contract names it.
     Failure(UpstreamFailure),
-    /// The client's streamed body grew past the limit.
-    BodyTooLarge { limit: u64 },
+    /// The client's body failed on its way (too large, stalled, broken,
+    /// cut short): the client's fault, not the upstream's.
+    ClientBody(ClientBodyError),
+}
+
+impl SendError {
+    /// A request that got no response head on an open connection: the
+    /// client's body failing, carried up through hyper as its cause, or
+    /// the upstream failing.
+    fn of_send(error: &hyper::Error) -> SendError {
+        match super::cause::<ClientBodyError>(error) {
+            Some(e) => SendError::ClientBody(e.clone()),
+            None => SendError::Failure(classify_send(error)),
+        }
+    }
 }
 
 /// The connection that carries a response, until its body ends. Returned
@@ -495,12 +509,17 @@ impl Pool {
     /// The request is queued on a pooled connection before the returned
     /// future is first polled, so that future holds only what is still to
     /// come (it is part of every request's future; see `proxy`).
+    ///
+    /// `progress` learns when the connection is there and the request
+    /// handed to it (written, for a request whose body does not stream;
+    /// a streamed body says itself when it has ended).
     pub fn send<'a, F>(
         self: &'a Arc<Self>,
         target: &'a Target,
         req: Request<UpstreamRequestBody>,
         retry: Option<F>,
         resent: &'a mut bool,
+        progress: &'a Progress,
     ) -> impl Future<Output = Result<(Response<Incoming>, Lease), SendError>> + Send + 'a
     where
         F: FnOnce() -> Request<UpstreamRequestBody> + Send + 'a,
@@ -510,10 +529,12 @@ impl Pool {
         // reuse, and would otherwise make every request's future larger.
         let attempt = match self.checkout(slot) {
             Some((mut sender, watch)) => {
+                let streams = streams(&req);
                 let sending = sender.try_send_request(req);
+                progress.handed(streams);
                 Attempt::Pooled(sender, watch, sending)
             }
-            None => Attempt::Fresh(Box::pin(self.send_fresh(target, slot, req))),
+            None => Attempt::Fresh(Box::pin(self.send_fresh(target, slot, req, progress))),
         };
         async move {
             let (sender, watch, sending) = match attempt {
@@ -523,10 +544,10 @@ impl Pool {
             let req = match sending.await {
                 Ok(response) => return Ok((response, self.lease(slot, sender, watch))),
                 Err(mut e) => {
-                    if let Some(limit) = super::cause::<BodyLimitExceeded>(e.error()) {
-                        return Err(SendError::BodyTooLarge { limit: limit.limit });
-                    }
-                    let failure = classify_send(e.error());
+                    let failure = match SendError::of_send(e.error()) {
+                        SendError::Failure(failure) => failure,
+                        client => return Err(client),
+                    };
                     match (e.take_message(), retry) {
                         // hyper refused the connection before writing the
                         // request: what it read while idle says why.
@@ -540,7 +561,8 @@ impl Pool {
                 }
             };
             *resent = true;
-            Box::pin(self.send_fresh(target, slot, req)).await
+            progress.restart();
+            Box::pin(self.send_fresh(target, slot, req, progress)).await
         }
     }
 
@@ -550,19 +572,18 @@ impl Pool {
         target: &Target,
         slot: usize,
         req: Request<UpstreamRequestBody>,
+        progress: &Progress,
     ) -> Result<(Response<Incoming>, Lease), SendError> {
         let (mut sender, watch) = self
             .connect(target)
             .await
             .map_err(|e| SendError::Failure(classify_connect(&e)))?;
-        match sender.try_send_request(req).await {
+        let streams = streams(&req);
+        let sending = sender.try_send_request(req);
+        progress.handed(streams);
+        match sending.await {
             Ok(response) => Ok((response, self.lease(slot, sender, watch))),
-            Err(e) => {
-                if let Some(limit) = super::cause::<BodyLimitExceeded>(e.error()) {
-                    return Err(SendError::BodyTooLarge { limit: limit.limit });
-                }
-                Err(SendError::Failure(classify_send(e.error())))
-            }
+            Err(e) => Err(SendError::of_send(e.error())),
         }
     }
 
@@ -630,6 +651,13 @@ impl Pool {
         let _ = tcp.set_nodelay(true);
         Ok((tcp, host))
     }
+}
+
+/// Whether the request's body streams from the client (and so says itself
+/// when it has all gone), rather than being at hand.
+fn streams(req: &Request<UpstreamRequestBody>) -> bool {
+    use http_body::Body as _;
+    matches!(req.body(), http_body_util::Either::Left(body) if !body.is_end_stream())
 }
 
 /// `host` and `port` of a validated `host:port` target; an IPv6 host loses
