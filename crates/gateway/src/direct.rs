@@ -56,7 +56,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::auth::Identity;
+use crate::admission::{Admitted, Head, HostField, admit, forward_target};
 use crate::body::ClientBodyError;
 use crate::clients::Timeouts;
 use crate::config::{Repair, RouteAuth};
@@ -65,7 +65,6 @@ use crate::error::GatewayError;
 use crate::metrics::{RequestKey, UpstreamLabels};
 use crate::monitor::Observation;
 use crate::proxy::{self, Answered, Attempt, ConnInfo, HOP_BY_HOP};
-use crate::ratelimit::Limiter;
 use crate::routing::RouteState;
 use crate::state::{Runtime, Shared};
 use crate::upstream::{Discard, Pool, SendError, Target, UpstreamFailure};
@@ -273,15 +272,25 @@ async fn exchange(
         runtime.auth.subject_header.as_str(),
         runtime.auth.roles_header.as_str(),
     ];
-    let paths = PathOptions {
-        keep_encoded_slashes: runtime.config.gateway.keep_encoded_slashes,
-    };
-    let Some(head) = RequestHead::read(&req, identity, paths) else {
+    let Some(mut head) = RequestHead::read(&req, identity) else {
         return Next::Handover;
     };
-    let Some(mut admitted) = admit(shared, &runtime, &req, &head, conn.peer.ip()) else {
+    // Every refusal is the hyper path's to answer, and so is a request the
+    // direct path does not take: the same admission, then what only the
+    // direct path asks.
+    let facts = DirectHead {
+        req: &req,
+        head: &head,
+    };
+    let Ok(mut admitted) = admit(shared, &runtime, &facts, conn.peer.ip(), &mut None) else {
         return Next::Handover;
     };
+    let Some(validate) = takes(&runtime, &req, &head, &admitted) else {
+        return Next::Handover;
+    };
+    if let Some(normal) = admitted.normalised.take() {
+        head.forward = Cow::Owned(forward_target(&normal, head.target));
+    }
     let (route, pool) = (admitted.route, admitted.pool);
     let close = head.close;
     let gw = &runtime.config.gateway;
@@ -342,7 +351,7 @@ async fn exchange(
     // body.*: a validated body is read whole first (after the rate limit,
     // as on the hyper path) and checked before anything goes upstream.
     if refused.is_none()
-        && let Some(schema) = &admitted.validate
+        && let Some(schema) = &validate
     {
         let start = io.request.len() - first;
         refused = match body.read_into(client, &mut io.request).await {
@@ -493,8 +502,8 @@ struct RequestHead<'b> {
     method: Method,
     /// The request-target, in origin form, as it came.
     target: &'b str,
-    /// The path, normalised: what is routed.
-    path: Cow<'b, str>,
+    /// The path, as sent.
+    path: &'b str,
     /// The target forwarded: the normal path and the query as it came.
     forward: Cow<'b, str>,
     /// A valid authority (so it needs no escaping in `Forwarded`).
@@ -525,7 +534,6 @@ impl<'b> RequestHead<'b> {
     fn read(
         req: &httparse::Request<'_, 'b>,
         identity: [&str; 2],
-        paths: PathOptions,
     ) -> Option<RequestHead<'b>> {
         if req.version != Some(1) {
             return None;
@@ -541,14 +549,8 @@ impl<'b> RequestHead<'b> {
             _ => return None,
         };
         let target = req.path?;
-        let path = normalize_path(origin_form_path(target)?, paths).ok()?;
-        let forward = match &path {
-            Cow::Borrowed(_) => Cow::Borrowed(target),
-            Cow::Owned(normal) => match target.split_once('?') {
-                Some((_, query)) => Cow::Owned(format!("{normal}?{query}")),
-                None => Cow::Owned(normal.clone()),
-            },
-        };
+        let path = origin_form_path(target)?;
+        let forward = Cow::Borrowed(target);
         let mut head = RequestHead {
             method,
             target,
@@ -684,101 +686,94 @@ static TARGET_BYTES: LazyLock<[u8; 256]> = LazyLock::new(|| {
     table
 });
 
-/// A request that passed the checks the direct path runs itself.
-struct Admitted<'r, 's> {
-    route: &'r Arc<RouteState>,
-    pool: &'r Arc<Pool>,
-    /// Who sent it, on a route with `auth`.
-    identity: Option<Identity>,
-    /// The route's rate limit, and the key the request counts under.
-    limit: Option<(&'r Limiter, String)>,
-    /// The schema the body must match, when it is validated.
-    validate: Option<Arc<crate::validate::Schema>>,
-    _in_flight: crate::state::InFlight<'s>,
+/// A head as httparse read it, with what the direct path learned of it.
+struct DirectHead<'x, 'b> {
+    req: &'x httparse::Request<'x, 'b>,
+    head: &'x RequestHead<'b>,
 }
 
-/// The hyper path's checks, in its order, for a request that passes them
-/// all on a route the direct path serves; `None` sends the request to the
-/// hyper path, which answers whatever refusal is due. (The rate limit,
-/// which counts, comes after: a request is counted on one path only.)
-fn admit<'r, 's>(
-    shared: &'s Shared,
-    runtime: &'r Runtime,
-    req: &httparse::Request<'_, '_>,
-    head: &RequestHead<'_>,
-    peer: std::net::IpAddr,
-) -> Option<Admitted<'r, 's>> {
-    let gw = &runtime.config.gateway;
-    if head.target.len() > gw.max_uri_bytes
-        || head.size > gw.max_header_bytes
-        || head.body_len > gw.max_body_bytes
-    {
-        return None;
+impl Head for DirectHead<'_, '_> {
+    fn method(&self) -> &Method {
+        &self.head.method
     }
-    let entry = runtime.routes.find(&head.path)?;
-    if entry.retired().is_some() {
-        return None;
+
+    fn version(&self) -> http::Version {
+        http::Version::HTTP_11
     }
-    let route = entry.route_for(&head.method)?;
-    if !serves(route) {
-        return None;
+
+    fn target_len(&self) -> usize {
+        self.head.target.len()
     }
-    // The clock is read only where a window is configured.
-    if [route.config.maintenance, gw.maintenance]
-        .into_iter()
-        .flatten()
-        .any(|window| window.is_open(SystemTime::now()))
-    {
-        return None;
+
+    fn header_bytes(&self) -> usize {
+        self.head.size
     }
-    let pool = route.pool.as_ref()?;
-    let limiter = route
-        .config
-        .rate_limit
-        .as_ref()
-        .and_then(|name| runtime.limiters.get(name))
-        .map(|l| &**l);
-    let authenticates = route.config.auth != RouteAuth::None;
-    let key_header = limiter.and_then(Limiter::key_header);
-    let mut fields = HeaderMap::new();
-    if authenticates || key_header.is_some() {
-        for field in req.headers.iter() {
-            let read = (authenticates && runtime.auth.reads(field.name))
-                || key_header.is_some_and(|h| field.name.eq_ignore_ascii_case(h.as_str()));
-            if read {
-                fields.append(
-                    HeaderName::from_bytes(field.name.as_bytes()).ok()?,
-                    HeaderValue::from_bytes(field.value).ok()?,
-                );
-            }
+
+    fn path(&self) -> &str {
+        self.head.path
+    }
+
+    fn host(&self) -> HostField<'_> {
+        // `read` takes one Host, in a Connection that names none.
+        HostField {
+            count: 1,
+            first: Some(self.head.host),
+            named_in_connection: false,
         }
     }
-    let identity = proxy::authenticate(runtime, route, &fields).ok()?;
-    proxy::authorize(runtime, route, identity.as_ref(), &head.path).ok()?;
-    // body.media is answered before the body is read: by hyper.
-    let validate = match &route.schema {
+
+    fn authority(&self) -> Option<&str> {
+        None
+    }
+
+    fn unsupported_coding(&self) -> Option<&[u8]> {
+        // `read` takes no Transfer-Encoding.
+        None
+    }
+
+    fn fields(&self, wanted: &dyn Fn(&str) -> bool) -> Option<Cow<'_, HeaderMap>> {
+        let mut fields = HeaderMap::new();
+        for field in self.req.headers.iter().filter(|f| wanted(f.name)) {
+            fields.append(
+                HeaderName::from_bytes(field.name.as_bytes()).ok()?,
+                HeaderValue::from_bytes(field.value).ok()?,
+            );
+        }
+        Some(Cow::Owned(fields))
+    }
+}
+
+/// What only the direct path asks of an admitted request: a body within
+/// the limit (`body.too_large` is the hyper path's to answer), a plain-HTTP
+/// upstream, and on a route with a schema a body whose media type passes
+/// (`body.media` too is answered by hyper). `Some(schema)` when the body is
+/// to be validated here; `None` hands the request to hyper.
+fn takes(
+    runtime: &Runtime,
+    req: &httparse::Request<'_, '_>,
+    head: &RequestHead<'_>,
+    admitted: &Admitted<'_, '_>,
+) -> Option<Option<Arc<crate::validate::Schema>>> {
+    if head.body_len > runtime.config.gateway.max_body_bytes || !serves(admitted.route) {
+        return None;
+    }
+    match &admitted.route.schema {
         Some(schema) => {
             let content_type = req
                 .headers
                 .iter()
                 .find(|f| f.name.eq_ignore_ascii_case("content-type"))
                 .and_then(|f| HeaderValue::from_bytes(f.value).ok());
-            crate::validate::to_validate(&head.method, content_type.as_ref(), head.body_len == 0)
-                .ok()?
-                .then(|| schema.clone())
+            let validated = crate::validate::to_validate(
+                &head.method,
+                content_type.as_ref(),
+                head.body_len == 0,
+            )
+            .ok()?;
+            Some(validated.then(|| schema.clone()))
         }
-        None => None,
-    };
-    let in_flight = shared.admit(gw.max_concurrent_requests).ok()?;
-    let limit = limiter.map(|l| (l, l.key(identity.as_ref(), peer, &fields)));
-    Some(Admitted {
-        route,
-        pool,
-        identity,
-        limit,
-        validate,
-        _in_flight: in_flight,
-    })
+        None => Some(None),
+    }
 }
 
 /// Whether the direct path serves `route`: one to a plain-HTTP upstream.
@@ -1931,8 +1926,7 @@ pub mod fuzzing {
         let Ok(httparse::Status::Complete(_)) = req.parse(bytes) else {
             return;
         };
-        let Some(head) = RequestHead::read(&req, ["x-subject", "x-roles"], PathOptions::default())
-        else {
+        let Some(mut head) = RequestHead::read(&req, ["x-subject", "x-roles"]) else {
             return;
         };
         let method = req.method.unwrap_or_default();
@@ -1941,12 +1935,18 @@ pub mod fuzzing {
             Some(head.method.clone())
         );
         let uri = http::Uri::try_from(head.target).expect("hyper takes the target");
-        let normal = normalize_path(uri.path(), PathOptions::default());
-        assert_eq!(normal.as_deref(), Ok(&*head.path));
-        // What goes upstream is the normal path, which hyper takes too.
+        assert_eq!(uri.path(), head.path);
+        // What goes upstream is the normal path (as admission makes it),
+        // which hyper takes too.
+        let Ok(normal) = normalize_path(head.path, PathOptions::default()) else {
+            return;
+        };
+        if let Cow::Owned(normal) = &normal {
+            head.forward = Cow::Owned(forward_target(normal, head.target));
+        }
         let forwarded =
             http::Uri::try_from(&*head.forward).expect("hyper takes the forwarded target");
-        assert_eq!(forwarded.path(), head.path);
+        assert_eq!(forwarded.path(), normal);
         assert_eq!(forwarded.query(), uri.query());
         for field in req.headers.iter() {
             http::HeaderName::from_bytes(field.name.as_bytes()).expect("hyper takes the name");

@@ -8,14 +8,12 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use bytes::Bytes;
 use std::borrow::Cow;
 
 use candor_contract::{
-    Authority, Challenge, Exchange, HostError, PathOptions, RetryAfter, content_length_value,
-    forwarded_quotes_closed, normalize_path, rules,
+    Challenge, Exchange, RetryAfter, content_length_value, forwarded_quotes_closed, rules,
 };
 use http::header::{
     ACCEPT, CONNECTION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, TE,
@@ -27,6 +25,7 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
+use crate::admission::{Admitted, Head, HostField, admit, forward_target};
 use crate::auth::{self, AuthError, Identity, Scheme};
 use crate::body::{LimitedIncoming, UpstreamBody};
 use crate::config::OnStoreError;
@@ -41,7 +40,7 @@ use crate::metrics::{
 use crate::monitor::Observation;
 use crate::ratelimit::Decision;
 use crate::routing::RouteState;
-use crate::state::{InFlight, Runtime, Shared};
+use crate::state::{Runtime, Shared};
 use crate::upstream::{Lease, Pick, Pool, SendError, Target, UpstreamFailure};
 
 /// What the client gets: a gateway-made body or the upstream's, streamed.
@@ -263,17 +262,6 @@ pub(crate) fn record_head<'a>(
     (key, elapsed.as_secs_f64())
 }
 
-/// A request that passed every check answered without waiting: its route,
-/// its upstream, who sent it, and its place among the requests in flight.
-struct Admitted<'a> {
-    _in_flight: InFlight<'a>,
-    route: &'a RouteState,
-    pool: &'a Arc<Pool>,
-    identity: Option<Identity>,
-    /// The normalised path, when it differs from the target's.
-    normalised: Option<String>,
-}
-
 /// Runs a request through the gateway's checks and the upstream. The
 /// common route (no rate limit, no body schema) has nothing to wait for
 /// before the upstream, so only the upstream exchange is awaited inline;
@@ -291,13 +279,25 @@ async fn route_request(
     request_id: &HeaderValue,
     trace: &mut Trace,
 ) -> Result<Response<ResponseBody>, GatewayError> {
-    let admitted = admit(shared, runtime, &parts, fields, trace)?;
+    let mut matched = None;
+    let head = HyperHead {
+        parts: &parts,
+        fields,
+    };
+    let admitted = admit(shared, runtime, &head, conn.peer.ip(), &mut matched);
+    if let Some(route) = matched {
+        trace.route = Some(route.label.clone());
+        if let Some(debug) = route.config.debug_headers {
+            trace.debug_headers = debug;
+        }
+    }
+    let mut admitted = admitted?;
     let route = admitted.route;
     let gw = &runtime.config.gateway;
     // rate.limited: after authentication (quotas follow the subject),
     // before the body is read.
-    if route.config.rate_limit.is_some() {
-        Box::pin(rate_limit(shared, runtime, conn, &parts, trace, &admitted)).await?;
+    if let Some((limiter, key)) = admitted.limit.take() {
+        trace.rate_fields = Box::pin(count_request(shared, limiter, key)).await?;
     }
     trace.upstream = Some(admitted.pool.name.clone());
     let (body, body_empty) = take_body(body, fields, gw.max_body_bytes)?;
@@ -346,166 +346,6 @@ async fn route_request(
     ))
 }
 
-/// The checks in the contract's order, up to the ones that may wait:
-/// request limits, overload, route, method, maintenance, authentication
-/// and authorization.
-fn admit<'a>(
-    shared: &'a Shared,
-    runtime: &'a Runtime,
-    req: &http::request::Parts,
-    fields: &Fields,
-    trace: &mut Trace,
-) -> Result<Admitted<'a>, GatewayError> {
-    let gw = &runtime.config.gateway;
-
-    // request.* limits
-    let uri_len = req.uri.path_and_query().map_or(1, |pq| pq.as_str().len());
-    if uri_len > gw.max_uri_bytes {
-        return Err(GatewayError::UriTooLong {
-            len: uri_len,
-            limit: gw.max_uri_bytes,
-        });
-    }
-    if fields.size > gw.max_header_bytes {
-        return Err(GatewayError::HeadersTooLarge {
-            len: fields.size,
-            limit: gw.max_header_bytes,
-        });
-    }
-    check_request(req, fields)?;
-    // request.path_unsafe; the normal path is what is routed and forwarded.
-    let path = normal_path(req.uri.path(), gw)?;
-
-    // gateway.overloaded: shed before any work is spent.
-    let in_flight = shared.admit(gw.max_concurrent_requests)?;
-
-    // route.unknown, route.retired, route.method
-    let entry = runtime
-        .routes
-        .find(&path)
-        .ok_or_else(|| GatewayError::RouteUnknown {
-            path: path.clone().into_owned(),
-        })?;
-    if let Some(retired) = entry.retired() {
-        trace.route = Some(retired.label.clone());
-        let successor = match &retired.config.action {
-            crate::config::Action::Retired { successor } => successor.clone(),
-            crate::config::Action::Proxy { .. } => None,
-        };
-        return Err(GatewayError::Retired { successor });
-    }
-    let route = entry
-        .route_for(&req.method)
-        .ok_or_else(|| GatewayError::MethodNotAllowed {
-            method: req.method.to_string(),
-            allow: entry.allow.clone(),
-        })?;
-    trace.route = Some(route.label.clone());
-    if let Some(debug) = route.config.debug_headers {
-        trace.debug_headers = debug;
-    }
-
-    // gateway.maintenance (route window first, then the gateway's)
-    for window in [route.config.maintenance, gw.maintenance]
-        .into_iter()
-        .flatten()
-    {
-        let now = SystemTime::now();
-        if window.is_open(now) {
-            let retry_after = window.until.duration_since(now).unwrap_or_default();
-            return Err(GatewayError::Maintenance { retry_after });
-        }
-    }
-
-    // auth.*, then authz.*
-    let identity = authenticate(runtime, route, &req.headers)?;
-    authorize(runtime, route, identity.as_ref(), &path)?;
-
-    let Some(pool) = &route.pool else {
-        return Err(GatewayError::Internal {
-            detail: format!("route {} has no upstream", route.label),
-        });
-    };
-    Ok(Admitted {
-        _in_flight: in_flight,
-        route,
-        pool,
-        identity,
-        normalised: match path {
-            Cow::Borrowed(_) => None,
-            Cow::Owned(path) => Some(path),
-        },
-    })
-}
-
-/// The request.* checks of the request line and fields that come before
-/// any routing: the method (`CONNECT` is never forwarded), the transfer
-/// coding, and the Host field (RFC 9112 section 3.2: exactly one, a valid
-/// authority; an HTTP/2 request may carry `:authority` instead).
-fn check_request(req: &http::request::Parts, fields: &Fields) -> Result<(), GatewayError> {
-    if req.method == Method::CONNECT {
-        return Err(GatewayError::MethodUnsupported {
-            method: req.method.to_string(),
-        });
-    }
-    if let Some(coding) = &fields.unsupported_coding {
-        return Err(GatewayError::CodingUnsupported {
-            coding: String::from_utf8_lossy(coding.as_bytes()).into_owned(),
-        });
-    }
-    let host = match (fields.hosts, &fields.host) {
-        (1, Some(host)) => Authority::parse(host.as_bytes()).map(drop),
-        (0, _) if req.version >= Version::HTTP_2 => match req.uri.authority() {
-            Some(authority) => Authority::parse(authority.as_str().as_bytes()).map(drop),
-            None => Err(HostError::Missing),
-        },
-        (0, _) => Err(HostError::Missing),
-        _ => Err(HostError::Repeated),
-    };
-    let host = match fields.connection_names_host {
-        true => host.and(Err(HostError::NamedInConnection)),
-        false => host,
-    };
-    host.map_err(|e| GatewayError::BadHost { why: e.why() })
-}
-
-/// The path routed and forwarded: the target's, normalised once
-/// (`request.path_unsafe` when that cannot be done safely).
-pub(crate) fn normal_path<'p>(
-    path: &'p str,
-    gw: &crate::config::Gateway,
-) -> Result<Cow<'p, str>, GatewayError> {
-    let options = PathOptions {
-        keep_encoded_slashes: gw.keep_encoded_slashes,
-    };
-    normalize_path(path, options).map_err(|e| GatewayError::PathUnsafe { why: e.why() })
-}
-
-/// Counts the request against its route's rate limit: the fields for the
-/// response when allowed, `rate.limited` (or the store's failure, per the
-/// limit's `on_store_error`) otherwise.
-async fn rate_limit(
-    shared: &Shared,
-    runtime: &Runtime,
-    conn: &ConnInfo,
-    parts: &http::request::Parts,
-    trace: &mut Trace,
-    admitted: &Admitted<'_>,
-) -> Result<(), GatewayError> {
-    let Some(limiter) = admitted
-        .route
-        .config
-        .rate_limit
-        .as_ref()
-        .and_then(|n| runtime.limiters.get(n))
-    else {
-        return Ok(());
-    };
-    let key = limiter.key(admitted.identity.as_ref(), conn.peer.ip(), &parts.headers);
-    trace.rate_fields = count_request(shared, limiter, key).await?;
-    Ok(())
-}
-
 /// Counts a request against `limiter` under `key`: the fields for the
 /// response when allowed; `rate.limited`, or the store's failure as the
 /// limit's `on_store_error` says, otherwise.
@@ -541,6 +381,60 @@ pub(crate) async fn count_request(
                 OnStoreError::Allow => Ok(Vec::new()),
             }
         }
+    }
+}
+
+/// A head as hyper's server parsed it, with the facts the scan gathered.
+struct HyperHead<'h> {
+    parts: &'h http::request::Parts,
+    fields: &'h Fields,
+}
+
+impl Head for HyperHead<'_> {
+    fn method(&self) -> &Method {
+        &self.parts.method
+    }
+
+    fn version(&self) -> Version {
+        self.parts.version
+    }
+
+    fn target_len(&self) -> usize {
+        self.parts
+            .uri
+            .path_and_query()
+            .map_or(1, |pq| pq.as_str().len())
+    }
+
+    fn header_bytes(&self) -> usize {
+        self.fields.size
+    }
+
+    fn path(&self) -> &str {
+        self.parts.uri.path()
+    }
+
+    fn host(&self) -> HostField<'_> {
+        HostField {
+            count: self.fields.hosts,
+            first: self.fields.host.as_ref().map(HeaderValue::as_bytes),
+            named_in_connection: self.fields.connection_names_host,
+        }
+    }
+
+    fn authority(&self) -> Option<&str> {
+        self.parts.uri.authority().map(http::uri::Authority::as_str)
+    }
+
+    fn unsupported_coding(&self) -> Option<&[u8]> {
+        self.fields
+            .unsupported_coding
+            .as_ref()
+            .map(HeaderValue::as_bytes)
+    }
+
+    fn fields(&self, _wanted: &dyn Fn(&str) -> bool) -> Option<Cow<'_, HeaderMap>> {
+        Some(Cow::Borrowed(&self.parts.headers))
     }
 }
 
@@ -593,7 +487,7 @@ fn outbound(
     body: crate::upstream::UpstreamRequestBody,
     body_empty: bool,
     request_id: &HeaderValue,
-    admitted: &Admitted<'_>,
+    admitted: &Admitted<'_, '_>,
 ) -> Result<Outbound, GatewayError> {
     let identity = admitted.identity.as_ref();
     let path_and_query = match (&admitted.normalised, parts.uri.path_and_query()) {
@@ -602,10 +496,7 @@ fn outbound(
         // Never a path the gateway did not route: the normal one, with the
         // query as it came.
         (Some(path), pq) => {
-            let target = match pq.and_then(http::uri::PathAndQuery::query) {
-                Some(query) => format!("{path}?{query}"),
-                None => path.clone(),
-            };
+            let target = forward_target(path, pq.map_or("", http::uri::PathAndQuery::as_str));
             http::uri::PathAndQuery::try_from(target).map_err(|_| GatewayError::PathUnsafe {
                 why: "cannot be forwarded once normalised",
             })?
