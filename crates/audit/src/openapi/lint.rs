@@ -157,14 +157,10 @@ impl Linter<'_> {
 
     /// Records that `rule` could not judge `subject`, and why.
     fn skip(&mut self, rule: &'static Rule, subject: String, reference: &str) {
-        let why = if reference.is_empty() {
-            "what it needs is behind a $ref that could not be followed".to_owned()
-        } else {
-            format!(
-                "what it needs is behind $ref {}, which was not followed",
-                self.show_ref(reference)
-            )
-        };
+        let why = format!(
+            "not judged: it depends on $ref {}, which could not be followed",
+            self.show_ref(reference)
+        );
         self.skipped.push(Case {
             rule,
             subject,
@@ -183,18 +179,10 @@ impl Linter<'_> {
             if self.doc.resolve(item, &at).is_none() {
                 let reference = item.get("$ref").and_then(Value::as_str).unwrap_or_default();
                 for rule in OPERATION_RULES {
-                    self.skip(
-                        rule,
-                        format!("{path} (every operation, {})", self.doc.file),
-                        reference,
-                    );
+                    self.skip(rule, format!("{path} (every operation)"), reference);
                 }
             }
         }
-    }
-
-    fn subject(&self, op: &Operation) -> String {
-        format!("{} ({})", op.label(), self.doc.file_of(&op.pointer))
     }
 
     fn operation(&mut self, entry: usize, op: &Operation) {
@@ -219,7 +207,7 @@ impl Linter<'_> {
             ];
             for (rule, applies) in OPERATION_RULES.into_iter().zip(applies) {
                 if applies {
-                    self.skip(rule, self.subject(op), &reference);
+                    self.skip(rule, op.label(), &reference);
                 }
             }
             return;
@@ -296,7 +284,7 @@ impl Linter<'_> {
         if op.response("422").is_some() && op.response("400").is_none() {
             if let Some(unknown) = op.unknown(&Declared::RequestBody) {
                 let reference = unknown.reference.clone();
-                self.skip(&SPEC_422_WITHOUT_400, self.subject(op), &reference);
+                self.skip(&SPEC_422_WITHOUT_400, op.label(), &reference);
             } else if let Some(json) = op.request_body.as_ref().and_then(|b| b.json()) {
                 self.report(
                     &SPEC_422_WITHOUT_400,
@@ -375,11 +363,7 @@ impl Linter<'_> {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned();
-            let subject = format!(
-                "{} {key} response ({})",
-                op.label(),
-                self.doc.file_of(&response.pointer)
-            );
+            let subject = format!("{} {key} response", op.label());
             let rules = header_rule
                 .map(|(rule, _)| rule)
                 .into_iter()
@@ -823,6 +807,70 @@ paths:
         );
         assert_eq!(findings[0].status, 200);
         assert_eq!(findings[2].status, 0);
+    }
+
+    #[test]
+    fn a_json_body_with_422_needs_its_own_400() {
+        let doc = r#"openapi: 3.1.0
+paths:
+  /a:
+    post:
+      requestBody: {content: {'application/merge-patch+json; charset=utf-8': {}}}
+      responses:
+        '200': {description: ok}
+        '422': {description: x}
+  /ranged:
+    post:
+      requestBody: {content: {application/json: {}}}
+      responses: {'200': {description: ok}, 4XX: {description: x}, '422': {description: x}}
+  /both:
+    post:
+      requestBody: {$ref: '#/components/requestBodies/Json'}
+      responses: {'200': {description: ok}, '400': {description: x}, '422': {description: x}}
+  /form:
+    post:
+      requestBody: {content: {multipart/form-data: {}}}
+      responses: {'200': {description: ok}, '422': {description: x}}
+  /none:
+    delete:
+      responses: {'204': {description: ok}, '422': {description: x}}
+components:
+  requestBodies:
+    Json: {content: {application/json: {}}}
+"#;
+        let findings = run(doc);
+        assert_eq!(
+            ids(&findings),
+            ["spec.422_without_400@6", "spec.422_without_400@12"],
+            "a 4XX range is no 400; form bodies and no body are not judged"
+        );
+        assert!(
+            findings[0]
+                .finding
+                .message
+                .contains("application/merge-patch+json"),
+            "{}",
+            findings[0].finding.message
+        );
+        assert_eq!(findings[0].finding.evidence, "declared: 200, 422");
+        assert_eq!(findings[0].finding.rule.status, Some(400));
+    }
+
+    #[test]
+    fn only_200_means_only_successes_whatever_the_2xx() {
+        let findings = run(r#"openapi: 3.1.0
+paths:
+  /a/{id}:
+    parameters: [{name: id, in: path, required: true}]
+    delete:
+      responses: {'204': {description: gone}}
+    put:
+      responses: {'201': {description: x, headers: {Location: {}}}, '202': {description: y}}
+    get:
+      responses: {'200': {description: ok}, '302': {description: moved}}
+"#);
+        assert_eq!(ids(&findings), ["spec.only_200@6", "spec.only_200@8"]);
+        assert_eq!((findings[0].status, findings[1].status), (204, 201));
     }
 
     #[test]

@@ -255,6 +255,13 @@ impl Document {
         // with their path on disk.
         let mut known: HashMap<PathBuf, usize> = HashMap::new();
         let mut disk: Vec<PathBuf> = vec![root.to_path_buf()];
+        // Each file's path from the root file's folder.
+        let root_folder = root.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut within: Vec<String> = vec![
+            root.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ];
         if let Ok(canonical) = std::fs::canonicalize(root) {
             known.insert(canonical, 0);
         }
@@ -281,7 +288,9 @@ impl Document {
                 .parent()
                 .map(Path::to_path_buf)
                 .unwrap_or_default();
-            let shown_folder = Path::new(self.file_of(&prefix))
+            // Names are the root file's folder as the user wrote it, then
+            // the way from there, tidied.
+            let from_root = Path::new(&within[part])
                 .parent()
                 .map(Path::to_path_buf)
                 .unwrap_or_default();
@@ -311,7 +320,8 @@ impl Document {
                     continue;
                 }
                 let on_disk = folder.join(&relative);
-                let shown = normalize(&shown_folder.join(&relative));
+                let inside = normalize(&from_root.join(&relative));
+                let shown = root_folder.join(&inside).to_string_lossy().into_owned();
                 let Ok(canonical) = std::fs::canonicalize(&on_disk) else {
                     self.unfollowed
                         .insert(address, format!("refers to {shown}, which does not exist"));
@@ -328,6 +338,7 @@ impl Document {
                             positions: parsed.positions,
                         });
                         disk.push(on_disk);
+                        within.push(inside);
                         known.insert(canonical, self.parts.len());
                         self.parts.len()
                     }
