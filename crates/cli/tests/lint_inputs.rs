@@ -268,8 +268,12 @@ fn empty_and_unknown_files_are_refused_naming_what_was_expected() {
 #[test]
 fn a_refused_file_stops_the_run_before_any_report() {
     let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/traffic.jsonl");
+    // JSON streams findings as they come: none may come before the
+    // refusal of a later file.
     let out = candor(&[
         "lint",
+        "--format",
+        "json",
         good.to_str().unwrap(),
         fixture("swagger.json").to_str().unwrap(),
     ]);
