@@ -23,8 +23,12 @@ pub struct Located {
     pub file: String,
     /// 0-based index of the exchange in its file.
     pub entry: usize,
-    /// 1-based line of the exchange, for JSON-lines input.
+    /// 1-based line of the exchange, for JSON-lines input, or of the node
+    /// to fix in an OpenAPI document.
     pub line: Option<usize>,
+    /// 1-based column (in characters) of that node, for OpenAPI documents:
+    /// what tells findings apart on a minified document's one line.
+    pub column: Option<usize>,
     pub method: String,
     pub url: String,
     pub status: u16,
@@ -50,6 +54,7 @@ impl Located {
             file: file.into(),
             entry,
             line,
+            column: None,
             method: method.into(),
             url: url.into(),
             status,

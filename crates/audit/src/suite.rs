@@ -525,6 +525,7 @@ fn locate(
         file: options.base_url.clone(),
         entry,
         line: None,
+        column: None,
         method: report.request.method.clone(),
         url: report.request.url.clone(),
         status: response.as_ref().map_or(0, |res| res.status),

@@ -336,13 +336,22 @@ fn format_is_recognised_from_the_content_whatever_the_extension() {
 }
 
 #[test]
-fn empty_input_has_no_exchanges() {
+fn an_empty_input_is_refused() {
     let dir = TempDir::new().unwrap();
-    let file = write(&dir, "empty.jsonl", b"\n  \n");
-
-    let (summary, _) = lint(&file);
-
-    assert_eq!(summary, Summary::default());
+    for (name, content) in [
+        ("blank.jsonl", &b"\n  \n"[..]),
+        ("empty.har", b""),
+        ("bom.jsonl", b"\xEF\xBB\xBF \n"),
+    ] {
+        let file = write(&dir, name, content);
+        let message = lint_error(&file);
+        assert!(
+            message.starts_with(&format!("{}: is empty", file.display())),
+            "{message}"
+        );
+    }
+    let file = write(&dir, "empty.gz", &gzip(b"  \n"));
+    assert!(lint_error(&file).contains(": is empty"));
 }
 
 #[test]
@@ -362,7 +371,10 @@ fn fatal_errors_name_the_file() {
         message.starts_with(&html.display().to_string()),
         "{message}"
     );
-    assert!(message.contains("neither HAR nor JSON lines"), "{message}");
+    assert!(
+        message.contains("not an OpenAPI 3.x document, a HAR file or JSON lines"),
+        "{message}"
+    );
 
     let broken = write(
         &dir,
@@ -375,9 +387,31 @@ fn fatal_errors_name_the_file() {
         "{message}"
     );
 
-    let not_har = write(&dir, "object.json", b"{\n  \"request\": {}\n}\n");
-    let message = lint_error(&not_har);
-    assert!(message.contains("no `log` member"), "{message}");
+    let spread = write(&dir, "object.json", b"{\n  \"request\": {}\n}\n");
+    let message = lint_error(&spread);
+    assert!(message.contains("one exchange per line"), "{message}");
+
+    let other = write(
+        &dir,
+        "package.json",
+        b"{\"name\": \"x\", \"version\": \"1\"}",
+    );
+    let message = lint_error(&other);
+    assert!(
+        message.contains("a JSON object with keys `name`, `version`")
+            && message.contains("expected an OpenAPI 3.x document"),
+        "{message}"
+    );
+    let not_exchanges = write(
+        &dir,
+        "log.jsonl",
+        b"{\"level\":\"info\"}\n{\"level\":\"warn\"}\n",
+    );
+    let message = lint_error(&not_exchanges);
+    assert!(
+        message.contains("first line is not an exchange"),
+        "{message}"
+    );
 
     let mut bad_gzip = gzip(line("GET", "/", 200, json!({})).as_bytes());
     let middle = bad_gzip.len() / 2;

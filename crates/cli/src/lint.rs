@@ -1,15 +1,16 @@
 //! `candor lint`: recorded traffic or OpenAPI documents in, findings out.
 //!
 //! Each file is told apart by its content: an OpenAPI document goes through
-//! the static rules, anything else is traffic for the passive rules.
+//! the static rules, HAR and JSON lines are traffic for the passive rules,
+//! and anything else is refused before anything is printed.
 
-use std::fs::File;
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Write};
 use std::sync::Mutex;
 
 use anyhow::{Context, Result};
+use candor_audit::input::{self, InputError, Kind};
 use candor_audit::lint::{self, LintOptions, Progress};
-use candor_audit::openapi::{self, Document};
+use candor_audit::openapi::{self, Document, LoadError};
 use candor_audit::{Case, Located, Sink, Skipped, Summary, report};
 use candor_contract::CheckOptions;
 use clap::Args;
@@ -52,15 +53,27 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
             assume_json_api: args.assume_json_api,
         },
     };
-    // Every document is read before anything is written: a spec that does
-    // not load stops the run with its file and line, not half a report.
+    // Every file is recognised, and every document read, before anything
+    // is written: a file that is none of the kinds, or a spec that does
+    // not load, stops the run with its file and line, not half a report.
     let mut specs = Vec::new();
     let mut traffic = Vec::new();
     for file in &args.files {
-        if is_openapi(file) {
-            specs.push(Document::load(file)?);
-        } else {
+        if file == input::STDIN {
             traffic.push(file.clone());
+            continue;
+        }
+        match input::identify(file) {
+            Ok(Kind::Traffic(_)) => traffic.push(file.clone()),
+            Ok(Kind::Document) => specs.push(Document::load(file).map_err(|e| match e {
+                // YAML that is no OpenAPI document might have been meant
+                // as anything candor reads: say all three.
+                LoadError::NotOpenApi { file, found } => {
+                    anyhow::Error::new(InputError::Unrecognised { file, found })
+                }
+                other => anyhow::Error::new(other),
+            })?),
+            Err(e) => return Err(e.into()),
         }
     }
     let stdout = io::stdout();
@@ -87,26 +100,6 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
     Ok(args.report.outcome(&summary))
 }
 
-/// Bytes read to tell an OpenAPI document from traffic.
-const SNIFF_BYTES: u64 = 16 * 1024;
-
-/// True when `file` starts like an OpenAPI document. Standard input and
-/// files that cannot be read are left to the traffic reader, which names
-/// what is wrong with them.
-fn is_openapi(file: &str) -> bool {
-    if file == "-" {
-        return false;
-    }
-    let Ok(f) = File::open(file) else {
-        return false;
-    };
-    let mut head = Vec::new();
-    if f.take(SNIFF_BYTES).read_to_end(&mut head).is_err() {
-        return false;
-    }
-    Document::sniff(&String::from_utf8_lossy(&head))
-}
-
 /// The static rules over each document, into `sink`: every finding, then
 /// one case per rule. Each operation counts as an exchange.
 fn lint_specs(docs: &[Document], sink: &mut dyn Sink) -> io::Result<Summary> {
@@ -114,13 +107,17 @@ fn lint_specs(docs: &[Document], sink: &mut dyn Sink) -> io::Result<Summary> {
     for doc in docs {
         let ops = openapi::operations(doc);
         summary.exchanges += ops.len() as u64;
-        let findings = openapi::lint::lint_operations(doc, &ops);
-        for located in &findings {
+        let linted = openapi::lint::lint_document(doc, &ops);
+        for located in &linted.findings {
             summary.count(located.finding.severity);
             sink.finding(located)?;
         }
-        for case in openapi::lint::cases(&doc.file, &findings) {
+        for case in openapi::lint::cases(&doc.file, &linted.findings) {
             sink.case(&case)?;
+        }
+        // Checks a remote (or broken) `$ref` kept from judging.
+        for case in &linted.skipped {
+            sink.case(case)?;
         }
     }
     Ok(summary)

@@ -449,10 +449,14 @@ catalog! {
         expects: "4xx/5xx (and error default) responses with JSON content use application/problem+json",
         summary: "An error response declares JSON content that is not application/problem+json.",
         reference: "RFC 9457 §3";
-    SPEC_ONLY_200 = "spec.only_200", Spec, Some(200), Warn, "Only 200 declared",
+    SPEC_ONLY_200 = "spec.only_200", Spec, None, Warn, "Only 2xx declared",
         expects: "an operation that takes input or credentials declares its 4xx/5xx answers",
-        summary: "An operation that can fail (it takes input or is secured) declares nothing but 200, 2XX or default.",
+        summary: "An operation that can fail (it takes input or is secured) declares nothing but 2xx responses (200, 201, 204, 2XX...) or default.",
         reference: "RFC 9110 §15";
+    SPEC_422_WITHOUT_400 = "spec.422_without_400", Spec, Some(400), Warn, "422 declared without 400",
+        expects: "an operation that takes a JSON body and declares 422 also declares 400",
+        summary: "An operation takes a JSON body and declares 422 but no 400: a body that is not valid JSON must get 400 (body.malformed); 422 is for well-formed input the server cannot process.",
+        reference: "RFC 9110 §15.5.1, §15.5.21; candor contract body.malformed";
     SPEC_405_WITHOUT_ALLOW = "spec.405_without_allow", Spec, Some(405), Error, "405 declared without Allow",
         expects: "a declared 405 response declares an Allow header",
         summary: "A 405 response is declared without the Allow header it must carry.",
@@ -539,7 +543,7 @@ mod tests {
         assert_eq!(section(Section::Passive).count(), 15);
         assert_eq!(section(Section::Probe).count(), 14);
         assert!(section(Section::Fault).count() >= 7);
-        assert_eq!(section(Section::Spec).count(), 12);
+        assert_eq!(section(Section::Spec).count(), 13);
         assert!(section(Section::Spec).all(|r| r.id.starts_with("spec.")));
         assert_eq!(
             RULES.len(),

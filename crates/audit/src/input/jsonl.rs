@@ -167,12 +167,14 @@ fn body(side: &str, text: Option<String>, base64: Option<Base64>) -> Result<Vec<
 }
 
 #[derive(Deserialize)]
+#[serde(expecting = "an exchange: an object with `request` and `response`")]
 struct Line {
     request: LineRequest,
     response: LineResponse,
 }
 
 #[derive(Deserialize)]
+#[serde(expecting = "a request: an object with `method` and `url`")]
 struct LineRequest {
     method: String,
     url: String,
@@ -182,6 +184,7 @@ struct LineRequest {
 }
 
 #[derive(Deserialize)]
+#[serde(expecting = "a response: an object with `status`")]
 struct LineResponse {
     status: u16,
     headers: Option<Headers>,
@@ -343,6 +346,10 @@ mod tests {
                 .starts_with("response.body_base64: invalid base64")
         );
         assert!(err(r#"{"request":"#).starts_with("invalid JSON at column"));
+        assert_eq!(
+            err(r#""GET /""#),
+            "invalid type: string \"GET /\", expected an exchange: an object with `request` and `response`"
+        );
         assert!(
             err(r#"{"request":{"method":"GET","url":"/"},"response":{"status":200}} x"#)
                 .starts_with("invalid JSON")

@@ -1,11 +1,13 @@
 //! Reading recorded traffic: HAR 1.2 and JSON lines, plain or gzip.
 //!
 //! The format and the compression are recognised from the content, never
-//! from the file name. Entries come out in batches so that the linter can
-//! spread the parsing over several threads while memory stays flat.
+//! from the file name ([`identify`] also tells OpenAPI documents apart).
+//! Entries come out in batches so that the linter can spread the parsing
+//! over several threads while memory stays flat.
 
 pub mod har;
 pub mod jsonl;
+mod kind;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
@@ -22,9 +24,12 @@ use crate::Skipped;
 /// The file name that means standard input.
 pub const STDIN: &str = "-";
 
-/// How much of the decompressed content is looked at to recognise the
-/// format before giving up and assuming JSON lines.
-const SNIFF_LIMIT: usize = 1 << 20;
+/// What every input may be, for messages about one that is none of them.
+pub const EXPECTED: &str = "expected an OpenAPI 3.x document (YAML or JSON, with a top-level \
+     `openapi` key), a HAR file, or JSON lines (one object with `request` and `response` per line)";
+
+/// Read at a time while recognising the format.
+const SCAN_CHUNK: usize = 64 * 1024;
 
 /// A fatal problem with a whole input file. Each message names the file.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +44,14 @@ pub enum InputError {
     },
     #[error("{file}: neither HAR nor JSON lines: {reason}")]
     Format { file: String, reason: String },
+    #[error("{file}: is empty; {EXPECTED}")]
+    Empty { file: String },
+    #[error("{file}: not an OpenAPI 3.x document, a HAR file or JSON lines: {found}; {EXPECTED}")]
+    Unrecognised { file: String, found: String },
+    #[error("{file}:{line}: {}", crate::openapi::swagger_advice(file))]
+    Swagger { file: String, line: usize },
+    #[error("{file}: {why}")]
+    Document { file: String, why: &'static str },
     #[error("{file}:{line}:{column}: invalid HAR: {message}")]
     Har {
         file: String,
@@ -53,7 +66,7 @@ impl InputError {
     pub fn io_error(&self) -> Option<&io::Error> {
         match self {
             InputError::Open { error, .. } | InputError::Read { error, .. } => Some(error),
-            InputError::Format { .. } | InputError::Har { .. } => None,
+            _ => None,
         }
     }
 }
@@ -107,17 +120,67 @@ pub struct Traffic<'a> {
     reader: Box<dyn BufRead + Send + 'a>,
 }
 
-/// Decompresses `raw` if it is gzip and recognises its format.
-///
-/// `file` only names the input in errors.
-pub fn decode<'a>(file: &str, raw: impl Read + Send + 'a) -> Result<Traffic<'a>, InputError> {
+/// What a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Recorded traffic, HAR or JSON lines (plain or gzip).
+    Traffic(Format),
+    /// An OpenAPI document, or YAML that only parsing can tell: read it
+    /// with [`crate::openapi::Document::load`].
+    Document,
+}
+
+/// Tells what `path` holds, reading only as far as needed: a traffic
+/// file's first entry, or a JSON document's top-level keys. A file that is
+/// empty, Swagger 2.0 or none of the kinds is refused, naming what was
+/// expected.
+pub fn identify(path: &str) -> Result<Kind, InputError> {
+    let raw = open(path)?;
+    let (verdict, gzip, _, _) = scan(path, raw.reader)?;
+    match verdict {
+        kind::Verdict::Har => Ok(Kind::Traffic(Format::Har)),
+        kind::Verdict::JsonLines => Ok(Kind::Traffic(Format::JsonLines)),
+        kind::Verdict::OpenApi | kind::Verdict::NotJson if gzip => Err(InputError::Document {
+            file: path.to_owned(),
+            why: "gzip-compressed, and not recorded traffic: decompress an OpenAPI document first",
+        }),
+        kind::Verdict::OpenApi | kind::Verdict::NotJson => Ok(Kind::Document),
+        other => Err(refusal(path, other)),
+    }
+}
+
+/// The error for a verdict that is neither traffic nor a document.
+fn refusal(file: &str, verdict: kind::Verdict) -> InputError {
+    let file = file.to_owned();
+    match verdict {
+        kind::Verdict::Empty => InputError::Empty { file },
+        kind::Verdict::Swagger { line } => InputError::Swagger { file, line },
+        kind::Verdict::Other(found) => InputError::Unrecognised { file, found },
+        kind::Verdict::OpenApi => InputError::Document {
+            file,
+            why: "an OpenAPI document, not recorded traffic: give it to `candor lint` as a file",
+        },
+        _ => InputError::Unrecognised {
+            file,
+            found: "content that is not a JSON object".to_owned(),
+        },
+    }
+}
+
+/// Decompresses `raw` if it is gzip and reads until the kind of its
+/// content is known: the verdict, whether it was gzip, the bytes read
+/// (decompressed) and the rest of the stream.
+#[expect(clippy::type_complexity, reason = "one private helper")]
+fn scan<'a>(
+    file: &str,
+    raw: impl Read + Send + 'a,
+) -> Result<(kind::Verdict, bool, Vec<u8>, Box<dyn Read + Send + 'a>), InputError> {
     let mut raw = raw;
     let read_error = |gzip, error| InputError::Read {
         file: file.to_owned(),
         gzip,
         error,
     };
-
     let mut magic = Vec::with_capacity(2);
     read_at_least(&mut raw, &mut magic, 2).map_err(|e| read_error(false, e))?;
     let gzip = magic.starts_with(&[0x1f, 0x8b]);
@@ -127,26 +190,45 @@ pub fn decode<'a>(file: &str, raw: impl Read + Send + 'a) -> Result<Traffic<'a>,
     } else {
         stream
     };
-
     let mut head = Vec::new();
-    let mut want = 4096;
-    let format = loop {
-        let eof = read_at_least(&mut stream, &mut head, want).map_err(|e| read_error(gzip, e))?;
-        match sniff(&head) {
-            Sniff::Known(format) => break format,
-            Sniff::NotJson(byte) => {
-                return Err(InputError::Format {
-                    file: file.to_owned(),
-                    reason: format!(
-                        "the content starts with {:?}, not with a JSON object",
-                        char::from(byte)
-                    ),
-                });
-            }
-            // An empty input is an empty JSON-lines file: no exchanges.
-            Sniff::NeedMore if eof || head.len() >= SNIFF_LIMIT => break Format::JsonLines,
-            Sniff::NeedMore => want = head.len() * 2,
+    let mut scanner = kind::Scanner::new();
+    let verdict = loop {
+        let start = head.len();
+        let eof = read_at_least(&mut stream, &mut head, start + SCAN_CHUNK)
+            .map_err(|e| read_error(gzip, e))?;
+        match scanner.feed(&head[start..]) {
+            kind::Verdict::NeedMore if eof => break scanner.finish(),
+            kind::Verdict::NeedMore => {}
+            verdict => break verdict,
         }
+    };
+    Ok((verdict, gzip, head, stream))
+}
+
+/// Decompresses `raw` if it is gzip and recognises its format.
+///
+/// `file` only names the input in errors. Anything but HAR or JSON lines
+/// (an empty input, an OpenAPI document, other JSON) is refused.
+pub fn decode<'a>(file: &str, raw: impl Read + Send + 'a) -> Result<Traffic<'a>, InputError> {
+    let (verdict, gzip, mut head, stream) = scan(file, raw)?;
+    let format = match verdict {
+        kind::Verdict::Har => Format::Har,
+        kind::Verdict::JsonLines => Format::JsonLines,
+        kind::Verdict::NotJson => {
+            let first = head
+                .iter()
+                .copied()
+                .find(|b| !b.is_ascii_whitespace())
+                .unwrap_or(b' ');
+            return Err(InputError::Unrecognised {
+                file: file.to_owned(),
+                found: format!(
+                    "the content starts with {:?}, not with a JSON object",
+                    char::from(first)
+                ),
+            });
+        }
+        other => return Err(refusal(file, other)),
     };
     if head.starts_with(BOM) {
         head.drain(..BOM.len());
@@ -265,48 +347,6 @@ pub struct Recorded {
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-enum Sniff {
-    Known(Format),
-    NotJson(u8),
-    NeedMore,
-}
-
-/// Recognises the format from the first bytes of the content.
-///
-/// A HAR is an object whose first member is `log`, or an object that spans
-/// several lines (a pretty-printed document); JSON lines start with a
-/// complete object on the first line.
-fn sniff(head: &[u8]) -> Sniff {
-    let head = head.strip_prefix(BOM).unwrap_or(head);
-    let Some(open) = head.iter().position(|b| !b.is_ascii_whitespace()) else {
-        return Sniff::NeedMore;
-    };
-    if head[open] != b'{' {
-        return Sniff::NotJson(head[open]);
-    }
-    let after = &head[open + 1..];
-    let Some(key) = after.iter().position(|b| !b.is_ascii_whitespace()) else {
-        return Sniff::NeedMore;
-    };
-    let multi_line = after[..key].contains(&b'\n');
-    if after[key] != b'"' {
-        return Sniff::Known(if multi_line {
-            Format::Har
-        } else {
-            Format::JsonLines
-        });
-    }
-    let name = &after[key + 1..];
-    if name.len() < 4 {
-        return Sniff::NeedMore;
-    }
-    if name.starts_with(b"log\"") || multi_line {
-        Sniff::Known(Format::Har)
-    } else {
-        Sniff::Known(Format::JsonLines)
-    }
-}
-
 /// Reads into `buf` until it holds `want` bytes or the input ends; true at
 /// the end of the input.
 fn read_at_least(reader: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
@@ -381,28 +421,6 @@ fn path_message(path: &serde_path_to_error::Path, message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn format_of(text: &str) -> Option<Format> {
-        match sniff(text.as_bytes()) {
-            Sniff::Known(format) => Some(format),
-            _ => None,
-        }
-    }
-
-    #[test]
-    fn sniff_recognises_har_and_json_lines() {
-        assert_eq!(format_of("{\"log\":{}}"), Some(Format::Har));
-        assert_eq!(format_of("\n  {\n  \"log\": {"), Some(Format::Har));
-        assert_eq!(format_of("{\n \"comment\": 1"), Some(Format::Har));
-        assert_eq!(format_of("{\"request\":{}}\n"), Some(Format::JsonLines));
-        assert_eq!(
-            format_of("\u{feff}{\"response\":1"),
-            Some(Format::JsonLines)
-        );
-        assert_eq!(format_of("{\"lo"), None);
-        assert!(matches!(sniff(b"<html>"), Sniff::NotJson(b'<')));
-        assert!(matches!(sniff(b"   "), Sniff::NeedMore));
-    }
 
     #[test]
     fn base64_tolerates_missing_padding_and_line_breaks() {

@@ -1,74 +1,65 @@
 //! The static rules (catalog section 5) over an OpenAPI document: what each
 //! operation declares, held against what the contract will demand of it.
 //!
-//! Findings point at the node to fix (a JSON pointer and its line), so a
-//! response shared through `#/components/responses/...` is reported once,
-//! at the component, not once per operation that uses it.
+//! Findings point at the node to fix (its file, line, column and JSON
+//! pointer), so a response shared through `#/components/responses/...` is
+//! reported once, at the component, not once per operation that uses it.
+//! What a `$ref` that cannot be followed hides is not judged: the rules
+//! that need it are skipped for that operation, and the skip is a check
+//! of its own.
 
 use std::collections::HashSet;
 
 use candor_contract::rules::{
     SPEC_201_WITHOUT_LOCATION, SPEC_204_WITH_CONTENT, SPEC_401_WITHOUT_CHALLENGE,
-    SPEC_405_WITHOUT_ALLOW, SPEC_410_WITHOUT_LINK, SPEC_429_WITHOUT_RETRY_AFTER,
-    SPEC_ERROR_NOT_PROBLEM_JSON, SPEC_ONLY_200, SPEC_ROLES_IN_SCOPES, SPEC_ROLES_WITHOUT_403,
-    SPEC_SECURED_WITHOUT_401, SPEC_UNRESOLVED_REF,
+    SPEC_405_WITHOUT_ALLOW, SPEC_410_WITHOUT_LINK, SPEC_422_WITHOUT_400,
+    SPEC_429_WITHOUT_RETRY_AFTER, SPEC_ERROR_NOT_PROBLEM_JSON, SPEC_ONLY_200, SPEC_ROLES_IN_SCOPES,
+    SPEC_ROLES_WITHOUT_403, SPEC_SECURED_WITHOUT_401, SPEC_UNRESOLVED_REF,
 };
 use candor_contract::{Finding, Rule, Section, is_json_media_type};
 use serde_json::Value;
 
 use super::{
-    Document, MAX_REF_HOPS, Operation, ResponseDecl, escape_token, operations, percent_decode,
+    Declared, Document, MAX_REF_HOPS, Operation, ResponseDecl, escape_token, is_remote, operations,
+    percent_decode, visit_refs,
 };
 use crate::{Case, CaseOutcome, Located};
 
 /// Media types that carry RFC 9457 problem details.
 const PROBLEM_TYPES: [&str; 2] = ["application/problem+json", "application/problem+xml"];
 
-/// Keys whose members are names the author chose, never OpenAPI or JSON
-/// Schema keywords: under them `example`, `default`, `enum` and `const` are
-/// names, not literal values.
-const NAME_MAPS: [&str; 22] = [
-    "properties",
-    "patternProperties",
-    "dependentSchemas",
-    "$defs",
-    "definitions",
-    "paths",
-    "webhooks",
-    "pathItems",
-    "responses",
-    "schemas",
-    "parameters",
-    "examples",
-    "requestBodies",
-    "headers",
-    "securitySchemes",
-    "links",
-    "callbacks",
-    "content",
-    "encoding",
-    "mapping",
-    "variables",
-    "scopes",
-];
+/// What the static rules made of one document.
+#[derive(Debug, Default)]
+pub struct Linted {
+    /// In document order.
+    pub findings: Vec<Located>,
+    /// One skipped check per rule and operation (or response) that could
+    /// not be judged, because what it needs is behind a `$ref` that could
+    /// not be followed.
+    pub skipped: Vec<Case>,
+}
 
-/// Keys whose value is literal data (an example, a default, an
-/// enumeration): a `$ref` inside is data, not a reference.
-const LITERALS: [&str; 4] = ["example", "default", "enum", "const"];
-
-/// Every static rule over `doc`, in document order (by line).
+/// Every static rule over `doc`, in document order.
 pub fn lint(doc: &Document) -> Vec<Located> {
     lint_operations(doc, &operations(doc))
 }
 
 /// As [`lint`], for operations already read with [`operations`].
 pub fn lint_operations(doc: &Document, ops: &[Operation]) -> Vec<Located> {
+    lint_document(doc, ops).findings
+}
+
+/// The findings and the skipped checks of `doc`, whose operations are
+/// `ops` (from [`operations`]).
+pub fn lint_document(doc: &Document, ops: &[Operation]) -> Linted {
     let mut linter = Linter {
         doc,
         ops,
         seen: HashSet::new(),
         out: Vec::new(),
+        skipped: Vec::new(),
     };
+    linter.path_items();
     for (entry, op) in ops.iter().enumerate() {
         linter.operation(entry, op);
     }
@@ -78,22 +69,33 @@ pub fn lint_operations(doc: &Document, ops: &[Operation]) -> Vec<Located> {
             linter.scopes(&format!("{}/security", op.pointer));
         }
     }
-    let mut path = String::new();
-    linter.refs(&doc.root, &mut path, "", "", 0);
+    for (prefix, root) in doc.files() {
+        let mut refs = Vec::new();
+        visit_refs(root, &mut prefix.clone(), &mut |address, reference| {
+            refs.push((address.to_owned(), reference.to_owned()));
+        });
+        for (address, reference) in refs {
+            linter.reference(&address, &reference);
+        }
+    }
     let mut out = linter.out;
-    // Stable: findings on one line keep the order they were made in.
-    out.sort_by_key(|l| l.line.unwrap_or(usize::MAX));
-    out
+    // Stable: findings at one place keep the order they were made in.
+    out.sort_by_key(|(order, _)| *order);
+    Linted {
+        findings: out.into_iter().map(|(_, l)| l).collect(),
+        skipped: linter.skipped,
+    }
 }
 
 /// One check per static rule for `file`: failed at the worst severity it
-/// was found at, or passed. For reports that count passes.
+/// was found at, or passed. `findings` are those of one document (which
+/// may span several files). For reports that count passes.
 pub fn cases(file: &str, findings: &[Located]) -> Vec<Case> {
     candor_contract::rules::section(Section::Spec)
         .map(|rule| {
             let worst = findings
                 .iter()
-                .filter(|l| l.file == file && l.finding.rule.id == rule.id)
+                .filter(|l| l.finding.rule.id == rule.id)
                 .map(|l| l.finding.severity)
                 .max();
             Case {
@@ -105,12 +107,22 @@ pub fn cases(file: &str, findings: &[Located]) -> Vec<Case> {
         .collect()
 }
 
+/// The rules judged on an operation as a whole (not on one response).
+const OPERATION_RULES: [&Rule; 4] = [
+    &SPEC_SECURED_WITHOUT_401,
+    &SPEC_ROLES_WITHOUT_403,
+    &SPEC_ONLY_200,
+    &SPEC_422_WITHOUT_400,
+];
+
 struct Linter<'a> {
     doc: &'a Document,
     ops: &'a [Operation],
-    /// `(rule, pointer)` already reported: a shared component once.
+    /// `(rule, address)` already reported: a shared component once.
     seen: HashSet<(&'static str, String)>,
-    out: Vec<Located>,
+    /// Each finding with its place in document order.
+    out: Vec<((usize, usize), Located)>,
+    skipped: Vec<Case>,
 }
 
 impl Linter<'_> {
@@ -119,36 +131,87 @@ impl Linter<'_> {
         rule: &'static Rule,
         entry: Option<usize>,
         status: u16,
-        pointer: String,
+        address: String,
         message: String,
         evidence: &str,
     ) {
-        if !self.seen.insert((rule.id, pointer.clone())) {
+        if !self.seen.insert((rule.id, address.clone())) {
             return;
         }
         let op = entry.and_then(|i| self.ops.get(i));
-        self.out.push(Located {
-            file: self.doc.file.clone(),
+        let position = self.doc.position(&address);
+        let located = Located {
+            file: self.doc.file_of(&address).to_owned(),
             entry: entry.unwrap_or(0),
-            line: self.doc.line(&pointer),
+            line: position.map(|p| p.line),
+            column: position.map(|p| p.column),
             method: op.map(|op| op.method.clone()).unwrap_or_default(),
             url: op.map(|op| op.path.clone()).unwrap_or_default(),
             status,
             finding: Finding::new(rule, message, evidence),
-            pointer: Some(pointer),
+            pointer: Some(self.doc.local_pointer(&address).to_owned()),
             probe: None,
+        };
+        self.out.push((self.doc.order(&address), located));
+    }
+
+    /// Records that `rule` could not judge `subject`, and why.
+    fn skip(&mut self, rule: &'static Rule, subject: String, reference: &str) {
+        let why = format!(
+            "not judged: it depends on $ref {}, which could not be followed",
+            self.show_ref(reference)
+        );
+        self.skipped.push(Case {
+            rule,
+            subject,
+            outcome: CaseOutcome::Skipped(why),
         });
+    }
+
+    /// A path item that is a `$ref` which cannot be followed: none of its
+    /// operations can be judged.
+    fn path_items(&mut self) {
+        let Some(paths) = self.doc.root.get("paths").and_then(Value::as_object) else {
+            return;
+        };
+        for (path, item) in paths {
+            let at = format!("/paths/{}", escape_token(path));
+            if self.doc.resolve(item, &at).is_none() {
+                let reference = item.get("$ref").and_then(Value::as_str).unwrap_or_default();
+                for rule in OPERATION_RULES {
+                    self.skip(rule, format!("{path} (every operation)"), reference);
+                }
+            }
+        }
     }
 
     fn operation(&mut self, entry: usize, op: &Operation) {
         let label = op.label();
         let declared = declared(op);
         let responses = format!("{}/responses", op.pointer);
-        let responses = if self.doc.root.pointer(&responses).is_some() {
+        let responses = if self.doc.node(&responses).is_some() {
             responses
         } else {
             op.pointer.clone()
         };
+        // The responses map (or the whole operation) unknown: the rules
+        // about what it lacks cannot be judged.
+        if let Some(unknown) = op.unknown(&Declared::Responses) {
+            let reference = unknown.reference.clone();
+            let secured = op.is_secured();
+            let applies = [
+                secured,
+                !op.roles().is_empty(),
+                secured || op.request_body.is_some() || !op.parameters.is_empty(),
+                op.request_body.as_ref().is_some_and(|b| b.json().is_some()),
+            ];
+            for (rule, applies) in OPERATION_RULES.into_iter().zip(applies) {
+                if applies {
+                    self.skip(rule, op.label(), &reference);
+                }
+            }
+            return;
+        }
 
         if op.is_secured() && self.needs_401(op) && op.response("401").is_none() {
             self.report(
@@ -180,19 +243,20 @@ impl Linter<'_> {
             }
         }
 
+        // Only successes: any 2xx (200, 201, 204...), `2XX`, or `default`.
         let only_success = !op.responses.is_empty()
             && op.responses.iter().all(|r| {
-                ["200", "2XX", "default"]
-                    .iter()
-                    .any(|k| r.status.eq_ignore_ascii_case(k))
+                r.code().is_some_and(|c| (200..300).contains(&c))
+                    || ["2XX", "default"]
+                        .iter()
+                        .any(|k| r.status.eq_ignore_ascii_case(k))
             });
         if only_success {
             let takes_input = !op.parameters.is_empty()
                 || op.request_body.is_some()
                 || self
                     .doc
-                    .root
-                    .pointer(&op.pointer)
+                    .node(&op.pointer)
                     .is_some_and(|node| node.get("requestBody").is_some());
             let why = match (takes_input, op.is_secured()) {
                 (true, true) => Some("takes input and requires credentials"),
@@ -201,13 +265,38 @@ impl Linter<'_> {
                 (false, false) => None,
             };
             if let Some(why) = why {
-                let status = if op.response("200").is_some() { 200 } else { 0 };
+                let status = op
+                    .responses
+                    .iter()
+                    .find_map(ResponseDecl::code)
+                    .unwrap_or(0);
                 self.report(
                     &SPEC_ONLY_200,
                     Some(entry),
                     status,
-                    responses,
+                    responses.clone(),
                     format!("{label} {why}, so it can fail, but declares no 4xx or 5xx response"),
+                    &declared,
+                );
+            }
+        }
+
+        if op.response("422").is_some() && op.response("400").is_none() {
+            if let Some(unknown) = op.unknown(&Declared::RequestBody) {
+                let reference = unknown.reference.clone();
+                self.skip(&SPEC_422_WITHOUT_400, op.label(), &reference);
+            } else if let Some(json) = op.request_body.as_ref().and_then(|b| b.json()) {
+                self.report(
+                    &SPEC_422_WITHOUT_400,
+                    Some(entry),
+                    0,
+                    responses.clone(),
+                    format!(
+                        "{label} takes a JSON body ({}) and declares 422 but no 400: \
+                         a body that is not valid JSON gets 400 (body.malformed); \
+                         422 is for well-formed input the server cannot process",
+                        json.name
+                    ),
                     &declared,
                 );
             }
@@ -220,7 +309,7 @@ impl Linter<'_> {
                     .any(|k| r.status.eq_ignore_ascii_case(k))
         });
         for response in &op.responses {
-            self.response(entry, response, declares_success);
+            self.response(entry, op, response, declares_success);
         }
     }
 
@@ -239,26 +328,20 @@ impl Linter<'_> {
     /// The `type` of the security scheme `name`, from the components.
     fn scheme_type(&self, name: &str) -> Option<&str> {
         let at = format!("/components/securitySchemes/{}", escape_token(name));
-        let node = self.doc.root.pointer(&at)?;
+        let node = self.doc.node(&at)?;
         let (scheme, _) = self.doc.resolve(node, &at)?;
         scheme.get("type").and_then(Value::as_str)
     }
 
-    fn response(&mut self, entry: usize, response: &ResponseDecl, declares_success: bool) {
-        let Some(node) = self.doc.root.pointer(&response.pointer) else {
-            return;
-        };
-        if node.get("$ref").is_some() {
-            // Could not be followed; spec.unresolved_ref says so.
-            return;
-        }
+    fn response(
+        &mut self,
+        entry: usize,
+        op: &Operation,
+        response: &ResponseDecl,
+        declares_success: bool,
+    ) {
         let status = response.code().unwrap_or(0);
         let key = response.status.as_str();
-        let headers = if response.headers.is_empty() {
-            "headers: none".to_owned()
-        } else {
-            format!("headers: {}", response.headers.join(", "))
-        };
         let header_rule = match key {
             "401" => Some((&SPEC_401_WITHOUT_CHALLENGE, "WWW-Authenticate")),
             "429" => Some((&SPEC_429_WITHOUT_RETRY_AFTER, "Retry-After")),
@@ -266,6 +349,38 @@ impl Linter<'_> {
             "405" => Some((&SPEC_405_WITHOUT_ALLOW, "Allow")),
             "410" => Some((&SPEC_410_WITHOUT_LINK, "Link")),
             _ => None,
+        };
+        let is_error = status >= 400
+            || key.eq_ignore_ascii_case("4XX")
+            || key.eq_ignore_ascii_case("5XX")
+            || (key == "default" && declares_success);
+        if !response.followed {
+            // Declared, but what it holds is unknown.
+            let reference = self
+                .doc
+                .node(&response.pointer)
+                .and_then(|n| n.get("$ref"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let subject = format!("{} {key} response", op.label());
+            let rules = header_rule
+                .map(|(rule, _)| rule)
+                .into_iter()
+                .chain((key == "204").then_some(&SPEC_204_WITH_CONTENT))
+                .chain(is_error.then_some(&SPEC_ERROR_NOT_PROBLEM_JSON));
+            for rule in rules {
+                self.skip(rule, subject.clone(), &reference);
+            }
+            return;
+        }
+        let Some(node) = self.doc.node(&response.pointer) else {
+            return;
+        };
+        let headers = if response.headers.is_empty() {
+            "headers: none".to_owned()
+        } else {
+            format!("headers: {}", response.headers.join(", "))
         };
         if let Some((rule, header)) = header_rule
             && !response.has_header(header)
@@ -301,10 +416,6 @@ impl Linter<'_> {
             );
         }
 
-        let is_error = status >= 400
-            || key.eq_ignore_ascii_case("4XX")
-            || key.eq_ignore_ascii_case("5XX")
-            || (key == "default" && declares_success);
         if !is_error {
             return;
         }
@@ -342,7 +453,7 @@ impl Linter<'_> {
     /// OpenAPI 3.0 only: roles listed for a scheme that is neither oauth2
     /// nor openIdConnect, in the requirement list at `at`.
     fn scopes(&mut self, at: &str) {
-        let Some(list) = self.doc.root.pointer(at).and_then(Value::as_array) else {
+        let Some(list) = self.doc.node(at).and_then(Value::as_array) else {
             return;
         };
         for (i, alternative) in list.iter().enumerate() {
@@ -380,72 +491,57 @@ impl Linter<'_> {
         }
     }
 
-    /// Every `$ref` under `node` (at `path`) that cannot be followed.
-    fn refs(&mut self, node: &Value, path: &mut String, key: &str, parent: &str, depth: usize) {
-        // The loader refuses deeper documents; this is only a backstop.
-        if depth > 256 {
+    /// The `$ref` held by the node at `address`, reported if it cannot be
+    /// followed.
+    fn reference(&mut self, address: &str, reference: &str) {
+        let Some(problem) = self.ref_problem(address, reference) else {
             return;
-        }
-        match node {
-            Value::Object(map) => {
-                if let Some(Value::String(reference)) = map.get("$ref")
-                    && let Some(problem) = self.ref_problem(reference)
-                {
-                    let pointer = format!("{path}/$ref");
-                    let entry = self.operation_at(path);
-                    self.report(
-                        &SPEC_UNRESOLVED_REF,
-                        entry,
-                        0,
-                        pointer,
-                        format!("$ref {problem}"),
-                        reference,
-                    );
-                }
-                for (child_key, child) in map {
-                    if LITERALS.contains(&child_key.as_str()) && !NAME_MAPS.contains(&key) {
-                        continue;
-                    }
-                    if child_key == "value" && parent == "examples" {
-                        continue;
-                    }
-                    let len = path.len();
-                    path.push('/');
-                    path.push_str(&escape_token(child_key));
-                    self.refs(child, path, child_key, key, depth + 1);
-                    path.truncate(len);
-                }
-            }
-            Value::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    let len = path.len();
-                    path.push('/');
-                    path.push_str(&i.to_string());
-                    // An array's items take its key: `allOf/0` is a schema
-                    // like `allOf`'s members.
-                    self.refs(item, path, "", key, depth + 1);
-                    path.truncate(len);
-                }
-            }
-            _ => {}
+        };
+        let entry = self.operation_at(address);
+        let shown = self.show_ref(reference);
+        self.report(
+            &SPEC_UNRESOLVED_REF,
+            entry,
+            0,
+            format!("{address}/$ref"),
+            format!("$ref {problem}"),
+            &shown,
+        );
+    }
+
+    /// A `$ref` as its author would write it: an address the loader
+    /// rewrote it to is shown as `file#/pointer`.
+    fn show_ref(&self, reference: &str) -> String {
+        match reference.strip_prefix('#') {
+            Some(target) if target.starts_with('@') => self.doc.describe(target),
+            _ => reference.to_owned(),
         }
     }
 
-    /// Why `reference` cannot be followed, or `None` when it can (or when
-    /// the chain breaks further on, where that node is reported).
-    fn ref_problem(&self, reference: &str) -> Option<String> {
+    /// Why the `$ref` at `address` cannot be followed, or `None` when it
+    /// can (or when the chain breaks further on, where that node is
+    /// reported).
+    fn ref_problem(&self, address: &str, reference: &str) -> Option<String> {
+        if let Some(why) = self.doc.unfollowed_file(address) {
+            return Some(why.to_owned());
+        }
         let Some(fragment) = reference.strip_prefix('#') else {
-            return Some(
-                "is remote: candor never fetches it, so what it refers to is not checked"
-                    .to_owned(),
-            );
+            let target = reference.split('#').next().unwrap_or_default();
+            return Some(if is_remote(target) {
+                "is remote: candor never fetches it, so what it refers to is not checked".to_owned()
+            } else {
+                format!("refers to {target}, which was not read")
+            });
         };
         let mut target = percent_decode(fragment);
         let mut visited = vec![target.clone()];
         for _ in 0..MAX_REF_HOPS {
-            let Some(node) = self.doc.root.pointer(&target) else {
+            let Some(node) = self.doc.node(&target) else {
                 return if visited.len() == 1 {
-                    Some(format!("is dangling: nothing at #{target}"))
+                    Some(format!(
+                        "is dangling: nothing at {}",
+                        self.doc.describe(&target)
+                    ))
                 } else {
                     None
                 };
@@ -456,18 +552,21 @@ impl Linter<'_> {
             let next = next.strip_prefix('#')?;
             target = percent_decode(next);
             if visited.contains(&target) {
-                return Some(format!("is cyclic: following it comes back to #{target}"));
+                return Some(format!(
+                    "is cyclic: following it comes back to {}",
+                    self.doc.describe(&target)
+                ));
             }
             visited.push(target.clone());
         }
         Some(format!("chain is longer than {MAX_REF_HOPS} hops"))
     }
 
-    /// The index of the operation whose subtree holds `pointer`.
-    fn operation_at(&self, pointer: &str) -> Option<usize> {
+    /// The index of the operation whose subtree holds `address`.
+    fn operation_at(&self, address: &str) -> Option<usize> {
         self.ops.iter().position(|op| {
-            pointer == op.pointer
-                || pointer
+            address == op.pointer
+                || address
                     .strip_prefix(op.pointer.as_str())
                     .is_some_and(|rest| rest.starts_with('/'))
         })
@@ -711,6 +810,70 @@ paths:
     }
 
     #[test]
+    fn a_json_body_with_422_needs_its_own_400() {
+        let doc = r#"openapi: 3.1.0
+paths:
+  /a:
+    post:
+      requestBody: {content: {'application/merge-patch+json; charset=utf-8': {}}}
+      responses:
+        '200': {description: ok}
+        '422': {description: x}
+  /ranged:
+    post:
+      requestBody: {content: {application/json: {}}}
+      responses: {'200': {description: ok}, 4XX: {description: x}, '422': {description: x}}
+  /both:
+    post:
+      requestBody: {$ref: '#/components/requestBodies/Json'}
+      responses: {'200': {description: ok}, '400': {description: x}, '422': {description: x}}
+  /form:
+    post:
+      requestBody: {content: {multipart/form-data: {}}}
+      responses: {'200': {description: ok}, '422': {description: x}}
+  /none:
+    delete:
+      responses: {'204': {description: ok}, '422': {description: x}}
+components:
+  requestBodies:
+    Json: {content: {application/json: {}}}
+"#;
+        let findings = run(doc);
+        assert_eq!(
+            ids(&findings),
+            ["spec.422_without_400@6", "spec.422_without_400@12"],
+            "a 4XX range is no 400; form bodies and no body are not judged"
+        );
+        assert!(
+            findings[0]
+                .finding
+                .message
+                .contains("application/merge-patch+json"),
+            "{}",
+            findings[0].finding.message
+        );
+        assert_eq!(findings[0].finding.evidence, "declared: 200, 422");
+        assert_eq!(findings[0].finding.rule.status, Some(400));
+    }
+
+    #[test]
+    fn only_200_means_only_successes_whatever_the_2xx() {
+        let findings = run(r#"openapi: 3.1.0
+paths:
+  /a/{id}:
+    parameters: [{name: id, in: path, required: true}]
+    delete:
+      responses: {'204': {description: gone}}
+    put:
+      responses: {'201': {description: x, headers: {Location: {}}}, '202': {description: y}}
+    get:
+      responses: {'200': {description: ok}, '302': {description: moved}}
+"#);
+        assert_eq!(ids(&findings), ["spec.only_200@6", "spec.only_200@8"]);
+        assert_eq!((findings[0].status, findings[1].status), (204, 201));
+    }
+
+    #[test]
     fn refs_that_cannot_be_followed_are_reported_where_they_break() {
         let findings = run(r##"openapi: 3.1.0
 paths:
@@ -731,7 +894,7 @@ components:
       type: object
       example: {$ref: 'not a reference, just data'}
       properties:
-        example: {$ref: 'elsewhere.json'}
+        example: {$ref: 'https://example.com/elsewhere.json'}
         default: {$ref: '#/components/schemas/a~1b'}
 "##);
         assert_eq!(
@@ -747,7 +910,10 @@ components:
         assert!(messages[0].contains("dangling"), "{}", messages[0]);
         assert!(messages[2].contains("cyclic"), "{}", messages[2]);
         assert!(messages[3].contains("remote"), "{}", messages[3]);
-        assert_eq!(findings[3].finding.evidence, "elsewhere.json");
+        assert_eq!(
+            findings[3].finding.evidence,
+            "https://example.com/elsewhere.json"
+        );
         assert_eq!(
             findings[1].pointer.as_deref(),
             Some("/components/responses/Broken/$ref")

@@ -1,5 +1,5 @@
-//! YAML (and so JSON) text to a [`Document`]: one value plus the line of
-//! every node.
+//! YAML (and so JSON) text to a [`Document`]: one value per file plus the
+//! position of every node.
 
 use std::collections::HashMap;
 
@@ -10,7 +10,7 @@ use super::{Document, escape_token};
 
 /// Deepest nesting accepted; deeper documents are refused rather than
 /// risking the stack.
-const MAX_DEPTH: usize = 128;
+pub(super) const MAX_DEPTH: usize = 128;
 
 /// Why a document could not be read. Every variant names the file, and the
 /// line when there is one.
@@ -31,28 +31,66 @@ pub enum LoadError {
         line: usize,
         message: String,
     },
+    #[error("{file}: is empty (expected an OpenAPI 3.0 or 3.1 document)")]
+    Empty { file: String },
+    #[error("{file}: not an OpenAPI 3.0 or 3.1 document (no top-level `openapi` key): {found}")]
+    NotOpenApi { file: String, found: String },
 }
 
-pub(super) fn sniff(text: &str) -> bool {
-    let head = match text.char_indices().nth(4096) {
-        Some((i, _)) => &text[..i],
-        None => text,
+/// Where a node starts: 1-based line and column, and its index in the
+/// file (in characters), which orders nodes on one line (minified JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pos {
+    pub line: usize,
+    pub column: usize,
+    pub index: usize,
+}
+
+/// One file read into a value, with the position of every node by JSON
+/// pointer (`""` is the root).
+#[derive(Debug)]
+pub(super) struct Parsed {
+    pub root: Value,
+    pub positions: HashMap<String, Pos>,
+}
+
+/// The one-line way forward for a Swagger 2.0 document.
+pub(crate) fn swagger_advice(file: &str) -> String {
+    format!(
+        "a Swagger 2.0 document, which candor does not read: convert it to OpenAPI 3 first, \
+         e.g. `npx swagger2openapi {file} -o openapi.yaml`"
+    )
+}
+
+/// Reads any YAML (or JSON) file into a value with positions; nothing
+/// OpenAPI-specific.
+pub(super) fn parse_value(file: &str, text: &str) -> Result<Parsed, LoadError> {
+    if text.trim_start_matches('\u{feff}').trim().is_empty() {
+        return Err(LoadError::Empty {
+            file: file.to_owned(),
+        });
+    }
+    // JSON is read by the JSON reader; what fails there and starts like
+    // JSON may still be YAML (a flow mapping `{openapi: 3.1.0}`).
+    let json_error = if text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .starts_with(['{', '['])
+    {
+        match super::json::parse(file, text) {
+            Ok(parsed) => return Ok(parsed),
+            Err(e) => Some(e),
+        }
+    } else {
+        None
     };
-    head.lines().any(|line| {
-        let line = line.trim_start_matches('\u{feff}');
-        line.starts_with("openapi:")
-            || line.starts_with("\"openapi\":")
-            || line.trim_start().starts_with("{\"openapi\"")
-            || (line.trim_start().starts_with("\"openapi\"") && line.contains(':'))
-    })
-}
-
-pub(super) fn parse(file: &str, text: &str) -> Result<Document, LoadError> {
-    let docs = MarkedYaml::load_from_str(text).map_err(|e| LoadError::Syntax {
-        file: file.to_owned(),
-        line: e.marker().line(),
-        column: e.marker().col() + 1,
-        message: e.info().to_owned(),
+    let docs = MarkedYaml::load_from_str(text).map_err(|e| {
+        json_error.clone().unwrap_or_else(|| LoadError::Syntax {
+            file: file.to_owned(),
+            line: e.marker().line(),
+            column: e.marker().col() + 1,
+            message: e.info().to_owned(),
+        })
     })?;
     let invalid = |line: usize, message: String| LoadError::Invalid {
         file: file.to_owned(),
@@ -61,7 +99,11 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Document, LoadError> {
     };
     let node = match docs.as_slice() {
         [one] => one,
-        [] => return Err(invalid(1, "the document is empty".to_owned())),
+        [] => {
+            return Err(LoadError::Empty {
+                file: file.to_owned(),
+            });
+        }
         [_, second, ..] => {
             return Err(invalid(
                 second.span.start.line(),
@@ -69,62 +111,111 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Document, LoadError> {
             ));
         }
     };
-    let mut lines = HashMap::new();
+    let mut positions = HashMap::new();
     let mut pointer = String::new();
-    let root = convert(node, &mut pointer, &mut lines, 0).map_err(|(line, m)| invalid(line, m))?;
-    let version = match root.get("openapi") {
+    let root =
+        convert(node, &mut pointer, &mut positions, 0).map_err(|(line, m)| invalid(line, m))?;
+    Ok(Parsed { root, positions })
+}
+
+/// The line of `pointer` in `parsed`, 1 when it has none.
+fn line_of(parsed: &Parsed, pointer: &str) -> usize {
+    parsed.positions.get(pointer).map_or(1, |p| p.line)
+}
+
+/// Checks that `parsed` is an OpenAPI 3.0 or 3.1 document; its version.
+pub(super) fn openapi_version(file: &str, parsed: &Parsed) -> Result<String, LoadError> {
+    let root = &parsed.root;
+    let invalid = |line: usize, message: String| LoadError::Invalid {
+        file: file.to_owned(),
+        line,
+        message,
+    };
+    let Some(map) = root.as_object() else {
+        return Err(LoadError::NotOpenApi {
+            file: file.to_owned(),
+            found: format!("a YAML/JSON {}", kind_of(root)),
+        });
+    };
+    let version = match map.get("openapi") {
         Some(Value::String(v)) => v.clone(),
         Some(other) => {
             return Err(invalid(
-                lines.get("/openapi").copied().unwrap_or(1),
+                line_of(parsed, "/openapi"),
                 format!("openapi: expected a version string such as \"3.1.0\", found {other}"),
             ));
         }
-        None if root.get("swagger").is_some() => {
-            return Err(invalid(
-                lines.get("/swagger").copied().unwrap_or(1),
-                "swagger: Swagger 2.0 is not supported; convert to OpenAPI 3".to_owned(),
-            ));
+        None if map.get("swagger").is_some() => {
+            return Err(invalid(line_of(parsed, "/swagger"), swagger_advice(file)));
         }
         None => {
-            return Err(invalid(
-                1,
-                "openapi: missing; not an OpenAPI 3.0 or 3.1 document".to_owned(),
-            ));
+            return Err(LoadError::NotOpenApi {
+                file: file.to_owned(),
+                found: describe_keys("a mapping", map.keys().map(String::as_str)),
+            });
         }
     };
     if !(version.starts_with("3.0") || version.starts_with("3.1")) {
+        let line = line_of(parsed, "/openapi");
+        if version.starts_with('2') {
+            return Err(invalid(line, swagger_advice(file)));
+        }
         return Err(invalid(
-            lines.get("/openapi").copied().unwrap_or(1),
+            line,
             format!("openapi: version {version:?} is not supported (3.0.x and 3.1.x are)"),
         ));
     }
-    if !root.get("paths").is_none_or(Value::is_object) {
+    if !map.get("paths").is_none_or(Value::is_object) {
         return Err(invalid(
-            lines.get("/paths").copied().unwrap_or(1),
+            line_of(parsed, "/paths"),
             "paths: expected a mapping of path templates to path items".to_owned(),
         ));
     }
-    Ok(Document {
-        file: file.to_owned(),
-        version,
-        root,
-        lines,
-    })
+    Ok(version)
+}
+
+/// `a mapping with keys `a`, `b`, `c`` (the first few).
+pub(crate) fn describe_keys<'k>(what: &str, keys: impl Iterator<Item = &'k str>) -> String {
+    let keys: Vec<String> = keys.map(|k| format!("`{k}`")).collect();
+    match keys.len() {
+        0 => format!("an empty {}", what.trim_start_matches("a ")),
+        n if n <= 6 => format!("{what} with keys {}", keys.join(", ")),
+        n => format!(
+            "{what} with keys {}, ... ({n} in all)",
+            keys[..6].join(", ")
+        ),
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "sequence (array)",
+        Value::Object(_) => "mapping",
+    }
+}
+
+pub(super) fn parse(file: &str, text: &str) -> Result<Document, LoadError> {
+    let parsed = parse_value(file, text)?;
+    let version = openapi_version(file, &parsed)?;
+    Ok(Document::new(file.to_owned(), version, parsed))
 }
 
 /// Converts one node, recording its line under `pointer`.
 fn convert(
     node: &MarkedYaml<'_>,
     pointer: &mut String,
-    lines: &mut HashMap<String, usize>,
+    lines: &mut HashMap<String, Pos>,
     depth: usize,
 ) -> Result<Value, (usize, String)> {
     let line = node.span.start.line();
     if depth > MAX_DEPTH {
         return Err((line, format!("nesting deeper than {MAX_DEPTH} levels")));
     }
-    lines.insert(pointer.clone(), line);
+    lines.insert(pointer.clone(), pos(&node.span.start));
     Ok(match &node.data {
         YamlData::Value(scalar) => scalar_value(scalar),
         YamlData::Representation(text, _, _) => Value::String(text.to_string()),
@@ -143,7 +234,7 @@ fn convert(
         YamlData::Mapping(entries) => {
             let mut out = Map::with_capacity(entries.len());
             for (key, value) in entries {
-                let key_line = key.span.start.line();
+                let key_pos = pos(&key.span.start);
                 let key = match &key.data {
                     YamlData::Value(Scalar::String(s)) => s.to_string(),
                     YamlData::Value(scalar) => match scalar_value(scalar) {
@@ -163,7 +254,7 @@ fn convert(
                 pointer.push_str(&escape_token(&key));
                 let converted = convert(value, pointer, lines, depth + 1)?;
                 // An entry is reported at its key, where a reader looks.
-                lines.insert(pointer.clone(), key_line);
+                lines.insert(pointer.clone(), key_pos);
                 pointer.truncate(len);
                 out.insert(key, converted);
             }
@@ -176,6 +267,14 @@ fn convert(
             return Err((line, "a value that is not valid YAML".to_owned()));
         }
     })
+}
+
+fn pos(marker: &saphyr::Marker) -> Pos {
+    Pos {
+        line: marker.line(),
+        column: marker.col() + 1,
+        index: marker.index(),
+    }
 }
 
 fn scalar_value(scalar: &Scalar<'_>) -> Value {
@@ -255,14 +354,5 @@ paths:
             "{err}"
         );
         assert!(parse("e.yaml", "").is_err());
-    }
-
-    #[test]
-    fn sniff_tells_specs_from_traffic() {
-        assert!(sniff(YAML));
-        assert!(sniff("{\"openapi\":\"3.1.0\"}"));
-        assert!(sniff("{\n  \"openapi\": \"3.1.0\"\n}"));
-        assert!(!sniff("{\"request\":{\"method\":\"GET\"}}\n"));
-        assert!(!sniff("{\"log\":{\"entries\":[]}}"));
     }
 }

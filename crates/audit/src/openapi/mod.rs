@@ -1,65 +1,129 @@
-//! OpenAPI 3.0 and 3.1 documents, YAML or JSON, with line numbers.
+//! OpenAPI 3.0 and 3.1 documents, YAML or JSON, one file or many, with
+//! the position of every node.
 //!
-//! A document is read once into a plain [`serde_json::Value`] (JSON is
-//! YAML, so one parser reads both) together with the line of every node,
-//! keyed by its JSON pointer. Both versions are read through the same
-//! value: the parts the contract cares about (paths, operations,
+//! Each file is read once into a plain [`serde_json::Value`] (JSON is
+//! YAML, so one parser reads both) together with the line and column of
+//! every node, keyed by its JSON pointer. Both versions are read through
+//! the same value: the parts the contract cares about (paths, operations,
 //! responses, headers, media types, security) have the same shape in 3.0
 //! and 3.1, and where they differ (how roles are named) [`operations`]
 //! normalises them.
 //!
-//! Only local references (`#/...`) are followed; a remote reference is
-//! left unresolved and reported, never fetched.
+//! [`Document::load`] follows relative `$ref`s to other files (`./a.yaml`,
+//! `../b.json#/X`) from the folder of the file that holds them, and reads
+//! each file once, so cycles are safe. A node anywhere in the document has
+//! an address: its JSON pointer in the root file (`/paths/~1a`), or `@N`
+//! and its pointer in the N-th other file (`@3/get`). Once every file is
+//! read, each followed `$ref` is rewritten to the address it points at
+//! (`#@3/get`), so [`Document::resolve`] needs no context. A remote
+//! reference (`https://...`) is never fetched: it stays as written, and
+//! what depends on it is not judged.
 
+mod json;
 pub mod lint;
 mod load;
 mod model;
 
 use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
 
-pub use load::LoadError;
+pub use load::{LoadError, Pos};
+pub(crate) use load::{describe_keys, swagger_advice};
 pub use model::{
-    Location, MediaType, Operation, Parameter, RequestBody, ResponseDecl, Security, operations,
+    Declared, Location, MediaType, Operation, Parameter, RequestBody, ResponseDecl, Security,
+    Unfollowed, operations,
 };
 
 /// How many `$ref` hops are followed before giving up (a cycle, or a chain
 /// no real document has).
 pub const MAX_REF_HOPS: usize = 32;
 
-/// One OpenAPI document.
+/// Keys whose members are names the author chose, never OpenAPI or JSON
+/// Schema keywords: under them `example`, `default`, `enum` and `const` are
+/// names, not literal values.
+const NAME_MAPS: [&str; 22] = [
+    "properties",
+    "patternProperties",
+    "dependentSchemas",
+    "$defs",
+    "definitions",
+    "paths",
+    "webhooks",
+    "pathItems",
+    "responses",
+    "schemas",
+    "parameters",
+    "examples",
+    "requestBodies",
+    "headers",
+    "securitySchemes",
+    "links",
+    "callbacks",
+    "content",
+    "encoding",
+    "mapping",
+    "variables",
+    "scopes",
+];
+
+/// Keys whose value is literal data (an example, a default, an
+/// enumeration): a `$ref` inside is data, not a reference.
+const LITERALS: [&str; 4] = ["example", "default", "enum", "const"];
+
+/// One OpenAPI document: its root file and the files it refers to.
 #[derive(Debug, Clone)]
 pub struct Document {
-    /// The file as the user named it.
+    /// The root file as the user named it.
     pub file: String,
     /// The `openapi` field, e.g. `3.0.3` or `3.1.0`.
     pub version: String,
+    /// The root file's content.
     pub root: Value,
-    /// 1-based line of each node, by JSON pointer (`""` is the root).
-    lines: HashMap<String, usize>,
+    positions: HashMap<String, Pos>,
+    /// The other files, in the order they were first referred to: the
+    /// file at address `@N` is `parts[N - 1]`.
+    parts: Vec<Part>,
+    /// Why each `$ref` that names another file was not followed, by the
+    /// address of the node that holds it.
+    unfollowed: HashMap<String, String>,
+}
+
+/// One file of a multi-file document, other than the root.
+#[derive(Debug, Clone)]
+struct Part {
+    /// As reports name it: the path from the root file's folder, joined.
+    file: String,
+    root: Value,
+    positions: HashMap<String, Pos>,
 }
 
 impl Document {
-    /// Reads and parses `path`.
-    pub fn load(path: &str) -> Result<Document, LoadError> {
-        let text = std::fs::read_to_string(path).map_err(|e| LoadError::Io {
-            file: path.to_owned(),
-            message: e.to_string(),
-        })?;
-        Document::parse(path, &text)
+    fn new(file: String, version: String, parsed: load::Parsed) -> Document {
+        Document {
+            file,
+            version,
+            root: parsed.root,
+            positions: parsed.positions,
+            parts: Vec::new(),
+            unfollowed: HashMap::new(),
+        }
     }
 
-    /// Parses `text` (YAML or JSON); `file` names it in errors.
+    /// Reads and parses `path`, and every file its relative `$ref`s lead
+    /// to.
+    pub fn load(path: &str) -> Result<Document, LoadError> {
+        let text = read(path)?;
+        let mut doc = Document::parse(path, &text)?;
+        doc.follow_files(Path::new(path))?;
+        Ok(doc)
+    }
+
+    /// Parses `text` (YAML or JSON); `file` names it in errors. Nothing
+    /// else is read: a `$ref` to another file stays unresolved.
     pub fn parse(file: &str, text: &str) -> Result<Document, LoadError> {
         load::parse(file, text)
-    }
-
-    /// True when `text` looks like an OpenAPI document (a top-level
-    /// `openapi` key near the start), without parsing it all. Used to tell
-    /// a spec from recorded traffic.
-    pub fn sniff(text: &str) -> bool {
-        load::sniff(text)
     }
 
     /// Major.minor of the document, e.g. `(3, 1)`.
@@ -70,13 +134,50 @@ impl Document {
         Some((major, minor))
     }
 
-    /// The line of the node at `pointer`, or of its nearest ancestor that
-    /// has one.
-    pub fn line(&self, pointer: &str) -> Option<usize> {
-        let mut p = pointer;
+    /// How many files the document spans (1 for a single file).
+    pub fn file_count(&self) -> usize {
+        1 + self.parts.len()
+    }
+
+    /// The node at `address` (a pointer in the root file, or `@N/...`).
+    pub fn node(&self, address: &str) -> Option<&Value> {
+        let (part, pointer) = split(address)?;
+        self.part_root(part)?.pointer(pointer)
+    }
+
+    /// The file that holds `address`, as reports name it.
+    pub fn file_of(&self, address: &str) -> &str {
+        match split(address) {
+            Some((part, _)) if part > 0 => self.parts.get(part - 1).map_or("", |p| &p.file),
+            _ => &self.file,
+        }
+    }
+
+    /// The JSON pointer of `address` inside its own file.
+    pub fn local_pointer<'a>(&self, address: &'a str) -> &'a str {
+        split(address).map_or(address, |(_, pointer)| pointer)
+    }
+
+    /// `file#/pointer` for an address, as a person would write the `$ref`.
+    pub fn describe(&self, address: &str) -> String {
+        match split(address) {
+            Some((0, pointer)) => format!("#{pointer}"),
+            Some((_, pointer)) => format!("{}#{pointer}", self.file_of(address)),
+            None => address.to_owned(),
+        }
+    }
+
+    /// Where the node at `address` starts, or its nearest ancestor that
+    /// has a position.
+    pub fn position(&self, address: &str) -> Option<Pos> {
+        let (part, mut p) = split(address)?;
+        let positions = match part {
+            0 => &self.positions,
+            n => &self.parts.get(n - 1)?.positions,
+        };
         loop {
-            if let Some(line) = self.lines.get(p) {
-                return Some(*line);
+            if let Some(pos) = positions.get(p) {
+                return Some(*pos);
             }
             match p.rfind('/') {
                 Some(i) => p = &p[..i],
@@ -85,27 +186,298 @@ impl Document {
         }
     }
 
-    /// Follows `value`'s local `$ref` chain. Returns the target and its
-    /// pointer (`from` when `value` is not a reference). A reference that
-    /// cannot be followed (remote, dangling, cyclic) yields `None`.
+    /// The line of the node at `address`, or of its nearest ancestor that
+    /// has one.
+    pub fn line(&self, address: &str) -> Option<usize> {
+        self.position(address).map(|p| p.line)
+    }
+
+    /// Document order: the file (root first, then in the order files are
+    /// referred to), then the place in it.
+    pub fn order(&self, address: &str) -> (usize, usize) {
+        let part = split(address).map_or(usize::MAX, |(part, _)| part);
+        let index = self.position(address).map_or(usize::MAX, |p| p.index);
+        (part, index)
+    }
+
+    /// Follows `value`'s `$ref` chain. Returns the target and its address
+    /// (`from` when `value` is not a reference). A reference that cannot
+    /// be followed (remote, to a file not read, dangling, cyclic) yields
+    /// `None`.
     pub fn resolve<'a>(&'a self, value: &'a Value, from: &str) -> Option<(&'a Value, String)> {
         let mut current = value;
-        let mut pointer = from.to_owned();
+        let mut address = from.to_owned();
         for _ in 0..MAX_REF_HOPS {
             let Some(reference) = current.get("$ref").and_then(Value::as_str) else {
-                return Some((current, pointer));
+                return Some((current, address));
             };
             let target = reference.strip_prefix('#')?;
             let target = percent_decode(target);
-            current = self.root.pointer(&target)?;
-            pointer = target;
+            current = self.node(&target)?;
+            address = target;
         }
         None
+    }
+
+    /// Why the `$ref` held by the node at `address` names a file that was
+    /// not read, when it does.
+    pub fn unfollowed_file(&self, address: &str) -> Option<&str> {
+        self.unfollowed.get(address).map(String::as_str)
     }
 
     /// The first server URL, if the document declares one.
     pub fn server_url(&self) -> Option<&str> {
         self.root.pointer("/servers/0/url").and_then(Value::as_str)
+    }
+
+    /// Every file's root with its address prefix (`""` for the root file).
+    pub(crate) fn files(&self) -> impl Iterator<Item = (String, &Value)> {
+        std::iter::once((String::new(), &self.root)).chain(
+            self.parts
+                .iter()
+                .enumerate()
+                .map(|(i, part)| (format!("@{}", i + 1), &part.root)),
+        )
+    }
+
+    fn part_root(&self, part: usize) -> Option<&Value> {
+        match part {
+            0 => Some(&self.root),
+            n => self.parts.get(n - 1).map(|p| &p.root),
+        }
+    }
+
+    /// Reads every file the document's relative `$ref`s lead to, from the
+    /// folder of the file that holds each, and rewrites each such `$ref`
+    /// to the address it leads to. `root` is the root file on disk.
+    fn follow_files(&mut self, root: &Path) -> Result<(), LoadError> {
+        // Files by canonical path (so `a/../b.yaml` and `b.yaml` are one),
+        // with their path on disk.
+        let mut known: HashMap<PathBuf, usize> = HashMap::new();
+        let mut disk: Vec<PathBuf> = vec![root.to_path_buf()];
+        // Each file's path from the root file's folder.
+        let root_folder = root.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut within: Vec<String> = vec![
+            root.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ];
+        if let Ok(canonical) = std::fs::canonicalize(root) {
+            known.insert(canonical, 0);
+        }
+        let mut next = 0;
+        while next < disk.len() {
+            let part = next;
+            next += 1;
+            let prefix = if part == 0 {
+                String::new()
+            } else {
+                format!("@{part}")
+            };
+            let mut refs = Vec::new();
+            let Some(value) = self.part_root(part) else {
+                continue;
+            };
+            visit_refs(value, &mut prefix.clone(), &mut |address, reference| {
+                refs.push((address.to_owned(), reference.to_owned()));
+            });
+            // In document order, so files are numbered as a reader meets
+            // them.
+            refs.sort_by_key(|(address, _)| self.order(address));
+            let folder = disk[part]
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            // Names are the root file's folder as the user wrote it, then
+            // the way from there, tidied.
+            let from_root = Path::new(&within[part])
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            let mut rewrites = Vec::new();
+            for (address, reference) in refs {
+                let (target, fragment) = match reference.split_once('#') {
+                    Some((target, fragment)) => (target, fragment.to_owned()),
+                    None => (reference.as_str(), String::new()),
+                };
+                if target.is_empty() {
+                    if part > 0 {
+                        rewrites.push((address, format!("#{prefix}{fragment}")));
+                    }
+                    continue;
+                }
+                if is_remote(target) {
+                    continue;
+                }
+                let relative = percent_decode(target);
+                if Path::new(&relative).is_absolute() {
+                    self.unfollowed.insert(
+                        address,
+                        format!(
+                            "is an absolute path ({relative}): candor follows only relative references"
+                        ),
+                    );
+                    continue;
+                }
+                let on_disk = folder.join(&relative);
+                let inside = normalize(&from_root.join(&relative));
+                let shown = root_folder.join(&inside).to_string_lossy().into_owned();
+                let Ok(canonical) = std::fs::canonicalize(&on_disk) else {
+                    self.unfollowed
+                        .insert(address, format!("refers to {shown}, which does not exist"));
+                    continue;
+                };
+                let id = match known.get(&canonical) {
+                    Some(&id) => id,
+                    None => {
+                        let text = read_as(&on_disk, &shown)?;
+                        let parsed = load::parse_value(&shown, &text)?;
+                        self.parts.push(Part {
+                            file: shown,
+                            root: parsed.root,
+                            positions: parsed.positions,
+                        });
+                        disk.push(on_disk);
+                        within.push(inside);
+                        known.insert(canonical, self.parts.len());
+                        self.parts.len()
+                    }
+                };
+                let target = if id == 0 {
+                    String::new()
+                } else {
+                    format!("@{id}")
+                };
+                rewrites.push((address, format!("#{target}{fragment}")));
+            }
+            for (address, reference) in rewrites {
+                let (p, pointer) = split(&address).unwrap_or((0, ""));
+                let root = match p {
+                    0 => &mut self.root,
+                    n => &mut self.parts[n - 1].root,
+                };
+                if let Some(Value::Object(map)) = root.pointer_mut(pointer) {
+                    map.insert("$ref".to_owned(), Value::String(reference));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The file of an address (0 for the root file) and its pointer there.
+fn split(address: &str) -> Option<(usize, &str)> {
+    match address.strip_prefix('@') {
+        None => Some((0, address)),
+        Some(rest) => {
+            let end = rest.find('/').unwrap_or(rest.len());
+            Some((rest[..end].parse().ok()?, &rest[end..]))
+        }
+    }
+}
+
+/// A URI with a scheme (`https:`, `file:`) or a network path (`//host`):
+/// never read.
+pub(crate) fn is_remote(target: &str) -> bool {
+    if target.starts_with("//") {
+        return true;
+    }
+    let Some(colon) = target.find(':') else {
+        return false;
+    };
+    let scheme = &target[..colon];
+    scheme.len() > 1
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+/// `a/./b/../c` as `a/c`, by the text alone (the file may not exist).
+fn normalize(path: &Path) -> String {
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    let joined: PathBuf = out.iter().collect();
+    joined.to_string_lossy().into_owned()
+}
+
+fn read(path: &str) -> Result<String, LoadError> {
+    read_as(Path::new(path), path)
+}
+
+/// Reads `path` as UTF-8 text; errors name it `shown`.
+fn read_as(path: &Path, shown: &str) -> Result<String, LoadError> {
+    let bytes = std::fs::read(path).map_err(|e| LoadError::Io {
+        file: shown.to_owned(),
+        message: e.to_string(),
+    })?;
+    String::from_utf8(bytes).map_err(|e| LoadError::Io {
+        file: shown.to_owned(),
+        message: format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ),
+    })
+}
+
+/// Calls `each(address, reference)` for every `$ref` under `node` (at
+/// `path`) that is a reference and not literal data (an example, a
+/// default, an enumeration).
+pub(crate) fn visit_refs(node: &Value, path: &mut String, each: &mut dyn FnMut(&str, &str)) {
+    walk_refs(node, path, "", "", 0, each);
+}
+
+fn walk_refs(
+    node: &Value,
+    path: &mut String,
+    key: &str,
+    parent: &str,
+    depth: usize,
+    each: &mut dyn FnMut(&str, &str),
+) {
+    // The loader refuses deeper documents; this is only a backstop.
+    if depth > 256 {
+        return;
+    }
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::String(reference)) = map.get("$ref") {
+                each(path, reference);
+            }
+            for (child_key, child) in map {
+                if LITERALS.contains(&child_key.as_str()) && !NAME_MAPS.contains(&key) {
+                    continue;
+                }
+                if child_key == "value" && parent == "examples" {
+                    continue;
+                }
+                let len = path.len();
+                path.push('/');
+                path.push_str(&escape_token(child_key));
+                walk_refs(child, path, child_key, key, depth + 1, each);
+                path.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push('/');
+                path.push_str(&i.to_string());
+                // An array's items take its key: `allOf/0` is a schema
+                // like `allOf`'s members.
+                walk_refs(item, path, "", key, depth + 1, each);
+                path.truncate(len);
+            }
+        }
+        _ => {}
     }
 }
 

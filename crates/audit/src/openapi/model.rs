@@ -73,6 +73,9 @@ impl RequestBody {
 pub struct ResponseDecl {
     /// The key as written: `201`, `4XX` or `default`.
     pub status: String,
+    /// False when the response is a `$ref` that could not be followed:
+    /// it is declared, but what it holds is unknown.
+    pub followed: bool,
     /// Header names as declared.
     pub headers: Vec<String>,
     pub content: Vec<MediaType>,
@@ -105,6 +108,27 @@ pub enum Security {
     },
 }
 
+/// A part of an operation's declaration that is a `$ref` which could not
+/// be followed (remote, to a missing file, dangling or cyclic).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unfollowed {
+    pub what: Declared,
+    /// The `$ref` as it stands in the document.
+    pub reference: String,
+}
+
+/// Which part of an operation is unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Declared {
+    /// The whole operation (its object is a `$ref`).
+    Operation,
+    /// The `responses` map.
+    Responses,
+    /// One response, by its key.
+    Response(String),
+    RequestBody,
+}
+
 /// One operation: a method on a path template.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Operation {
@@ -123,6 +147,9 @@ pub struct Operation {
     pub parameters: Vec<Parameter>,
     pub request_body: Option<RequestBody>,
     pub responses: Vec<ResponseDecl>,
+    /// What the declaration refers to but could not be read: rules that
+    /// need it do not judge the operation.
+    pub unfollowed: Vec<Unfollowed>,
 }
 
 impl Operation {
@@ -159,18 +186,40 @@ impl Operation {
             Security::Public => &[],
         }
     }
+
+    /// The unfollowed `$ref` that hides `what`, if any; the whole
+    /// operation hides its responses and body too.
+    pub fn unknown(&self, what: &Declared) -> Option<&Unfollowed> {
+        self.unfollowed.iter().find(|u| {
+            u.what == *what
+                || u.what == Declared::Operation
+                || (u.what == Declared::Responses && matches!(what, Declared::Response(_)))
+        })
+    }
 }
 
-/// Every operation of `doc`, in document order.
+/// The `$ref` of `node`, if it is a reference.
+fn reference(node: &Value) -> String {
+    node.get("$ref")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Every operation of `doc`, in document order. A path item that is a
+/// `$ref` which cannot be followed yields no operations (its methods are
+/// unknown).
 pub fn operations(doc: &Document) -> Vec<Operation> {
     let mut out = Vec::new();
     let Some(paths) = doc.root.get("paths").and_then(Value::as_object) else {
         return out;
     };
     let root_security = doc.root.get("security");
+    // Sorted by the path's key in the root file, then the method's place.
+    let mut order = Vec::new();
     for (path, item) in paths {
-        let item_pointer = format!("/paths/{}", escape_token(path));
-        let Some((item, item_pointer)) = doc.resolve(item, &item_pointer) else {
+        let key_pointer = format!("/paths/{}", escape_token(path));
+        let Some((item, item_pointer)) = doc.resolve(item, &key_pointer) else {
             continue;
         };
         let shared = parameters(
@@ -179,10 +228,21 @@ pub fn operations(doc: &Document) -> Vec<Operation> {
             &format!("{item_pointer}/parameters"),
         );
         for method in METHODS {
-            let Some(op) = item.get(method).filter(|op| op.is_object()) else {
+            let Some(declared) = item.get(method).filter(|op| op.is_object()) else {
                 continue;
             };
-            let pointer = format!("{item_pointer}/{method}");
+            let mut unfollowed = Vec::new();
+            let at = format!("{item_pointer}/{method}");
+            let (op, pointer) = match doc.resolve(declared, &at) {
+                Some(found) => found,
+                None => {
+                    unfollowed.push(Unfollowed {
+                        what: Declared::Operation,
+                        reference: reference(declared),
+                    });
+                    (declared, at)
+                }
+            };
             let mut params =
                 parameters(doc, op.get("parameters"), &format!("{pointer}/parameters"));
             for p in &shared {
@@ -193,6 +253,42 @@ pub fn operations(doc: &Document) -> Vec<Operation> {
                     params.push(p.clone());
                 }
             }
+            let request_body = op.get("requestBody").and_then(|body| {
+                let Some((body, at)) = doc.resolve(body, &format!("{pointer}/requestBody")) else {
+                    unfollowed.push(Unfollowed {
+                        what: Declared::RequestBody,
+                        reference: reference(body),
+                    });
+                    return None;
+                };
+                Some(RequestBody {
+                    required: body.get("required").and_then(Value::as_bool) == Some(true),
+                    content: content(doc, body.get("content"), &format!("{at}/content")),
+                    pointer: at,
+                })
+            });
+            let responses_at = format!("{pointer}/responses");
+            let responses = match op.get("responses") {
+                Some(map) => match doc.resolve(map, &responses_at) {
+                    Some((map, at)) => responses(doc, Some(map), &at),
+                    None => {
+                        unfollowed.push(Unfollowed {
+                            what: Declared::Responses,
+                            reference: reference(map),
+                        });
+                        Vec::new()
+                    }
+                },
+                None => Vec::new(),
+            };
+            for response in responses.iter().filter(|r| !r.followed) {
+                let node = doc.node(&response.pointer);
+                unfollowed.push(Unfollowed {
+                    what: Declared::Response(response.status.clone()),
+                    reference: node.map(reference).unwrap_or_default(),
+                });
+            }
+            order.push((doc.order(&key_pointer), doc.order(&pointer)));
             out.push(Operation {
                 method: method.to_ascii_uppercase(),
                 path: path.clone(),
@@ -204,22 +300,17 @@ pub fn operations(doc: &Document) -> Vec<Operation> {
                 concealed: op.get("x-concealed").and_then(Value::as_bool) == Some(true),
                 deprecated: op.get("deprecated").and_then(Value::as_bool) == Some(true),
                 parameters: params,
-                request_body: op.get("requestBody").and_then(|body| {
-                    let (body, at) = doc.resolve(body, &format!("{pointer}/requestBody"))?;
-                    Some(RequestBody {
-                        required: body.get("required").and_then(Value::as_bool) == Some(true),
-                        content: content(doc, body.get("content"), &format!("{at}/content")),
-                        pointer: at,
-                    })
-                }),
-                responses: responses(doc, op.get("responses"), &format!("{pointer}/responses")),
+                request_body,
+                responses,
+                unfollowed,
                 pointer,
             });
         }
     }
-    // Objects are read into sorted maps; the lines restore document order.
-    out.sort_by_key(|op| doc.line(&op.pointer));
-    out
+    // Objects are read into sorted maps; positions restore document order.
+    let mut keyed: Vec<_> = order.into_iter().zip(out).collect();
+    keyed.sort_by_key(|(key, _)| *key);
+    keyed.into_iter().map(|(_, op)| op).collect()
 }
 
 fn security(requirements: Option<&Value>, x_roles: Option<&Value>) -> Security {
@@ -332,6 +423,7 @@ fn responses(doc: &Document, map: Option<&Value>, pointer: &str) -> Vec<Response
         let Some((response, at)) = doc.resolve(response, &at) else {
             out.push(ResponseDecl {
                 status: status.clone(),
+                followed: false,
                 headers: Vec::new(),
                 content: Vec::new(),
                 pointer: at,
@@ -340,6 +432,7 @@ fn responses(doc: &Document, map: Option<&Value>, pointer: &str) -> Vec<Response
         };
         out.push(ResponseDecl {
             status: status.clone(),
+            followed: true,
             headers: response
                 .get("headers")
                 .and_then(Value::as_object)

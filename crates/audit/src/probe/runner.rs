@@ -919,7 +919,9 @@ impl Report {
                     ));
                     if step.kind == StepKind::Read {
                         let skipped = Skipped {
-                            file: ctx.doc.file.clone(),
+                            file: op
+                                .map_or(&ctx.doc.file[..], |o| ctx.doc.file_of(&o.pointer))
+                                .to_owned(),
                             line: op.and_then(|o| ctx.doc.line(&o.pointer)),
                             entry: Some(entry),
                             message: format!(
@@ -980,15 +982,19 @@ impl Report {
         if !self.ctx.reveal_credentials {
             request.headers = self.ctx.credentials.redact(&request.headers);
         }
+        let position = op.and_then(|o| doc.position(&o.pointer));
         Located {
-            file: doc.file.clone(),
+            file: op
+                .map_or(&doc.file[..], |o| doc.file_of(&o.pointer))
+                .to_owned(),
             entry,
-            line: op.and_then(|o| doc.line(&o.pointer)),
+            line: position.map(|p| p.line),
+            column: position.map(|p| p.column),
             method: attempt.request.method.clone(),
             url: attempt.request.url.clone(),
             status: attempt.response.as_ref().map_or(0, |r| r.status),
             finding,
-            pointer: op.map(|o| o.pointer.clone()),
+            pointer: op.map(|o| doc.local_pointer(&o.pointer).to_owned()),
             probe: Some(Box::new(ProbeEvidence {
                 operation: step.subject.clone(),
                 expected: expected.to_owned(),

@@ -7,7 +7,7 @@
 //! ```text
 //! {"findings":[
 //! {"rule":"…","severity":"error|warn|info","file":"…","entry":N,"line":N,
-//!  "method":"…","url":"…","status":N,"message":"…","evidence":"…",
+//!  "column":N,"method":"…","url":"…","status":N,"message":"…","evidence":"…",
 //!  "pointer":"…",
 //!  "probe":"…","operation":"…","expected":"…",
 //!  "request":{"method":"…","url":"…","headers":[["name","value"],…],
@@ -24,7 +24,8 @@
 //! "summary":{"exchanges":N,"errors":N,"warnings":N,"infos":N,"skipped":N}}
 //! ```
 //!
-//! `line` (and `entry` of a skipped entry) is present only when known.
+//! `line` (and `entry` of a skipped entry) is present only when known;
+//! `column` only on findings about an OpenAPI document.
 //! `pointer` (a JSON pointer into the document) is present only on a
 //! finding about an OpenAPI file. `probe` (the rule the probe checked),
 //! `operation`, `expected`, `request`, `response` (`null` when no response
@@ -99,6 +100,8 @@ struct FindingRecord<'a> {
     entry: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column: Option<usize>,
     method: &'a str,
     url: &'a str,
     status: u16,
@@ -244,6 +247,7 @@ impl<W: Write> Sink for JsonSink<W> {
             file: &located.file,
             entry: located.entry,
             line: located.line,
+            column: located.column,
             method: &located.method,
             url: &located.url,
             status: located.status,

@@ -131,9 +131,10 @@ pub(crate) fn place(located: &Located) -> String {
     if let Some(probe) = &located.probe {
         return probe.operation.clone();
     }
-    let file = match located.line {
-        Some(line) => format!("{}:{line}", located.file),
-        None => located.file.clone(),
+    let file = match (located.line, located.column) {
+        (Some(line), Some(column)) => format!("{}:{line}:{column}", located.file),
+        (Some(line), None) => format!("{}:{line}", located.file),
+        _ => located.file.clone(),
     };
     match (&located.pointer, located.line) {
         (Some(pointer), _) => format!("{file} {pointer}"),

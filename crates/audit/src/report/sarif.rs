@@ -288,8 +288,17 @@ fn spec_result(
         .name(name.replace("~1", "/").replace("~0", "~"))
         .fully_qualified_name(pointer)
         .build();
+    let mut physical = physical(&located.file, located.line);
+    if let (Some(line), Some(column)) = (located.line, located.column) {
+        physical.region = Some(
+            s::Region::builder()
+                .start_line(line as i64)
+                .start_column(column as i64)
+                .build(),
+        );
+    }
     let location = s::Location::builder()
-        .physical_location(physical(&located.file, located.line))
+        .physical_location(physical)
         .logical_locations(vec![logical])
         .build();
     result.locations = Some(vec![location]);
