@@ -10,6 +10,7 @@ pub mod axum;
 mod challenge;
 mod check;
 mod exchange;
+pub mod fields;
 mod finding;
 mod problem;
 mod ratelimit;

@@ -45,6 +45,7 @@ use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use bytes::{Buf, Bytes, BytesMut};
+use candor_contract::fields::{X_REQUEST_ID, X_UPSTREAM_SERVICE};
 use candor_contract::{Authority, Exchange, PathOptions, forwarded_quotes_closed, normalize_path};
 use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue, Method, Response};
@@ -609,7 +610,7 @@ impl<'b> RequestHead<'b> {
             } else if is("accept") {
                 head.accept.get_or_insert(value);
                 false
-            } else if is("x-request-id") {
+            } else if is(X_REQUEST_ID.as_str()) {
                 head.request_id.get_or_insert(value);
                 true
             } else if is("x-forwarded-for") {
@@ -830,7 +831,7 @@ fn write_request(
     out.extend_from_slice(head.host);
     out.extend_from_slice(b"\"\r\n");
     field_line(out, b"x-forwarded-host", head.host);
-    field_line(out, b"x-request-id", request_id.as_bytes());
+    field_line(out, X_REQUEST_ID.as_str().as_bytes(), request_id.as_bytes());
     if let Some(id) = identity {
         for (name, value) in id.names.into_iter().zip([&id.subject, &id.roles]) {
             if let Some(value) = value {
@@ -1224,8 +1225,8 @@ fn rewrite_response(
         let is = |known: &str| name.eq_ignore_ascii_case(known);
         let dropped = HOP_BY_HOP.iter().any(|n| is(n.as_str()))
             || framing.named(name)
-            || is("x-request-id")
-            || (debug && is("x-upstream-service"))
+            || is(X_REQUEST_ID.as_str())
+            || (debug && is(X_UPSTREAM_SERVICE.as_str()))
             || respond.extra.iter().any(|(n, _)| is(n.as_str()))
             // A length that is not the framing (chunked wins) is dropped.
             || (!matches!(framing.framing, Framing::Length(_)) && is("content-length"));
@@ -1264,9 +1265,17 @@ fn rewrite_response(
         http_date(reply);
         reply.extend_from_slice(b"\r\n");
     }
-    field_line(reply, b"x-request-id", respond.request_id.as_bytes());
+    field_line(
+        reply,
+        X_REQUEST_ID.as_str().as_bytes(),
+        respond.request_id.as_bytes(),
+    );
     if debug {
-        field_line(reply, b"x-upstream-service", respond.upstream.as_bytes());
+        field_line(
+            reply,
+            X_UPSTREAM_SERVICE.as_str().as_bytes(),
+            respond.upstream.as_bytes(),
+        );
     }
     for (name, value) in respond
         .route
@@ -1837,7 +1846,7 @@ fn write_answer(
     out.extend_from_slice(b"\r\n");
     let close = close || parts.headers.contains_key(http::header::CONNECTION);
     for (name, value) in &parts.headers {
-        if name != crate::error::X_REQUEST_ID
+        if name != X_REQUEST_ID
             && name != http::header::CONNECTION
             && !extra.iter().any(|(n, _)| n == name)
         {
@@ -1851,7 +1860,7 @@ fn write_answer(
     out.extend_from_slice(b"date: ");
     http_date(out);
     out.extend_from_slice(b"\r\n");
-    field_line(out, b"x-request-id", request_id.as_bytes());
+    field_line(out, X_REQUEST_ID.as_str().as_bytes(), request_id.as_bytes());
     if close || crate::drain::draining() {
         out.extend_from_slice(b"connection: close\r\n");
     }

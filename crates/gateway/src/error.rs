@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use candor_contract::fields::{ACCEPT_POST, accept_for};
+pub use candor_contract::fields::{X_FAILURE_TYPE, X_REQUEST_ID, X_UPSTREAM_SERVICE};
 use candor_contract::rules::{self, Rule};
 use candor_contract::{PROBLEM_JSON, Problem, RetryAfter};
 use http::header::{
@@ -18,13 +20,6 @@ use http::{Response, StatusCode};
 use http_body_util::Full;
 
 use crate::upstream::UpstreamFailure;
-
-/// Names the upstream that failed (a debug header).
-pub static X_UPSTREAM_SERVICE: HeaderName = HeaderName::from_static("x-upstream-service");
-/// Says how the upstream failed (a debug header).
-pub static X_FAILURE_TYPE: HeaderName = HeaderName::from_static("x-failure-type");
-/// The request id, on every response.
-pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Why the gateway answers a request itself.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -293,15 +288,9 @@ pub fn rescue(error: &GatewayError, cx: ErrorContext<'_>) -> Response<Full<Bytes
             }
         }
         GatewayError::UnsupportedMedia { accept, method, .. } => {
-            let name = if *method == http::Method::PATCH {
-                "accept-patch"
-            } else {
-                "accept-post"
-            };
-            headers.insert(
-                HeaderName::from_static(name),
-                HeaderValue::from_static(accept),
-            );
+            // PUT takes what POST takes.
+            let name = accept_for(method).unwrap_or(&ACCEPT_POST);
+            headers.insert(name, HeaderValue::from_static(accept));
         }
         GatewayError::Maintenance { retry_after }
         | GatewayError::NoHealthyUpstream { retry_after, .. } => {
