@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use candor_contract::fields::{X_FAILURE_TYPE, X_UPSTREAM_SERVICE};
 use candor_contract::rules::{self, Rule};
-use candor_contract::{CheckOptions, Exchange, Finding, Response, check_exchange};
+use candor_contract::{CheckOptions, Exchange, FailureType, Finding, Response, check_exchange};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue};
 
@@ -180,12 +180,12 @@ impl Scenario {
 
     /// The `X-Failure-Type` the contract gives a gateway-made 5xx for this
     /// fault, when it names one.
-    pub const fn failure_type(self) -> Option<&'static str> {
+    pub const fn failure_type(self) -> Option<FailureType> {
         match self {
-            Scenario::Refused => Some("connect_refused"),
-            Scenario::Reset => Some("reset"),
-            Scenario::Garbage => Some("invalid_response"),
-            Scenario::Slow => Some("timeout"),
+            Scenario::Refused => Some(FailureType::ConnectRefused),
+            Scenario::Reset => Some(FailureType::Reset),
+            Scenario::Garbage => Some(FailureType::InvalidResponse),
+            Scenario::Slow => Some(FailureType::Timeout),
             Scenario::BadLength
             | Scenario::Status500
             | Scenario::Status503
@@ -852,7 +852,7 @@ fn identity(
     }
     if !passthrough
         && let (Some(expected), Some(kind)) = (scenario.failure_type(), kind)
-        && !kind.eq_ignore_ascii_case(expected)
+        && FailureType::parse(kind) != Some(expected)
     {
         return Some(Some(Finding::new(
             rule,

@@ -10,6 +10,7 @@ pub mod axum;
 mod challenge;
 mod check;
 mod exchange;
+mod failure;
 pub mod fields;
 mod finding;
 mod problem;
@@ -28,6 +29,7 @@ pub use exchange::{
     Exchange, Request, Response, content_length, content_length_value, is_json_media_type,
     media_type, url_path,
 };
+pub use failure::FailureType;
 pub use finding::{Finding, MAX_EVIDENCE};
 pub use problem::{PROBLEM_JSON, Problem, ProblemError};
 pub use ratelimit::{RateLimit, RateLimitError, RateLimitPolicy};

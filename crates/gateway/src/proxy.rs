@@ -871,14 +871,10 @@ pub(crate) async fn attempts<A: Attempt>(
                 failure: failure.as_str(),
             })
             .inc();
-        if failure.counts_against_target() {
+        if failure.is_connect() {
             pool.record_failure(target);
         }
-        if may_retry
-            && avoid.is_none()
-            && failure.before_request_sent()
-            && pool.has_other_target(target)
-        {
+        if may_retry && avoid.is_none() && failure.is_connect() && pool.has_other_target(target) {
             shared
                 .metrics
                 .retries
