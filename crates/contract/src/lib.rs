@@ -26,8 +26,8 @@ pub use check::{
     CheckOptions, History, REQUEST_FIELDS, RESPONSE_FIELDS, check_exchange, failure_signal,
 };
 pub use exchange::{
-    Exchange, Request, Response, content_length, content_length_value, is_json_media_type,
-    media_type, url_path,
+    Exchange, Request, Response, content_length, content_length_digits, content_length_value,
+    fold_content_length, is_json_media_type, media_type, url_path,
 };
 pub use failure::FailureType;
 pub use finding::{Finding, MAX_EVIDENCE};

@@ -46,7 +46,10 @@ use std::time::SystemTime;
 
 use bytes::{Buf, Bytes, BytesMut};
 use candor_contract::fields::{X_REQUEST_ID, X_UPSTREAM_SERVICE};
-use candor_contract::{Authority, Exchange, PathOptions, forwarded_quotes_closed, normalize_path};
+use candor_contract::{
+    Authority, Exchange, PathOptions, content_length_digits, fold_content_length,
+    forwarded_quotes_closed, normalize_path,
+};
 use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue, Method, Response};
 use http_body::Body as _;
@@ -582,7 +585,7 @@ impl<'b> RequestHead<'b> {
                 if length_seen {
                     return None;
                 }
-                head.body_len = decimal(value.trim_ascii())?;
+                head.body_len = content_length_digits(value.trim_ascii())?;
                 length_seen = true;
                 false
             } else if is("connection") {
@@ -1331,13 +1334,7 @@ impl<'b> ResponseFraming<'b> {
             if name.eq_ignore_ascii_case("content-length") {
                 // "5" or a list of one repeated length ("5, 5"), as
                 // hyper's client takes them.
-                for item in value.split(|&b| b == b',') {
-                    let n = decimal(item.trim_ascii()).ok_or(invalid)?;
-                    if length.is_some_and(|l| l != n) {
-                        return Err(invalid);
-                    }
-                    length = Some(n);
-                }
+                length = Some(fold_content_length(length, value).ok_or(invalid)?);
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 // Chunked when it is the last coding applied.
                 let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
@@ -1377,18 +1374,6 @@ impl<'b> ResponseFraming<'b> {
             .iter()
             .any(|n| n.eq_ignore_ascii_case(name.as_bytes()))
     }
-}
-
-/// A length in decimal digits only (no sign, no spaces).
-fn decimal(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        d.is_ascii_digit()
-            .then(|| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
-            .flatten()
-    })
 }
 
 /// Appends the current time as an HTTP-date, formatted once a second per
@@ -1998,7 +1983,7 @@ pub mod fuzzing {
             .collect();
         match lengths.as_slice() {
             [] => assert_eq!(head.body_len, 0),
-            [one] => assert_eq!(decimal(one), Some(head.body_len)),
+            [one] => assert_eq!(content_length_digits(one), Some(head.body_len)),
             more => panic!("{} lengths forwarded", more.len()),
         }
     }
@@ -2192,23 +2177,6 @@ mod tests {
             b"-1\r\n",
         ] {
             assert_eq!(scan(broken), Err(()), "{}", String::from_utf8_lossy(broken));
-        }
-    }
-
-    #[test]
-    fn lengths_are_decimal_digits_only() {
-        assert_eq!(decimal(b"0"), Some(0));
-        assert_eq!(decimal(b"1234"), Some(1234));
-        assert_eq!(decimal(b"18446744073709551615"), Some(u64::MAX));
-        for bad in [
-            &b""[..],
-            b"+1",
-            b"-1",
-            b"1 2",
-            b"0x10",
-            b"18446744073709551616",
-        ] {
-            assert_eq!(decimal(bad), None, "{}", String::from_utf8_lossy(bad));
         }
     }
 

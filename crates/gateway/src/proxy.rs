@@ -15,7 +15,7 @@ use std::borrow::Cow;
 
 use candor_contract::{
     Authority, Challenge, Exchange, HostError, PathOptions, RetryAfter, content_length_value,
-    forwarded_quotes_closed, normalize_path, rules,
+    fold_content_length, forwarded_quotes_closed, normalize_path, rules,
 };
 use http::header::{
     ACCEPT, CONNECTION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, TE,
@@ -791,19 +791,14 @@ fn well_framed(response: &Response<Incoming>) -> bool {
     if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
         return false;
     }
-    let mut length = None;
     response
         .headers()
         .get_all(CONTENT_LENGTH)
         .iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-        .all(|item| {
-            let item = item.trim_ascii();
-            let n = (!item.is_empty() && item.iter().all(u8::is_ascii_digit))
-                .then(|| std::str::from_utf8(item).ok()?.parse::<u64>().ok())
-                .flatten();
-            n.is_some() && *length.get_or_insert(n) == n
+        .try_fold(None, |seen, v| {
+            fold_content_length(seen, v.as_bytes()).map(Some)
         })
+        .is_some()
 }
 
 /// Sends a request to a target of `pool` with `send`, under the timers of
