@@ -9,6 +9,7 @@
 pub mod axum;
 mod challenge;
 mod check;
+mod duration;
 mod exchange;
 mod failure;
 pub mod fields;
@@ -25,6 +26,7 @@ pub use challenge::{AuthParam, Challenge, ChallengeError, parse_challenges, rend
 pub use check::{
     CheckOptions, History, REQUEST_FIELDS, RESPONSE_FIELDS, check_exchange, failure_signal,
 };
+pub use duration::{DurationError, parse_duration, parse_duration_or_seconds};
 pub use exchange::{
     Exchange, Request, Response, content_length, content_length_digits, content_length_value,
     fold_content_length, is_json_media_type, media_type, url_path,
