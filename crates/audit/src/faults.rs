@@ -80,7 +80,8 @@ const SLOW_MAX_MS: u64 = 60_000;
 
 /// How long a closing connection keeps reading (and discarding) what the
 /// client still sends, so the close is a FIN and not an RST that could
-/// destroy the response in the client's receive buffer.
+/// destroy the response in the client's receive buffer. Well inside the
+/// contract's `LINGER_TIME` / `LINGER_BYTES`: a test upstream closes fast.
 const LINGER: Duration = Duration::from_secs(1);
 const LINGER_MAX_BYTES: usize = 256 * 1024;
 /// Pause after an accept error that is not about one connection (such as

@@ -14,6 +14,7 @@ mod exchange;
 mod failure;
 pub mod fields;
 mod finding;
+mod linger;
 mod problem;
 mod ratelimit;
 mod retry_after;
@@ -33,6 +34,7 @@ pub use exchange::{
 };
 pub use failure::FailureType;
 pub use finding::{Finding, MAX_EVIDENCE};
+pub use linger::{LINGER_BYTES, LINGER_TIME};
 pub use problem::{PROBLEM_JSON, Problem, ProblemError};
 pub use ratelimit::{RateLimit, RateLimitError, RateLimitPolicy};
 pub use retry_after::{RetryAfter, RetryAfterError};

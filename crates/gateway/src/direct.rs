@@ -47,8 +47,8 @@ use std::time::SystemTime;
 use bytes::{Buf, Bytes, BytesMut};
 use candor_contract::fields::{X_REQUEST_ID, X_UPSTREAM_SERVICE};
 use candor_contract::{
-    Authority, Exchange, PathOptions, content_length_digits, fold_content_length,
-    forwarded_quotes_closed, normalize_path,
+    Authority, Exchange, LINGER_BYTES, LINGER_TIME, PathOptions, content_length_digits,
+    fold_content_length, forwarded_quotes_closed, normalize_path,
 };
 use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue, Method, Response};
@@ -1112,20 +1112,28 @@ impl Body<'_> {
         Ok(())
     }
 
-    /// Reads away the rest of a body the gateway answered without, for at
-    /// most [`LINGER`], as the hyper path's `read_away`: the client reads
-    /// the answer rather than a reset (RFC 9112 section 9.6), and the
-    /// connection can serve its next request. Whether the body ended in
-    /// time.
+    /// Reads away the rest of a body the gateway answered without, within
+    /// the lingering close's bounds ([`LINGER_BYTES`], [`LINGER_TIME`]), as
+    /// the hyper path's `read_away`: the client reads the answer rather
+    /// than a reset (RFC 9112 section 9.6), and the connection can serve
+    /// its next request. Whether the body ended within them.
     async fn read_away(&mut self, client: &mut TcpStream) -> bool {
         let reading = async {
+            let mut read = 0u64;
             while self.rest > 0 {
                 let take = self.piece(client).await.ok()?;
                 self.buf.advance(take);
+                read += take as u64;
+                if read > LINGER_BYTES {
+                    return None;
+                }
             }
             Some(())
         };
-        matches!(tokio::time::timeout(LINGER, reading).await, Ok(Some(())))
+        matches!(
+            tokio::time::timeout(LINGER_TIME, reading).await,
+            Ok(Some(()))
+        )
     }
 }
 
@@ -1154,10 +1162,6 @@ async fn write_or_hear(stream: &TcpStream, mut data: &[u8]) -> Result<bool, Upst
     }
     Ok(true)
 }
-
-/// How long an unread request body is read away behind an answer (as the
-/// hyper path's `read_away`).
-const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Whether the bytes so far already cannot be an HTTP/1.x response head
 /// (as hyper's client fails at once, without waiting for more).
