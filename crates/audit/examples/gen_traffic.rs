@@ -17,6 +17,8 @@ use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use candor_contract::fields::{RATELIMIT, RATELIMIT_POLICY, X_REQUEST_ID};
+
 const USAGE: &str = "usage: gen_traffic [--bytes N[k|M|G]] [--out FILE|-] [--seed N]
   --bytes  stop after the line that reaches this size (default 100M; k/M/G are powers of 1000)
   --out    where to write the JSON lines (default -, standard output)
@@ -285,8 +287,8 @@ impl Generator {
         let limit = format!("\"default\";r=0;t={retry}");
         let mut headers = vec![
             ("content-type", "application/problem+json"),
-            ("ratelimit-policy", "\"default\";q=100;w=60"),
-            ("ratelimit", limit.as_str()),
+            (RATELIMIT_POLICY.as_str(), "\"default\";q=100;w=60"),
+            (RATELIMIT.as_str(), limit.as_str()),
         ];
         if !without_retry_after {
             headers.push(("retry-after", &retry));
@@ -367,7 +369,7 @@ impl Generator {
         let mut headers = vec![
             ("accept", "application/json"),
             ("user-agent", agent),
-            ("x-request-id", request_id.as_str()),
+            (X_REQUEST_ID.as_str(), request_id.as_str()),
         ];
         let bearer = format!("Bearer {token}");
         if self.rng.chance(900) {

@@ -27,8 +27,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use candor_contract::fields::{X_FAILURE_TYPE, X_UPSTREAM_SERVICE};
 use candor_contract::rules::{self, Rule};
-use candor_contract::{CheckOptions, Exchange, Finding, Response, check_exchange};
+use candor_contract::{CheckOptions, Exchange, FailureType, Finding, Response, check_exchange};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue};
 
@@ -41,11 +42,6 @@ use crate::{Case, CaseOutcome, Located, ProbeEvidence, Sink, Summary};
 pub const DEFAULT_SLOW_MS: u64 = 5_000;
 /// The longest delay `candor faults` honours on `/slow`.
 pub const MAX_SLOW_MS: u64 = 60_000;
-
-/// The header naming the upstream a 5xx is about.
-pub const X_UPSTREAM_SERVICE: &str = "x-upstream-service";
-/// The header naming how the upstream failed.
-pub const X_FAILURE_TYPE: &str = "x-failure-type";
 
 /// Subject (and probe operation) of the upstream identity check.
 pub const IDENTITY_SUBJECT: &str = "upstream-identity";
@@ -184,12 +180,12 @@ impl Scenario {
 
     /// The `X-Failure-Type` the contract gives a gateway-made 5xx for this
     /// fault, when it names one.
-    pub const fn failure_type(self) -> Option<&'static str> {
+    pub const fn failure_type(self) -> Option<FailureType> {
         match self {
-            Scenario::Refused => Some("connect_refused"),
-            Scenario::Reset => Some("reset"),
-            Scenario::Garbage => Some("invalid_response"),
-            Scenario::Slow => Some("timeout"),
+            Scenario::Refused => Some(FailureType::ConnectRefused),
+            Scenario::Reset => Some(FailureType::Reset),
+            Scenario::Garbage => Some(FailureType::InvalidResponse),
+            Scenario::Slow => Some(FailureType::Timeout),
             Scenario::BadLength
             | Scenario::Status500
             | Scenario::Status503
@@ -827,11 +823,11 @@ fn identity(
     let res = answer.as_ref().ok().filter(|res| res.status >= 500)?;
     let rule = &rules::FAULT_UPSTREAM_IDENTITY;
     let service = res
-        .header(X_UPSTREAM_SERVICE)
+        .header(X_UPSTREAM_SERVICE.as_str())
         .map(str::trim)
         .filter(|v| !v.is_empty());
     let kind = res
-        .header(X_FAILURE_TYPE)
+        .header(X_FAILURE_TYPE.as_str())
         .map(str::trim)
         .filter(|v| !v.is_empty());
     // Pass-through answers come from the upstream: only the name is added.
@@ -857,7 +853,7 @@ fn identity(
     }
     if !passthrough
         && let (Some(expected), Some(kind)) = (scenario.failure_type(), kind)
-        && !kind.eq_ignore_ascii_case(expected)
+        && FailureType::parse(kind) != Some(expected)
     {
         return Some(Some(Finding::new(
             rule,

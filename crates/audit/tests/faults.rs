@@ -284,6 +284,27 @@ async fn echo_reports_the_request_as_received() {
 }
 
 #[tokio::test]
+async fn echo_takes_content_length_as_the_contract_reads_it() {
+    // A list of one length repeated is that length (RFC 9110 section 8.6).
+    let response = ask(concat!(
+        "POST /echo HTTP/1.1\r\n",
+        "Host: faults\r\n",
+        "Content-Length: 5, 5\r\n",
+        "Content-Length: 5\r\n",
+        "\r\n",
+        "hello",
+    ))
+    .await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.json()["body"], "hello");
+    for bad in ["5, 6", "+5", "5,", "5 5"] {
+        let head =
+            format!("POST /echo HTTP/1.1\r\nHost: faults\r\nContent-Length: {bad}\r\n\r\nhello");
+        assert_eq!(ask(&head).await.status, 400, "{bad}");
+    }
+}
+
+#[tokio::test]
 async fn echo_decodes_chunked_bodies() {
     let response = ask(concat!(
         "POST /echo HTTP/1.1\r\n",

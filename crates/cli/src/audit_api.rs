@@ -54,10 +54,11 @@ pub struct ApiArgs {
           value_parser = clap::value_parser!(u32).range(1..=64))]
     pub concurrency: u32,
 
-    /// Seconds each request may take, connect to last byte.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(1..=600))]
-    pub timeout: u64,
+    /// How long each request may take, connect to last byte: a duration
+    /// (`10s`, `1.5m`, `250ms`; docs/config.md#values) or a number of
+    /// seconds, at most 10 minutes.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
+    pub timeout: Duration,
 
     /// Accept TLS certificates no trusted root vouches for (a staging
     /// server with a private CA).
@@ -71,6 +72,11 @@ pub struct ApiArgs {
 
     #[command(flatten)]
     pub report: ReportArgs,
+}
+
+/// `--timeout`: at most the 600 s it has always been bounded by.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    crate::audit::timeout(text, Duration::from_secs(600))
 }
 
 pub fn run(args: ApiArgs) -> Result<Outcome> {
@@ -96,7 +102,7 @@ pub fn run(args: ApiArgs) -> Result<Outcome> {
     let client = Client::new(ClientOptions {
         budget: args.budget,
         concurrency: args.concurrency as usize,
-        timeout: Duration::from_secs(args.timeout),
+        timeout: args.timeout,
         insecure: args.insecure,
         ..ClientOptions::default()
     })?;

@@ -41,9 +41,10 @@ pub struct GatewayArgs {
     #[arg(long, value_name = "MS", default_value_t = DEFAULT_SLOW_MS)]
     pub slow_ms: u64,
 
-    /// Limit per request, connect to last body byte (`10s`, `1500ms`; a
-    /// bare number is seconds). Must be longer than --slow-ms.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    /// Limit per request, connect to last body byte: a duration (`10s`,
+    /// `1500ms`, `1.5m`; docs/config.md#values) or a number of seconds.
+    /// Must be longer than --slow-ms.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
     pub timeout: Duration,
 
     /// Accept a certificate no root vouches for (a gateway with a private CA).
@@ -54,30 +55,9 @@ pub struct GatewayArgs {
     pub report: ReportArgs,
 }
 
-/// `10s`, `1500ms`, `2m`, or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 10s or 1500ms"))?;
-    let duration = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        _ => {
-            return Err(format!(
-                "invalid duration {text:?}: the unit is one of ms, s, m"
-            ));
-        }
-    };
-    if duration.is_zero() {
-        return Err("the timeout must be longer than zero".into());
-    }
-    Ok(duration)
+/// `--timeout`: no upper bound but the grammar's.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    crate::audit::timeout(text, Duration::MAX)
 }
 
 pub fn run(args: GatewayArgs) -> Result<Outcome> {
@@ -184,21 +164,5 @@ fn result_word(outcome: &candor_audit::CaseOutcome) -> String {
         candor_audit::CaseOutcome::Passed => "pass".into(),
         candor_audit::CaseOutcome::Failed(severity) => format!("FAIL ({severity})"),
         candor_audit::CaseOutcome::Skipped(why) => format!("skipped ({why})"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("5 sec").is_err());
-        assert!(parse_duration("ms").is_err());
     }
 }

@@ -215,6 +215,33 @@ async fn a_conforming_api_exits_0() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timeout_takes_a_duration_or_bare_seconds() {
+    let addr = serve(Mode::Good).await;
+    let spec = spec(SPEC);
+    let auth = [
+        "--auth",
+        "reader=Bearer good",
+        "--auth",
+        "expired=Bearer old",
+    ];
+    for timeout in ["10s", "1.5m", "10"] {
+        let args = [&auth[..], &["--timeout", timeout]].concat();
+        let out = candor(audit_args(&spec, addr, &args)).await;
+        assert_eq!(out.status.code(), Some(0), "{timeout}: {}", stderr(&out));
+    }
+    for (timeout, says) in [
+        ("10 s", "invalid duration \"10 s\""),
+        ("0s", "longer than zero"),
+        ("11m", "at most 600 s"),
+    ] {
+        let args = [&auth[..], &["--timeout", timeout]].concat();
+        let out = candor(audit_args(&spec, addr, &args)).await;
+        assert_eq!(out.status.code(), Some(2), "{timeout}");
+        assert!(stderr(&out).contains(says), "{timeout}: {}", stderr(&out));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn findings_exit_1_with_request_response_and_a_curl_line_in_json() {
     let addr = serve(Mode::CatchAll).await;
     let spec = spec(SPEC);

@@ -26,6 +26,7 @@ use http::header::{CONTENT_TYPE, HeaderValue, LOCATION};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::linger::{LINGER_BYTES, LINGER_TIME};
 use crate::service::{
     Accepted, Created, ErrorResponse, FieldError, NoContent, ServiceError, pointer_token,
 };
@@ -241,11 +242,6 @@ fn invalid(rejection: &(dyn std::error::Error + 'static)) -> ServiceError {
         errors: vec![FieldError::new(pointer, message)],
     }
 }
-
-/// How much of an unread request body [`read_away`] reads.
-pub const LINGER_BYTES: u64 = 16 << 20;
-/// How long [`read_away`] may take.
-pub const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Reads away what is left of a request body that was answered without
 /// being read (401, 413, 415, 429, ...), at most [`LINGER_BYTES`] for at

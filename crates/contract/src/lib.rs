@@ -9,8 +9,12 @@
 pub mod axum;
 mod challenge;
 mod check;
+mod duration;
 mod exchange;
+mod failure;
+pub mod fields;
 mod finding;
+mod linger;
 mod problem;
 mod ratelimit;
 mod retry_after;
@@ -23,11 +27,14 @@ pub use challenge::{AuthParam, Challenge, ChallengeError, parse_challenges, rend
 pub use check::{
     CheckOptions, History, REQUEST_FIELDS, RESPONSE_FIELDS, check_exchange, failure_signal,
 };
+pub use duration::{DurationError, parse_duration, parse_duration_or_seconds};
 pub use exchange::{
-    Exchange, Request, Response, content_length, content_length_value, is_json_media_type,
-    media_type, url_path,
+    Exchange, Request, Response, content_length, content_length_digits, content_length_value,
+    fold_content_length, is_json_media_type, media_type, url_path,
 };
+pub use failure::FailureType;
 pub use finding::{Finding, MAX_EVIDENCE};
+pub use linger::{LINGER_BYTES, LINGER_TIME};
 pub use problem::{PROBLEM_JSON, Problem, ProblemError};
 pub use ratelimit::{RateLimit, RateLimitError, RateLimitPolicy};
 pub use retry_after::{RetryAfter, RetryAfterError};

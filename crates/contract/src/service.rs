@@ -292,19 +292,10 @@ impl ServiceError {
                 problem = problem.extension("errors", field_errors(errors));
             }
             ServiceError::UnsupportedMedia { supported, method } => {
-                let name = match method {
-                    Some(m) if *m == Method::POST => Some("accept-post"),
-                    Some(m) if *m == Method::PATCH => Some("accept-patch"),
-                    _ => None,
-                };
-                if let Some(name) = name
+                if let Some(name) = method.as_ref().and_then(crate::fields::accept_for)
                     && !supported.is_empty()
                 {
-                    insert(
-                        &mut headers,
-                        HeaderName::from_static(name),
-                        &supported.join(", "),
-                    );
+                    insert(&mut headers, name.clone(), &supported.join(", "));
                 }
             }
             ServiceError::TooLarge { limit: Some(limit) } => {

@@ -152,9 +152,8 @@ fn invalid() -> io::Error {
 }
 
 fn content_length(value: &[u8]) -> io::Result<usize> {
-    std::str::from_utf8(value)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
+    candor_contract::fold_content_length(None, value)
+        .and_then(|n| usize::try_from(n).ok())
         .ok_or_else(invalid)
 }
 

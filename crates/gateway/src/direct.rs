@@ -45,7 +45,11 @@ use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use bytes::{Buf, Bytes, BytesMut};
-use candor_contract::{Authority, Exchange, PathOptions, forwarded_quotes_closed, normalize_path};
+use candor_contract::fields::{X_REQUEST_ID, X_UPSTREAM_SERVICE};
+use candor_contract::{
+    Authority, Exchange, LINGER_BYTES, LINGER_TIME, PathOptions, content_length_digits,
+    fold_content_length, forwarded_quotes_closed, normalize_path,
+};
 use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue, Method, Response};
 use http_body::Body as _;
@@ -581,7 +585,7 @@ impl<'b> RequestHead<'b> {
                 if length_seen {
                     return None;
                 }
-                head.body_len = decimal(value.trim_ascii())?;
+                head.body_len = content_length_digits(value.trim_ascii())?;
                 length_seen = true;
                 false
             } else if is("connection") {
@@ -609,7 +613,7 @@ impl<'b> RequestHead<'b> {
             } else if is("accept") {
                 head.accept.get_or_insert(value);
                 false
-            } else if is("x-request-id") {
+            } else if is(X_REQUEST_ID.as_str()) {
                 head.request_id.get_or_insert(value);
                 true
             } else if is("x-forwarded-for") {
@@ -824,7 +828,7 @@ fn write_request(
     out.extend_from_slice(head.host);
     out.extend_from_slice(b"\"\r\n");
     field_line(out, b"x-forwarded-host", head.host);
-    field_line(out, b"x-request-id", request_id.as_bytes());
+    field_line(out, X_REQUEST_ID.as_str().as_bytes(), request_id.as_bytes());
     if let Some(id) = identity {
         for (name, value) in id.names.into_iter().zip([&id.subject, &id.roles]) {
             if let Some(value) = value {
@@ -1102,20 +1106,28 @@ impl Body<'_> {
         Ok(())
     }
 
-    /// Reads away the rest of a body the gateway answered without, for at
-    /// most [`LINGER`], as the hyper path's `read_away`: the client reads
-    /// the answer rather than a reset (RFC 9112 section 9.6), and the
-    /// connection can serve its next request. Whether the body ended in
-    /// time.
+    /// Reads away the rest of a body the gateway answered without, within
+    /// the lingering close's bounds ([`LINGER_BYTES`], [`LINGER_TIME`]), as
+    /// the hyper path's `read_away`: the client reads the answer rather
+    /// than a reset (RFC 9112 section 9.6), and the connection can serve
+    /// its next request. Whether the body ended within them.
     async fn read_away(&mut self, client: &mut TcpStream) -> bool {
         let reading = async {
+            let mut read = 0u64;
             while self.rest > 0 {
                 let take = self.piece(client).await.ok()?;
                 self.buf.advance(take);
+                read += take as u64;
+                if read > LINGER_BYTES {
+                    return None;
+                }
             }
             Some(())
         };
-        matches!(tokio::time::timeout(LINGER, reading).await, Ok(Some(())))
+        matches!(
+            tokio::time::timeout(LINGER_TIME, reading).await,
+            Ok(Some(()))
+        )
     }
 }
 
@@ -1144,10 +1156,6 @@ async fn write_or_hear(stream: &TcpStream, mut data: &[u8]) -> Result<bool, Upst
     }
     Ok(true)
 }
-
-/// How long an unread request body is read away behind an answer (as the
-/// hyper path's `read_away`).
-const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Whether the bytes so far already cannot be an HTTP/1.x response head
 /// (as hyper's client fails at once, without waiting for more).
@@ -1218,8 +1226,8 @@ fn rewrite_response(
         let is = |known: &str| name.eq_ignore_ascii_case(known);
         let dropped = HOP_BY_HOP.iter().any(|n| is(n.as_str()))
             || framing.named(name)
-            || is("x-request-id")
-            || (debug && is("x-upstream-service"))
+            || is(X_REQUEST_ID.as_str())
+            || (debug && is(X_UPSTREAM_SERVICE.as_str()))
             || respond.extra.iter().any(|(n, _)| is(n.as_str()))
             // A length that is not the framing (chunked wins) is dropped.
             || (!matches!(framing.framing, Framing::Length(_)) && is("content-length"));
@@ -1258,9 +1266,17 @@ fn rewrite_response(
         http_date(reply);
         reply.extend_from_slice(b"\r\n");
     }
-    field_line(reply, b"x-request-id", respond.request_id.as_bytes());
+    field_line(
+        reply,
+        X_REQUEST_ID.as_str().as_bytes(),
+        respond.request_id.as_bytes(),
+    );
     if debug {
-        field_line(reply, b"x-upstream-service", respond.upstream.as_bytes());
+        field_line(
+            reply,
+            X_UPSTREAM_SERVICE.as_str().as_bytes(),
+            respond.upstream.as_bytes(),
+        );
     }
     for (name, value) in respond
         .route
@@ -1316,13 +1332,7 @@ impl<'b> ResponseFraming<'b> {
             if name.eq_ignore_ascii_case("content-length") {
                 // "5" or a list of one repeated length ("5, 5"), as
                 // hyper's client takes them.
-                for item in value.split(|&b| b == b',') {
-                    let n = decimal(item.trim_ascii()).ok_or(invalid)?;
-                    if length.is_some_and(|l| l != n) {
-                        return Err(invalid);
-                    }
-                    length = Some(n);
-                }
+                length = Some(fold_content_length(length, value).ok_or(invalid)?);
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 // Chunked when it is the last coding applied.
                 let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
@@ -1362,18 +1372,6 @@ impl<'b> ResponseFraming<'b> {
             .iter()
             .any(|n| n.eq_ignore_ascii_case(name.as_bytes()))
     }
-}
-
-/// A length in decimal digits only (no sign, no spaces).
-fn decimal(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        d.is_ascii_digit()
-            .then(|| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
-            .flatten()
-    })
 }
 
 /// Appends the current time as an HTTP-date, formatted once a second per
@@ -1831,7 +1829,7 @@ fn write_answer(
     out.extend_from_slice(b"\r\n");
     let close = close || parts.headers.contains_key(http::header::CONNECTION);
     for (name, value) in &parts.headers {
-        if name != crate::error::X_REQUEST_ID
+        if name != X_REQUEST_ID
             && name != http::header::CONNECTION
             && !extra.iter().any(|(n, _)| n == name)
         {
@@ -1845,7 +1843,7 @@ fn write_answer(
     out.extend_from_slice(b"date: ");
     http_date(out);
     out.extend_from_slice(b"\r\n");
-    field_line(out, b"x-request-id", request_id.as_bytes());
+    field_line(out, X_REQUEST_ID.as_str().as_bytes(), request_id.as_bytes());
     if close || crate::drain::draining() {
         out.extend_from_slice(b"connection: close\r\n");
     }
@@ -1992,7 +1990,7 @@ pub mod fuzzing {
             .collect();
         match lengths.as_slice() {
             [] => assert_eq!(head.body_len, 0),
-            [one] => assert_eq!(decimal(one), Some(head.body_len)),
+            [one] => assert_eq!(content_length_digits(one), Some(head.body_len)),
             more => panic!("{} lengths forwarded", more.len()),
         }
     }
@@ -2186,23 +2184,6 @@ mod tests {
             b"-1\r\n",
         ] {
             assert_eq!(scan(broken), Err(()), "{}", String::from_utf8_lossy(broken));
-        }
-    }
-
-    #[test]
-    fn lengths_are_decimal_digits_only() {
-        assert_eq!(decimal(b"0"), Some(0));
-        assert_eq!(decimal(b"1234"), Some(1234));
-        assert_eq!(decimal(b"18446744073709551615"), Some(u64::MAX));
-        for bad in [
-            &b""[..],
-            b"+1",
-            b"-1",
-            b"1 2",
-            b"0x10",
-            b"18446744073709551616",
-        ] {
-            assert_eq!(decimal(bad), None, "{}", String::from_utf8_lossy(bad));
         }
     }
 

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use candor_contract::fields::{ACCEPT_POST, accept_for};
+pub use candor_contract::fields::{X_FAILURE_TYPE, X_REQUEST_ID, X_UPSTREAM_SERVICE};
 use candor_contract::rules::{self, Rule};
-use candor_contract::{PROBLEM_JSON, Problem, RetryAfter};
+use candor_contract::{FailureType, PROBLEM_JSON, Problem, RetryAfter};
 use http::header::{
     ALLOW, CONNECTION, CONTENT_TYPE, HeaderName, HeaderValue, LINK, RETRY_AFTER, WWW_AUTHENTICATE,
 };
@@ -18,13 +20,6 @@ use http::{Response, StatusCode};
 use http_body_util::Full;
 
 use crate::upstream::UpstreamFailure;
-
-/// Names the upstream that failed (a debug header).
-pub static X_UPSTREAM_SERVICE: HeaderName = HeaderName::from_static("x-upstream-service");
-/// Says how the upstream failed (a debug header).
-pub static X_FAILURE_TYPE: HeaderName = HeaderName::from_static("x-failure-type");
-/// The request id, on every response.
-pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Why the gateway answers a request itself.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -158,16 +153,16 @@ impl GatewayError {
             GatewayError::MalformedBody { .. } => &rules::BODY_MALFORMED,
             GatewayError::SchemaViolation { .. } => &rules::BODY_SCHEMA,
             GatewayError::Upstream { failure, .. } => failure.rule(),
-            GatewayError::NoHealthyUpstream { .. } => &rules::UPSTREAM_UNAVAILABLE,
+            GatewayError::NoHealthyUpstream { .. } => FailureType::NoHealthyUpstream.rule(),
             GatewayError::Internal { .. } => &rules::INTERNAL,
         }
     }
 
     /// The `X-Failure-Type` value, on upstream rows.
-    fn failure_type(&self) -> Option<&'static str> {
+    fn failure_type(&self) -> Option<FailureType> {
         match self {
-            GatewayError::Upstream { failure, .. } => Some(failure.as_str()),
-            GatewayError::NoHealthyUpstream { .. } => Some("no_healthy_upstream"),
+            GatewayError::Upstream { failure, .. } => Some(*failure),
+            GatewayError::NoHealthyUpstream { .. } => Some(FailureType::NoHealthyUpstream),
             _ => None,
         }
     }
@@ -236,7 +231,7 @@ pub fn rescue(error: &GatewayError, cx: ErrorContext<'_>) -> Response<Full<Bytes
     if let (Some(upstream), Some(failure)) = (error.upstream(), error.failure_type()) {
         problem = problem
             .extension("upstream", upstream.as_ref())
-            .extension("failure", failure);
+            .extension("failure", failure.as_str());
     }
 
     let (content_type, body) = if cx.accepts_json {
@@ -293,15 +288,9 @@ pub fn rescue(error: &GatewayError, cx: ErrorContext<'_>) -> Response<Full<Bytes
             }
         }
         GatewayError::UnsupportedMedia { accept, method, .. } => {
-            let name = if *method == http::Method::PATCH {
-                "accept-patch"
-            } else {
-                "accept-post"
-            };
-            headers.insert(
-                HeaderName::from_static(name),
-                HeaderValue::from_static(accept),
-            );
+            // PUT takes what POST takes.
+            let name = accept_for(method).unwrap_or(&ACCEPT_POST);
+            headers.insert(name, HeaderValue::from_static(accept));
         }
         GatewayError::Maintenance { retry_after }
         | GatewayError::NoHealthyUpstream { retry_after, .. } => {
@@ -321,7 +310,7 @@ pub fn rescue(error: &GatewayError, cx: ErrorContext<'_>) -> Response<Full<Bytes
             headers.insert(&X_UPSTREAM_SERVICE, v);
         }
         if let Some(failure) = error.failure_type() {
-            headers.insert(&X_FAILURE_TYPE, HeaderValue::from_static(failure));
+            headers.insert(&X_FAILURE_TYPE, HeaderValue::from_static(failure.as_str()));
         }
     }
     response

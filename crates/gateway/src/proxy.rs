@@ -13,7 +13,8 @@ use bytes::Bytes;
 use std::borrow::Cow;
 
 use candor_contract::{
-    Challenge, Exchange, RetryAfter, content_length_value, forwarded_quotes_closed, rules,
+    Challenge, Exchange, RetryAfter, content_length_value, fold_content_length,
+    forwarded_quotes_closed, rules,
 };
 use http::header::{
     ACCEPT, CONNECTION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, TE,
@@ -682,19 +683,14 @@ fn well_framed(response: &Response<Incoming>) -> bool {
     if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
         return false;
     }
-    let mut length = None;
     response
         .headers()
         .get_all(CONTENT_LENGTH)
         .iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-        .all(|item| {
-            let item = item.trim_ascii();
-            let n = (!item.is_empty() && item.iter().all(u8::is_ascii_digit))
-                .then(|| std::str::from_utf8(item).ok()?.parse::<u64>().ok())
-                .flatten();
-            n.is_some() && *length.get_or_insert(n) == n
+        .try_fold(None, |seen, v| {
+            fold_content_length(seen, v.as_bytes()).map(Some)
         })
+        .is_some()
 }
 
 /// Sends a request to a target of `pool` with `send`, under the timers of
@@ -762,14 +758,10 @@ pub(crate) async fn attempts<A: Attempt>(
                 failure: failure.as_str(),
             })
             .inc();
-        if failure.counts_against_target() {
+        if failure.is_connect() {
             pool.record_failure(target);
         }
-        if may_retry
-            && avoid.is_none()
-            && failure.before_request_sent()
-            && pool.has_other_target(target)
-        {
+        if may_retry && avoid.is_none() && failure.is_connect() && pool.has_other_target(target) {
             shared
                 .metrics
                 .retries

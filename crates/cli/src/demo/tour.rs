@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 use candor_audit::http::{Client, RecordedRequest, RecordedResponse};
+use candor_contract::fields::X_FAILURE_TYPE;
 
 /// Who a request is sent as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,7 +227,7 @@ pub fn steps() -> Vec<Step> {
             "a dependency refuses connections (X-Failure-Type)",
             vec![call("GET", "/payments/charge", As::Anonymous)],
         )
-        .with_header("x-failure-type"),
+        .with_header(X_FAILURE_TYPE.as_str()),
         step(
             503,
             "under maintenance (Retry-After)",
@@ -238,7 +239,7 @@ pub fn steps() -> Vec<Step> {
             "a dependency slower than its timeout",
             vec![call("GET", "/dependencies/slow?ms=3000", As::Anonymous)],
         )
-        .with_header("x-failure-type"),
+        .with_header(X_FAILURE_TYPE.as_str()),
         Step {
             repeat: 6,
             ..step(

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use candor_contract::parse_duration;
 use http::{HeaderName, Method};
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
@@ -1704,7 +1705,7 @@ fn duration(
     let Some(value) = value else {
         return Ok(default);
     };
-    let parsed = parse_duration(value.get_ref()).map_err(|m| src.error(value.span(), key, m))?;
+    let parsed = parse_duration(value.get_ref()).map_err(|e| src.error(value.span(), key, e))?;
     if parsed.is_zero() && zero == Zero::Refused {
         return Err(src.error(value.span(), key, "must be greater than 0"));
     }
@@ -1722,50 +1723,6 @@ fn date(value: &Spanned<String>, key: &str, src: &Source<'_>) -> Result<SystemTi
             ),
         )
     })
-}
-
-/// Parses `250ms`, `5s`, `1.5m`, `2h`: a decimal number and a unit, nothing
-/// else.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    const NANOS_PER_SEC: u128 = 1_000_000_000;
-    let invalid =
-        || format!("invalid duration {text:?}: expected a number followed by ms, s, m or h");
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let unit_nanos: u128 = match unit {
-        "ms" => 1_000_000,
-        "s" => NANOS_PER_SEC,
-        "m" => 60 * NANOS_PER_SEC,
-        "h" => 3600 * NANOS_PER_SEC,
-        _ => return Err(invalid()),
-    };
-    let (whole, fraction) = match number.split_once('.') {
-        Some((whole, fraction)) if !fraction.is_empty() && !fraction.contains('.') => {
-            (whole, fraction)
-        }
-        Some(_) => return Err(invalid()),
-        None => (number, ""),
-    };
-    if whole.is_empty() {
-        return Err(invalid());
-    }
-    let too_large = || format!("duration {text:?} is too large");
-    if whole.len() > 20 {
-        return Err(too_large());
-    }
-    let whole: u128 = whole.parse().map_err(|_| invalid())?;
-    let mut nanos = whole * unit_nanos;
-    // Digits beyond the 18th are below a nanosecond for every unit.
-    let fraction = &fraction[..fraction.len().min(18)];
-    if !fraction.is_empty() {
-        let digits: u128 = fraction.parse().map_err(|_| invalid())?;
-        nanos += digits * unit_nanos / 10u128.pow(fraction.len() as u32);
-    }
-    let secs = u64::try_from(nanos / NANOS_PER_SEC).map_err(|_| too_large())?;
-    let subsec = (nanos % NANOS_PER_SEC) as u32;
-    Ok(Duration::new(secs, subsec))
 }
 
 /// Parses an RFC 3339 timestamp with a `Z` or `+hh:mm` offset, e.g.
@@ -2025,54 +1982,6 @@ mod tests {
             Ok(after) => after.as_secs() as i64,
             Err(before) => -(before.duration().as_secs() as i64),
         })
-    }
-
-    #[test]
-    fn durations_take_a_number_and_a_unit() {
-        let ok = |text: &str| parse_duration(text).unwrap();
-        assert_eq!(ok("250ms"), Duration::from_millis(250));
-        assert_eq!(ok("5s"), Duration::from_secs(5));
-        assert_eq!(ok("1m"), Duration::from_secs(60));
-        assert_eq!(ok("2h"), Duration::from_secs(7200));
-        assert_eq!(ok("1.5s"), Duration::from_millis(1500));
-        assert_eq!(ok("0.25m"), Duration::from_secs(15));
-        assert_eq!(ok("0.5ms"), Duration::from_micros(500));
-        assert_eq!(ok("0.000000001s"), Duration::from_nanos(1));
-        assert_eq!(ok("0.0000000001s"), Duration::ZERO);
-        assert_eq!(ok("0s"), Duration::ZERO);
-        assert_eq!(ok("007s"), Duration::from_secs(7));
-    }
-
-    #[test]
-    fn durations_refuse_everything_else() {
-        for text in [
-            "", "5", "s", "5 sec", "5 s", " 5s", "5s ", "5S", "5sec", "-5s", "+5s", "1.s", ".5s",
-            "1..5s", "1.2.3s", "5d", "1e3ms", "1_000ms", "5s5", "5ms5s",
-        ] {
-            let err = parse_duration(text).unwrap_err();
-            assert_eq!(
-                err,
-                format!("invalid duration {text:?}: expected a number followed by ms, s, m or h"),
-            );
-        }
-    }
-
-    #[test]
-    fn huge_durations_are_too_large_not_wrapped() {
-        assert!(
-            parse_duration("99999999999999999999999h")
-                .unwrap_err()
-                .contains("too large")
-        );
-        assert!(
-            parse_duration("9999999999999999999h")
-                .unwrap_err()
-                .contains("too large")
-        );
-        assert_eq!(
-            parse_duration("18446744073709551615s").unwrap(),
-            Duration::from_secs(u64::MAX)
-        );
     }
 
     #[test]

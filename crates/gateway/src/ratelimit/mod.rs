@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use candor_contract::fields::{RATELIMIT, RATELIMIT_POLICY};
 use candor_contract::{RateLimit as RateLimitField, RateLimitPolicy};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
@@ -20,9 +21,6 @@ use tokio::sync::OnceCell;
 
 use crate::auth::{Identity, Scheme};
 use crate::config::{OnStoreError, RateKey, RateLimit, RateStore};
-
-static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
-static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// The outcome of one check.
 pub enum Decision {

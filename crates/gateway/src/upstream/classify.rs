@@ -9,91 +9,11 @@
 use std::error::Error as StdError;
 use std::io;
 
-use candor_contract::rules::{self, Rule};
-
 use super::conn::ConnectError;
 
-/// How an upstream failed, as the contract names it (`X-Failure-Type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum UpstreamFailure {
-    /// The connection was refused (nothing listens there).
-    ConnectRefused,
-    /// Some other connect failure (host or network unreachable, ...).
-    ConnectError,
-    /// The connect did not complete in time.
-    ConnectTimeout,
-    /// The name did not resolve.
-    Dns,
-    /// The TLS handshake failed.
-    Tls,
-    /// The connection was reset or closed before a response.
-    Reset,
-    /// The upstream answered with something that is not valid HTTP.
-    InvalidResponse,
-    /// No response head in time.
-    Timeout,
-}
-
-impl UpstreamFailure {
-    /// The `X-Failure-Type` value and metrics label.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            UpstreamFailure::ConnectRefused => "connect_refused",
-            UpstreamFailure::ConnectError => "connect_error",
-            UpstreamFailure::ConnectTimeout => "connect_timeout",
-            UpstreamFailure::Dns => "dns",
-            UpstreamFailure::Tls => "tls",
-            UpstreamFailure::Reset => "reset",
-            UpstreamFailure::InvalidResponse => "invalid_response",
-            UpstreamFailure::Timeout => "timeout",
-        }
-    }
-
-    /// The contract rule for this failure.
-    pub const fn rule(self) -> &'static Rule {
-        match self {
-            UpstreamFailure::ConnectRefused
-            | UpstreamFailure::ConnectError
-            | UpstreamFailure::Dns
-            | UpstreamFailure::Tls
-            | UpstreamFailure::Reset => &rules::UPSTREAM_UNREACHABLE,
-            UpstreamFailure::InvalidResponse => &rules::UPSTREAM_INVALID_RESPONSE,
-            UpstreamFailure::ConnectTimeout | UpstreamFailure::Timeout => &rules::UPSTREAM_TIMEOUT,
-        }
-    }
-
-    /// Whether the request certainly never reached the upstream, so that it
-    /// may be sent to another target.
-    pub const fn before_request_sent(self) -> bool {
-        matches!(
-            self,
-            UpstreamFailure::ConnectRefused
-                | UpstreamFailure::ConnectError
-                | UpstreamFailure::ConnectTimeout
-                | UpstreamFailure::Dns
-                | UpstreamFailure::Tls
-        )
-    }
-
-    /// Whether the failure says the target itself is down (for ejection).
-    pub const fn counts_against_target(self) -> bool {
-        self.before_request_sent()
-    }
-
-    /// A short phrase for the problem `detail`.
-    pub const fn describe(self) -> &'static str {
-        match self {
-            UpstreamFailure::ConnectRefused => "connection refused",
-            UpstreamFailure::ConnectError => "could not connect",
-            UpstreamFailure::ConnectTimeout => "connect timed out",
-            UpstreamFailure::Dns => "name did not resolve",
-            UpstreamFailure::Tls => "TLS handshake failed",
-            UpstreamFailure::Reset => "connection closed before a response",
-            UpstreamFailure::InvalidResponse => "response was not valid HTTP",
-            UpstreamFailure::Timeout => "no response in time",
-        }
-    }
-}
+/// How an upstream failed: the contract's `X-Failure-Type` vocabulary,
+/// under the name the send path has always used.
+pub use candor_contract::FailureType as UpstreamFailure;
 
 /// Classifies a connection that could not be opened.
 pub(super) fn classify_connect(error: &ConnectError) -> UpstreamFailure {
