@@ -195,12 +195,13 @@ async fn next_head(
             deadline = None;
         }
         let ready = {
-            let mut readable = std::pin::pin!(client.readable());
+            // The registration's own readiness (as a read's poll uses),
+            // not the `readable()` future and its waiter list.
             let mut watched = std::future::poll_fn(|cx| {
                 if idle && crate::drain::draining() {
                     return Poll::Ready(false);
                 }
-                readable.as_mut().poll(cx).map(|_| true)
+                client.poll_read_ready(cx).map(|_| true)
             });
             let now = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut watched).poll(cx)));
             match now.await {
@@ -396,7 +397,7 @@ async fn exchange(
         method: &head.method,
         path: gw
             .access_log
-            .then_some(head.target.split('?').next().unwrap_or_default()),
+            .then(|| head.target.split('?').next().unwrap_or_default()),
         status,
         rule,
         upstream: reached_upstream.then_some(&*pool.name),

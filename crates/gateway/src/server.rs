@@ -392,6 +392,7 @@ impl Worker {
                 let builder = builder.clone();
                 // Boxed once the client sends: the path's state is kilobytes.
                 let served = crate::drain::watch(async move {
+                    let _open = open;
                     if !crate::clients::first_bytes(&stream, timeouts.idle, &shared.metrics).await {
                         return;
                     }
@@ -410,10 +411,7 @@ impl Worker {
                         }
                     }
                 });
-                tokio::spawn(async move {
-                    let _open = open;
-                    served.await;
-                });
+                tokio::spawn(served);
                 continue;
             };
             let acceptor = acceptor.clone();
