@@ -273,17 +273,17 @@ fn escape_at(bytes: &[u8], at: usize) -> bool {
 /// The bytes of a `reg-name` (which covers an IPv4 address) but `%`:
 /// unreserved and sub-delims.
 static HOST_BYTES: [bool; 256] = {
+    const PUNCTUATION: &[u8] = b"-._~!$&'()*+,;=";
     let mut table = [false; 256];
     let mut b = 0;
     while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+'
-                    | b',' | b';' | b'='
-            );
+        table[b] = (b as u8).is_ascii_alphanumeric();
         b += 1;
+    }
+    let mut i = 0;
+    while i < PUNCTUATION.len() {
+        table[PUNCTUATION[i] as usize] = true;
+        i += 1;
     }
     table
 };
