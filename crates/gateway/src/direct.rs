@@ -194,45 +194,59 @@ async fn next_head(
             idle = false;
             deadline = None;
         }
-        let ready = {
-            // The registration's own readiness (as a read's poll uses),
-            // not the `readable()` future and its waiter list.
-            let mut watched = std::future::poll_fn(|cx| {
+        if buf.capacity() == 0 {
+            // Nothing is allocated for a connection until it is readable.
+            let readable = std::future::poll_fn(|cx| {
                 if idle && crate::drain::draining() {
                     return Poll::Ready(false);
                 }
                 client.poll_read_ready(cx).map(|_| true)
             });
-            let now = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut watched).poll(cx)));
-            match now.await {
-                Poll::Ready(ready) => ready,
-                Poll::Pending => {
-                    let wait = if idle { timeouts.idle } else { timeouts.header };
-                    let until = *deadline.get_or_insert_with(|| Instant::now() + wait);
-                    match tokio::time::timeout_at(until, watched).await {
-                        Ok(ready) => ready,
-                        Err(_) => return Wait::TimedOut { head: !idle },
-                    }
-                }
+            match wait(readable, &mut deadline, idle, timeouts).await {
+                Ok(true) => buf.reserve(FIRST_READ),
+                Ok(false) => return Wait::Closed,
+                Err(timed_out) => return timed_out,
             }
-        };
-        if !ready {
-            // Drained while idle.
-            return Wait::Closed;
-        }
-        if buf.capacity() == 0 {
-            buf.reserve(FIRST_READ);
         } else if buf.capacity() - buf.len() < 1024 {
             buf.reserve(READ_CHUNK);
         }
-        match client.try_read_buf(buf) {
-            Ok(0) => return Wait::Closed,
-            Ok(_) => {}
-            // Readiness was stale: wait again.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(_) => return Wait::Closed,
+        // A read's own poll: a short read clears the socket's readiness, so
+        // the next wait costs no system call (a `try_read` would not).
+        let read = std::future::poll_fn(|cx| {
+            if idle && crate::drain::draining() {
+                return Poll::Ready(None);
+            }
+            let mut reading = std::pin::pin!(client.read_buf(buf));
+            reading.as_mut().poll(cx).map(Some)
+        });
+        match wait(read, &mut deadline, idle, timeouts).await {
+            Ok(Some(Ok(n))) if n > 0 => {}
+            // Closed, failed, or drained while idle.
+            Ok(_) => return Wait::Closed,
+            Err(timed_out) => return timed_out,
         }
     }
+}
+
+/// Awaits `step` of reading a head: at once when it is ready, else under
+/// the phase's deadline (`idle` before a head's first byte, else the
+/// head's), set at the phase's first wait.
+async fn wait<F: Future>(
+    step: F,
+    deadline: &mut Option<Instant>,
+    idle: bool,
+    timeouts: Timeouts,
+) -> Result<F::Output, Wait> {
+    let mut step = std::pin::pin!(step);
+    let now = std::future::poll_fn(|cx| Poll::Ready(step.as_mut().poll(cx)));
+    if let Poll::Ready(out) = now.await {
+        return Ok(out);
+    }
+    let wait = if idle { timeouts.idle } else { timeouts.header };
+    let until = *deadline.get_or_insert_with(|| Instant::now() + wait);
+    tokio::time::timeout_at(until, step)
+        .await
+        .map_err(|_| Wait::TimedOut { head: !idle })
 }
 
 /// Whether `buf` holds an empty line (the end of a message head), with
