@@ -88,8 +88,7 @@ pub fn content_length_value(value: &HeaderValue) -> Option<u64> {
 /// Empty items are not valid. Works on the raw bytes, without allocating.
 pub fn fold_content_length(seen: Option<u64>, line: &[u8]) -> Option<u64> {
     // Nearly every line is one length: no list to split.
-    if !line.is_empty() && line.iter().all(u8::is_ascii_digit) {
-        let n = content_length_digits(line)?;
+    if let Some(n) = content_length_digits(line) {
         return match seen {
             Some(m) if m != n => None,
             _ => Some(n),

@@ -390,24 +390,32 @@ impl Worker {
                 let direct = gw.direct_path.then(|| read_buffer_limit(gw));
                 let shared = shared.clone();
                 let builder = builder.clone();
-                // Boxed once the client sends: the path's state is kilobytes.
+                // The path's state (kilobytes) is made once the client
+                // sends, in a task of its own: the small task that waited
+                // for the first byte is not another layer polled on every
+                // wake of every request.
                 let served = crate::drain::watch(async move {
-                    let _open = open;
                     if !crate::clients::first_bytes(&stream, timeouts.idle, &shared.metrics).await {
                         return;
                     }
                     match direct {
                         Some(limit) => {
-                            Box::pin(crate::direct::serve(
-                                stream, shared, conn, builder, limit, timeouts,
-                            ))
-                            .await;
+                            tokio::spawn(crate::drain::watch(async move {
+                                let _open = open;
+                                crate::direct::serve(
+                                    stream, shared, conn, builder, limit, timeouts,
+                                )
+                                .await;
+                            }));
                         }
                         None => {
-                            Box::pin(crate::clients::serve_hyper(
-                                stream, builder, shared, conn, timeouts,
-                            ))
-                            .await;
+                            tokio::spawn(crate::drain::watch(async move {
+                                let _open = open;
+                                crate::clients::serve_hyper(
+                                    stream, builder, shared, conn, timeouts,
+                                )
+                                .await;
+                            }));
                         }
                     }
                 });
