@@ -242,8 +242,8 @@ async fn wait<F: Future>(
     if let Poll::Ready(out) = now.await {
         return Ok(out);
     }
-    let wait = if idle { timeouts.idle } else { timeouts.header };
-    let until = *deadline.get_or_insert_with(|| Instant::now() + wait);
+    let allowed = if idle { timeouts.idle } else { timeouts.header };
+    let until = *deadline.get_or_insert_with(|| Instant::now() + allowed);
     tokio::time::timeout_at(until, step)
         .await
         .map_err(|_| Wait::TimedOut { head: !idle })
