@@ -48,7 +48,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use candor_contract::fields::{X_REQUEST_ID, X_UPSTREAM_SERVICE};
 use candor_contract::{
     Authority, Exchange, LINGER_BYTES, LINGER_TIME, PathOptions, content_length_digits,
-    fold_content_length, forwarded_quotes_closed, normalize_path,
+    fold_content_length, normalize_path,
 };
 use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue, Method, Response};
@@ -68,6 +68,7 @@ use crate::deadline::Progress;
 use crate::error::GatewayError;
 use crate::metrics::{RequestKey, UpstreamLabels};
 use crate::monitor::Observation;
+use crate::pipeline::request::{Added, Forwarding, IdentityFields, RequestFields};
 use crate::proxy::{self, Answered, Attempt, ConnInfo, HOP_BY_HOP};
 use crate::routing::RouteState;
 use crate::state::{Runtime, Shared};
@@ -288,8 +289,8 @@ async fn exchange(
         return Next::Handover;
     };
     let identity = [
-        runtime.auth.subject_header.as_str(),
-        runtime.auth.roles_header.as_str(),
+        runtime.auth.subject_header.as_str().as_bytes(),
+        runtime.auth.roles_header.as_str().as_bytes(),
     ];
     let Some(mut head) = RequestHead::read(&req, identity) else {
         return Next::Handover;
@@ -311,9 +312,9 @@ async fn exchange(
         head.forward = Cow::Owned(forward_target(&normal, head.target));
     }
     let (route, pool) = (admitted.route, admitted.pool);
-    let close = head.close;
+    let close = head.fields.close;
     let gw = &runtime.config.gateway;
-    let request_id = shared.request_ids.assign_bytes(head.request_id);
+    let request_id = shared.request_ids.assign_bytes(head.fields.request_id);
     // rate.limited: counted once the request is sure to be served here (a
     // request handed to hyper is counted there).
     let mut rate_fields = Vec::new();
@@ -324,19 +325,24 @@ async fn exchange(
             Err(error) => refused = Some(error),
         }
     }
-    let identity = admitted.identity.as_ref().map(|id| Forwarded {
-        names: [&runtime.auth.subject_header, &runtime.auth.roles_header],
-        subject: HeaderValue::from_str(&id.subject).ok(),
-        roles: HeaderValue::from_str(&id.roles.join(",")).ok(),
-    });
-    write_request(
-        &mut io.request,
-        &req,
-        &head,
+    let roles = admitted.identity.as_ref().map(|id| id.roles.join(","));
+    let forwarding = Forwarding {
         conn,
-        &request_id,
-        identity.as_ref(),
-    );
+        host: Some(head.host),
+        prior_for: head.fields.prior_for,
+        prior_forwarded: head.fields.prior_forwarded,
+        request_id: &request_id,
+        identity: admitted
+            .identity
+            .as_ref()
+            .zip(roles.as_deref())
+            .map(|(id, roles)| IdentityFields {
+                names: [&runtime.auth.subject_header, &runtime.auth.roles_header],
+                subject: id.subject.as_bytes(),
+                roles: roles.as_bytes(),
+            }),
+    };
+    write_request(&mut io.request, &req, &head, &forwarding);
     let monitored = pool.config.monitor.then(|| request_snapshot(&req, &head));
     let debug_headers = route.config.debug_headers.unwrap_or(gw.debug_headers);
     let respond = Respond {
@@ -345,7 +351,7 @@ async fn exchange(
         upstream: &pool.name,
         route,
         no_body: head.method == Method::HEAD,
-        close: head.close,
+        close: head.fields.close,
         extra: &rate_fields,
         monitor: monitored.is_some(),
         repair: (pool.config.repair != Repair::default()).then_some(Repairer {
@@ -455,8 +461,7 @@ async fn exchange(
             .await
         }
         Err(error) => {
-            let accept = head.accept.and_then(|v| HeaderValue::from_bytes(v).ok());
-            let json = crate::error::accepts_json(accept.as_ref());
+            let json = head.fields.takes_json();
             let (response, rule) =
                 proxy::answer_error(shared, &error, &request_id, debug_headers, json);
             let status = response.status().as_u16();
@@ -466,7 +471,7 @@ async fn exchange(
                 response,
                 &request_id,
                 &rate_fields,
-                head.close,
+                head.fields.close,
             );
             if client.write_all(&io.reply).await.is_err() || closes {
                 Next::Close
@@ -501,7 +506,7 @@ fn request_snapshot(
 ) -> (HeaderMap, String) {
     let mut headers = HeaderMap::new();
     for (i, field) in req.headers.iter().enumerate() {
-        if head.skip & (1 << i) == 0
+        if head.fields.skip & (1 << i) == 0
             && candor_contract::REQUEST_FIELDS
                 .iter()
                 .any(|n| field.name.eq_ignore_ascii_case(n.as_str()))
@@ -525,34 +530,23 @@ struct RequestHead<'b> {
     path: &'b str,
     /// The target forwarded: the normal path and the query as it came.
     forward: Cow<'b, str>,
-    /// The Host, which admission checks to be a valid authority (so it
-    /// needs no escaping in `Forwarded`).
+    /// The one Host, which admission checks to be a valid authority.
     host: &'b [u8],
-    /// The client asked to close after this request.
-    close: bool,
-    request_id: Option<&'b [u8]>,
-    accept: Option<&'b [u8]>,
-    /// The first `X-Forwarded-For` and `Forwarded` values of earlier hops.
-    forwarded_for: Option<&'b [u8]>,
-    forwarded: Option<&'b [u8]>,
-    /// The header section's size, counted as the hyper path counts it.
-    size: usize,
-    /// The fields not forwarded as they came: bit `i` for field `i`.
-    skip: u128,
     /// The body's length (`Content-Length`; 0 without one).
     body_len: u64,
+    fields: RequestFields<&'b [u8]>,
 }
 
 impl<'b> RequestHead<'b> {
     /// The head, when it is one the direct path takes: HTTP/1.1, a method
-    /// it serves, an origin-form target hyper would take too, one Host, no
-    /// body and no hop-by-hop field but `Connection: keep-alive | close`.
-    /// `identity`: the fields the gateway sets from a checked identity,
-    /// which a client's request must not carry to the upstream.
-    /// A path that is not safe to normalise, a Host that is not an
-    /// authority, and every other refusal are left to the hyper path.
-    fn read(req: &httparse::Request<'_, 'b>, identity: [&str; 2]) -> Option<RequestHead<'b>> {
-        if req.version != Some(1) {
+    /// it serves, an origin-form target hyper would take too, one Host, at
+    /// most one length in plain digits, and no hop-by-hop field but
+    /// `Connection: keep-alive | close`. `identity`: the fields the gateway
+    /// sets from a checked identity. A path that is not safe to normalise,
+    /// a Host that is not an authority, and every other refusal are left
+    /// to the hyper path.
+    fn read(req: &httparse::Request<'_, 'b>, identity: [&[u8]; 2]) -> Option<RequestHead<'b>> {
+        if req.version != Some(1) || req.headers.len() > 128 {
             return None;
         }
         let method = match req.method? {
@@ -567,101 +561,33 @@ impl<'b> RequestHead<'b> {
         };
         let target = req.path?;
         let path = origin_form_path(target)?;
-        let forward = Cow::Borrowed(target);
-        let mut head = RequestHead {
+        let fields = RequestFields::scan(
+            req.headers.iter().map(|f| (f.name.as_bytes(), f.value)),
+            identity,
+        );
+        let takes = fields.hosts == 1
+            && fields.length_lines <= 1
+            && fields.length_plain
+            && !fields.hop_by_hop
+            && !fields.expect
+            && !fields.connection_names_host
+            && !fields.connection_names_other;
+        if !takes {
+            return None;
+        }
+        Some(RequestHead {
             method,
             target,
             path,
-            forward,
-            host: b"",
-            close: false,
-            request_id: None,
-            accept: None,
-            forwarded_for: None,
-            forwarded: None,
-            size: 0,
-            skip: 0,
-            body_len: 0,
-        };
-        let mut host = None;
-        let mut length_seen = false;
-        let mut forwarded_seen = false;
-        for (i, field) in req.headers.iter().enumerate() {
-            let (name, value) = (field.name, field.value);
-            head.size += name.len() + value.len() + 4;
-            let is = |known: &str| name.eq_ignore_ascii_case(known);
-            let skip = if is("host") {
-                if host.replace(value).is_some() {
-                    return None;
-                }
-                false
-            } else if is("content-length") {
-                // One length, in digits: anything else is hyper's to judge.
-                if length_seen {
-                    return None;
-                }
-                head.body_len = content_length_digits(value.trim_ascii())?;
-                length_seen = true;
-                false
-            } else if is("connection") {
-                for token in value.split(|&b| b == b',') {
-                    match token.trim_ascii() {
-                        t if t.eq_ignore_ascii_case(b"close") => head.close = true,
-                        t if t.eq_ignore_ascii_case(b"keep-alive") => {}
-                        _ => return None,
-                    }
-                }
-                true
-            } else if [
-                "transfer-encoding",
-                "te",
-                "trailer",
-                "upgrade",
-                "expect",
-                "keep-alive",
-                "proxy-connection",
-            ]
-            .into_iter()
-            .any(is)
-            {
-                return None;
-            } else if is("accept") {
-                head.accept.get_or_insert(value);
-                false
-            } else if is(X_REQUEST_ID.as_str()) {
-                head.request_id.get_or_insert(value);
-                true
-            } else if is("x-forwarded-for") {
-                head.forwarded_for.get_or_insert(visible(value)?);
-                true
-            } else if is("forwarded") {
-                // The first value, as a lookup's; one with an open quote
-                // would swallow this hop's element, and is dropped.
-                let first = !std::mem::replace(&mut forwarded_seen, true);
-                if first && forwarded_quotes_closed(visible(value)?) {
-                    head.forwarded = Some(value);
-                }
-                true
-            } else {
-                is("x-forwarded-proto") || is("x-forwarded-host") || identity.into_iter().any(is)
-            };
-            if skip {
-                head.skip |= 1 << i;
-            }
-        }
-        // Checked to be an authority by admission, before anything is sent.
-        head.host = host?;
-        Some(head)
+            forward: Cow::Borrowed(target),
+            host: fields.host?,
+            body_len: match fields.length_lines {
+                0 => 0,
+                _ => fields.content_length?,
+            },
+            fields,
+        })
     }
-}
-
-/// `value` when it is text a header map gives back (`to_str`): visible
-/// ASCII, spaces and tabs.
-fn visible(value: &[u8]) -> Option<&[u8]> {
-    value
-        .iter()
-        .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
-        .then_some(value)
 }
 
 /// The path of an origin-form request-target whose every byte `http`'s
@@ -724,7 +650,7 @@ impl Head for DirectHead<'_, '_> {
     }
 
     fn header_bytes(&self) -> usize {
-        self.head.size
+        self.head.fields.size
     }
 
     fn path(&self) -> &str {
@@ -799,21 +725,13 @@ fn serves(route: &RouteState) -> bool {
     route.pool.as_ref().is_some_and(|pool| pool.is_plain())
 }
 
-/// The identity fields the gateway forwards for a checked identity.
-struct Forwarded<'x> {
-    names: [&'x HeaderName; 2],
-    subject: Option<HeaderValue>,
-    roles: Option<HeaderValue>,
-}
-
-/// The request head for the upstream, as the hyper path would send it.
+/// The request head for the upstream: the fields that go as sent, then
+/// the pipeline's additions.
 fn write_request(
     out: &mut Vec<u8>,
     req: &httparse::Request<'_, '_>,
     head: &RequestHead<'_>,
-    conn: &ConnInfo,
-    request_id: &HeaderValue,
-    identity: Option<&Forwarded<'_>>,
+    forwarding: &Forwarding<'_, [u8]>,
 ) {
     out.clear();
     out.extend_from_slice(head.method.as_str().as_bytes());
@@ -821,36 +739,21 @@ fn write_request(
     out.extend_from_slice(head.forward.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for (i, field) in req.headers.iter().enumerate() {
-        if head.skip & (1 << i) == 0 {
+        if head.fields.skip & (1 << i) == 0 {
             field_line(out, field.name.as_bytes(), field.value);
         }
     }
-    out.extend_from_slice(b"x-forwarded-for: ");
-    if let Some(prior) = head.forwarded_for {
-        out.extend_from_slice(prior);
-        out.extend_from_slice(b", ");
-    }
-    out.extend_from_slice(conn.peer_ip.as_bytes());
-    out.extend_from_slice(b"\r\nx-forwarded-proto: ");
-    out.extend_from_slice(if conn.tls { b"https" } else { b"http" });
-    out.extend_from_slice(b"\r\nforwarded: ");
-    if let Some(prior) = head.forwarded {
-        out.extend_from_slice(prior);
-        out.extend_from_slice(b", ");
-    }
-    out.extend_from_slice(conn.forwarded_for.as_bytes());
-    out.extend_from_slice(b";host=\"");
-    out.extend_from_slice(head.host);
-    out.extend_from_slice(b"\"\r\n");
-    field_line(out, b"x-forwarded-host", head.host);
-    field_line(out, X_REQUEST_ID.as_str().as_bytes(), request_id.as_bytes());
-    if let Some(id) = identity {
-        for (name, value) in id.names.into_iter().zip([&id.subject, &id.roles]) {
-            if let Some(value) = value {
-                field_line(out, name.as_str().as_bytes(), value.as_bytes());
-            }
+    forwarding.each(|name, value| {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        match value {
+            Added::Held(v) => out.extend_from_slice(v.as_bytes()),
+            Added::Host(h) => out.extend_from_slice(h),
+            Added::Static(s) => out.extend_from_slice(s.as_bytes()),
+            Added::Joined(parts) => parts.iter().for_each(|p| out.extend_from_slice(p)),
         }
-    }
+        out.extend_from_slice(b"\r\n");
+    });
     out.extend_from_slice(b"\r\n");
 }
 
@@ -1910,7 +1813,7 @@ pub mod fuzzing {
         let Ok(httparse::Status::Complete(_)) = req.parse(bytes) else {
             return;
         };
-        let Some(mut head) = RequestHead::read(&req, ["x-subject", "x-roles"]) else {
+        let Some(mut head) = RequestHead::read(&req, [b"x-subject", b"x-roles"]) else {
             return;
         };
         // Admission hands a head whose Host is no authority to hyper.
@@ -1942,14 +1845,16 @@ pub mod fuzzing {
         }
         let conn = ConnInfo::new(std::net::SocketAddr::from(([192, 0, 2, 1], 1)), false);
         let mut out = Vec::new();
-        write_request(
-            &mut out,
-            &req,
-            &head,
-            &conn,
-            &HeaderValue::from_static("id"),
-            None,
-        );
+        let id = HeaderValue::from_static("id");
+        let forwarding = Forwarding {
+            conn: &conn,
+            host: Some(head.host),
+            prior_for: head.fields.prior_for,
+            prior_forwarded: head.fields.prior_forwarded,
+            request_id: &id,
+            identity: None,
+        };
+        write_request(&mut out, &req, &head, &forwarding);
         let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS + 8];
         let mut sent = httparse::Request::new(&mut fields);
         assert_eq!(sent.parse(&out), Ok(httparse::Status::Complete(out.len())));

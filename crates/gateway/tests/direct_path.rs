@@ -975,3 +975,76 @@ async fn an_upstream_that_answers_before_reading_the_body_is_heard_on_both_paths
         );
     }
 }
+
+/// The echo's view of the fields the upstream received for a raw request
+/// (sent with `connection: close`), the gateway's own per-request fields
+/// (request id) left out.
+async fn echoed_fields(addr: SocketAddr, head: &[u8]) -> serde_json::Value {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut request = head.to_vec();
+    request.extend_from_slice(b"\r\nconnection: close\r\n\r\n");
+    stream.write_all(&request).await.unwrap();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out).await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200"), "{head:?}: {text}");
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let json: serde_json::Value = serde_json::from_str(body).unwrap();
+    let mut headers = json["headers"].clone();
+    headers.as_object_mut().unwrap().remove("x-request-id");
+    headers
+}
+
+#[tokio::test]
+async fn both_paths_forward_the_same_fields_for_hostile_forwarding_fields() {
+    let (upstream, _faults) = faults().await;
+    let (direct, hyper) = both_paths(upstream).await;
+    let cases: Vec<(&[u8], serde_json::Value)> = vec![
+        // A prior X-Forwarded-For that is not text and a Forwarded with an
+        // open quote are earlier hops' noise: this hop starts each list.
+        (
+            b"GET /echo HTTP/1.1\r\nhost: api.example\r\nx-forwarded-for: \xff\xfe, 10.9.9.9\r\nforwarded: for=\"10.6.6.6",
+            serde_json::json!({
+                "host": "api.example",
+                "x-forwarded-for": "127.0.0.1",
+                "x-forwarded-proto": "http",
+                "forwarded": "for=127.0.0.1;proto=http;host=\"api.example\"",
+                "x-forwarded-host": "api.example",
+            }),
+        ),
+        // Names in any case (an identity field the gateway sets never comes
+        // from a client); only the first of each list field counts.
+        (
+            b"GET /echo HTTP/1.1\r\nHOST: api.example\r\nX-Forwarded-For: 192.0.2.1\r\nx-forwarded-for: 192.0.2.2\r\nX-AUTH-SUBJECT: mallory\r\nX-Forwarded-Host: spoofed\r\nx-other: 1",
+            serde_json::json!({
+                "host": "api.example",
+                "x-forwarded-for": "192.0.2.1, 127.0.0.1",
+                "x-other": "1",
+                "x-forwarded-proto": "http",
+                "forwarded": "for=127.0.0.1;proto=http;host=\"api.example\"",
+                "x-forwarded-host": "api.example",
+            }),
+        ),
+        // A field `Connection` names goes no further (RFC 9110 7.6.1).
+        (
+            b"GET /echo HTTP/1.1\r\nhost: api.example\r\nconnection: x-secret\r\nx-secret: 1\r\nx-kept: 2",
+            serde_json::json!({
+                "host": "api.example",
+                "x-kept": "2",
+                "x-forwarded-for": "127.0.0.1",
+                "x-forwarded-proto": "http",
+                "forwarded": "for=127.0.0.1;proto=http;host=\"api.example\"",
+                "x-forwarded-host": "api.example",
+            }),
+        ),
+    ];
+    for (head, expected) in cases {
+        let a = echoed_fields(direct.addr(), head).await;
+        let b = echoed_fields(hyper.addr(), head).await;
+        assert_eq!(a, b, "{head:?}: direct path (left) vs hyper path (right)");
+        assert_eq!(a, expected, "{head:?}");
+    }
+    // The first two went the direct path's own way.
+    let served = metric(&direct.metrics_text(), "candor_direct_requests_total", &[]);
+    assert_eq!(served, Some(2.0));
+}
