@@ -68,7 +68,7 @@ use crate::deadline::Progress;
 use crate::error::GatewayError;
 use crate::metrics::{RequestKey, UpstreamLabels};
 use crate::monitor::Observation;
-use crate::pipeline::request::{Added, Forwarding, IdentityFields, RequestFields};
+use crate::pipeline::request::{FieldValue, Forwarding, IdentityFields, RequestFields};
 use crate::proxy::{self, Answered, Attempt, ConnInfo, HOP_BY_HOP};
 use crate::routing::RouteState;
 use crate::state::{Runtime, Shared};
@@ -747,10 +747,10 @@ fn write_request(
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         match value {
-            Added::Held(v) => out.extend_from_slice(v.as_bytes()),
-            Added::Host(h) => out.extend_from_slice(h),
-            Added::Static(s) => out.extend_from_slice(s.as_bytes()),
-            Added::Joined(parts) => parts.iter().for_each(|p| out.extend_from_slice(p)),
+            FieldValue::Held(v) => out.extend_from_slice(v.as_bytes()),
+            FieldValue::Host(h) => out.extend_from_slice(h),
+            FieldValue::Static(s) => out.extend_from_slice(s.as_bytes()),
+            FieldValue::Joined(parts) => parts.iter().for_each(|p| out.extend_from_slice(p)),
         }
         out.extend_from_slice(b"\r\n");
     });

@@ -35,7 +35,7 @@ use crate::metrics::{
 };
 use crate::monitor::Observation;
 use crate::pipeline::request::{
-    Added, Forwarding, IdentityFields, Known, RequestFields, list_items,
+    FieldValue, Forwarding, IdentityFields, Known, RequestCx, RequestFields, list_items,
 };
 use crate::ratelimit::Decision;
 use crate::routing::RouteState;
@@ -125,17 +125,14 @@ pub async fn handle(
 
     let (parts, body) = req.into_parts();
     let mut body = Some(body);
-    let result = route_request(
-        &shared,
-        &runtime,
-        &conn,
-        parts,
-        &fields,
-        &mut body,
-        &request_id,
-        &mut trace,
-    )
-    .await;
+    let cx = RequestCx {
+        shared: &shared,
+        runtime: &runtime,
+        conn: &conn,
+        fields: &fields,
+        request_id: &request_id,
+    };
+    let result = route_request(&cx, parts, &mut body, &mut trace).await;
     // Answered without reading the body: read the rest away in the
     // background, so a client still sending it gets the answer, not a reset.
     if let Some(body) = body
@@ -270,17 +267,13 @@ pub(crate) fn record_head<'a>(
 /// the policies that wait (a rate-limit store, a whole body to validate)
 /// are awaited behind a box each, which keeps this future, moved into
 /// hyper's connection task on every request, small.
-#[allow(clippy::too_many_arguments)]
 async fn route_request(
-    shared: &Shared,
-    runtime: &Runtime,
-    conn: &ConnInfo,
+    cx: &RequestCx<'_, HeaderValue>,
     parts: http::request::Parts,
-    fields: &RequestFields<HeaderValue>,
     body: &mut Option<Incoming>,
-    request_id: &HeaderValue,
     trace: &mut Trace,
 ) -> Result<Response<ResponseBody>, GatewayError> {
+    let (shared, runtime, conn, fields) = (cx.shared, cx.runtime, cx.conn, cx.fields);
     let mut matched = None;
     let head = HyperHead {
         parts: &parts,
@@ -323,17 +316,7 @@ async fn route_request(
             gw.body_timeout,
         )),
     };
-    let outbound = outbound(
-        runtime,
-        admitted.pool,
-        conn,
-        parts,
-        fields,
-        body,
-        body_empty,
-        request_id,
-        &admitted,
-    )?;
+    let outbound = outbound(cx, admitted.pool, parts, body, body_empty, &admitted)?;
     let pool = admitted.pool;
     let (response, lease, sent) = exchange(shared, pool, outbound).await?;
     Ok(upstream_response(
@@ -479,18 +462,15 @@ struct Outbound {
 
 /// Builds the upstream request: early body-size check, forwarding fields,
 /// identity fields from the gateway only.
-#[allow(clippy::too_many_arguments)]
 fn outbound(
-    runtime: &Runtime,
+    cx: &RequestCx<'_, HeaderValue>,
     pool: &Pool,
-    conn: &ConnInfo,
     parts: http::request::Parts,
-    fields: &RequestFields<HeaderValue>,
     body: crate::upstream::UpstreamRequestBody,
     body_empty: bool,
-    request_id: &HeaderValue,
     admitted: &Admitted<'_, '_>,
 ) -> Result<Outbound, GatewayError> {
+    let runtime = cx.runtime;
     let identity = admitted.identity.as_ref();
     let path_and_query = match (&admitted.normalised, parts.uri.path_and_query()) {
         (None, Some(pq)) => pq.clone(),
@@ -515,9 +495,9 @@ fn outbound(
     let headers = forward_headers(
         parts.headers,
         &parts.uri,
-        conn,
-        request_id,
-        fields,
+        cx.conn,
+        cx.request_id,
+        cx.fields,
         identity_names(runtime),
         identity,
     );
@@ -1105,9 +1085,9 @@ fn forward_headers(
     };
     forwarding.each(|name, value| {
         let value = match value {
-            Added::Held(v) | Added::Host(v) => Some(v.clone()),
-            Added::Static(s) => Some(HeaderValue::from_static(s)),
-            Added::Joined(parts) => shared_value(parts),
+            FieldValue::Held(v) | FieldValue::Host(v) => Some(v.clone()),
+            FieldValue::Static(s) => Some(HeaderValue::from_static(s)),
+            FieldValue::Joined(parts) => shared_value(parts),
         };
         if let Some(value) = value {
             headers.insert(name.clone(), value);

@@ -7,6 +7,18 @@ use http::header::HeaderValue;
 
 use crate::error::X_REQUEST_ID;
 use crate::proxy::ConnInfo;
+use crate::state::{Runtime, Shared};
+
+/// What every step of one request reads: the gateway's state, the
+/// configuration the request started under, its connection, what its
+/// fields say and the id it goes by.
+pub(crate) struct RequestCx<'a, T> {
+    pub shared: &'a Shared,
+    pub runtime: &'a Runtime,
+    pub conn: &'a ConnInfo,
+    pub fields: &'a RequestFields<T>,
+    pub request_id: &'a HeaderValue,
+}
 
 /// The fields the gateway reads, replaces or removes, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,7 +293,7 @@ pub(crate) static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forw
 pub(crate) static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 
 /// A value the gateway adds: one a codec already holds, or parts joined.
-pub(crate) enum Added<'p, T: ?Sized> {
+pub(crate) enum FieldValue<'p, T: ?Sized> {
     Held(&'p HeaderValue),
     Host(&'p T),
     Static(&'static str),
@@ -312,18 +324,18 @@ pub(crate) struct Forwarding<'p, T: ?Sized> {
 impl<T: ?Sized + AsRef<[u8]>> Forwarding<'_, T> {
     /// Each added field, in the order written; every one replaces any
     /// field of that name the client sent.
-    pub(crate) fn each(&self, mut add: impl FnMut(&HeaderName, Added<'_, T>)) {
+    pub(crate) fn each(&self, mut add: impl FnMut(&HeaderName, FieldValue<'_, T>)) {
         let conn = self.conn;
         match self.prior_for {
             Some(prior) => add(
                 &X_FORWARDED_FOR,
-                Added::Joined(&[prior, b", ", conn.peer_ip.as_bytes()]),
+                FieldValue::Joined(&[prior, b", ", conn.peer_ip.as_bytes()]),
             ),
-            None => add(&X_FORWARDED_FOR, Added::Held(&conn.peer_ip)),
+            None => add(&X_FORWARDED_FOR, FieldValue::Held(&conn.peer_ip)),
         }
         add(
             &X_FORWARDED_PROTO,
-            Added::Static(if conn.tls { "https" } else { "http" }),
+            FieldValue::Static(if conn.tls { "https" } else { "http" }),
         );
         let element: &[&[u8]] = match self.host {
             Some(host) => &[
@@ -338,18 +350,18 @@ impl<T: ?Sized + AsRef<[u8]>> Forwarding<'_, T> {
             Some(prior) => {
                 let mut parts: [&[u8]; 6] = [prior, b", ", b"", b"", b"", b""];
                 parts[2..2 + element.len()].copy_from_slice(element);
-                add(&FORWARDED, Added::Joined(&parts[..2 + element.len()]));
+                add(&FORWARDED, FieldValue::Joined(&parts[..2 + element.len()]));
             }
-            None => add(&FORWARDED, Added::Joined(element)),
+            None => add(&FORWARDED, FieldValue::Joined(element)),
         }
         if let Some(host) = self.host {
-            add(&X_FORWARDED_HOST, Added::Host(host));
+            add(&X_FORWARDED_HOST, FieldValue::Host(host));
         }
-        add(&X_REQUEST_ID, Added::Held(self.request_id));
+        add(&X_REQUEST_ID, FieldValue::Held(self.request_id));
         if let Some(id) = &self.identity {
             for (name, value) in id.names.into_iter().zip([id.subject, id.roles]) {
                 if valid_value(value) {
-                    add(name, Added::Joined(&[value]));
+                    add(name, FieldValue::Joined(&[value]));
                 }
             }
         }
@@ -473,10 +485,10 @@ mod tests {
         let mut out = Vec::new();
         forwarding.each(|name, value| {
             let bytes = match value {
-                Added::Held(v) => v.as_bytes().to_vec(),
-                Added::Host(h) => h.to_vec(),
-                Added::Static(s) => s.as_bytes().to_vec(),
-                Added::Joined(parts) => parts.concat(),
+                FieldValue::Held(v) => v.as_bytes().to_vec(),
+                FieldValue::Host(h) => h.to_vec(),
+                FieldValue::Static(s) => s.as_bytes().to_vec(),
+                FieldValue::Joined(parts) => parts.concat(),
             };
             out.push((name.to_string(), String::from_utf8(bytes).unwrap()));
         });
