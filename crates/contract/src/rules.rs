@@ -284,8 +284,8 @@ catalog! {
         summary: "A WWW-Authenticate field that does not parse as challenges.",
         reference: "RFC 9110 §11.6.1";
     AUTH_401_WITHOUT_INVALID_TOKEN = "auth.401_without_invalid_token", Passive, Some(401), Warn, "Refused credentials without invalid_token",
-        expects: "a 401 to a request that sent credentials carries error=\"invalid_token\" in the challenge of the scheme sent",
-        summary: "A request sent Bearer (or DPoP, or API-key) credentials and got 401 whose challenge for that scheme has no error=\"invalid_token\" (or another code); without credentials a bare challenge is right (auth.missing), and schemes without error codes (Basic, Digest) are not judged.",
+        expects: "a 401 to a request that sent credentials says error=\"invalid_token\" in the challenge of the scheme sent (Bearer, DPoP, ApiKey; Basic and Digest have no error codes)",
+        summary: "A request sent credentials and got 401 whose challenge does not say error=\"invalid_token\".",
         reference: "RFC 6750 §3, §3.1; candor contract auth.invalid";
     RATE_429_WITHOUT_RETRY_AFTER = "rate.429_without_retry_after", Passive, Some(429), Error, "429 without Retry-After",
         expects: "429 carries Retry-After",
@@ -332,8 +332,8 @@ catalog! {
         summary: "A resource deleted with 2xx later answers 404 (410 is more precise).",
         reference: "RFC 9110 §15.5.11";
     BODY_MALFORMED_NOT_400 = "body.malformed_not_400", Passive, Some(400), Error, "Malformed JSON not answered 400",
-        expects: "a JSON body that does not parse gets 400",
-        summary: "A request whose Content-Type is JSON (application/json or +json) carried a body that does not parse, and the answer was 422, 409 or a 2xx, each of which claims the body was read. Answers the contract ranks before the body (401, 403, 404, 405, 413, 415, 429, ...) pass; a 500 is server.500_on_client_fault.",
+        expects: "a JSON body that does not parse gets 400, not 422, 409 or 2xx (answers the contract ranks before the body, such as 401, 413, 415 or 429, pass)",
+        summary: "A JSON request body that does not parse was answered as if it had been read (422, 409 or 2xx).",
         reference: "RFC 9110 §15.5.1, §15.5.21; candor contract body.malformed";
     SERVER_500_ON_CLIENT_FAULT = "server.500_on_client_fault", Passive, None, Error, "Server error for a client fault",
         expects: "4xx for a malformed request",
