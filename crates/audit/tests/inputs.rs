@@ -686,7 +686,10 @@ fn malformed_json_answered_422_and_a_refused_token_without_invalid_token_are_fou
         assert_eq!(malformed.status, 422);
         assert_eq!(malformed.finding.severity, candor_contract::Severity::Error);
         assert!(
-            malformed.finding.message.starts_with("422 in answer to a body that does not parse"),
+            malformed
+                .finding
+                .message
+                .starts_with("422 in answer to a body that does not parse"),
             "{}",
             malformed.finding.message
         );
@@ -694,6 +697,9 @@ fn malformed_json_answered_422_and_a_refused_token_without_invalid_token_are_fou
         let refused = &sink.findings[1];
         assert_eq!(refused.finding.severity, candor_contract::Severity::Warn);
         assert_eq!(refused.finding.evidence, r#"Bearer realm="api""#);
-        assert!(!refused.finding.message.contains("eyJ"), "no credential in reports");
+        assert!(
+            !refused.finding.message.contains("eyJ"),
+            "no credential in reports"
+        );
     }
 }
