@@ -376,7 +376,7 @@ fn burst_step(ops: &[Operation], options: &PlanOptions<'_>) -> Step {
             } else {
                 "a public GET"
             };
-            let none = if ops.iter().any(|o| limited(o)) {
+            let none = if ops.iter().any(limited) {
                 "no GET the run may call declares 429"
             } else {
                 "no operation declares 429"
