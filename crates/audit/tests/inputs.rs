@@ -661,3 +661,45 @@ fn progress_counts_the_bytes_as_stored() {
     assert_eq!(progress.bytes.load(Ordering::Relaxed), sizes[0] + sizes[1]);
     assert_eq!(progress.finished.load(Ordering::Relaxed), 2);
 }
+
+/// The two passive distinctions of the contract in recorded traffic: a
+/// JSON body that does not parse answered 422 (entry 0), and a Bearer
+/// token refused with a 401 whose challenge has no invalid_token (entry
+/// 1). Their right answers (400; invalid_token) follow and pass. HAR and
+/// JSON lines carry the request body and headers alike.
+#[test]
+fn malformed_json_answered_422_and_a_refused_token_without_invalid_token_are_found() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/traffic");
+    for name in ["passive.har", "passive.jsonl"] {
+        let (summary, sink) = lint(&fixtures.join(name));
+        assert_eq!(
+            sink.rules(),
+            [
+                (0, "body.malformed_not_400"),
+                (1, "auth.401_without_invalid_token"),
+            ],
+            "{name}: {:#?}",
+            sink.transcript()
+        );
+        assert_eq!(summary.exchanges, 4, "{name}");
+        let malformed = &sink.findings[0];
+        assert_eq!(malformed.status, 422);
+        assert_eq!(malformed.finding.severity, candor_contract::Severity::Error);
+        assert!(
+            malformed
+                .finding
+                .message
+                .starts_with("422 in answer to a body that does not parse"),
+            "{}",
+            malformed.finding.message
+        );
+        assert_eq!(malformed.finding.evidence, r#"{"item": "book", "qty": "#);
+        let refused = &sink.findings[1];
+        assert_eq!(refused.finding.severity, candor_contract::Severity::Warn);
+        assert_eq!(refused.finding.evidence, r#"Bearer realm="api""#);
+        assert!(
+            !refused.finding.message.contains("eyJ"),
+            "no credential in reports"
+        );
+    }
+}

@@ -8,7 +8,7 @@ mod support;
 use candor_audit::CaseOutcome;
 use candor_audit::probe::Probe;
 use candor_contract::{Section, Severity, rules};
-use support::{Audit, Collected, HEALTH_LIMIT, conforming, misbehaving};
+use support::{Audit, Collected, HEALTH_LIMIT, SECOND_LIMIT, conforming, limited, misbehaving};
 
 fn describe(collected: &Collected) -> String {
     let mut text = String::new();
@@ -101,29 +101,33 @@ async fn conforming_api_ids_chain_from_create_to_read_to_delete() {
     assert_eq!(hits.last().map(String::as_str), Some("GET /users/1"));
 }
 
-/// Every probe rule, and the operation its violation is planted on.
-const PLANTED_PROBES: [(&str, &str); 14] = [
-    ("probe.no_credentials", "GET /reports"),
-    ("probe.invalid_token", "GET /reports"),
-    ("probe.insufficient_role", "GET /audit-log"),
-    ("probe.malformed_json", "POST /notes"),
-    ("probe.wrong_media_type", "POST /notes"),
-    ("probe.schema_violation", "POST /notes"),
-    ("probe.semantic_violation", "POST /notes"),
-    ("probe.unknown_id", "GET /notes/{id}"),
-    ("probe.unknown_route", "GET /candor-probe-"),
-    ("probe.wrong_method", "PATCH /ping"),
-    ("probe.oversize_body", "POST /notes"),
-    ("probe.create", "POST /notes"),
-    ("probe.delete", "DELETE /notes/{id}"),
-    ("probe.rate_burst", "GET /ping"),
+/// Every probe rule, the operation its violation is planted on, and the
+/// severity of the worst finding there (a probe that sees a passive rule's
+/// fact has that rule's severity: a 201 without Location is a warning).
+const PLANTED_PROBES: [(&str, &str, Severity); 14] = [
+    ("probe.no_credentials", "GET /reports", Severity::Error),
+    ("probe.invalid_token", "GET /reports", Severity::Error),
+    ("probe.insufficient_role", "GET /audit-log", Severity::Error),
+    ("probe.malformed_json", "POST /notes", Severity::Error),
+    ("probe.wrong_media_type", "POST /notes", Severity::Error),
+    ("probe.schema_violation", "POST /notes", Severity::Error),
+    ("probe.semantic_violation", "POST /notes", Severity::Error),
+    ("probe.unknown_id", "GET /notes/{id}", Severity::Error),
+    ("probe.unknown_route", "GET /candor-probe-", Severity::Error),
+    ("probe.wrong_method", "PATCH /ping", Severity::Error),
+    ("probe.oversize_body", "POST /notes", Severity::Error),
+    ("probe.create", "POST /notes", Severity::Warn),
+    ("probe.delete", "DELETE /notes/{id}", Severity::Error),
+    ("probe.rate_burst", "GET /ping", Severity::Error),
 ];
 
 /// Every passive rule, and the operation whose response carries it.
-const PLANTED_PASSIVE: [(&str, &str); 15] = [
+const PLANTED_PASSIVE: [(&str, &str); 17] = [
     ("success.error_body", "GET /notes/{id}"),
     ("auth.401_without_challenge", "GET /reports"),
     ("auth.challenge_syntax", "GET /audit-log"),
+    ("auth.401_without_invalid_token", "GET /audit-log"),
+    ("body.malformed_not_400", "POST /tags"),
     ("rate.429_without_retry_after", "GET /ping"),
     ("retry_after.syntax", "GET /ping"),
     ("unavailable.503_without_retry_after", "GET /ping"),
@@ -155,25 +159,26 @@ async fn misbehaving_api_every_planted_violation_is_found_under_its_rule() {
         assert!(
             PLANTED_PROBES
                 .iter()
-                .chain(PLANTED_PASSIVE.iter())
-                .any(|(id, _)| *id == rule.id),
+                .map(|(id, _, _)| id)
+                .chain(PLANTED_PASSIVE.iter().map(|(id, _)| id))
+                .any(|id| *id == rule.id),
             "{} has no planted violation",
             rule.id
         );
     }
 
-    for (rule, subject) in PLANTED_PROBES {
+    for (rule, subject, severity) in PLANTED_PROBES {
         let found = collected.of(rule, subject);
         assert!(
-            found.iter().any(|f| f.finding.severity == Severity::Error),
-            "{rule} not found as an error on {subject}:\n{text}"
+            found.iter().any(|f| f.finding.severity == severity),
+            "{rule} not found as {severity} on {subject}:\n{text}"
         );
         let case = collected
             .case(rule, subject)
             .unwrap_or_else(|| panic!("no case for {rule} on {subject}"));
         assert_eq!(
             case.outcome,
-            CaseOutcome::Failed(Severity::Error),
+            CaseOutcome::Failed(severity),
             "{rule} on {subject}"
         );
         // The evidence reproduces the request.
@@ -379,6 +384,50 @@ async fn the_burst_stops_at_the_first_429() {
         .case(rules::PROBE_RATE_BURST.id, "GET /health")
         .unwrap();
     assert_eq!(burst.outcome, CaseOutcome::Passed);
+}
+
+#[tokio::test]
+async fn the_burst_goes_to_the_operation_that_declares_429() {
+    let api = limited().await;
+    let mut audit = Audit::new("limited.yaml", &api).destructive(Some(50));
+    audit.auth = Vec::new();
+    let (collected, _) = audit.run().await;
+    let hits = api.hits();
+    let count = |hit: &str| hits.iter().filter(|h| *h == hit).count();
+    assert_eq!(count("GET /first"), 1, "only its read: {hits:#?}");
+    assert!(count("GET /second") as u32 > SECOND_LIMIT, "{hits:#?}");
+    let burst = collected
+        .case(rules::PROBE_RATE_BURST.id, "GET /second")
+        .unwrap_or_else(|| panic!("no burst case on GET /second:\n{}", describe(&collected)));
+    assert_eq!(burst.outcome, CaseOutcome::Passed);
+    assert!(
+        collected.findings.is_empty(),
+        "findings on a conforming API:\n{}",
+        describe(&collected)
+    );
+}
+
+#[tokio::test]
+async fn a_burst_that_reaches_no_limit_names_the_operation_it_chose_and_why() {
+    let api = limited().await;
+    // The read and two more: under the limit.
+    let burst_size = SECOND_LIMIT - 2;
+    let mut audit = Audit::new("limited.yaml", &api).destructive(Some(burst_size));
+    audit.auth = Vec::new();
+    let (collected, _) = audit.run().await;
+    let burst = collected
+        .case(rules::PROBE_RATE_BURST.id, "GET /second")
+        .unwrap_or_else(|| panic!("no burst case on GET /second:\n{}", describe(&collected)));
+    let CaseOutcome::Skipped(why) = &burst.outcome else {
+        panic!("{:?}", burst.outcome);
+    };
+    assert_eq!(
+        why,
+        &format!(
+            "no 429 within {burst_size} requests to GET /second (chosen: it declares 429): \
+             no limit was reached, so none could be checked"
+        )
+    );
 }
 
 #[tokio::test]

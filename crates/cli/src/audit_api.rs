@@ -38,8 +38,9 @@ pub struct ApiArgs {
     #[arg(long)]
     pub allow_destructive: bool,
 
-    /// Opt in to probe.rate_burst: up to N requests to one GET operation,
-    /// stopping at the first 429 (needs --allow-destructive).
+    /// Opt in to probe.rate_burst: up to N requests to one GET operation
+    /// (one that declares 429 first), stopping at the first 429 (needs
+    /// --allow-destructive).
     #[arg(long, value_name = "N", requires = "allow_destructive",
           value_parser = clap::value_parser!(u32).range(1..=MAX_BURST as i64))]
     pub burst: Option<u32>,

@@ -120,7 +120,7 @@ fn candor_rules_of_section(section: u64) -> Vec<String> {
 #[test]
 fn rules_lists_every_section() {
     assert_eq!(candor_rules_of_section(1).len(), 30);
-    assert_eq!(candor_rules_of_section(2).len(), 15);
+    assert_eq!(candor_rules_of_section(2).len(), 17);
     assert_eq!(candor_rules_of_section(3).len(), 14);
     assert!(!candor_rules_of_section(4).is_empty());
     let table = run(&["rules"]);
@@ -203,7 +203,7 @@ fn stdin_and_gzip_inputs() {
     let out = run_stdin(&["lint", "--format", "json", "-"], &sample);
     assert_eq!(out.status.code(), Some(1));
     let from_stdin = json_of(&out);
-    assert_eq!(from_stdin["summary"]["exchanges"], 31);
+    assert_eq!(from_stdin["summary"]["exchanges"], 35);
     assert_eq!(from_stdin["findings"][0]["file"], "-");
 
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -223,7 +223,7 @@ fn sarif_output_names_the_catalog_and_locates_results() {
     assert_eq!(run0["tool"]["driver"]["name"], "candor");
     let rules = run0["tool"]["driver"]["rules"].as_array().unwrap();
     let results = run0["results"].as_array().unwrap();
-    assert_eq!(results.len(), 15);
+    assert_eq!(results.len(), 17);
     for r in results {
         let idx = r["ruleIndex"].as_u64().unwrap() as usize;
         assert_eq!(rules[idx]["id"], r["ruleId"]);
@@ -239,7 +239,7 @@ fn table_output_groups_by_rule_with_a_summary() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("success.error_body"));
     assert!(
-        text.contains("31 exchanges, 10 errors, 3 warnings, 2 infos, 0 skipped"),
+        text.contains("35 exchanges, 11 errors, 4 warnings, 2 infos, 0 skipped"),
         "{text}"
     );
 }

@@ -7,11 +7,13 @@
 use std::collections::{HashSet, VecDeque};
 
 use http::HeaderMap;
-use http::header::{ACCEPT, ALLOW, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{
+    ACCEPT, ALLOW, AUTHORIZATION, CONTENT_ENCODING, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use serde_json::Value;
 
-use crate::challenge::parse_challenges;
-use crate::exchange::{Exchange, is_json_media_type, media_type, url_path};
+use crate::challenge::{Challenge, parse_challenges};
+use crate::exchange::{Exchange, Request, is_json_media_type, media_type, url_path};
 use crate::finding::Finding;
 use crate::problem::{PROBLEM_JSON, Problem};
 use crate::retry_after::RetryAfter;
@@ -20,8 +22,14 @@ use crate::status;
 
 /// Every request field the passive rules read. A caller that keeps only
 /// these (the gateway's monitor does) gets the same findings as with the
-/// whole header map.
-pub const REQUEST_FIELDS: &[http::HeaderName] = &[ACCEPT, http::header::CONTENT_TYPE];
+/// whole header map, but for one: the API-key header an `ApiKey`
+/// challenge names (its `header` parameter), which only the caller knows.
+pub const REQUEST_FIELDS: &[http::HeaderName] = &[
+    ACCEPT,
+    http::header::CONTENT_TYPE,
+    CONTENT_ENCODING,
+    AUTHORIZATION,
+];
 
 /// Every response field the passive rules read (see [`REQUEST_FIELDS`]).
 pub const RESPONSE_FIELDS: &[http::HeaderName] = &[
@@ -74,7 +82,10 @@ pub fn check_exchange(ex: &Exchange, opts: &CheckOptions) -> Vec<Finding> {
         ));
     }
 
-    check_challenges(code, headers, &mut out);
+    let challenges = check_challenges(code, headers, &mut out);
+    if code == 401 {
+        check_refused_credentials(&ex.request, &challenges, &mut out);
+    }
     check_retry_after(code, headers, &mut out);
 
     match code {
@@ -134,14 +145,35 @@ pub fn check_exchange(ex: &Exchange, opts: &CheckOptions) -> Vec<Finding> {
         }
     }
 
-    if code == 500
+    // Only answers that speak about the body are judged: the contract
+    // ranks auth, routes, limits and media type before it.
+    if matches!(code, 200..=299 | 409 | 422 | 500)
         && let Some(why) = known_client_fault(ex, opts)
     {
-        out.push(Finding::new(
-            &rules::SERVER_500_ON_CLIENT_FAULT,
-            format!("500 in answer to a malformed request: {why}"),
-            String::from_utf8_lossy(&ex.request.body[..ex.request.body.len().min(120)]),
-        ));
+        let sent = String::from_utf8_lossy(&ex.request.body[..ex.request.body.len().min(120)]);
+        let (rule, message) = match code {
+            500 => (
+                &rules::SERVER_500_ON_CLIENT_FAULT,
+                format!("500 in answer to a malformed request: {why}"),
+            ),
+            422 => (
+                &rules::BODY_MALFORMED_NOT_400,
+                format!(
+                    "422 in answer to a body that does not parse: {why}; 422 is for well-formed content, malformed JSON is 400"
+                ),
+            ),
+            409 => (
+                &rules::BODY_MALFORMED_NOT_400,
+                format!(
+                    "409 in answer to a body that does not parse: {why}; a conflict needs a body that was read, malformed JSON is 400"
+                ),
+            ),
+            _ => (
+                &rules::BODY_MALFORMED_NOT_400,
+                format!("{code} accepted a body that does not parse: {why}; malformed JSON is 400"),
+            ),
+        };
+        out.push(Finding::new(rule, message, sent));
     }
 
     out
@@ -247,12 +279,20 @@ fn resource_key(url: &str) -> String {
     url[..end].trim_end_matches('/').to_owned()
 }
 
-fn check_challenges(code: u16, headers: &HeaderMap, out: &mut Vec<Finding>) {
+/// Checks every WWW-Authenticate field; returns the challenges of a 401
+/// (other statuses' are not kept).
+fn check_challenges(code: u16, headers: &HeaderMap, out: &mut Vec<Finding>) -> Vec<Challenge> {
     let mut parseable = false;
+    let mut kept = Vec::new();
     for value in headers.get_all(WWW_AUTHENTICATE) {
         let text = String::from_utf8_lossy(value.as_bytes());
         match parse_challenges(&text) {
-            Ok(challenges) if !challenges.is_empty() => parseable = true,
+            Ok(challenges) if !challenges.is_empty() => {
+                parseable = true;
+                if code == 401 {
+                    kept.extend(challenges);
+                }
+            }
             Ok(_) => out.push(Finding::new(
                 &rules::AUTH_CHALLENGE_SYNTAX,
                 "WWW-Authenticate holds no challenge",
@@ -277,6 +317,64 @@ fn check_challenges(code: u16, headers: &HeaderMap, out: &mut Vec<Finding>) {
             "",
         ));
     }
+    kept
+}
+
+/// Schemes whose challenges carry RFC 6750 error codes: Bearer, DPoP
+/// (RFC 9449 §7.1 reuses them) and the contract's `ApiKey`. Basic, Digest
+/// and the like have no error code to give, so they are not judged.
+const SCHEMES_WITH_ERROR_CODES: [&str; 3] = ["Bearer", "DPoP", "ApiKey"];
+
+/// auth.401_without_invalid_token: credentials were sent for a scheme the
+/// 401 challenges, and that challenge does not say `invalid_token`. A 401
+/// that challenges only other schemes answers a scheme the server does not
+/// take: no credentials as far as it is concerned (auth.missing).
+fn check_refused_credentials(req: &Request, challenges: &[Challenge], out: &mut Vec<Finding>) {
+    let sent_scheme = req
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_ascii_whitespace().next());
+    let answered: Vec<&Challenge> = challenges
+        .iter()
+        .filter(|c| SCHEMES_WITH_ERROR_CODES.iter().any(|s| c.is_scheme(s)))
+        .filter(|c| {
+            sent_scheme.is_some_and(|s| c.is_scheme(s))
+                || c.get("header").is_some_and(|name| sent_header(req, name))
+        })
+        .collect();
+    let Some(first) = answered.first() else {
+        return;
+    };
+    if answered
+        .iter()
+        .any(|c| c.get("error") == Some("invalid_token"))
+    {
+        return;
+    }
+    let scheme = &first.scheme;
+    let message = match answered.iter().find_map(|c| c.get("error")) {
+        Some(code) => format!(
+            "401 to a request that sent {scheme} credentials says error=\"{code}\"; credentials that were sent and refused are error=\"invalid_token\""
+        ),
+        None => format!(
+            "401 to a request that sent {scheme} credentials, without error=\"invalid_token\" in its {scheme} challenge: the client cannot tell refused credentials from missing ones"
+        ),
+    };
+    // The evidence is the challenge, never the credential.
+    out.push(Finding::new(
+        &rules::AUTH_401_WITHOUT_INVALID_TOKEN,
+        message,
+        first.to_string(),
+    ));
+}
+
+/// Whether the request carries a non-empty field `name`.
+fn sent_header(req: &Request, name: &str) -> bool {
+    http::HeaderName::from_bytes(name.trim().as_bytes())
+        .ok()
+        .and_then(|n| req.headers.get(n))
+        .is_some_and(|v| !v.as_bytes().trim_ascii().is_empty())
 }
 
 fn check_retry_after(code: u16, headers: &HeaderMap, out: &mut Vec<Finding>) {
@@ -420,11 +518,20 @@ fn looks_like_api_url(url: &str) -> bool {
 }
 
 /// Why the request is known to be malformed, if it is: a body that says it
-/// is JSON and is not.
+/// is JSON and is not. A body sent with a content coding (gzip, ...) is
+/// recorded coded, so it is not judged.
 fn known_client_fault(ex: &Exchange, opts: &CheckOptions) -> Option<String> {
     let req = &ex.request;
     let media = req.media_type()?;
     if !is_json_media_type(&media) || req.body.is_empty() || req.body.len() > opts.max_body_bytes {
+        return None;
+    }
+    let coded = req.headers.get_all(CONTENT_ENCODING).iter().any(|v| {
+        v.as_bytes().split(|&b| b == b',').any(|c| {
+            !c.trim_ascii().is_empty() && !c.trim_ascii().eq_ignore_ascii_case(b"identity")
+        })
+    });
+    if coded {
         return None;
     }
     serde_json::from_slice::<serde::de::IgnoredAny>(&req.body)

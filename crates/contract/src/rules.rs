@@ -283,6 +283,10 @@ catalog! {
         expects: "WWW-Authenticate valid per RFC 9110 §11.6.1",
         summary: "A WWW-Authenticate field that does not parse as challenges.",
         reference: "RFC 9110 §11.6.1";
+    AUTH_401_WITHOUT_INVALID_TOKEN = "auth.401_without_invalid_token", Passive, Some(401), Warn, "Refused credentials without invalid_token",
+        expects: "a 401 to a request that sent credentials says error=\"invalid_token\" in the challenge of the scheme sent (Bearer, DPoP, ApiKey; Basic and Digest have no error codes)",
+        summary: "A request sent credentials and got 401 whose challenge does not say error=\"invalid_token\".",
+        reference: "RFC 6750 §3, §3.1; candor contract auth.invalid";
     RATE_429_WITHOUT_RETRY_AFTER = "rate.429_without_retry_after", Passive, Some(429), Error, "429 without Retry-After",
         expects: "429 carries Retry-After",
         summary: "A 429 response that does not say when to retry.",
@@ -327,6 +331,10 @@ catalog! {
         expects: "410 for a resource deleted on purpose",
         summary: "A resource deleted with 2xx later answers 404 (410 is more precise).",
         reference: "RFC 9110 §15.5.11";
+    BODY_MALFORMED_NOT_400 = "body.malformed_not_400", Passive, Some(400), Error, "Malformed JSON not answered 400",
+        expects: "a JSON body that does not parse gets 400, not 422, 409 or 2xx (answers the contract ranks before the body, such as 401, 413, 415 or 429, pass)",
+        summary: "A JSON request body that does not parse was answered as if it had been read (422, 409 or 2xx).",
+        reference: "RFC 9110 §15.5.1, §15.5.21; candor contract body.malformed";
     SERVER_500_ON_CLIENT_FAULT = "server.500_on_client_fault", Passive, None, Error, "Server error for a client fault",
         expects: "4xx for a malformed request",
         summary: "A 500 in answer to a request known to be malformed.",
@@ -540,7 +548,7 @@ mod tests {
     #[test]
     fn every_section_has_rules_and_lookup_finds_them() {
         assert_eq!(section(Section::Gateway).count(), 30);
-        assert_eq!(section(Section::Passive).count(), 15);
+        assert_eq!(section(Section::Passive).count(), 17);
         assert_eq!(section(Section::Probe).count(), 14);
         assert!(section(Section::Fault).count() >= 7);
         assert_eq!(section(Section::Spec).count(), 13);

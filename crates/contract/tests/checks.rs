@@ -285,6 +285,127 @@ fn server_500_on_a_known_malformed_request() {
 }
 
 #[test]
+fn malformed_json_is_400_and_only_answers_that_read_the_body_are_judged() {
+    let broken = |status: u16| {
+        ex("POST", "/u", status)
+            .req(
+                &[("content-type", "application/merge-patch+json")],
+                "{\"a\":",
+            )
+            .res(&[PROBLEM], &problem(status))
+    };
+    for status in [422, 409, 200, 201, 204] {
+        let mut e = broken(status);
+        if status == 204 {
+            e = e.res(&[], "");
+        }
+        if status == 201 {
+            e = e.res(&[PROBLEM, ("location", "/u/1")], "{}");
+        }
+        assert_eq!(e.rules(), ["body.malformed_not_400"], "{status}");
+    }
+    let message = &check_exchange(&broken(422).0, &CheckOptions::default())[0].message;
+    assert!(
+        message.starts_with("422 in answer to a body that does not parse"),
+        "{message}"
+    );
+    // The right answer, and answers the contract ranks before the body.
+    for status in [400, 401, 403, 404, 405, 413, 415, 429] {
+        let rules = broken(status).rules();
+        assert!(
+            !rules.contains(&"body.malformed_not_400"),
+            "{status}: {rules:?}"
+        );
+    }
+    assert_eq!(broken(500).rules(), ["server.500_on_client_fault"]);
+    // Valid JSON, no body, a body not declared JSON, a coded body.
+    let valid = ex("POST", "/u", 422)
+        .req(&[JSON], "{\"a\":1}")
+        .res(&[PROBLEM], &problem(422));
+    assert!(valid.rules().is_empty());
+    let empty = ex("POST", "/u", 422)
+        .req(&[JSON], "")
+        .res(&[PROBLEM], &problem(422));
+    assert!(empty.rules().is_empty());
+    let text = ex("POST", "/u", 422)
+        .req(&[("content-type", "text/plain")], "{\"a\":")
+        .res(&[PROBLEM], &problem(422));
+    assert!(text.rules().is_empty());
+    let gzip = ex("POST", "/u", 422)
+        .req(&[JSON, ("content-encoding", "gzip")], "\u{1f}garbage")
+        .res(&[PROBLEM], &problem(422));
+    assert!(gzip.rules().is_empty());
+    let identity = ex("POST", "/u", 422)
+        .req(&[JSON, ("content-encoding", "identity")], "{")
+        .res(&[PROBLEM], &problem(422));
+    assert_eq!(identity.rules(), ["body.malformed_not_400"]);
+}
+
+#[test]
+fn credentials_refused_with_401_need_invalid_token() {
+    let refused = |auth: &[(&str, &str)], challenge: &str| {
+        let mut req = vec![("accept", "application/json")];
+        req.extend_from_slice(auth);
+        ex("GET", "/me", 401)
+            .req(&req, "")
+            .res(&[PROBLEM, ("www-authenticate", challenge)], &problem(401))
+            .rules()
+    };
+    let bearer = [("authorization", "Bearer abc.def")];
+    assert_eq!(
+        refused(&bearer, "Bearer realm=\"api\""),
+        ["auth.401_without_invalid_token"]
+    );
+    // Another code than invalid_token, any case of the scheme.
+    assert_eq!(
+        refused(
+            &[("authorization", "bearer x")],
+            "BEARER realm=\"api\", error=\"invalid_request\""
+        ),
+        ["auth.401_without_invalid_token"]
+    );
+    assert!(refused(&bearer, "Bearer realm=\"api\", error=\"invalid_token\"").is_empty());
+    // Several challenges: the one of the scheme sent is the one judged.
+    assert!(
+        refused(&bearer, "ApiKey realm=\"api\", header=\"X-API-Key\", Bearer realm=\"api\", error=\"invalid_token\"")
+            .is_empty()
+    );
+    // No credentials: a bare challenge is right (auth.missing).
+    assert!(refused(&[], "Bearer realm=\"api\"").is_empty());
+    // A scheme the server does not challenge was not taken as credentials.
+    assert!(refused(&[("authorization", "Basic dTpw")], "Bearer realm=\"api\"").is_empty());
+    // Basic has no error codes to give.
+    assert!(refused(&[("authorization", "Basic dTpw")], "Basic realm=\"api\"").is_empty());
+    // An API key sent in the header its challenge names.
+    let key = [("x-api-key", "k-123")];
+    let api_key = "ApiKey realm=\"api\", header=\"X-API-Key\"";
+    assert_eq!(refused(&key, api_key), ["auth.401_without_invalid_token"]);
+    assert!(refused(&[], api_key).is_empty());
+    assert!(
+        refused(
+            &key,
+            "ApiKey realm=\"api\", header=\"X-API-Key\", error=\"invalid_token\""
+        )
+        .is_empty()
+    );
+    // The evidence is the challenge, never the credential.
+    let e = ex("GET", "/me", 401)
+        .req(&[("authorization", "Bearer s3cret")], "")
+        .res(
+            &[PROBLEM, ("www-authenticate", "Bearer realm=\"api\"")],
+            &problem(401),
+        );
+    let finding = &check_exchange(&e.0, &CheckOptions::default())[0];
+    assert_eq!(finding.evidence, "Bearer realm=\"api\"");
+    assert!(!finding.message.contains("s3cret"));
+    // A 401 without a challenge is auth.401_without_challenge alone.
+    let bare = ex("GET", "/me", 401)
+        .req(&bearer, "")
+        .res(&[PROBLEM], &problem(401));
+    assert_eq!(bare.rules(), ["auth.401_without_challenge"]);
+}
+
+#[test]
 fn history_flags_404_after_delete_once() {
     let mut h = History::default();
     assert!(h.observe(&ex("DELETE", "/u/1", 204).0).is_none());
@@ -328,6 +449,15 @@ fn the_declared_fields_are_all_the_rules_read() {
     // declared fields plus noise, gives the same findings as the full map.
     let cases = [
         ex("GET", "/me", 401).res(&[PROBLEM, ("x-noise", "1")], &problem(401)),
+        ex("GET", "/me", 401)
+            .req(&[("authorization", "Bearer t"), ("x-noise", "1")], "")
+            .res(
+                &[PROBLEM, ("www-authenticate", "Bearer realm=\"a\"")],
+                &problem(401),
+            ),
+        ex("POST", "/u", 422)
+            .req(&[JSON, ("content-encoding", "gzip"), ("x-noise", "1")], "{")
+            .res(&[PROBLEM], &problem(422)),
         ex("GET", "/a", 429).res(&[PROBLEM, ("retry-after", "soon")], &problem(429)),
         ex("POST", "/u", 201).res(&[JSON, ("etag", "\"1\"")], "{}"),
         ex("PUT", "/u", 204).res(&[("content-length", "5")], ""),

@@ -4,6 +4,12 @@
 //! Bodies are tapped, not buffered: frames go to the client as they come,
 //! and the monitor keeps (reference-counted) copies of at most
 //! `monitor_body_bytes`. The checks run when the body ends.
+//!
+//! Of the request it keeps the fields the rules read (`REQUEST_FIELDS`,
+//! `Authorization` among them, held only until the checks run), never the
+//! body: request bodies stream upstream uncopied, so the rules that judge
+//! the request body (`body.malformed_not_400`, `server.500_on_client_fault`)
+//! do not run here; `candor lint` and `candor audit` run them.
 
 use std::sync::Arc;
 

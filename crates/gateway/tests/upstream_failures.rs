@@ -281,6 +281,87 @@ async fn the_monitor_counts_upstream_violations_and_repair_fixes_headers() {
     assert_eq!(r("unavailable.503_without_retry_after"), Some(1.0));
 }
 
+/// An upstream that answers every request with `reply`, on any number of
+/// keep-alive connections.
+async fn answers_always(reply: &'static [u8]) -> std::net::SocketAddr {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while read_head(&mut stream, &mut seen).await {
+                    let end = seen.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    seen.drain(..end);
+                    if stream.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn the_monitor_flags_a_refused_token_without_invalid_token() {
+    // The upstream refuses everyone alike, with a bare Bearer challenge:
+    // right for a request without credentials, not for one that sent a token.
+    let upstream = answers_always(
+        b"HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Bearer realm=\"up\"\r\ncontent-length: 0\r\n\r\n",
+    )
+    .await;
+    let gw = gateway(
+        "",
+        &upstream_route(&format!("\"{upstream}\""), "monitor = true"),
+    )
+    .await;
+    let v = |text: &str, rule| {
+        metric(
+            text,
+            "candor_contract_violations_total",
+            &[("upstream", "svc"), ("rule", rule)],
+        )
+    };
+    let anonymous = get(gw.addr(), "/me").await;
+    assert_eq!(anonymous.status.as_u16(), 401);
+    let refused = send(
+        gw.addr(),
+        Method::GET,
+        "/me",
+        &[("authorization", "Bearer expired.token")],
+        "",
+    )
+    .await;
+    assert_eq!(refused.status.as_u16(), 401);
+    assert_eq!(
+        refused.header("www-authenticate"),
+        Some("Bearer realm=\"up\"")
+    );
+    // The checks run once the body has gone to the client: the count is
+    // awaited, not assumed.
+    let counted = async {
+        loop {
+            if v(&gw.metrics_text(), "auth.401_without_invalid_token").is_some() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), counted)
+        .await
+        .unwrap_or_else(|_| panic!("never counted: {}", gw.metrics_text()));
+    let text = gw.metrics_text();
+    // Once: the request without credentials got the right answer.
+    assert_eq!(
+        v(&text, "auth.401_without_invalid_token"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(v(&text, "auth.401_without_challenge"), None, "{text}");
+}
+
 /// A listener whose accept queue is full: the kernel drops further SYNs,
 /// so a connect to it times out rather than being refused.
 fn saturated_listener() -> (

@@ -127,6 +127,9 @@ pub struct Step {
     pub phase: Phase,
     /// Why the step cannot run, known before any request.
     pub skip: Option<String>,
+    /// Why the plan chose this operation, when it chose one of several
+    /// (the burst goes to one): shown with the step's result.
+    pub chosen: Option<String>,
 }
 
 impl Step {
@@ -218,6 +221,7 @@ pub fn plan(doc: &Document, options: &PlanOptions<'_>) -> Plan {
                 subject: op.label(),
                 phase,
                 skip: None,
+                chosen: None,
             });
         }
         let mut probes = Vec::new();
@@ -272,6 +276,7 @@ pub fn plan(doc: &Document, options: &PlanOptions<'_>) -> Plan {
             subject: format!("{method} {path}"),
             phase: Phase::Main,
             skip: None,
+            chosen: None,
         });
     }
 
@@ -284,6 +289,7 @@ pub fn plan(doc: &Document, options: &PlanOptions<'_>) -> Plan {
         path: unknown,
         phase: Phase::Main,
         skip: None,
+        chosen: None,
     });
 
     steps.push(burst_step(&ops, options));
@@ -338,27 +344,54 @@ fn op_step(
         subject: op.label(),
         phase,
         skip,
+        chosen: None,
     }
 }
 
-/// The burst goes to the first GET without path parameters, a public one
-/// if there is one.
+/// The burst goes to one GET the run may call (public, or with the high
+/// role's credential): first one that declares 429 (without path
+/// parameters before with them), else the first public GET without path
+/// parameters, else the first such GET the high role may call. Only GETs:
+/// a burst of writes would make hundreds of resources.
 fn burst_step(ops: &[Operation], options: &PlanOptions<'_>) -> Step {
-    let candidates = || {
+    let callable = |o: &Operation| !o.is_secured() || options.credentials.high(o).is_some();
+    let gets = || {
         ops.iter()
             .enumerate()
-            .filter(|(_, o)| o.method == "GET" && param_names(&o.path).is_empty())
+            .filter(|(_, o)| o.method == "GET" && callable(o))
     };
-    let target = candidates()
-        .find(|(_, o)| !o.is_secured())
-        .or_else(|| candidates().find(|(_, o)| options.credentials.high(o).is_some()));
+    let plain = |o: &Operation| param_names(&o.path).is_empty();
+    let limited = |o: &Operation| o.response("429").is_some();
+    let target = gets()
+        .find(|(_, o)| limited(o) && plain(o))
+        .or_else(|| gets().find(|(_, o)| limited(o)))
+        .or_else(|| gets().find(|(_, o)| plain(o) && !o.is_secured()))
+        .or_else(|| gets().find(|(_, o)| plain(o)));
+    let chosen = target.map(|(_, o)| {
+        if limited(o) {
+            "it declares 429".to_owned()
+        } else {
+            let how = if o.is_secured() {
+                "a GET the high role may call"
+            } else {
+                "a public GET"
+            };
+            let none = if ops.iter().any(limited) {
+                "no GET the run may call declares 429"
+            } else {
+                "no operation declares 429"
+            };
+            format!("{how}; {none}")
+        }
+    });
     let skip = match (options.burst, options.allow_destructive, target) {
         (None, _, _) => Some("opt-in: pass --burst N with --allow-destructive".to_owned()),
         (Some(_), false, _) => Some("--burst needs --allow-destructive".to_owned()),
         (Some(0), true, _) => Some("--burst 0 sends nothing".to_owned()),
-        (Some(_), true, None) => {
-            Some("no GET operation without path parameters to send a burst to".to_owned())
-        }
+        (Some(_), true, None) => Some(
+            "no GET operation that declares 429 or has no path parameters to send a burst to"
+                .to_owned(),
+        ),
         (Some(_), true, Some(_)) => None,
     };
     let (op, method, path, subject) = match target {
@@ -373,6 +406,7 @@ fn burst_step(ops: &[Operation], options: &PlanOptions<'_>) -> Step {
         subject,
         phase: Phase::Burst,
         skip,
+        chosen,
     }
 }
 

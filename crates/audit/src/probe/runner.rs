@@ -826,8 +826,13 @@ impl Exec<'_> {
         }
         let failed = self.result.attempts.iter().any(|a| !a.findings.is_empty());
         if !limited && !failed && !self.result.budget {
+            let chosen = match &self.step.chosen {
+                Some(why) => format!(" (chosen: {why})"),
+                None => String::new(),
+            };
             self.skip(format!(
-                "no 429 within {sent} requests: no limit was reached, so none could be checked"
+                "no 429 within {sent} requests to {}{chosen}: no limit was reached, so none could be checked",
+                self.step.subject
             ));
         }
     }
@@ -1015,7 +1020,10 @@ fn expected(step: &Step, op: Option<&Operation>) -> String {
         Some(Probe::InsufficientRole) if op.is_some_and(|o| o.concealed) => {
             "404 (the operation is x-concealed)".to_owned()
         }
-        Some(probe) => probe.rule().expects.to_owned(),
+        Some(probe) => match &step.chosen {
+            Some(why) => format!("{}; sent to {} ({why})", probe.rule().expects, step.subject),
+            None => probe.rule().expects.to_owned(),
+        },
         None => "a valid read".to_owned(),
     }
 }

@@ -4,6 +4,11 @@
 //!
 //! A 5xx in answer to a request the probe made faulty on purpose is always
 //! an error: a client fault is never a server failure.
+//!
+//! One fact, one severity: where a probe sees what a passive rule of
+//! section 2 also sees (a 201 without Location, a 405 without Allow, ...),
+//! its finding takes that rule's severity from the catalog ([`same_fact`]),
+//! so the two can never disagree.
 
 use candor_contract::rules::{self, Rule};
 use candor_contract::{Challenge, Finding, Severity, parse_challenges, status};
@@ -31,6 +36,12 @@ fn unexpected(rule: &'static Rule, res: &RecordedResponse, expected: &str, why: 
         why.to_owned()
     };
     Finding::new(rule, message, evidence(res))
+}
+
+/// A probe's finding on a fact the passive rule `passive` also sees: at
+/// that rule's severity, the catalog being the one source.
+fn same_fact(finding: Finding, passive: &'static Rule) -> Finding {
+    finding.with_severity(passive.severity)
 }
 
 /// A 5xx to a request the probe broke on purpose.
@@ -90,11 +101,14 @@ pub fn no_credentials(res: &RecordedResponse) -> Vec<Finding> {
     }
     let found = challenges(res);
     if found.is_empty() {
-        return vec![unexpected(
-            rule,
-            res,
-            expected,
-            "the 401 has no parseable challenge, so the client cannot tell how to authenticate",
+        return vec![same_fact(
+            unexpected(
+                rule,
+                res,
+                expected,
+                "the 401 has no parseable challenge, so the client cannot tell how to authenticate",
+            ),
+            &rules::AUTH_401_WITHOUT_CHALLENGE,
         )];
     }
     if let Some(code) = found.iter().find_map(|c| c.get("error")) {
@@ -113,8 +127,8 @@ pub fn no_credentials(res: &RecordedResponse) -> Vec<Finding> {
 }
 
 /// probe.invalid_token: 401 + `error="invalid_token"` (the error code is a
-/// SHOULD of RFC 6750, so its absence is a warning; it is only asked of
-/// Bearer challenges).
+/// SHOULD of RFC 6750: its absence is auth.401_without_invalid_token's
+/// fact, at that rule's severity; it is only asked of Bearer challenges).
 pub fn invalid_token(res: &RecordedResponse, which: &str) -> Vec<Finding> {
     let rule = &rules::PROBE_INVALID_TOKEN;
     let expected = "401 + error=\"invalid_token\"";
@@ -129,11 +143,9 @@ pub fn invalid_token(res: &RecordedResponse, which: &str) -> Vec<Finding> {
     }
     let found = challenges(res);
     if found.is_empty() {
-        return vec![unexpected(
-            rule,
-            res,
-            expected,
-            "the 401 has no parseable challenge",
+        return vec![same_fact(
+            unexpected(rule, res, expected, "the 401 has no parseable challenge"),
+            &rules::AUTH_401_WITHOUT_CHALLENGE,
         )];
     }
     let bearer: Vec<_> = found.iter().filter(|c| c.is_scheme("Bearer")).collect();
@@ -142,24 +154,24 @@ pub fn invalid_token(res: &RecordedResponse, which: &str) -> Vec<Finding> {
     }
     match bearer.iter().find_map(|c| c.get("error")) {
         Some("invalid_token") => Vec::new(),
-        Some(code) => vec![
+        Some(code) => vec![same_fact(
             Finding::new(
                 rule,
                 format!("401 for {which} says error=\"{code}\"; the precise code is invalid_token"),
                 evidence(res),
-            )
-            .with_severity(Severity::Warn),
-        ],
-        None => vec![
+            ),
+            &rules::AUTH_401_WITHOUT_INVALID_TOKEN,
+        )],
+        None => vec![same_fact(
             Finding::new(
                 rule,
                 format!(
                     "401 for {which} without error=\"invalid_token\" in its Bearer challenge (RFC 6750 §3.1)"
                 ),
                 evidence(res),
-            )
-            .with_severity(Severity::Warn),
-        ],
+            ),
+            &rules::AUTH_401_WITHOUT_INVALID_TOKEN,
+        )],
     }
 }
 
@@ -186,23 +198,40 @@ pub fn insufficient_role(res: &RecordedResponse, concealed: bool, role: &str) ->
     vec![unexpected(rule, res, expected, &why)]
 }
 
-/// probe.malformed_json: 400; 422 and 5xx fail.
+/// probe.malformed_json: 400; 422 and 5xx fail. The answers
+/// body.malformed_not_400 and server.500_on_client_fault judge on any
+/// exchange (422, 409, 2xx; 500) take those rules' severities.
 pub fn malformed_json(res: &RecordedResponse) -> Vec<Finding> {
     let rule = &rules::PROBE_MALFORMED_JSON;
+    let passive = &rules::BODY_MALFORMED_NOT_400;
     match res.status {
         400 => Vec::new(),
-        422 => vec![unexpected(
-            rule,
-            res,
-            "400",
-            "422 is for well-formed content with the wrong meaning; a body that does not parse is 400",
+        422 => vec![same_fact(
+            unexpected(
+                rule,
+                res,
+                "400",
+                "422 is for well-formed content with the wrong meaning; a body that does not parse is 400",
+            ),
+            passive,
+        )],
+        409 => vec![same_fact(
+            unexpected(
+                rule,
+                res,
+                "400",
+                "409 needs a body that was read; a body that does not parse is 400",
+            ),
+            passive,
+        )],
+        500 => vec![same_fact(
+            server_error(rule, res, "400"),
+            &rules::SERVER_500_ON_CLIENT_FAULT,
         )],
         c if is_5xx(c) => vec![server_error(rule, res, "400")],
-        200..=299 => vec![unexpected(
-            rule,
-            res,
-            "400",
-            "a truncated body was accepted",
+        200..=299 => vec![same_fact(
+            unexpected(rule, res, "400", "a truncated body was accepted"),
+            passive,
         )],
         _ => vec![unexpected(rule, res, "400", "")],
     }
@@ -364,11 +393,14 @@ pub fn wrong_method(res: &RecordedResponse, method: &str, declared: &[String]) -
         return vec![unexpected(rule, res, expected, &why)];
     }
     let Some(allow) = res.header("allow") else {
-        return vec![unexpected(
-            rule,
-            res,
-            expected,
-            "405 without Allow (RFC 9110 §15.5.6: MUST)",
+        return vec![same_fact(
+            unexpected(
+                rule,
+                res,
+                expected,
+                "405 without Allow (RFC 9110 §15.5.6: MUST)",
+            ),
+            &rules::METHOD_405_WITHOUT_ALLOW,
         )];
     };
     let listed: Vec<String> = allow
@@ -423,11 +455,14 @@ pub fn create(res: &RecordedResponse) -> Vec<Finding> {
     let expected = "201 + Location (or 202 + Location)";
     match res.status {
         201 | 202 if res.header("location").is_some() => Vec::new(),
-        201 => vec![unexpected(
-            rule,
-            res,
-            expected,
-            "201 without Location: the client cannot tell where the new resource is",
+        201 => vec![same_fact(
+            unexpected(
+                rule,
+                res,
+                expected,
+                "201 without Location: the client cannot tell where the new resource is",
+            ),
+            &rules::CREATED_201_WITHOUT_LOCATION,
         )],
         202 if res.header("content-location").is_some() || has_link(res) => Vec::new(),
         202 => vec![unexpected(
@@ -457,7 +492,9 @@ fn has_link(res: &RecordedResponse) -> bool {
 }
 
 /// probe.delete, first half: 204 without a body (202 is accepted: the
-/// deletion is queued; 200 with a representation warns).
+/// deletion is queued). A 200 is delete.200_empty's advice, at its
+/// severity, with or without a representation: RFC 9110 §9.3.5 allows a
+/// 200 that describes the outcome, so it cannot weigh more than an empty one.
 pub fn delete(res: &RecordedResponse) -> Vec<Finding> {
     let rule = &rules::PROBE_DELETE;
     let expected = "204 without body";
@@ -470,24 +507,22 @@ pub fn delete(res: &RecordedResponse) -> Vec<Finding> {
             if res.body.is_empty() && declared == 0 {
                 Vec::new()
             } else {
-                vec![unexpected(
-                    rule,
-                    res,
-                    expected,
-                    "204 No Content carries content",
+                vec![same_fact(
+                    unexpected(rule, res, expected, "204 No Content carries content"),
+                    &rules::NO_CONTENT_204_WITH_BODY,
                 )]
             }
         }
         202 => Vec::new(),
-        200 => vec![
+        200 => vec![same_fact(
             unexpected(
                 rule,
                 res,
                 expected,
                 "a delete with nothing more to say answers 204",
-            )
-            .with_severity(Severity::Warn),
-        ],
+            ),
+            &rules::DELETE_200_EMPTY,
+        )],
         _ => vec![unexpected(rule, res, expected, "")],
     }
 }
@@ -521,11 +556,14 @@ pub fn burst_response(res: &RecordedResponse) -> Vec<Finding> {
     match res.status {
         200..=299 => Vec::new(),
         429 if res.header("retry-after").is_some() => Vec::new(),
-        429 => vec![unexpected(
-            rule,
-            res,
-            expected,
-            "429 without Retry-After: the client cannot tell when to come back",
+        429 => vec![same_fact(
+            unexpected(
+                rule,
+                res,
+                expected,
+                "429 without Retry-After: the client cannot tell when to come back",
+            ),
+            &rules::RATE_429_WITHOUT_RETRY_AFTER,
         )],
         503 => vec![unexpected(
             rule,
@@ -667,14 +705,14 @@ mod tests {
     fn resource_probes() {
         assert!(create(&res(201, &[("location", "/u/1")])).is_empty());
         assert!(create(&res(202, &[("location", "/jobs/1")])).is_empty());
-        assert_eq!(severities(&create(&res(201, &[]))), [Severity::Error]);
+        assert_eq!(severities(&create(&res(201, &[]))), [Severity::Warn]);
         assert_eq!(severities(&create(&res(200, &[]))), [Severity::Error]);
         assert!(delete(&res(204, &[])).is_empty());
         assert_eq!(
             severities(&delete(&res(204, &[("content-length", "5")]))),
             [Severity::Error]
         );
-        assert_eq!(severities(&delete(&res(200, &[]))), [Severity::Warn]);
+        assert_eq!(severities(&delete(&res(200, &[]))), [Severity::Info]);
         assert!(read_after_delete(&res(410, &[])).is_empty());
         assert_eq!(
             severities(&read_after_delete(&res(200, &[]))),
@@ -725,6 +763,121 @@ mod tests {
             severities(&wrong_method(&res(200, &[]), "PATCH", &declared)),
             [Severity::Error]
         );
+    }
+
+    /// Every probe verdict that sees a passive rule's fact: on the same
+    /// exchange the passive rule fires, and both findings have one severity.
+    #[test]
+    fn a_probe_and_the_passive_rule_that_see_the_same_fact_agree() {
+        use crate::http::RecordedRequest;
+        use candor_contract::{CheckOptions, check_exchange};
+
+        let url = "http://127.0.0.1:1/x";
+        let get = RecordedRequest::new("GET", url);
+        let bearer = RecordedRequest::new("GET", url).header("Authorization", "Bearer junk");
+        let broken_json = RecordedRequest::new("POST", url)
+            .header("Content-Type", "application/json")
+            .body(&b"{\"a\":"[..]);
+        let bare = ("www-authenticate", "Bearer realm=\"api\"");
+        let invalid_request = (
+            "www-authenticate",
+            "Bearer realm=\"api\", error=\"invalid_request\"",
+        );
+        type Verdict = fn(&RecordedResponse) -> Vec<Finding>;
+        let cases: Vec<(Verdict, &RecordedRequest, RecordedResponse, &Rule)> = vec![
+            (
+                create,
+                &get,
+                res(201, &[]),
+                &rules::CREATED_201_WITHOUT_LOCATION,
+            ),
+            (
+                |r| invalid_token(r, "t"),
+                &bearer,
+                res(401, &[bare]),
+                &rules::AUTH_401_WITHOUT_INVALID_TOKEN,
+            ),
+            (
+                |r| invalid_token(r, "t"),
+                &bearer,
+                res(401, &[invalid_request]),
+                &rules::AUTH_401_WITHOUT_INVALID_TOKEN,
+            ),
+            (
+                |r| invalid_token(r, "t"),
+                &bearer,
+                res(401, &[]),
+                &rules::AUTH_401_WITHOUT_CHALLENGE,
+            ),
+            (
+                no_credentials,
+                &get,
+                res(401, &[]),
+                &rules::AUTH_401_WITHOUT_CHALLENGE,
+            ),
+            (
+                malformed_json,
+                &broken_json,
+                res(422, &[]),
+                &rules::BODY_MALFORMED_NOT_400,
+            ),
+            (
+                malformed_json,
+                &broken_json,
+                res(409, &[]),
+                &rules::BODY_MALFORMED_NOT_400,
+            ),
+            (
+                malformed_json,
+                &broken_json,
+                res(200, &[]),
+                &rules::BODY_MALFORMED_NOT_400,
+            ),
+            (
+                malformed_json,
+                &broken_json,
+                res(500, &[]),
+                &rules::SERVER_500_ON_CLIENT_FAULT,
+            ),
+            (
+                |r| wrong_method(r, "PATCH", &[]),
+                &get,
+                res(405, &[]),
+                &rules::METHOD_405_WITHOUT_ALLOW,
+            ),
+            (
+                delete,
+                &get,
+                res(204, &[("content-length", "5")]),
+                &rules::NO_CONTENT_204_WITH_BODY,
+            ),
+            (delete, &get, res(200, &[]), &rules::DELETE_200_EMPTY),
+            (
+                burst_response,
+                &get,
+                res(429, &[]),
+                &rules::RATE_429_WITHOUT_RETRY_AFTER,
+            ),
+        ];
+        for (verdict, request, response, passive) in cases {
+            let status = response.status;
+            let mut request = request.clone();
+            if passive.id == "delete.200_empty" {
+                request.method = "DELETE".into();
+            }
+            let probe = verdict(&response);
+            assert_eq!(probe.len(), 1, "{} {status}", passive.id);
+            let found = check_exchange(&response.exchange(&request), &CheckOptions::default());
+            let same = found
+                .iter()
+                .find(|f| f.rule.id == passive.id)
+                .unwrap_or_else(|| panic!("{} does not fire on {status}: {found:?}", passive.id));
+            assert_eq!(
+                probe[0].severity, same.severity,
+                "{} on {status}: the probe says {}, the passive rule {}",
+                passive.id, probe[0].severity, same.severity
+            );
+        }
     }
 
     #[test]

@@ -639,17 +639,17 @@ mod tests {
                 count(root, "errors"),
                 count(root, "skipped")
             ],
-            [19, 3, 0, 1],
+            [21, 3, 0, 1],
             "{xml}"
         );
         let all = cases(&elements);
         // Section 2: every passive rule, in catalog order; the one the spec
         // finding no check claimed fails.
-        assert_eq!(all.len(), 19);
+        assert_eq!(all.len(), 21);
         assert!(all.contains(&("created.201_without_location", "201 without Location")));
         // Section 3: the checks, in the order they ran.
         assert_eq!(
-            all[15..],
+            all[17..],
             [
                 ("probe.wrong_media_type", "POST /users"),
                 ("probe.oversize_body", "PUT /users"),
@@ -750,7 +750,7 @@ mod tests {
             .collect();
         assert_eq!(passed, passive_rules_but(&fired));
         let root = &elements[0];
-        assert_eq!(count(root, "tests"), 16);
+        assert_eq!(count(root, "tests"), 18);
         assert_eq!(count(root, "failures"), 3);
         assert_eq!(count(root, "errors"), 1);
         let auth = elements.iter().find(|e| e.name() == "failure").unwrap();

@@ -508,7 +508,8 @@ fn misbehaving_handler(shared: Arc<Shared<Broken>>, parts: Parts) -> Response {
                 "Unauthorized",
                 "bad token",
             ),
-            // PLANT probe.insufficient_role: 401 for a valid low role.
+            // PLANT probe.insufficient_role: 401 for a valid low role;
+            // PLANT auth.401_without_invalid_token: its challenge is bare.
             Auth::Role("user") => problem(
                 401,
                 &[("www-authenticate", CHALLENGE)],
@@ -584,6 +585,14 @@ fn misbehaving_handler(shared: Arc<Shared<Broken>>, parts: Parts) -> Response {
             if let Some(denied) = authorise(&parts, None, false) {
                 return denied;
             }
+            // PLANT body.malformed_not_400 (and probe.malformed_json): 422
+            // for a JSON body that does not parse.
+            if parts.is_json()
+                && let Ok(bytes) = &parts.body
+                && serde_json::from_slice::<Value>(bytes).is_err()
+            {
+                return problem(422, &[], "Unprocessable Content", "bad body");
+            }
             let body = match read_json(&parts) {
                 Ok(body) => body,
                 Err(refusal) => return refusal,
@@ -621,6 +630,46 @@ fn misbehaving_handler(shared: Arc<Shared<Broken>>, parts: Parts) -> Response {
             // PLANT delete.200_empty; the read after it is 404, which
             // PLANTs gone.404_after_delete.
             json_response(200, &[], json!({}))
+        }
+        _ => not_found(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The limited API: two public reads, only the second limited.
+
+#[derive(Default)]
+pub struct Limited {
+    second_hits: Mutex<u32>,
+}
+
+/// `GET /second` answers 429 (with Retry-After) after this many requests.
+pub const SECOND_LIMIT: u32 = 4;
+
+/// Serves `fixtures/limited.yaml`, keeping the contract: `GET /first` is
+/// never limited, `GET /second` declares 429 and enforces it.
+pub async fn limited() -> Fixture {
+    start(Limited::default(), limited_handler).await
+}
+
+fn limited_handler(shared: Arc<Shared<Limited>>, parts: Parts) -> Response {
+    match (parts.method.as_str(), parts.segments().as_slice()) {
+        ("GET", ["first"]) => json_response(200, &[], json!({"first": true})),
+        ("GET", ["second"]) => {
+            let mut hits = shared.state.second_hits.lock().unwrap();
+            *hits += 1;
+            if *hits > SECOND_LIMIT {
+                return problem(
+                    429,
+                    &[("retry-after", "10")],
+                    "Too Many Requests",
+                    "quota spent",
+                );
+            }
+            json_response(200, &[], json!({"second": true}))
+        }
+        (_, ["first"] | ["second"]) => {
+            problem(405, &[("allow", "GET")], "Method Not Allowed", "see Allow")
         }
         _ => not_found(),
     }
