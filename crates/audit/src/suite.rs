@@ -533,6 +533,7 @@ fn locate(
             request: report.request.clone(),
             response,
         })),
+        occurrences: Vec::new(),
     }
 }
 

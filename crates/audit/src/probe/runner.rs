@@ -1001,6 +1001,7 @@ impl Report {
                 request,
                 response: attempt.response.clone(),
             })),
+            occurrences: Vec::new(),
         }
     }
 
