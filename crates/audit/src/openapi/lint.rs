@@ -33,9 +33,6 @@ use crate::{Case, CaseOutcome, Located, Occurrence};
 /// Media types that carry RFC 9457 problem details.
 const PROBLEM_TYPES: [&str; 2] = ["application/problem+json", "application/problem+xml"];
 
-/// Operations a grouped finding names in its evidence.
-const NAMED_IN_EVIDENCE: usize = 3;
-
 /// How findings with one cause are reported.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Grouping {
@@ -282,28 +279,16 @@ impl Linter<'_> {
         out.into_iter().map(|(_, l)| l).collect()
     }
 
-    /// `e.g. GET /a (declared: 200), POST /b (declared: 200)`: the first
-    /// operations of a group and what each declares.
+    /// `GET /a: declared: 200, default`: the first operation of a group
+    /// and its own evidence (the occurrences name the others).
     fn named(&self, group: &[Gap]) -> String {
-        let shown: Vec<String> = group
-            .iter()
-            .take(NAMED_IN_EVIDENCE)
-            .map(|g| {
-                let label = self.label(g);
-                if g.evidence.is_empty() {
-                    label
-                } else {
-                    format!("{label} ({})", g.evidence)
-                }
-            })
-            .collect();
-        let more = group.len().saturating_sub(shown.len());
-        let tail = if more > 0 {
-            format!(" and {more} more")
+        let first = &group[0];
+        let label = self.label(first);
+        if first.evidence.is_empty() {
+            label
         } else {
-            String::new()
-        };
-        format!("e.g. {}{tail}", shown.join("; "))
+            format!("{label}: {}", first.evidence)
+        }
     }
 
     /// `GET /a`, or the place of a gap outside any operation.
@@ -450,8 +435,8 @@ impl Linter<'_> {
             .collect();
             let also = match missing[..] {
                 [] => String::new(),
-                [one] => format!(" (not even {one})"),
-                [a, b] => format!(" (not even {a} or {b})"),
+                [one] => format!(" (not even its {one})"),
+                [a, b] => format!(" (not even its {a} or {b})"),
                 _ => String::new(),
             };
             let under_default = op.response("default").is_some()
@@ -466,7 +451,7 @@ impl Linter<'_> {
                     format!(
                         "{} declare their errors only under `default`, beside their \
                          successes: a client cannot tell which 4xx or 5xx to expect \
-                         (not even the 401 and 403 of secured ones)",
+                         (a secured operation's 401, a restricted one's 403)",
                         count(n, "operation", "operations")
                     )
                 }),
