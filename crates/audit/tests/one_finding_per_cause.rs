@@ -204,7 +204,10 @@ fn errors_declared_only_under_default_are_one_finding() {
         shape.contains("#/components/schemas/Error, not application/problem+json"),
         "{shape}"
     );
-    assert_eq!(grouped[0].finding.evidence, "POST /charges0/{id}: declared: 200, default");
+    assert_eq!(
+        grouped[0].finding.evidence,
+        "POST /charges0/{id}: declared: 200, default"
+    );
 
     let expanded = lint(&text, Grouping::Expand);
     let count = |rule: &str| {
@@ -259,7 +262,11 @@ paths:
         .iter()
         .map(|l| l.finding.message.as_str())
         .collect();
-    assert!(messages[0].ends_with("(not even its 401)"), "{}", messages[0]);
+    assert!(
+        messages[0].ends_with("(not even its 401)"),
+        "{}",
+        messages[0]
+    );
     assert!(
         messages[1].ends_with("(not even its 401 or 403)"),
         "{}",
@@ -407,7 +414,9 @@ fn the_table_of_a_thousand_operations_fits_on_a_screen_or_two() {
         "{table}"
     );
     assert!(
-        table.contains("affects 500 operations: GET /r0/{id}, GET /r2/{id}, GET /r4/{id} and 497 more"),
+        table.contains(
+            "affects 500 operations: GET /r0/{id}, GET /r2/{id}, GET /r4/{id} and 497 more"
+        ),
         "{table}"
     );
     assert!(
@@ -420,5 +429,8 @@ fn the_table_of_a_thousand_operations_fits_on_a_screen_or_two() {
     let table = render(Format::Table, &expanded, 1000);
     let lines = table.lines().count();
     assert!(lines <= 80, "{lines} lines:\n{table}");
-    assert!(table.contains("1000 exchanges, 1000 errors, 1500 warnings"), "{table}");
+    assert!(
+        table.contains("1000 exchanges, 1000 errors, 1500 warnings"),
+        "{table}"
+    );
 }

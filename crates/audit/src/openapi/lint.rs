@@ -426,13 +426,10 @@ impl Linter<'_> {
                 .iter()
                 .find_map(ResponseDecl::code)
                 .unwrap_or(0);
-            let missing: Vec<&str> = [
-                needs_401.then_some("401"),
-                roles.as_ref().map(|_| want),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
+            let missing: Vec<&str> = [needs_401.then_some("401"), roles.as_ref().map(|_| want)]
+                .into_iter()
+                .flatten()
+                .collect();
             let also = match missing[..] {
                 [] => String::new(),
                 [one] => format!(" (not even its {one})"),
@@ -496,7 +493,11 @@ impl Linter<'_> {
             if let Some(need) = &roles
                 && op.response(want).is_none()
             {
-                let why = if op.concealed { " and is x-concealed" } else { "" };
+                let why = if op.concealed {
+                    " and is x-concealed"
+                } else {
+                    ""
+                };
                 // Scopes of one scheme are one decision; x-roles are the
                 // operation's own.
                 let decision = (!need.x_roles && !need.schemes.is_empty()).then(|| {
@@ -644,7 +645,9 @@ impl Linter<'_> {
                             }
                             match scopes[..] {
                                 [one] => format!("the scope {one} of {scheme}"),
-                                _ => format!("all of the scopes [{}] of {scheme}", scopes.join(", ")),
+                                _ => {
+                                    format!("all of the scopes [{}] of {scheme}", scopes.join(", "))
+                                }
                             }
                         })
                         .collect();
@@ -699,7 +702,10 @@ impl Linter<'_> {
     /// to. The key tells such causes apart; the address is where it is.
     fn shared(&self, op: &Operation, response: &ResponseDecl) -> Option<(String, String)> {
         if !self.within(op, &response.pointer) {
-            return Some((format!("response {}", response.pointer), response.pointer.clone()));
+            return Some((
+                format!("response {}", response.pointer),
+                response.pointer.clone(),
+            ));
         }
         let media = response.content.iter().find(|m| m.is_json())?;
         self.schema_ref(&media.pointer)

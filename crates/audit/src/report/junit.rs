@@ -282,7 +282,10 @@ impl<W: Write> JunitSink<W> {
             };
             totals.add(counts);
             suite_open(&mut body, "candor", counts);
-            let name = format!("{} exchanges, no findings", summary.exchanges);
+            let name = format!(
+                "{}, no findings",
+                count(summary.exchanges, "exchange", "exchanges")
+            );
             let _ = writeln!(
                 body,
                 "    <testcase classname=\"candor\" name=\"{}\"/>",
