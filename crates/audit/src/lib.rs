@@ -37,6 +37,37 @@ pub struct Located {
     pub pointer: Option<String>,
     /// What was sent and received, for findings of a live probe.
     pub probe: Option<Box<ProbeEvidence>>,
+    /// The operations a finding about an OpenAPI document affects, each
+    /// where it uses the cause (empty for traffic and probes). A finding
+    /// whose cause is one place (a shared component, a security scheme, a
+    /// document-wide pattern) is reported once and lists them all here.
+    pub occurrences: Vec<Occurrence>,
+}
+
+/// One operation a finding about an OpenAPI document affects, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Occurrence {
+    /// Upper case; empty for a place outside any operation (the root
+    /// `security`).
+    pub method: String,
+    /// The path template.
+    pub path: String,
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// JSON pointer into `file`.
+    pub pointer: String,
+}
+
+impl Occurrence {
+    /// `GET /pets/{id}`, or the pointer for a place outside any operation.
+    pub fn label(&self) -> String {
+        if self.method.is_empty() {
+            self.pointer.clone()
+        } else {
+            format!("{} {}", self.method, self.path)
+        }
+    }
 }
 
 impl Located {
@@ -61,6 +92,7 @@ impl Located {
             finding,
             pointer: None,
             probe: None,
+            occurrences: Vec::new(),
         }
     }
 }

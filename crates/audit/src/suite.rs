@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use candor_contract::fields::{X_FAILURE_TYPE, X_UPSTREAM_SERVICE};
 use candor_contract::rules::{self, Rule};
+use candor_contract::words::count;
 use candor_contract::{CheckOptions, Exchange, FailureType, Finding, Response, check_exchange};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue};
@@ -533,6 +534,7 @@ fn locate(
             request: report.request.clone(),
             response,
         })),
+        occurrences: Vec::new(),
     }
 }
 
@@ -540,8 +542,8 @@ fn locate(
 fn incomplete(res: &RecordedResponse) -> Option<String> {
     if let Some(error) = &res.body_error {
         return Some(format!(
-            "body aborted after {} bytes ({})",
-            res.body.len(),
+            "body aborted after {} ({})",
+            count(res.body.len(), "byte", "bytes"),
             cause(error)
         ));
     }
@@ -549,8 +551,12 @@ fn incomplete(res: &RecordedResponse) -> Option<String> {
         .header("content-length")
         .and_then(|v| v.trim().parse::<u64>().ok())?;
     let got = res.body.len() as u64;
-    (!res.body_cut && got < declared)
-        .then(|| format!("body of {got} bytes, short of its Content-Length {declared}"))
+    (!res.body_cut && got < declared).then(|| {
+        format!(
+            "body of {}, short of its Content-Length {declared}",
+            count(got, "byte", "bytes")
+        )
+    })
 }
 
 /// What came back, in one line.

@@ -9,6 +9,7 @@ use candor_audit::http::{Client, ClientOptions};
 use candor_audit::openapi::Document;
 use candor_audit::probe::{self, Credentials, MAX_BURST, ProbeOptions, Progress};
 use candor_audit::report;
+use candor_contract::words::count;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -124,8 +125,8 @@ pub fn run(args: ApiArgs) -> Result<Outcome> {
     io::stdout().flush()?;
     if report.budget_exhausted {
         eprintln!(
-            "candor: the budget of {} requests ran out; the probes it did not cover are reported as skipped (raise --budget)",
-            args.budget
+            "candor: the budget of {} ran out; the probes it did not cover are reported as skipped (raise --budget)",
+            count(args.budget, "request", "requests")
         );
     }
     if report.responses == 0 && report.requests > 0 {

@@ -10,9 +10,11 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 use candor_audit::input::{self, InputError, Kind};
 use candor_audit::lint::{self, LintOptions, Progress};
+use candor_audit::openapi::lint::Grouping;
 use candor_audit::openapi::{self, Document, LoadError};
 use candor_audit::{Case, Located, Sink, Skipped, Summary, report};
 use candor_contract::CheckOptions;
+use candor_contract::words::{agree, count};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -42,6 +44,12 @@ pub struct LintArgs {
     /// the request's Accept and Content-Type and the URL).
     #[arg(long)]
     assume_json_api: bool,
+
+    /// OpenAPI documents: one finding per operation, instead of one per
+    /// cause (a shared component, a security scheme, a pattern repeated
+    /// across the document) listing the operations it affects.
+    #[arg(long)]
+    expand: bool,
 }
 
 pub fn run(args: LintArgs) -> Result<Outcome> {
@@ -80,7 +88,12 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
     let mut sink = report::sink(format, Box::new(stdout));
     let bar = TerminalProgress::new(!args.report.no_progress && io::stderr().is_terminal());
     let mut sink = WarnSkipped(sink.as_mut());
-    let specs = lint_specs(&specs, &mut sink).context("lint failed")?;
+    let grouping = if args.expand {
+        Grouping::Expand
+    } else {
+        Grouping::ByCause
+    };
+    let specs = lint_specs(&specs, grouping, &mut sink).context("lint failed")?;
     // Traffic after the documents, all in one run, so that rules spanning
     // exchanges still see every traffic file as one sequence.
     let mut sink = WithSpecs {
@@ -92,9 +105,9 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
     io::stdout().flush()?;
     if summary.skipped > 0 {
         anyhow::bail!(
-            "{} entr{} could not be read and were skipped (reported above)",
-            summary.skipped,
-            if summary.skipped == 1 { "y" } else { "ies" }
+            "{} could not be read and {} skipped (reported above)",
+            count(summary.skipped, "entry", "entries"),
+            agree(summary.skipped, "was", "were")
         );
     }
     Ok(args.report.outcome(&summary))
@@ -102,12 +115,12 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
 
 /// The static rules over each document, into `sink`: every finding, then
 /// one case per rule. Each operation counts as an exchange.
-fn lint_specs(docs: &[Document], sink: &mut dyn Sink) -> io::Result<Summary> {
+fn lint_specs(docs: &[Document], grouping: Grouping, sink: &mut dyn Sink) -> io::Result<Summary> {
     let mut summary = Summary::default();
     for doc in docs {
         let ops = openapi::operations(doc);
         summary.exchanges += ops.len() as u64;
-        let linted = openapi::lint::lint_document(doc, &ops);
+        let linted = openapi::lint::lint_grouped(doc, &ops, grouping);
         for located in &linted.findings {
             summary.count(located.finding.severity);
             sink.finding(located)?;

@@ -215,6 +215,35 @@ async fn a_conforming_api_exits_0() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_table_s_counts_agree_from_line_to_line() {
+    let addr = serve(Mode::Good).await;
+    let spec = spec(SPEC);
+    // No --auth: the probes that need a credential are skipped.
+    let out = candor(audit_args(&spec, addr, &[])).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let checks = text
+        .lines()
+        .find(|l| l.contains(" checks: "))
+        .unwrap_or_else(|| panic!("no checks line: {text}"));
+    let skipped: u64 = checks
+        .rsplit(", ")
+        .next()
+        .and_then(|s| s.strip_suffix(" skipped"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{checks}"));
+    assert!(skipped > 0, "{text}");
+    // The last line counts unreadable answers, and says so: no second
+    // "skipped" count that disagrees with the checks line.
+    let last = text.lines().last().unwrap();
+    assert!(last.ends_with(", 0 unreadable"), "{text}");
+    let skipped_counts: Vec<&str> = text
+        .lines()
+        .filter(|l| l.ends_with(" skipped") && !l.starts_with("  "))
+        .collect();
+    assert_eq!(skipped_counts, [checks], "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_timeout_takes_a_duration_or_bare_seconds() {
     let addr = serve(Mode::Good).await;
     let spec = spec(SPEC);

@@ -172,6 +172,17 @@ fn a_corrupt_line_is_named_and_the_rest_is_still_linted() {
         stderr.contains("mixed.jsonl:2"),
         "stderr names file and line: {stderr}"
     );
+    assert!(
+        stderr.contains("1 entry could not be read and was skipped"),
+        "one entry, in the singular: {stderr}"
+    );
+    let table = run(&["lint", path.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("Skipped 1 unreadable entry:")
+            && text.contains("2 exchanges, 2 errors, 0 warnings, 0 infos, 1 unreadable"),
+        "{text}"
+    );
     let report = json_of(&out);
     assert_eq!(report["summary"]["exchanges"], 2);
     assert_eq!(report["summary"]["skipped"], 1);
@@ -239,7 +250,7 @@ fn table_output_groups_by_rule_with_a_summary() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("success.error_body"));
     assert!(
-        text.contains("35 exchanges, 11 errors, 4 warnings, 2 infos, 0 skipped"),
+        text.contains("35 exchanges, 11 errors, 4 warnings, 2 infos, 0 unreadable"),
         "{text}"
     );
 }

@@ -194,3 +194,53 @@ fn documents_and_traffic_share_one_report() {
     };
     assert_eq!(traffic_findings(&both), traffic_findings(&alone));
 }
+
+#[test]
+fn one_finding_per_cause_and_expand_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("openapi: 3.1.0\nsecurity: [{bearer: []}]\npaths:\n");
+    for i in 0..12 {
+        text.push_str(&format!(
+            "  /items{i}:\n    get:\n      responses:\n        '200': {{description: ok}}\n        \
+             '401': {{$ref: '#/components/responses/Unauthorized'}}\n"
+        ));
+    }
+    text.push_str(
+        "components:\n  securitySchemes:\n    bearer: {type: http, scheme: bearer}\n  \
+         responses:\n    Unauthorized: {description: no challenge}\n",
+    );
+    let path = dir.path().join("api.yaml");
+    std::fs::write(&path, &text).unwrap();
+    let file = path_str(&path);
+
+    let grouped = report(&candor(&["lint", "--format", "json", file]));
+    let findings = grouped["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{grouped:#}");
+    assert_eq!(findings[0]["pointer"], "/components/responses/Unauthorized");
+    let occurrences = findings[0]["occurrences"].as_array().unwrap();
+    assert_eq!(occurrences.len(), 12);
+    assert_eq!(occurrences[0]["operation"], "GET /items0");
+    assert_eq!(occurrences[0]["line"], 8, "the operation's $ref");
+    assert_eq!(grouped["summary"]["errors"], 1);
+
+    let expanded = report(&candor(&["lint", "--expand", "--format", "json", file]));
+    let findings = expanded["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 12);
+    assert_eq!(findings[11]["url"], "/items11");
+    assert_eq!(expanded["summary"]["errors"], 12);
+
+    let sarif = report(&candor(&["lint", "--format", "sarif", file]));
+    let result = &sarif["runs"][0]["results"][0];
+    assert_eq!(result["relatedLocations"].as_array().unwrap().len(), 12);
+
+    let table = candor(&["lint", file]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("affects 12 operations: GET /items0, GET /items1, GET /items2 and 9 more"),
+        "{table}"
+    );
+    assert!(
+        table.contains("12 exchanges, 1 error, 0 warnings, 0 infos, 0 unreadable"),
+        "{table}"
+    );
+}

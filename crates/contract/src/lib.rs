@@ -22,6 +22,7 @@ pub mod rules;
 mod service;
 pub mod status;
 pub mod target;
+pub mod words;
 
 pub use challenge::{AuthParam, Challenge, ChallengeError, parse_challenges, render_challenges};
 pub use check::{

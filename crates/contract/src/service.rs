@@ -160,7 +160,7 @@ pub enum ServiceError {
 }
 
 fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
+    crate::words::agree(n, "", "s")
 }
 
 fn media_list(supported: &[String]) -> String {

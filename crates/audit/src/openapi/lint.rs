@@ -1,14 +1,18 @@
 //! The static rules (catalog section 5) over an OpenAPI document: what each
 //! operation declares, held against what the contract will demand of it.
 //!
-//! Findings point at the node to fix (its file, line, column and JSON
-//! pointer), so a response shared through `#/components/responses/...` is
-//! reported once, at the component, not once per operation that uses it.
-//! What a `$ref` that cannot be followed hides is not judged: the rules
-//! that need it are skipped for that operation, and the skip is a check
-//! of its own.
+//! One cause is one finding. Each rule first finds its gaps operation by
+//! operation; gaps with one cause are then reported once, at that cause,
+//! with every operation they affect as its occurrences: a response shared
+//! through `#/components/responses/...` at the component, a decision
+//! repeated across operations (a security scheme whose operations declare
+//! no 401, errors declared only under `default`, a shared error schema) at
+//! the place it is made. [`Grouping::Expand`] gives one finding per
+//! operation instead. What a `$ref` that cannot be followed hides is not
+//! judged: the rules that need it are skipped for that operation, and the
+//! skip is a check of its own.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use candor_contract::rules::{
     SPEC_201_WITHOUT_LOCATION, SPEC_204_WITH_CONTENT, SPEC_401_WITHOUT_CHALLENGE,
@@ -16,6 +20,7 @@ use candor_contract::rules::{
     SPEC_429_WITHOUT_RETRY_AFTER, SPEC_ERROR_NOT_PROBLEM_JSON, SPEC_ONLY_200, SPEC_ROLES_IN_SCOPES,
     SPEC_ROLES_WITHOUT_403, SPEC_SECURED_WITHOUT_401, SPEC_UNRESOLVED_REF,
 };
+use candor_contract::words::count;
 use candor_contract::{Finding, Rule, Section, is_json_media_type};
 use serde_json::Value;
 
@@ -23,10 +28,20 @@ use super::{
     Declared, Document, MAX_REF_HOPS, Operation, ResponseDecl, escape_token, is_remote, operations,
     percent_decode, visit_refs,
 };
-use crate::{Case, CaseOutcome, Located};
+use crate::{Case, CaseOutcome, Located, Occurrence};
 
 /// Media types that carry RFC 9457 problem details.
 const PROBLEM_TYPES: [&str; 2] = ["application/problem+json", "application/problem+xml"];
+
+/// How findings with one cause are reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Grouping {
+    /// Once, at the cause, with the operations it affects as occurrences.
+    #[default]
+    ByCause,
+    /// Once per operation, where the operation meets the cause.
+    Expand,
+}
 
 /// What the static rules made of one document.
 #[derive(Debug, Default)]
@@ -39,7 +54,7 @@ pub struct Linted {
     pub skipped: Vec<Case>,
 }
 
-/// Every static rule over `doc`, in document order.
+/// Every static rule over `doc`, in document order, one finding per cause.
 pub fn lint(doc: &Document) -> Vec<Located> {
     lint_operations(doc, &operations(doc))
 }
@@ -49,14 +64,18 @@ pub fn lint_operations(doc: &Document, ops: &[Operation]) -> Vec<Located> {
     lint_document(doc, ops).findings
 }
 
-/// The findings and the skipped checks of `doc`, whose operations are
-/// `ops` (from [`operations`]).
+/// The findings (one per cause) and the skipped checks of `doc`, whose
+/// operations are `ops` (from [`operations`]).
 pub fn lint_document(doc: &Document, ops: &[Operation]) -> Linted {
+    lint_grouped(doc, ops, Grouping::ByCause)
+}
+
+/// As [`lint_document`], with findings grouped as `grouping` says.
+pub fn lint_grouped(doc: &Document, ops: &[Operation], grouping: Grouping) -> Linted {
     let mut linter = Linter {
         doc,
         ops,
-        seen: HashSet::new(),
-        out: Vec::new(),
+        gaps: Vec::new(),
         skipped: Vec::new(),
     };
     linter.path_items();
@@ -78,11 +97,9 @@ pub fn lint_document(doc: &Document, ops: &[Operation]) -> Linted {
             linter.reference(&address, &reference);
         }
     }
-    let mut out = linter.out;
-    // Stable: findings at one place keep the order they were made in.
-    out.sort_by_key(|(order, _)| *order);
+    let findings = linter.findings(grouping);
     Linted {
-        findings: out.into_iter().map(|(_, l)| l).collect(),
+        findings,
         skipped: linter.skipped,
     }
 }
@@ -118,41 +135,205 @@ const OPERATION_RULES: [&Rule; 4] = [
 struct Linter<'a> {
     doc: &'a Document,
     ops: &'a [Operation],
-    /// `(rule, address)` already reported: a shared component once.
-    seen: HashSet<(&'static str, String)>,
-    /// Each finding with its place in document order.
-    out: Vec<((usize, usize), Located)>,
+    /// Every gap found, one per rule and place, in the order found.
+    gaps: Vec<Gap>,
     skipped: Vec<Case>,
 }
 
+/// One gap, as found on one operation (or at one place outside any).
+struct Gap {
+    rule: &'static Rule,
+    entry: Option<usize>,
+    status: u16,
+    /// Where the finding is when reported on its own: the operation's
+    /// node, or a shared component.
+    address: String,
+    /// Where the operation meets the cause: its own node, or the `$ref`
+    /// to a shared component.
+    site: String,
+    message: String,
+    evidence: String,
+    /// The decision behind the gap, when it is one that other operations
+    /// share; `None`: the cause is `address` itself.
+    decision: Option<Decision>,
+}
+
+/// A cause that is not the gap's own node: one decision that many
+/// operations repeat.
+struct Decision {
+    /// Tells decisions apart (with the rule): two gaps group only when it
+    /// is equal.
+    key: String,
+    /// Where the decision is made: the finding's place.
+    address: String,
+    /// What the finding says, given how many operations it affects.
+    message: Box<dyn Fn(usize) -> String>,
+}
+
+/// What a secured operation's callers need beyond valid credentials.
+struct RoleNeed {
+    /// In words: `the scope admin of oauth`, `one of the roles [a, b] (x-roles)`.
+    words: String,
+    /// The schemes whose scopes are needed, in order: the decision behind
+    /// a missing 403 when no `x-roles` are involved.
+    schemes: Vec<String>,
+    x_roles: bool,
+}
+
 impl Linter<'_> {
-    fn report(
+    #[allow(clippy::too_many_arguments)]
+    fn gap(
         &mut self,
         rule: &'static Rule,
         entry: Option<usize>,
         status: u16,
         address: String,
+        site: Option<String>,
         message: String,
         evidence: &str,
+        decision: Option<Decision>,
     ) {
-        if !self.seen.insert((rule.id, address.clone())) {
-            return;
+        self.gaps.push(Gap {
+            rule,
+            entry,
+            status,
+            site: site.unwrap_or_else(|| address.clone()),
+            address,
+            message,
+            evidence: evidence.to_owned(),
+            decision,
+        });
+    }
+
+    /// The gaps as findings: one per cause (or per operation, expanded),
+    /// in document order.
+    fn findings(&mut self, grouping: Grouping) -> Vec<Located> {
+        // Gaps with one cause, in the order their first gap was found.
+        let mut groups: Vec<Vec<Gap>> = Vec::new();
+        let mut index: HashMap<(&'static str, bool, String), usize> = HashMap::new();
+        for gap in std::mem::take(&mut self.gaps) {
+            let key = match &gap.decision {
+                Some(decision) => (gap.rule.id, true, decision.key.clone()),
+                None => (gap.rule.id, false, gap.address.clone()),
+            };
+            let at = *index.entry(key).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            let group = &mut groups[at];
+            // One operation is one occurrence, however many of its
+            // responses use the cause.
+            let seen = group.iter().any(|g| match (g.entry, gap.entry) {
+                (Some(a), Some(b)) => a == b,
+                _ => g.site == gap.site,
+            });
+            if !seen {
+                group.push(gap);
+            }
         }
-        let op = entry.and_then(|i| self.ops.get(i));
-        let position = self.doc.position(&address);
-        let located = Located {
-            file: self.doc.file_of(&address).to_owned(),
-            entry: entry.unwrap_or(0),
+        let mut out: Vec<((usize, usize), Located)> = Vec::new();
+        for group in groups {
+            if grouping == Grouping::Expand {
+                for gap in &group {
+                    let mut located =
+                        self.located(gap, &gap.site, gap.message.clone(), &gap.evidence);
+                    located.occurrences = self.occurrence(gap).into_iter().collect();
+                    out.push((self.doc.order(&gap.site), located));
+                }
+                continue;
+            }
+            let first = &group[0];
+            let occurrences: Vec<Occurrence> =
+                group.iter().filter_map(|g| self.occurrence(g)).collect();
+            let (address, message, evidence, status) = match &first.decision {
+                Some(decision) if group.len() > 1 => (
+                    decision.address.clone(),
+                    (decision.message)(group.len()),
+                    self.named(&group),
+                    0,
+                ),
+                _ if occurrences.len() > 1 => (
+                    first.address.clone(),
+                    format!(
+                        "{} ({} use it)",
+                        first.message,
+                        count(occurrences.len(), "operation", "operations")
+                    ),
+                    first.evidence.clone(),
+                    first.status,
+                ),
+                _ => (
+                    first.address.clone(),
+                    first.message.clone(),
+                    first.evidence.clone(),
+                    first.status,
+                ),
+            };
+            let mut located = self.located(first, &address, message, &evidence);
+            located.status = status;
+            located.occurrences = occurrences;
+            out.push((self.doc.order(&address), located));
+        }
+        // Stable: findings at one place keep the order they were made in.
+        out.sort_by_key(|(order, _)| *order);
+        out.into_iter().map(|(_, l)| l).collect()
+    }
+
+    /// `GET /a: declared: 200, default`: the first operation of a group
+    /// and its own evidence (the occurrences name the others).
+    fn named(&self, group: &[Gap]) -> String {
+        let first = &group[0];
+        let label = self.label(first);
+        if first.evidence.is_empty() {
+            label
+        } else {
+            format!("{label}: {}", first.evidence)
+        }
+    }
+
+    /// `GET /a`, or the place of a gap outside any operation.
+    fn label(&self, gap: &Gap) -> String {
+        match gap.entry.and_then(|i| self.ops.get(i)) {
+            Some(op) => op.label(),
+            None => self.doc.describe(&gap.site),
+        }
+    }
+
+    /// The finding for `gap` at `address`, named after its operation.
+    fn located(&self, gap: &Gap, address: &str, message: String, evidence: &str) -> Located {
+        let op = gap.entry.and_then(|i| self.ops.get(i));
+        let position = self.doc.position(address);
+        Located {
+            file: self.doc.file_of(address).to_owned(),
+            entry: gap.entry.unwrap_or(0),
             line: position.map(|p| p.line),
             column: position.map(|p| p.column),
             method: op.map(|op| op.method.clone()).unwrap_or_default(),
             url: op.map(|op| op.path.clone()).unwrap_or_default(),
-            status,
-            finding: Finding::new(rule, message, evidence),
-            pointer: Some(self.doc.local_pointer(&address).to_owned()),
+            status: gap.status,
+            finding: Finding::new(gap.rule, message, evidence),
+            pointer: Some(self.doc.local_pointer(address).to_owned()),
             probe: None,
-        };
-        self.out.push((self.doc.order(&address), located));
+            occurrences: Vec::new(),
+        }
+    }
+
+    /// Where `gap`'s operation meets its cause; `None` for a gap outside
+    /// any operation that is its own cause (nothing else is affected).
+    fn occurrence(&self, gap: &Gap) -> Option<Occurrence> {
+        let op = gap.entry.and_then(|i| self.ops.get(i));
+        if op.is_none() && gap.decision.is_none() {
+            return None;
+        }
+        let position = self.doc.position(&gap.site);
+        Some(Occurrence {
+            method: op.map(|op| op.method.clone()).unwrap_or_default(),
+            path: op.map(|op| op.path.clone()).unwrap_or_default(),
+            file: self.doc.file_of(&gap.site).to_owned(),
+            line: position.map(|p| p.line),
+            column: position.map(|p| p.column),
+            pointer: self.doc.local_pointer(&gap.site).to_owned(),
+        })
     }
 
     /// Records that `rule` could not judge `subject`, and why.
@@ -194,6 +375,7 @@ impl Linter<'_> {
         } else {
             op.pointer.clone()
         };
+        let roles = self.roles_needed(op);
         // The responses map (or the whole operation) unknown: the rules
         // about what it lacks cannot be judged.
         if let Some(unknown) = op.unknown(&Declared::Responses) {
@@ -201,7 +383,7 @@ impl Linter<'_> {
             let secured = op.is_secured();
             let applies = [
                 secured,
-                !op.roles().is_empty(),
+                roles.is_some(),
                 secured || op.request_body.is_some() || !op.parameters.is_empty(),
                 op.request_body.as_ref().is_some_and(|b| b.json().is_some()),
             ];
@@ -213,36 +395,8 @@ impl Linter<'_> {
             return;
         }
 
-        if op.is_secured() && self.needs_401(op) && op.response("401").is_none() {
-            self.report(
-                &SPEC_SECURED_WITHOUT_401,
-                Some(entry),
-                0,
-                responses.clone(),
-                format!("{label} requires credentials but declares no 401 response"),
-                &declared,
-            );
-        }
-
-        if !op.roles().is_empty() {
-            let (want, why) = if op.concealed {
-                ("404", " and is x-concealed")
-            } else {
-                ("403", "")
-            };
-            if op.response(want).is_none() {
-                let roles = op.roles().join(", ");
-                self.report(
-                    &SPEC_ROLES_WITHOUT_403,
-                    Some(entry),
-                    0,
-                    responses.clone(),
-                    format!("{label} requires one of the roles [{roles}]{why} but declares no {want} response"),
-                    &declared,
-                );
-            }
-        }
-
+        let needs_401 = op.is_secured() && self.needs_401(op);
+        let want = if op.concealed { "404" } else { "403" };
         // Only successes: any 2xx (200, 201, 204...), `2XX`, or `default`.
         let only_success = !op.responses.is_empty()
             && op.responses.iter().all(|r| {
@@ -251,46 +405,162 @@ impl Linter<'_> {
                         .iter()
                         .any(|k| r.status.eq_ignore_ascii_case(k))
             });
-        if only_success {
-            let takes_input = !op.parameters.is_empty()
-                || op.request_body.is_some()
-                || self
-                    .doc
-                    .node(&op.pointer)
-                    .is_some_and(|node| node.get("requestBody").is_some());
-            let why = match (takes_input, op.is_secured()) {
-                (true, true) => Some("takes input and requires credentials"),
-                (true, false) => Some("takes input"),
-                (false, true) => Some("requires credentials"),
-                (false, false) => None,
+        let takes_input = !op.parameters.is_empty()
+            || op.request_body.is_some()
+            || self
+                .doc
+                .node(&op.pointer)
+                .is_some_and(|node| node.get("requestBody").is_some());
+        let why = match (takes_input, op.is_secured()) {
+            (true, true) => Some("takes input and requires credentials"),
+            (true, false) => Some("takes input"),
+            (false, true) => Some("requires credentials"),
+            (false, false) => None,
+        };
+        // One gap, one finding: an operation that declares no 4xx at all
+        // lacks its 401 and 403 too, and spec.only_200 says so; the two
+        // narrower rules speak only when some error is declared.
+        if only_success && let Some(why) = why {
+            let status = op
+                .responses
+                .iter()
+                .find_map(ResponseDecl::code)
+                .unwrap_or(0);
+            let missing: Vec<&str> = [needs_401.then_some("401"), roles.as_ref().map(|_| want)]
+                .into_iter()
+                .flatten()
+                .collect();
+            let also = match missing[..] {
+                [] => String::new(),
+                [one] => format!(" (not even its {one})"),
+                [a, b] => format!(" (not even its {a} or {b})"),
+                _ => String::new(),
             };
-            if let Some(why) = why {
-                let status = op
-                    .responses
-                    .iter()
-                    .find_map(ResponseDecl::code)
-                    .unwrap_or(0);
-                self.report(
-                    &SPEC_ONLY_200,
+            let under_default = op.response("default").is_some()
+                && op.responses.iter().any(|r| {
+                    r.code().is_some_and(|c| (200..300).contains(&c))
+                        || r.status.eq_ignore_ascii_case("2XX")
+                });
+            let decision = under_default.then(|| Decision {
+                key: "errors only under default".to_owned(),
+                address: "/paths".to_owned(),
+                message: Box::new(|n| {
+                    format!(
+                        "{} declare their errors only under `default`, beside their \
+                         successes: a client cannot tell which 4xx or 5xx to expect \
+                         (a secured operation's 401, a restricted one's 403)",
+                        count(n, "operation", "operations")
+                    )
+                }),
+            });
+            self.gap(
+                &SPEC_ONLY_200,
+                Some(entry),
+                status,
+                responses.clone(),
+                None,
+                format!("{label} {why}, so it can fail, but declares no 4xx or 5xx response{also}"),
+                &declared,
+                decision,
+            );
+        } else {
+            if needs_401 && op.response("401").is_none() {
+                let schemes = self.schemes(op);
+                let decision = (!schemes.is_empty()).then(|| {
+                    let shown = quoted(&schemes, "or");
+                    Decision {
+                        key: schemes.join(" "),
+                        address: self.scheme_place(&schemes[0]),
+                        message: Box::new(move |n| {
+                            format!(
+                                "{} secured by {shown} declare no 401 response",
+                                count(n, "operation", "operations")
+                            )
+                        }),
+                    }
+                });
+                self.gap(
+                    &SPEC_SECURED_WITHOUT_401,
                     Some(entry),
-                    status,
+                    0,
                     responses.clone(),
-                    format!("{label} {why}, so it can fail, but declares no 4xx or 5xx response"),
+                    None,
+                    format!("{label} requires credentials but declares no 401 response"),
                     &declared,
+                    decision,
+                );
+            }
+            if let Some(need) = &roles
+                && op.response(want).is_none()
+            {
+                let why = if op.concealed {
+                    " and is x-concealed"
+                } else {
+                    ""
+                };
+                // Scopes of one scheme are one decision; x-roles are the
+                // operation's own.
+                let decision = (!need.x_roles && !need.schemes.is_empty()).then(|| {
+                    let shown = quoted(&need.schemes, "or");
+                    let concealed = if op.concealed { "x-concealed " } else { "" };
+                    Decision {
+                        key: format!("{want} {}", need.schemes.join(" ")),
+                        address: self.scheme_place(&need.schemes[0]),
+                        message: Box::new(move |n| {
+                            format!(
+                                "{} {concealed}operations that require scopes of {shown} \
+                                 declare no {want} response",
+                                n
+                            )
+                        }),
+                    }
+                });
+                self.gap(
+                    &SPEC_ROLES_WITHOUT_403,
+                    Some(entry),
+                    0,
+                    responses.clone(),
+                    None,
+                    format!(
+                        "{label} requires {}{why} but declares no {want} response",
+                        need.words
+                    ),
+                    &declared,
+                    decision,
                 );
             }
         }
 
-        if op.response("422").is_some() && op.response("400").is_none() {
+        if let Some(declared_422) = op.response("422")
+            && op.response("400").is_none()
+        {
             if let Some(unknown) = op.unknown(&Declared::RequestBody) {
                 let reference = unknown.reference.clone();
                 self.skip(&SPEC_422_WITHOUT_400, op.label(), &reference);
             } else if let Some(json) = op.request_body.as_ref().and_then(|b| b.json()) {
-                self.report(
+                // A framework's one 422 (a shared response, or one shared
+                // schema) is one decision.
+                let decision = self.shared(op, declared_422).map(|(key, address)| {
+                    let shown = self.doc.describe(&address);
+                    Decision {
+                        key,
+                        address,
+                        message: Box::new(move |n| {
+                            format!(
+                                "{} take a JSON body and declare 422 ({shown}) but no 400: \
+                                 a body that is not valid JSON gets 400 (body.malformed); \
+                                 422 is for well-formed input the server cannot process",
+                                count(n, "operation", "operations")
+                            )
+                        }),
+                    }
+                });
+                self.gap(
                     &SPEC_422_WITHOUT_400,
                     Some(entry),
                     0,
                     responses.clone(),
+                    None,
                     format!(
                         "{label} takes a JSON body ({}) and declares 422 but no 400: \
                          a body that is not valid JSON gets 400 (body.malformed); \
@@ -298,6 +568,7 @@ impl Linter<'_> {
                         json.name
                     ),
                     &declared,
+                    decision,
                 );
             }
         }
@@ -311,6 +582,151 @@ impl Linter<'_> {
         for response in &op.responses {
             self.response(entry, op, response, declares_success);
         }
+    }
+
+    /// What a secured operation's callers need beyond valid credentials,
+    /// following OpenAPI: every scope of one requirement is needed, and a
+    /// requirement with no scopes is a way in without any; `x-roles` (one
+    /// of them) applies whatever the requirement. `None` when there is a
+    /// way in without a role.
+    fn roles_needed(&self, op: &Operation) -> Option<RoleNeed> {
+        if !op.is_secured() {
+            return None;
+        }
+        let node = self.doc.node(&op.pointer);
+        let x_roles: Vec<&str> = node
+            .and_then(|n| n.get("x-roles"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let requirements = node
+            .and_then(|n| n.get("security"))
+            .or_else(|| self.doc.root.get("security"))
+            .and_then(Value::as_array);
+        // Each alternative: the scopes each of its schemes needs.
+        let alternatives: Vec<Vec<(&str, Vec<&str>)>> = requirements
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object)
+            .map(|alternative| {
+                alternative
+                    .iter()
+                    .map(|(scheme, scopes)| {
+                        let scopes = scopes
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .collect();
+                        (scheme.as_str(), scopes)
+                    })
+                    .collect()
+            })
+            .collect();
+        let scoped = |alt: &Vec<(&str, Vec<&str>)>| alt.iter().any(|(_, s)| !s.is_empty());
+        let every_scoped = !alternatives.is_empty() && alternatives.iter().all(scoped);
+        if !every_scoped && x_roles.is_empty() {
+            return None;
+        }
+        let mut parts = Vec::new();
+        let mut schemes: Vec<String> = Vec::new();
+        if every_scoped {
+            let ways: Vec<String> = alternatives
+                .iter()
+                .map(|alt| {
+                    let needs: Vec<String> = alt
+                        .iter()
+                        .filter(|(_, scopes)| !scopes.is_empty())
+                        .map(|(scheme, scopes)| {
+                            if !schemes.iter().any(|s| s == scheme) {
+                                schemes.push((*scheme).to_owned());
+                            }
+                            match scopes[..] {
+                                [one] => format!("the scope {one} of {scheme}"),
+                                _ => {
+                                    format!("all of the scopes [{}] of {scheme}", scopes.join(", "))
+                                }
+                            }
+                        })
+                        .collect();
+                    needs.join(" and ")
+                })
+                .collect();
+            parts.push(ways.join(", or "));
+        }
+        if !x_roles.is_empty() {
+            parts.push(match x_roles[..] {
+                [one] => format!("the role {one} (x-roles)"),
+                _ => format!("one of the roles [{}] (x-roles)", x_roles.join(", ")),
+            });
+        }
+        Some(RoleNeed {
+            words: parts.join(", and "),
+            schemes,
+            x_roles: !x_roles.is_empty(),
+        })
+    }
+
+    /// The schemes an operation's requirements name, sorted: the decision
+    /// behind a missing 401.
+    fn schemes(&self, op: &Operation) -> Vec<String> {
+        let super::Security::Required { schemes, .. } = &op.security else {
+            return Vec::new();
+        };
+        let mut schemes = schemes.clone();
+        schemes.sort();
+        schemes
+    }
+
+    /// Where scheme `name` is declared; the root `security` (or `paths`)
+    /// when it is not.
+    fn scheme_place(&self, name: &str) -> String {
+        let at = format!("/components/securitySchemes/{}", escape_token(name));
+        if let Some(node) = self.doc.node(&at) {
+            return self
+                .doc
+                .resolve(node, &at)
+                .map_or(at, |(_, address)| address);
+        }
+        if self.doc.root.get("security").is_some() {
+            "/security".to_owned()
+        } else {
+            "/paths".to_owned()
+        }
+    }
+
+    /// A response other operations may share: the component it is (a
+    /// node outside the operation), or the schema its JSON content refers
+    /// to. The key tells such causes apart; the address is where it is.
+    fn shared(&self, op: &Operation, response: &ResponseDecl) -> Option<(String, String)> {
+        if !self.within(op, &response.pointer) {
+            return Some((
+                format!("response {}", response.pointer),
+                response.pointer.clone(),
+            ));
+        }
+        let media = response.content.iter().find(|m| m.is_json())?;
+        self.schema_ref(&media.pointer)
+            .map(|target| (format!("schema {} {target}", essence(&media.name)), target))
+    }
+
+    /// Where the `schema` of the media type at `media` refers to, when it
+    /// is a `$ref` that can be followed.
+    fn schema_ref(&self, media: &str) -> Option<String> {
+        let at = format!("{media}/schema");
+        let schema = self.doc.node(&at)?;
+        schema.get("$ref")?;
+        self.doc.resolve(schema, &at).map(|(_, address)| address)
+    }
+
+    /// True when `address` lies inside the operation's own object.
+    fn within(&self, op: &Operation, address: &str) -> bool {
+        address == op.pointer
+            || address
+                .strip_prefix(op.pointer.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
     }
 
     /// False when every scheme of the operation is `mutualTLS`: a missing
@@ -377,6 +793,10 @@ impl Linter<'_> {
         let Some(node) = self.doc.node(&response.pointer) else {
             return;
         };
+        // Where the operation uses the response: the response itself, or
+        // its `$ref` to a shared one.
+        let inline = self.within(op, &response.pointer);
+        let site = (!inline).then(|| format!("{}/responses/{}", op.pointer, escape_token(key)));
         let headers = if response.headers.is_empty() {
             "headers: none".to_owned()
         } else {
@@ -385,13 +805,15 @@ impl Linter<'_> {
         if let Some((rule, header)) = header_rule
             && !response.has_header(header)
         {
-            self.report(
+            self.gap(
                 rule,
                 Some(entry),
                 status,
                 response.pointer.clone(),
+                site.clone(),
                 format!("the {key} response declares no {header} header"),
                 &headers,
+                None,
             );
         }
 
@@ -403,16 +825,18 @@ impl Linter<'_> {
             && let Some(content) = content
         {
             let names: Vec<&str> = content.keys().map(String::as_str).collect();
-            self.report(
+            self.gap(
                 &SPEC_204_WITH_CONTENT,
                 Some(entry),
                 status,
                 format!("{}/content", response.pointer),
+                site.clone(),
                 format!(
                     "the 204 response declares content ({}); a 204 never has any",
                     names.join(", ")
                 ),
                 &names.join(", "),
+                None,
             );
         }
 
@@ -436,16 +860,39 @@ impl Linter<'_> {
                 format!("the {key} response")
             };
             let names: Vec<&str> = response.content.iter().map(|m| m.name.as_str()).collect();
-            self.report(
+            // Inline responses whose JSON content is one shared schema
+            // (an API's one error shape) are one decision.
+            let decision = if inline {
+                self.schema_ref(&json.pointer).map(|target| {
+                    let shown = self.doc.describe(&target);
+                    let media = json.name.clone();
+                    Decision {
+                        key: format!("schema {} {target}", essence(&json.name)),
+                        address: target,
+                        message: Box::new(move |n| {
+                            format!(
+                                "{} declare error responses as {media} with the schema \
+                                 {shown}, not application/problem+json",
+                                count(n, "operation", "operations")
+                            )
+                        }),
+                    }
+                })
+            } else {
+                None
+            };
+            self.gap(
                 &SPEC_ERROR_NOT_PROBLEM_JSON,
                 Some(entry),
                 status,
                 json.pointer.clone(),
+                site,
                 format!(
                     "{what} declares {}, not application/problem+json",
                     json.name
                 ),
                 &names.join(", "),
+                decision,
             );
         }
     }
@@ -476,16 +923,34 @@ impl Linter<'_> {
                     .iter()
                     .map(|s| s.as_str().map_or_else(|| s.to_string(), str::to_owned))
                     .collect();
-                self.report(
+                // One scheme used with roles is one decision, however
+                // many requirements repeat it.
+                let shown = scheme.clone();
+                let kind_shown = kind.clone();
+                let decision = Decision {
+                    key: scheme.clone(),
+                    address: self.scheme_place(scheme),
+                    message: Box::new(move |n| {
+                        format!(
+                            "OpenAPI 3.0 allows scopes only for oauth2 and openIdConnect \
+                             schemes, and `{shown}` is {kind_shown}: {} list roles as its \
+                             scopes; list them in x-roles",
+                            count(n, "security requirement", "security requirements")
+                        )
+                    }),
+                };
+                self.gap(
                     &SPEC_ROLES_IN_SCOPES,
                     entry,
                     0,
                     format!("{at}/{i}/{}", escape_token(scheme)),
+                    None,
                     format!(
                         "OpenAPI 3.0 allows scopes only for oauth2 and openIdConnect schemes, \
                          and `{scheme}` is {kind}: list the roles in x-roles"
                     ),
                     &listed.join(", "),
+                    Some(decision),
                 );
             }
         }
@@ -499,13 +964,15 @@ impl Linter<'_> {
         };
         let entry = self.operation_at(address);
         let shown = self.show_ref(reference);
-        self.report(
+        self.gap(
             &SPEC_UNRESOLVED_REF,
             entry,
             0,
             format!("{address}/$ref"),
+            None,
             format!("$ref {problem}"),
             &shown,
+            None,
         );
     }
 
@@ -573,6 +1040,12 @@ impl Linter<'_> {
     }
 }
 
+/// `` `a` or `b` ``: names for a message.
+fn quoted(names: &[String], joiner: &str) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    quoted.join(&format!(" {joiner} "))
+}
+
 /// `declared: 200, 404`, the evidence for rules about what is missing.
 fn declared(op: &Operation) -> String {
     let keys: Vec<&str> = op.responses.iter().map(|r| r.status.as_str()).collect();
@@ -599,6 +1072,11 @@ mod tests {
     fn run(text: &str) -> Vec<Located> {
         let doc = Document::parse("api.yaml", text).unwrap_or_else(|e| panic!("{e}"));
         lint(&doc)
+    }
+
+    fn expanded(text: &str) -> Vec<Located> {
+        let doc = Document::parse("api.yaml", text).unwrap_or_else(|e| panic!("{e}"));
+        lint_grouped(&doc, &operations(&doc), Grouping::Expand).findings
     }
 
     /// `rule@line` for each finding, in order.
@@ -710,7 +1188,7 @@ paths:
         '401': {description: x, headers: {WWW-Authenticate: {}}}
         '403': {description: x}
 "#;
-        let findings = run(doc);
+        let findings = expanded(doc);
         assert_eq!(
             ids(&findings),
             ["spec.roles_in_scopes@7", "spec.roles_in_scopes@13"]
@@ -725,6 +1203,34 @@ paths:
             "the root requirement is no operation's"
         );
         assert!(findings[0].finding.message.contains("x-roles"));
+        // One scheme used with roles is one decision: one finding at the
+        // scheme, naming both requirements.
+        let grouped = run(doc);
+        assert_eq!(ids(&grouped), ["spec.roles_in_scopes@4"]);
+        assert_eq!(
+            grouped[0].pointer.as_deref(),
+            Some("/components/securitySchemes/bearer")
+        );
+        let sites: Vec<_> = grouped[0]
+            .occurrences
+            .iter()
+            .map(|o| (o.label(), o.line))
+            .collect();
+        assert_eq!(
+            sites,
+            [
+                ("/security/0/bearer".to_owned(), Some(7)),
+                ("GET /r".to_owned(), Some(13))
+            ]
+        );
+        assert!(
+            grouped[0]
+                .finding
+                .message
+                .contains("2 security requirements list roles"),
+            "{}",
+            grouped[0].finding.message
+        );
         assert!(run(&doc.replace("3.0.3", "3.1.0")).is_empty());
     }
 

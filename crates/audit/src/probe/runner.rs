@@ -1006,6 +1006,7 @@ impl Report {
                 request,
                 response: attempt.response.clone(),
             })),
+            occurrences: Vec::new(),
         }
     }
 

@@ -8,7 +8,8 @@
 //! {"findings":[
 //! {"rule":"…","severity":"error|warn|info","file":"…","entry":N,"line":N,
 //!  "column":N,"method":"…","url":"…","status":N,"message":"…","evidence":"…",
-//!  "pointer":"…",
+//!  "pointer":"…","occurrences":[{"operation":"GET /a","file":"…","line":N,
+//!                                  "column":N,"pointer":"…"},…],
 //!  "probe":"…","operation":"…","expected":"…",
 //!  "request":{"method":"…","url":"…","headers":[["name","value"],…],
 //!             "body":"…"|null,"body_encoding":"base64"},
@@ -27,7 +28,10 @@
 //! `line` (and `entry` of a skipped entry) is present only when known;
 //! `column` only on findings about an OpenAPI document.
 //! `pointer` (a JSON pointer into the document) is present only on a
-//! finding about an OpenAPI file. `probe` (the rule the probe checked),
+//! finding about an OpenAPI file, and `occurrences` (every operation the
+//! finding affects, where it meets the cause; `operation` is absent for a
+//! place outside any operation) only on one that affects an operation.
+//! `probe` (the rule the probe checked),
 //! `operation`, `expected`, `request`, `response` (`null` when no response
 //! arrived) and `curl` are present only on a finding of a live probe.
 //! Bodies are UTF-8 text, or base64 with `"body_encoding":"base64"` when
@@ -48,7 +52,7 @@ use serde::Serialize;
 
 use super::{CaseCounts, MAX_SKIPPED_LISTED, body_text};
 use crate::http::{RecordedRequest, RecordedResponse};
-use crate::{Case, CaseOutcome, Located, ProbeEvidence, Sink, Skipped, Summary};
+use crate::{Case, CaseOutcome, Located, Occurrence, ProbeEvidence, Sink, Skipped, Summary};
 
 /// How many checks the report lists one by one; `cases` counts them all.
 pub const MAX_CHECKS_LISTED: usize = 10_000;
@@ -109,8 +113,35 @@ struct FindingRecord<'a> {
     evidence: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pointer: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    occurrences: Vec<OccurrenceRecord<'a>>,
     #[serde(flatten)]
     probe: Option<ProbeRecord<'a>>,
+}
+
+/// One operation a spec finding affects, where it meets the cause.
+#[derive(Serialize)]
+struct OccurrenceRecord<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation: Option<String>,
+    file: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column: Option<usize>,
+    pointer: &'a str,
+}
+
+impl<'a> From<&'a Occurrence> for OccurrenceRecord<'a> {
+    fn from(o: &'a Occurrence) -> Self {
+        OccurrenceRecord {
+            operation: (!o.method.is_empty()).then(|| o.label()),
+            file: &o.file,
+            line: o.line,
+            column: o.column,
+            pointer: &o.pointer,
+        }
+    }
 }
 
 /// The members a probe's finding adds.
@@ -254,6 +285,11 @@ impl<W: Write> Sink for JsonSink<W> {
             message: &finding.message,
             evidence: &finding.evidence,
             pointer: located.pointer.as_deref(),
+            occurrences: located
+                .occurrences
+                .iter()
+                .map(OccurrenceRecord::from)
+                .collect(),
             probe: located
                 .probe
                 .as_deref()

@@ -19,6 +19,7 @@ use std::io::{self, BufWriter, Write};
 
 use candor_contract::Severity;
 use candor_contract::rules::{RULES, Rule, Section};
+use candor_contract::words::{agree, count};
 
 use super::{escape, observed_status, place};
 use crate::{Case, CaseOutcome, Located, Sink, Skipped, Summary};
@@ -259,8 +260,9 @@ impl<W: Write> JunitSink<W> {
                 let _ = write!(text, "\n... and {unlisted} more");
             }
             let message = format!(
-                "{} entries could not be read and were skipped",
-                summary.skipped
+                "{} could not be read and {} skipped",
+                count(summary.skipped, "entry", "entries"),
+                agree(summary.skipped, "was", "were")
             );
             let _ = write!(
                 body,
@@ -280,7 +282,10 @@ impl<W: Write> JunitSink<W> {
             };
             totals.add(counts);
             suite_open(&mut body, "candor", counts);
-            let name = format!("{} exchanges, no findings", summary.exchanges);
+            let name = format!(
+                "{}, no findings",
+                count(summary.exchanges, "exchange", "exchanges")
+            );
             let _ = writeln!(
                 body,
                 "    <testcase classname=\"candor\" name=\"{}\"/>",

@@ -18,6 +18,7 @@ use std::str::FromStr;
 
 use base64::Engine as _;
 use candor_contract::rules::Rule;
+use candor_contract::words::count;
 
 pub use html::HtmlSink;
 pub use json::JsonSink;
@@ -204,10 +205,10 @@ pub(crate) fn body_preview(body: &[u8], max: usize) -> String {
         Err(e) if e.error_len().is_none() => {
             std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default()
         }
-        Err(_) => return format!("({} bytes, not UTF-8)", body.len()),
+        Err(_) => return format!("({}, not UTF-8)", count(body.len(), "byte", "bytes")),
     };
     if text.len() < body.len() {
-        format!("{text}… ({} bytes in all)", body.len())
+        format!("{text}… ({} in all)", count(body.len(), "byte", "bytes"))
     } else {
         text.to_owned()
     }

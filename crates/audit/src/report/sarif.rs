@@ -5,7 +5,9 @@
 //! JSON lines), with the exchange's method, URL and status in `webRequest`,
 //! `webResponse`, a logical location and the result's properties. A finding
 //! on an OpenAPI file points at the file and line, with its JSON pointer as
-//! the logical location. A probe's finding points at the request URL and
+//! the logical location; the operations it affects (its `occurrences`) are
+//! its `relatedLocations`, each named by its operation, and their count is
+//! the result's `occurrences` property. A probe's finding points at the request URL and
 //! carries the whole request and response in `webRequest` and
 //! `webResponse` (`noResponseReceived` when none came), with the operation,
 //! the expectation and a `curl` line in its properties. Results are written
@@ -18,12 +20,13 @@ use std::io::{self, BufWriter, Write};
 
 use candor_contract::Severity;
 use candor_contract::rules::{RULES, Rule};
+use candor_contract::words::agree;
 use serde_json::json;
 use serde_sarif::sarif as s;
 
 use super::{MAX_SKIPPED_LISTED, body_text};
 use crate::http::{RecordedRequest, RecordedResponse};
-use crate::{Case, CaseOutcome, Located, ProbeEvidence, Sink, Skipped, Summary};
+use crate::{Case, CaseOutcome, Located, Occurrence, ProbeEvidence, Sink, Skipped, Summary};
 
 /// The schema every SARIF 2.1.0 log names.
 pub const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
@@ -111,14 +114,14 @@ impl<W: Write> Sink for SarifSink<W> {
         let entries = notifications.len() as u64;
         notifications.extend(unlisted(
             summary.skipped.saturating_sub(entries),
-            "entries were skipped",
+            ("entry was skipped", "entries were skipped"),
             "warning",
         ));
         let checks = self.skipped_checks.len() as u64;
         notifications.append(&mut self.skipped_checks);
         notifications.extend(unlisted(
             self.skipped_check_count.saturating_sub(checks),
-            "checks did not run",
+            ("check did not run", "checks did not run"),
             "note",
         ));
         let mut invocation = s::Invocation::builder().execution_successful(true).build();
@@ -302,6 +305,42 @@ fn spec_result(
         .logical_locations(vec![logical])
         .build();
     result.locations = Some(vec![location]);
+    if !located.occurrences.is_empty() {
+        properties.insert("occurrences".to_owned(), json!(located.occurrences.len()));
+        result.related_locations = Some(
+            located
+                .occurrences
+                .iter()
+                .enumerate()
+                .map(|(i, o)| related(i, o))
+                .collect(),
+        );
+    }
+}
+
+/// One operation a spec finding affects, as a related location: the file,
+/// line and column where it meets the cause, named by the operation.
+fn related(id: usize, occurrence: &Occurrence) -> s::Location {
+    let mut physical = physical(&occurrence.file, occurrence.line);
+    if let (Some(line), Some(column)) = (occurrence.line, occurrence.column) {
+        physical.region = Some(
+            s::Region::builder()
+                .start_line(line as i64)
+                .start_column(column as i64)
+                .build(),
+        );
+    }
+    let logical = s::LogicalLocation::builder()
+        .kind("object")
+        .fully_qualified_name(occurrence.pointer.as_str())
+        .build();
+    let mut location = s::Location::builder()
+        .physical_location(physical)
+        .logical_locations(vec![logical])
+        .message(s::Message::builder().text(occurrence.label()).build())
+        .build();
+    location.id = i64::try_from(id).ok();
+    location
 }
 
 /// A finding of a live probe: the request URL as the artifact, the exact
@@ -407,10 +446,12 @@ fn content(body: &[u8]) -> s::ArtifactContent {
 }
 
 /// "`count` more `what` and are not listed", when there are any.
-fn unlisted(count: u64, what: &str, level: &str) -> Option<s::Notification> {
+fn unlisted(count: u64, (one, many): (&str, &str), level: &str) -> Option<s::Notification> {
     (count > 0).then(|| {
+        let what = agree(count, one, many);
+        let verb = agree(count, "is", "are");
         s::Notification::builder()
-            .message(format!("{count} more {what} and are not listed").as_str())
+            .message(format!("{count} more {what} and {verb} not listed").as_str())
             .level(json!(level))
             .build()
     })

@@ -13,6 +13,7 @@ use std::io::{self, BufWriter, Write};
 
 use candor_contract::Severity;
 use candor_contract::rules::Rule;
+use candor_contract::words::count;
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 
 use super::{CaseCounts, place, printable};
@@ -26,6 +27,8 @@ pub const SKIPPED_SHOWN: usize = 10;
 pub const WIDTH: u16 = 100;
 /// Longest URL shown in an example, in characters.
 const URL_SHOWN: usize = 80;
+/// Operations named for a finding that affects many; the rest are counted.
+pub const OCCURRENCES_SHOWN: usize = 3;
 
 /// Aggregates findings per rule and prints them as a table at the end.
 pub struct TableSink<W: Write> {
@@ -43,6 +46,9 @@ struct Tally {
     rule: &'static Rule,
     /// Findings per severity, worst first: error, warn, info.
     counts: [u64; 3],
+    /// Operations the findings affect (a finding with no occurrences
+    /// counts as one).
+    affected: u64,
     examples: Vec<Example>,
 }
 
@@ -56,6 +62,9 @@ struct Example {
     exchange: Option<String>,
     message: String,
     evidence: String,
+    /// `affects 468 operations: GET /a, POST /b, PUT /c and 465 more`, for
+    /// a finding whose one cause affects several operations.
+    affects: Option<String>,
     /// The probe's request as a `curl` line, kept whole so it can be
     /// copied (so it may be wider than the report).
     curl: Option<String>,
@@ -144,9 +153,35 @@ impl Example {
             exchange,
             message: printable(&located.finding.message),
             evidence: printable(&located.finding.evidence),
+            affects: affects(located).map(|a| printable(&a)),
             curl,
         }
     }
+}
+
+/// `affects 468 operations: GET /a, POST /b, PUT /c and 465 more`, when a
+/// finding affects more than one operation.
+fn affects(located: &Located) -> Option<String> {
+    let all = &located.occurrences;
+    if all.len() < 2 {
+        return None;
+    }
+    let shown: Vec<String> = all
+        .iter()
+        .take(OCCURRENCES_SHOWN)
+        .map(|o| o.label())
+        .collect();
+    let more = all.len() - shown.len();
+    let tail = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "affects {}: {}{tail}",
+        count(all.len(), "operation", "operations"),
+        shown.join(", ")
+    ))
 }
 
 impl<W: Write> TableSink<W> {
@@ -186,8 +221,8 @@ impl<W: Write> TableSink<W> {
             }
         }
         if summary.skipped > 0 {
-            let count = plural(summary.skipped, "unreadable entry", "unreadable entries");
-            let _ = writeln!(text, "\nSkipped {count}:");
+            let entries = count(summary.skipped, "unreadable entry", "unreadable entries");
+            let _ = writeln!(text, "\nSkipped {entries}:");
             for skipped in &self.skipped {
                 let _ = writeln!(text, "  {skipped}");
             }
@@ -202,7 +237,7 @@ impl<W: Write> TableSink<W> {
                 failed,
                 skipped,
             } = self.cases;
-            let checks = plural(self.cases.total(), "check", "checks");
+            let checks = count(self.cases.total(), "check", "checks");
             let _ = writeln!(
                 text,
                 "\n{checks}: {passed} passed, {failed} failed, {skipped} skipped"
@@ -215,10 +250,16 @@ impl<W: Write> TableSink<W> {
                 let _ = writeln!(text, "  ... and {unlisted} more skipped");
             }
         }
+        // `unreadable`, not `skipped`: the checks line above counts skipped
+        // checks, and the two must not read as one count that disagrees.
         let _ = writeln!(
             text,
-            "\n{} exchanges, {} errors, {} warnings, {} infos, {} skipped",
-            summary.exchanges, summary.errors, summary.warnings, summary.infos, summary.skipped
+            "\n{}, {}, {}, {}, {} unreadable",
+            count(summary.exchanges, "exchange", "exchanges"),
+            count(summary.errors, "error", "errors"),
+            count(summary.warnings, "warning", "warnings"),
+            count(summary.infos, "info", "infos"),
+            summary.skipped
         );
         text
     }
@@ -249,12 +290,17 @@ fn overview(ranked: &[&Tally]) -> Table {
 /// The examples kept for one rule, indented under its ID.
 fn examples(text: &mut String, tally: &Tally) {
     let total = tally.total();
+    let affected = if tally.affected > total {
+        format!(", {}", count(tally.affected, "operation", "operations"))
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         text,
-        "\n{} ({}, {})",
+        "\n{} ({}, {}{affected})",
         tally.rule.id,
         tally.worst(),
-        plural(total, "finding", "findings")
+        count(total, "finding", "findings")
     );
     for example in &tally.examples {
         wrap(text, "  ", &example.place);
@@ -262,6 +308,9 @@ fn examples(text: &mut String, tally: &Tally) {
             wrap(text, "    ", exchange);
         }
         wrap(text, "    ", &example.message);
+        if let Some(affects) = &example.affects {
+            wrap(text, "    ", affects);
+        }
         if !example.evidence.is_empty() {
             wrap(text, "    ", &format!("evidence: {}", example.evidence));
         }
@@ -273,10 +322,6 @@ fn examples(text: &mut String, tally: &Tally) {
     if unlisted > 0 {
         let _ = writeln!(text, "  ... and {unlisted} more");
     }
-}
-
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Appends `words` as lines that start with `indent` and fit in [`WIDTH`],
@@ -334,12 +379,14 @@ impl<W: Write> Sink for TableSink<W> {
             self.tallies.push(Tally {
                 rule,
                 counts: [0; 3],
+                affected: 0,
                 examples: Vec::with_capacity(EXAMPLES_PER_RULE),
             });
             self.tallies.len() - 1
         });
         let tally = &mut self.tallies[index];
         tally.counts[slot(located.finding.severity)] += 1;
+        tally.affected += located.occurrences.len().max(1) as u64;
         if tally.examples.len() < EXAMPLES_PER_RULE {
             tally.examples.push(Example::new(located));
         }
@@ -408,7 +455,7 @@ mod tests {
         assert!(text.contains("traffic.jsonl:3: expected value"), "{text}");
         assert!(
             text.trim_end()
-                .ends_with("10 exchanges, 3 errors, 0 warnings, 2 infos, 1 skipped"),
+                .ends_with("10 exchanges, 3 errors, 0 warnings, 2 infos, 1 unreadable"),
             "{text}"
         );
         for line in text.lines() {
@@ -508,7 +555,7 @@ mod tests {
         });
         assert_eq!(
             text,
-            "No findings.\n\n42 exchanges, 0 errors, 0 warnings, 0 infos, 0 skipped\n"
+            "No findings.\n\n42 exchanges, 0 errors, 0 warnings, 0 infos, 0 unreadable\n"
         );
     }
 
