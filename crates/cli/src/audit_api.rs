@@ -131,7 +131,11 @@ pub fn run(args: ApiArgs) -> Result<Outcome> {
         burst: args.burst,
         reveal_credentials: args.reveal_credentials,
     };
-    let mut sink = report::sink(args.report.format.format(), Box::new(io::stdout()));
+    let info = args
+        .report
+        .run_info(&[("Base URL", &base_url), ("Document", spec)])
+        .document(&doc);
+    let mut sink = report::sink_with(args.report.format.format(), Box::new(io::stdout()), info);
     let bar = TerminalProgress::new(!args.report.no_progress && io::stderr().is_terminal());
     let mut sink = WarnSkipped(sink.as_mut());
     let report = runtime

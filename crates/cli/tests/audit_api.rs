@@ -407,3 +407,35 @@ async fn the_spec_may_be_a_url_the_api_serves_it_at() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_html_report_names_what_was_audited_and_its_verdict_follows_the_exit_code() {
+    for (mode, code, verdict) in [
+        (
+            Mode::Good,
+            0,
+            "verdict-pass\">\n<p><span class=\"word\">PASS</span> exit code 0",
+        ),
+        (
+            Mode::CatchAll,
+            1,
+            "verdict-fail\">\n<p><span class=\"word\">FAIL</span> exit code 1",
+        ),
+    ] {
+        let addr = serve(mode).await;
+        let spec = spec(SPEC);
+        let out = candor(audit_args(&spec, addr, &["--format", "html"])).await;
+        assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+        let html = String::from_utf8_lossy(&out.stdout);
+        assert!(html.contains(verdict), "{html}");
+        let base = format!("<tr><th>Base URL</th><td><code>http://{addr}</code></td></tr>");
+        assert!(html.contains(&base), "{html}");
+        let document = format!(
+            "<tr><th>Document</th><td><code>{}</code></td></tr>",
+            spec.path.display()
+        );
+        assert!(html.contains(&document), "{html}");
+        assert!(html.contains("<tr><th>API</th><td>cli fixture, version 1</td></tr>"));
+        assert!(html.contains("<h2 id=\"matrix\">"), "{html}");
+    }
+}
