@@ -744,7 +744,11 @@ impl<W: Write> HtmlSink<W> {
         if !outside.is_empty() {
             let _ = writeln!(
                 html,
-                "<p>Rules with findings at {threshold} or worse{}:</p>\n<ol class=\"failures\">",
+                "<p>Rules with {}{}:</p>\n<ol class=\"failures\">",
+                match threshold {
+                    Severity::Error => "errors".to_owned(),
+                    other => format!("findings at {other} or worse"),
+                },
                 if self.cases.total() > 0 {
                     ", outside any check"
                 } else {
