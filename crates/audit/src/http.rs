@@ -337,6 +337,64 @@ impl Client {
     }
 }
 
+/// The largest document [`fetch_document`] reads: over ten times the
+/// largest public API description seen (13 MB).
+pub const MAX_DOCUMENT: usize = 64 * 1024 * 1024;
+
+/// True when `spec` names an http(s) URL rather than a file.
+pub fn is_url(spec: &str) -> bool {
+    let lower = spec.get(..8).unwrap_or(spec).to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
+
+/// Fetches a document (an OpenAPI description an API serves) with one GET:
+/// no redirect followed, at most `max` bytes, all within `timeout`. The
+/// error is one line naming the URL and what went wrong.
+pub async fn fetch_document(
+    url: &str,
+    timeout: Duration,
+    max: usize,
+    insecure: bool,
+) -> Result<String, String> {
+    if !is_url(url) {
+        return Err(format!("{url}: not an http or https URL"));
+    }
+    let client = Client::new(ClientOptions {
+        budget: 1,
+        concurrency: 1,
+        timeout,
+        max_body: max,
+        insecure,
+    })
+    .map_err(|e| format!("{url}: {e}"))?;
+    let request = RecordedRequest::new("GET", url).header(
+        "Accept",
+        "application/vnd.oai.openapi, application/yaml, application/json, */*;q=0.5",
+    );
+    let response = client
+        .send(&request)
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    match response.status {
+        200..=299 => {}
+        300..=399 => {
+            let to = response.header("location").unwrap_or("nowhere");
+            return Err(format!(
+                "{url} answered {} (redirects are not followed; give the URL it names: {to})",
+                response.status
+            ));
+        }
+        status => return Err(format!("{url} answered {status}, not the document")),
+    }
+    if let Some(error) = response.body_error {
+        return Err(format!("{url}: reading the document failed: {error}"));
+    }
+    if response.body_cut {
+        return Err(format!("{url}: the document is larger than {max} bytes"));
+    }
+    String::from_utf8(response.body).map_err(|_| format!("{url}: the document is not UTF-8"))
+}
+
 /// An error and its sources, joined with `: `.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -377,6 +435,59 @@ mod tests {
             "head -c 9 /dev/zero | curl -i -X PUT -H 'Content-Type: application/json' \
              --data-binary @- http://h/x"
         );
+    }
+
+    /// A server on 127.0.0.1 that answers every connection with `answer`.
+    async fn canned(answer: &'static [u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut head = [0u8; 4096];
+                let _ = stream.read(&mut head).await;
+                let _ = stream.write_all(answer).await;
+                let _ = stream.shutdown().await;
+            }
+        });
+        format!("http://{addr}/openapi.yaml")
+    }
+
+    #[tokio::test]
+    async fn documents_are_fetched_once_bounded_and_never_redirected() {
+        let second = Duration::from_secs(30);
+        let url = canned(b"HTTP/1.1 200 OK\r\ncontent-length: 14\r\n\r\nopenapi: 3.1.0").await;
+        assert_eq!(
+            fetch_document(&url, second, 1024, false).await,
+            Ok("openapi: 3.1.0".to_owned())
+        );
+        // One byte over the bound.
+        let err = fetch_document(&url, second, 13, false).await.unwrap_err();
+        assert_eq!(err, format!("{url}: the document is larger than 13 bytes"));
+
+        let url =
+            canned(b"HTTP/1.1 301 Moved\r\nlocation: /v2.yaml\r\ncontent-length: 0\r\n\r\n").await;
+        let err = fetch_document(&url, second, 1024, false).await.unwrap_err();
+        assert!(
+            err.contains("answered 301 (redirects are not followed"),
+            "{err}"
+        );
+        assert!(err.ends_with(": /v2.yaml)"), "{err}");
+
+        let url = canned(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n").await;
+        let err = fetch_document(&url, second, 1024, false).await.unwrap_err();
+        assert_eq!(err, format!("{url} answered 404, not the document"));
+
+        let url = canned(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n\xff\xfe").await;
+        let err = fetch_document(&url, second, 1024, false).await.unwrap_err();
+        assert_eq!(err, format!("{url}: the document is not UTF-8"));
+
+        let err = fetch_document("ftp://h/x", second, 1024, false)
+            .await
+            .unwrap_err();
+        assert_eq!(err, "ftp://h/x: not an http or https URL");
+        assert!(is_url("HTTPS://h/x") && is_url("http://[::1]:8/x"));
+        assert!(!is_url("api.yaml") && !is_url("http:/x") && !is_url("htt"));
     }
 
     #[test]

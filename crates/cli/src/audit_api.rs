@@ -5,7 +5,7 @@ use std::io::{self, IsTerminal, Write};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use candor_audit::http::{Client, ClientOptions};
+use candor_audit::http::{self, Client, ClientOptions};
 use candor_audit::openapi::Document;
 use candor_audit::probe::{self, Credentials, MAX_BURST, ProbeOptions, Progress};
 use candor_audit::report;
@@ -18,8 +18,10 @@ use crate::report_args::{ReportArgs, WarnSkipped};
 
 #[derive(Debug, Args)]
 pub struct ApiArgs {
-    /// The API's OpenAPI 3.0 or 3.1 document (YAML or JSON).
-    #[arg(long, value_name = "FILE", required = true)]
+    /// The API's OpenAPI 3.0 or 3.1 document (YAML or JSON): a file, or an
+    /// http(s) URL the API serves it at (fetched once, at most 64 MiB
+    /// within --timeout, no redirect followed).
+    #[arg(long, value_name = "FILE|URL", required = true)]
     pub spec: Option<String>,
 
     /// Where the API answers, e.g. https://staging.example.com/v1 (default:
@@ -85,8 +87,24 @@ pub fn run(args: ApiArgs) -> Result<Outcome> {
     let Some(spec) = args.spec.as_deref() else {
         bail!("--spec is required");
     };
-    // The error names the file (and line) itself.
-    let doc = Document::load(spec).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let runtime = crate::audit::runtime()?;
+    // The error names the file or URL (and line) itself.
+    let doc = if http::is_url(spec) {
+        let text = runtime
+            .block_on(http::fetch_document(
+                spec,
+                args.timeout,
+                http::MAX_DOCUMENT,
+                args.insecure,
+            ))
+            .map_err(|e| anyhow::anyhow!("cannot fetch the document: {e}"))?;
+        // Relative `$ref`s in a fetched document are never fetched: they
+        // stay unresolved, as remote ones do in a file.
+        Document::parse(spec, &text)
+    } else {
+        Document::load(spec)
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let credentials = Credentials::parse(args.auth.iter().map(String::as_str))?;
     let base_url = match &args.base_url {
         Some(url) => url.clone(),
@@ -115,8 +133,11 @@ pub fn run(args: ApiArgs) -> Result<Outcome> {
         burst: args.burst,
         reveal_credentials: args.reveal_credentials,
     };
-    let runtime = crate::audit::runtime()?;
-    let mut sink = report::sink(args.report.format.format(), Box::new(io::stdout()));
+    let info = args
+        .report
+        .run_info(&[("Base URL", &base_url), ("Document", spec)])
+        .document(&doc);
+    let mut sink = report::sink_with(args.report.format.format(), Box::new(io::stdout()), info);
     let bar = TerminalProgress::new(!args.report.no_progress && io::stderr().is_terminal());
     let mut sink = WarnSkipped(sink.as_mut());
     let report = runtime

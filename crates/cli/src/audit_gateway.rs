@@ -77,7 +77,8 @@ pub fn run(args: GatewayArgs) -> Result<Outcome> {
     };
     let runtime = crate::audit::runtime()?;
 
-    let mut sink = report::sink(args.report.format.format(), Box::new(io::stdout()));
+    let info = args.report.run_info(&[("Gateway", &args.url)]);
+    let mut sink = report::sink_with(args.report.format.format(), Box::new(io::stdout()), info);
     let outcome = runtime.block_on(suite::run(&client, &options, sink.as_mut()));
     let report = match outcome {
         Ok(report) => report,

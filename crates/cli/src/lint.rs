@@ -84,8 +84,14 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
             Err(e) => return Err(e.into()),
         }
     }
+    let mut audited: Vec<(&str, &str)> = specs.iter().map(|d| ("Document", &d.file[..])).collect();
+    audited.extend(traffic.iter().map(|f| ("Traffic", &f[..])));
+    let mut info = args.report.run_info(&audited);
+    if let [doc] = &specs[..] {
+        info = info.document(doc);
+    }
     let stdout = io::stdout();
-    let mut sink = report::sink(format, Box::new(stdout));
+    let mut sink = report::sink_with(format, Box::new(stdout), info);
     let bar = TerminalProgress::new(!args.report.no_progress && io::stderr().is_terminal());
     let mut sink = WarnSkipped(sink.as_mut());
     let grouping = if args.expand {

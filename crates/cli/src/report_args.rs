@@ -1,6 +1,6 @@
 //! Report options shared by `candor lint` and `candor audit`.
 
-use candor_audit::report::Format;
+use candor_audit::report::{Format, RunInfo};
 use candor_audit::{Case, Located, Sink, Skipped, Summary};
 use candor_contract::Severity;
 use clap::{Args, ValueEnum};
@@ -58,15 +58,30 @@ pub enum FailOn {
 }
 
 impl ReportArgs {
-    /// The exit outcome for a run that ended with `summary`.
-    pub fn outcome(&self, summary: &Summary) -> Outcome {
-        let threshold = match self.fail_on {
+    /// The severity that makes the exit code 1; `None` for `never`.
+    pub fn threshold(&self) -> Option<Severity> {
+        match self.fail_on {
             FailOn::Error => Some(Severity::Error),
             FailOn::Warn => Some(Severity::Warn),
             FailOn::Info => Some(Severity::Info),
             FailOn::Never => None,
-        };
-        match threshold {
+        }
+    }
+
+    /// What the report says about the run: its verdict's threshold, and
+    /// what was audited as `audited` names it.
+    pub fn run_info(&self, audited: &[(&str, &str)]) -> RunInfo {
+        let mut info = RunInfo::new();
+        info.fail_on = self.threshold();
+        for (label, value) in audited {
+            info = info.audited(*label, *value);
+        }
+        info
+    }
+
+    /// The exit outcome for a run that ended with `summary`.
+    pub fn outcome(&self, summary: &Summary) -> Outcome {
+        match self.threshold() {
             Some(t) if summary.reaches(t) => Outcome::Findings,
             _ => Outcome::Clean,
         }

@@ -103,6 +103,8 @@ async fn answer(mut stream: TcpStream, mode: Mode) {
     };
     let (status, extra, content_type, body) = match (method, path) {
         ("GET", "/items") => (200, String::new(), "application/json", "{}".to_owned()),
+        // The API serves its own description.
+        ("GET", "/openapi.yaml") => (200, String::new(), "application/yaml", SPEC.to_owned()),
         (_, "/items") | (_, "/private") if method != "GET" => (
             405,
             "Allow: GET\r\n".to_owned(),
@@ -392,4 +394,77 @@ async fn the_base_url_defaults_to_the_documents_first_server() {
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("first server"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spec_may_be_a_url_the_api_serves_it_at() {
+    let addr = serve(Mode::Good).await;
+    let base = format!("http://{addr}");
+    let spec = format!("{base}/openapi.yaml");
+    // From a directory with no document in it.
+    let out = candor(vec![
+        "audit".into(),
+        "--spec".into(),
+        spec.clone(),
+        "--base-url".into(),
+        base.clone(),
+        "--no-progress".into(),
+        "--format".into(),
+        "json".into(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = json_of(&out);
+    assert!(report["cases"]["passed"].as_u64().unwrap() > 0, "{report}");
+
+    // A URL that is not the document: exit 2, naming it and its answer.
+    let missing = format!("{base}/missing.yaml");
+    let out = candor(vec![
+        "audit".into(),
+        "--spec".into(),
+        missing.clone(),
+        "--base-url".into(),
+        base,
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(&format!(
+            "cannot fetch the document: {missing} answered 404, not the document"
+        )),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_html_report_names_what_was_audited_and_its_verdict_follows_the_exit_code() {
+    for (mode, code, verdict) in [
+        (
+            Mode::Good,
+            0,
+            "verdict-pass\">\n<p><span class=\"word\">PASS</span> exit code 0",
+        ),
+        (
+            Mode::CatchAll,
+            1,
+            "verdict-fail\">\n<p><span class=\"word\">FAIL</span> exit code 1",
+        ),
+    ] {
+        let addr = serve(mode).await;
+        let spec = spec(SPEC);
+        let out = candor(audit_args(&spec, addr, &["--format", "html"])).await;
+        assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+        let html = String::from_utf8_lossy(&out.stdout);
+        assert!(html.contains(verdict), "{html}");
+        let base = format!("<tr><th>Base URL</th><td><code>http://{addr}</code></td></tr>");
+        assert!(html.contains(&base), "{html}");
+        let document = format!(
+            "<tr><th>Document</th><td><code>{}</code></td></tr>",
+            spec.path.display()
+        );
+        assert!(html.contains(&document), "{html}");
+        assert!(html.contains("<tr><th>API</th><td>cli fixture, version 1</td></tr>"));
+        assert!(html.contains("<h2 id=\"matrix\">"), "{html}");
+    }
 }

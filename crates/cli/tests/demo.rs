@@ -1,6 +1,6 @@
 //! `candor demo` as a process: the guided tour through the gateway (every
-//! row of the guide's mapping table, checked), the self-audit, and a clean
-//! stop on Ctrl-C.
+//! row of the guide's mapping table, checked), the self-audit, the audit
+//! command it prints run as printed, and a clean stop on Ctrl-C.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -115,4 +115,106 @@ fn the_demo_prints_its_tour_serves_and_stops_on_ctrl_c() {
         .read_to_string(&mut stderr)
         .unwrap();
     assert!(stderr.contains("candor demo: stopped"), "{stderr}");
+}
+
+/// Starts `candor demo` and reads what it prints up to "Ctrl-C stops
+/// everything": the intro text.
+fn start_demo() -> (std::process::Child, String) {
+    let mut demo = candor()
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = demo.stdout.take().unwrap();
+    let mut intro = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        intro.push_str(&line);
+        intro.push('\n');
+        if line.starts_with("Ctrl-C stops everything") {
+            break;
+        }
+    }
+    (demo, intro)
+}
+
+/// The value of every `export NAME=VALUE` line the demo printed.
+fn exports(intro: &str) -> Vec<(String, String)> {
+    intro
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("export "))
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}
+
+/// The printed command that starts with `start`, continuation lines
+/// (ending in a backslash) included, exactly as printed.
+fn printed_command(intro: &str, start: &str) -> String {
+    let mut lines = intro
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with(start));
+    let mut command = String::new();
+    for line in lines.by_ref() {
+        command.push_str(line);
+        command.push('\n');
+        if !line.ends_with('\\') {
+            break;
+        }
+    }
+    assert!(!command.is_empty(), "no {start:?} command in:\n{intro}");
+    command
+}
+
+#[test]
+fn the_printed_audit_command_passes_as_printed_from_any_directory() {
+    let (mut demo, intro) = start_demo();
+    let exports = exports(&intro);
+    let names: Vec<&str> = exports.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["GW", "USER_TOKEN", "ADMIN_TOKEN", "EXPIRED_TOKEN"],
+        "{intro}"
+    );
+    let command = printed_command(&intro, "candor audit --spec");
+    // The tokens come from the exported variables, the document from the
+    // demo itself: no repository path.
+    assert!(command.contains("\"Bearer $USER_TOKEN\""), "{command}");
+    assert!(command.contains("--spec \"$GW/"), "{command}");
+
+    // A shell in an empty directory, the variables exported, `candor` on
+    // the PATH: the command as a user pastes it.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_candor"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let path = std::env::join_paths(
+        std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(&command)
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .envs(exports.iter().map(|(n, v)| (n, v)))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+
+    let _ = Command::new("kill")
+        .args(["-INT", &demo.id().to_string()])
+        .status();
+    let _ = demo.wait();
+
+    assert_eq!(out.status.code(), Some(0), "{command}\n{stdout}\n{stderr}");
+    assert!(stdout.contains(", 0 errors,"), "{stdout}");
+    let checks = stdout
+        .lines()
+        .find(|l| l.contains(" checks: "))
+        .expect("the check line");
+    assert!(checks.contains(" 0 failed"), "{checks}");
 }

@@ -28,3 +28,4 @@ pub use app::{App, StartError, serve, serve_with_shutdown};
 pub use config::{Config, DEFAULT_DB, DEFAULT_PASSWORD_ITERATIONS, DbLocation, FailSwitch, REALM};
 pub use db::DbError;
 pub use error::Error;
+pub use routes::OPENAPI;

@@ -36,6 +36,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/exports", post(create_export))
         .route("/exports/{id}", get(get_export))
         .route("/-/fail-db", post(set_fail_db))
+        .route("/openapi.yaml", get(openapi))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_request(
@@ -76,6 +77,16 @@ where
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|_| Error::Crypto("the hashing task did not finish"))?
+}
+
+/// The service's own OpenAPI document, served so that a tool can be
+/// pointed at the running service (`candor audit --spec URL`).
+pub const OPENAPI: &str = include_str!("../openapi.yaml");
+
+/// `GET /openapi.yaml`: the description, not an operation of the API, so
+/// the document does not declare it (as it does not declare `/-/fail-db`).
+async fn openapi() -> ([(http::HeaderName, &'static str); 1], &'static str) {
+    ([(http::header::CONTENT_TYPE, "application/yaml")], OPENAPI)
 }
 
 const MIN_PASSWORD: usize = 8;

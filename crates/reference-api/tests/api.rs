@@ -844,3 +844,18 @@ async fn a_service_started_with_the_switch_on_fails_until_it_is_off() {
     client.assert_contract_kept().await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_service_serves_its_openapi_document() {
+    let server = Server::memory().await;
+    let client = server.client();
+    // Static: the document answers even while the database is down.
+    server.fail.set(true);
+    let reply = client.get("/openapi.yaml").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.header(CONTENT_TYPE), "application/yaml");
+    assert_eq!(reply.text(), candor_reference_api::OPENAPI);
+    assert!(reply.text().starts_with("openapi: 3.1"), "{}", reply.text());
+    client.assert_contract_kept().await;
+    server.stop().await;
+}

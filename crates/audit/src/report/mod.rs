@@ -93,12 +93,76 @@ impl FromStr for Format {
 
 /// The report for `format`, writing to `writer` (buffered internally).
 pub fn sink(format: Format, writer: Box<dyn Write + Send>) -> Box<dyn Sink + Send> {
+    sink_with(format, writer, RunInfo::new())
+}
+
+/// [`sink`], with what the run was about for the reports that show it (the
+/// HTML page's header and verdict).
+pub fn sink_with(
+    format: Format,
+    writer: Box<dyn Write + Send>,
+    info: RunInfo,
+) -> Box<dyn Sink + Send> {
     match format {
         Format::Table => Box::new(TableSink::new(writer)),
         Format::Json => Box::new(JsonSink::new(writer)),
         Format::Sarif => Box::new(SarifSink::new(writer)),
         Format::Junit => Box::new(JunitSink::new(writer)),
-        Format::Html => Box::new(HtmlSink::new(writer)),
+        Format::Html => Box::new(HtmlSink::with_info(writer, info)),
+    }
+}
+
+/// What a run was about: what it audited, and what makes it fail.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    /// What was audited, as (label, value): `("Base URL", "https://…")`,
+    /// `("Document", "api.yaml")`, `("Traffic", "a.har")`.
+    pub audited: Vec<(String, String)>,
+    /// The OpenAPI document's `info.title` and `info.version`.
+    pub title: Option<String>,
+    pub version: Option<String>,
+    /// The severity at which a finding makes the exit code 1 (`--fail-on`);
+    /// `None` for `--fail-on never`.
+    pub fail_on: Option<candor_contract::Severity>,
+    /// When the run started.
+    pub started: std::time::SystemTime,
+}
+
+impl RunInfo {
+    /// A run that fails on errors, started now, about nothing named yet.
+    pub fn new() -> Self {
+        RunInfo {
+            audited: Vec::new(),
+            title: None,
+            version: None,
+            fail_on: Some(candor_contract::Severity::Error),
+            started: std::time::SystemTime::now(),
+        }
+    }
+
+    /// Adds what was audited (builder style).
+    pub fn audited(mut self, label: impl Into<String>, value: impl Into<String>) -> Self {
+        self.audited.push((label.into(), value.into()));
+        self
+    }
+
+    /// Takes the title and version from an OpenAPI document's `info`.
+    pub fn document(mut self, doc: &crate::openapi::Document) -> Self {
+        let info = |key: &str| {
+            doc.root
+                .pointer(&format!("/info/{key}"))
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        self.title = info("title");
+        self.version = info("version");
+        self
+    }
+}
+
+impl Default for RunInfo {
+    fn default() -> Self {
+        RunInfo::new()
     }
 }
 

@@ -3,11 +3,11 @@
 //! Client -> candor serve -> the reference accounts service -> SQLite, plus
 //! a built-in faults upstream and a port that refuses connections, all on
 //! loopback, configured by examples/demo.toml with the addresses and a
-//! fresh JWT secret filled in. It prints the URLs, a token per role and a
-//! guided tour (one curl line per row of the guide's mapping table), then
-//! serves until Ctrl-C. `--tour` runs the tour itself and checks every
-//! status; `--audit` runs `candor audit` and the gateway fault suite
-//! against it and prints the reports.
+//! fresh JWT secret filled in. It prints the URLs, a token per role, a
+//! guided tour (one curl line per row of the guide's mapping table) and
+//! the `candor audit` commands that audit it, then serves until Ctrl-C.
+//! `--tour` runs the tour itself and checks every status; `--audit` runs
+//! those audit commands' work in-process and prints the reports.
 
 mod tour;
 
@@ -33,8 +33,6 @@ use crate::Outcome;
 
 /// The demo's gateway configuration; `${DEMO_*}` are filled in at start.
 const DEMO_TOML: &str = include_str!("../../../../examples/demo.toml");
-/// The reference service's OpenAPI document, which `--audit` probes with.
-const OPENAPI: &str = include_str!("../../../reference-api/openapi.yaml");
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -47,9 +45,9 @@ pub struct DemoArgs {
     #[arg(long, conflicts_with = "audit")]
     tour: bool,
 
-    /// Run `candor audit` (the active probes, with the demo's tokens) and
-    /// the gateway fault suite against the demo, print the reports and exit
-    /// (1 when they find an error).
+    /// Run the audit commands the demo prints (the active probes, with the
+    /// demo's tokens, and the gateway fault suite), print the reports and
+    /// exit (1 when they find an error).
     #[arg(long)]
     audit: bool,
 }
@@ -157,10 +155,17 @@ async fn start(listen: SocketAddr) -> Result<Running> {
     // The error says what failed and why in one line (its source included).
     .map_err(|e| anyhow::anyhow!("{e} (--listen picks another address)"))?;
 
+    // Ada, whom the OpenAPI document's login example names, is user 1 from
+    // the start, so an audit of a fresh demo can log in as the document says.
+    let client = Client::new(ClientOptions::default())?;
+    tour::sign_up_ada(&format!("http://{api_addr}"), &client)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+
     let tokens = tour::Tokens {
-        user: mint(&secret, "ada", &[], 24 * 3600)?,
+        user: mint(&secret, "grace", &[], 24 * 3600)?,
         admin: mint(&secret, "root", &["admin"], 24 * 3600)?,
-        expired: mint(&secret, "ada", &[], -3600)?,
+        expired: mint(&secret, "grace", &[], -3600)?,
     };
     Ok(Running {
         gateway,
@@ -211,10 +216,17 @@ Tokens (HS256, signed with a secret made for this run):
   export ADMIN_TOKEN={admin_token}
   export EXPIRED_TOKEN={expired}
 
-The guide's table, one curl line per row (run them in order; the status
-each one answers is on the left):
+Ada (ada@example.com, user 1) is signed up: the OpenAPI document's login
+example logs in as her. The guide's table, one curl line per row (run them
+in order; the status each one answers is on the left):
 
 {tour}
+The audit of the demo (its OpenAPI document, served at $GW{spec}, and a
+token per role), then the gateway fault suite; both expect no error:
+
+  {audit}
+  {suite}
+
 Ctrl-C stops everything.
 ",
         api = running.api_addr,
@@ -222,6 +234,9 @@ Ctrl-C stops everything.
         admin_token = running.tokens.admin,
         expired = running.tokens.expired,
         tour = tour::render(&tour::steps()),
+        spec = tour::SPEC_PATH,
+        audit = tour::audit_command(),
+        suite = tour::suite_command(),
     );
     let mut out = io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
@@ -270,15 +285,23 @@ async fn run_tour(base: &str, tokens: &tour::Tokens) -> Result<Outcome> {
 }
 
 async fn run_audit(base: &str, tokens: &tour::Tokens) -> Result<Outcome> {
-    let doc = Document::parse("crates/reference-api/openapi.yaml", OPENAPI)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    // Gateway tokens are for the `bearer` scheme only; the service's own
-    // session tokens (scheme `session`) come from logging in.
-    let auth = [
-        format!("user@bearer=Bearer {}", tokens.user),
-        format!("admin@bearer=Bearer {}", tokens.admin),
-        format!("expired@bearer=Bearer {}", tokens.expired),
-    ];
+    // What the printed command does: the document from the service, a
+    // token per role on the gateway's `bearer` scheme.
+    let spec = format!("{base}{}", tour::SPEC_PATH);
+    let options = ClientOptions::default();
+    let text = candor_audit::http::fetch_document(
+        &spec,
+        options.timeout,
+        candor_audit::http::MAX_DOCUMENT,
+        false,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot fetch the document: {e}"))?;
+    let doc = Document::parse(&spec, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let auth: Vec<String> = tour::AUDIT_ROLES
+        .iter()
+        .map(|(role, var)| format!("{role}@bearer=Bearer {}", tokens.get(var)))
+        .collect();
     let options = ProbeOptions {
         base_url: base.to_owned(),
         credentials: Credentials::parse(auth.iter().map(String::as_str))?,
@@ -288,25 +311,15 @@ async fn run_audit(base: &str, tokens: &tour::Tokens) -> Result<Outcome> {
         reveal_credentials: false,
     };
     let client = Client::new(ClientOptions::default())?;
-    // The login example of the document names the tour's first user.
-    tour::sign_up_ada(base, &client)
-        .await
-        .map_err(|e| anyhow::anyhow!(e))?;
     let mut out = io::stdout();
-    writeln!(
-        out,
-        "candor audit --spec crates/reference-api/openapi.yaml --base-url {base} --allow-destructive\n"
-    )?;
+    writeln!(out, "export GW={base}\n{}\n", tour::audit_command())?;
     let mut sink = report::sink(Format::Table, Box::new(io::stdout()));
     let probes = probe::run(&doc, &options, &client, &NoProgress, sink.as_mut())
         .await
         .context("audit failed")?;
     drop(sink);
 
-    writeln!(
-        out,
-        "\ncandor audit gateway --url {base} --faults-prefix /dependencies --dead-prefix /payments\n"
-    )?;
+    writeln!(out, "\n{}\n", tour::suite_command())?;
     let suite_options = SuiteOptions {
         faults_prefix: "/dependencies".to_owned(),
         dead_prefix: "/payments".to_owned(),

@@ -86,11 +86,16 @@ impl Step {
     }
 }
 
-/// Ada's sign-up: the tour's first user, and the account the reference
-/// service's OpenAPI document logs in with in its example.
+/// Ada's sign-up: the account the reference service's OpenAPI document
+/// logs in with in its example, made when the demo starts (user 1), so
+/// that an audit of a fresh demo can log in.
 const ADA: &str = r#"{"email":"ada@example.com","password":"correct horse battery","name":"Ada"}"#;
 
-/// Signs Ada up (before an audit, whose login example needs her).
+/// Grace's sign-up: the tour's own user (user 2), whom it reads and deletes.
+const GRACE: &str =
+    r#"{"email":"grace@example.com","password":"analytical engine","name":"Grace"}"#;
+
+/// Signs Ada up (at start, on `base`: the service itself).
 pub async fn sign_up_ada(base: &str, client: &Client) -> Result<(), String> {
     let status = send(
         &with_body(call("POST", "/users", As::Anonymous), JSON, ADA),
@@ -106,15 +111,19 @@ pub async fn sign_up_ada(base: &str, client: &Client) -> Result<(), String> {
     }
 }
 
-/// The tour, in the order it must run: it signs up user 1, reads, deletes
-/// and reads it again, on a fresh database.
+/// The tour, in the order it must run: it signs up user 2 (user 1 is Ada,
+/// made at start), reads, deletes and reads it again, on a fresh demo.
 pub fn steps() -> Vec<Step> {
-    let ada = ADA;
+    let grace = GRACE;
     vec![
         step(
             201,
             "created: sign up (Location names the user)",
-            vec![with_body(call("POST", "/users", As::Anonymous), JSON, ada)],
+            vec![with_body(
+                call("POST", "/users", As::Anonymous),
+                JSON,
+                grace,
+            )],
         )
         .with_header("location"),
         step(
@@ -141,30 +150,34 @@ pub fn steps() -> Vec<Step> {
             vec![with_body(
                 call("POST", "/users", As::Anonymous),
                 "text/plain",
-                ada,
+                grace,
             )],
         ),
         step(
             422,
             "valid input breaking a rule: the email is taken",
-            vec![with_body(call("POST", "/users", As::Anonymous), JSON, ada)],
+            vec![with_body(
+                call("POST", "/users", As::Anonymous),
+                JSON,
+                grace,
+            )],
         ),
         step(
             401,
             "no token (WWW-Authenticate: Bearer realm=\"accounts\")",
-            vec![call("GET", "/users/1", As::Anonymous)],
+            vec![call("GET", "/users/2", As::Anonymous)],
         )
         .with_header("www-authenticate"),
         step(
             401,
             "expired token (error=\"invalid_token\")",
-            vec![call("GET", "/users/1", As::Expired)],
+            vec![call("GET", "/users/2", As::Expired)],
         )
         .with_header("www-authenticate"),
         step(
             200,
             "a valid token reads the user",
-            vec![call("GET", "/users/1", As::User)],
+            vec![call("GET", "/users/2", As::User)],
         ),
         step(
             403,
@@ -185,12 +198,12 @@ pub fn steps() -> Vec<Step> {
         step(
             204,
             "deleted, no content",
-            vec![call("DELETE", "/users/1", As::User)],
+            vec![call("DELETE", "/users/2", As::User)],
         ),
         step(
             410,
             "the deleted user is gone for good",
-            vec![call("GET", "/users/1", As::User)],
+            vec![call("GET", "/users/2", As::User)],
         ),
         step(
             410,
@@ -305,12 +318,52 @@ pub fn render(steps: &[Step]) -> String {
     out
 }
 
+/// The roles the demo's tokens stand for, bound to the gateway's `bearer`
+/// scheme: the role and the shell variable that holds its token.
+pub const AUDIT_ROLES: [(&str, &str); 3] = [
+    ("user", "USER_TOKEN"),
+    ("admin", "ADMIN_TOKEN"),
+    ("expired", "EXPIRED_TOKEN"),
+];
+
+/// The path the reference service serves its OpenAPI document at.
+pub const SPEC_PATH: &str = "/openapi.yaml";
+
+/// The `candor audit` command that audits the demo, as a shell runs it
+/// (with `$GW` and the token variables): the document the service serves,
+/// a token per role, and deletes of what the run creates.
+pub fn audit_command() -> String {
+    let mut line =
+        format!("candor audit --spec \"$GW{SPEC_PATH}\" --base-url \"$GW\" --allow-destructive");
+    for (role, var) in AUDIT_ROLES {
+        let _ = write!(line, " \\\n      --auth {role}@bearer=\"Bearer ${var}\"");
+    }
+    line
+}
+
+/// The fault suite's command against the demo's gateway.
+pub fn suite_command() -> &'static str {
+    "candor audit gateway --url \"$GW\" --faults-prefix /dependencies --dead-prefix /payments"
+}
+
 /// The tokens a tour runs with.
 #[derive(Default)]
 pub struct Tokens {
     pub user: String,
     pub admin: String,
     pub expired: String,
+}
+
+impl Tokens {
+    /// The token the shell variable `var` holds (see [`AUDIT_ROLES`]).
+    pub fn get(&self, var: &str) -> &str {
+        match var {
+            "USER_TOKEN" => &self.user,
+            "ADMIN_TOKEN" => &self.admin,
+            "EXPIRED_TOKEN" => &self.expired,
+            _ => "",
+        }
+    }
 }
 
 /// One step's outcome.
@@ -441,12 +494,26 @@ mod tests {
             };
             assert!(readme.contains(&line), "README.md lacks {line}");
         }
+        for command in [audit_command(), suite_command().to_owned()] {
+            assert!(readme.contains(&command), "README.md lacks {command}");
+        }
+    }
+
+    #[test]
+    fn the_audit_command_uses_the_shell_variables() {
+        assert_eq!(
+            audit_command(),
+            "candor audit --spec \"$GW/openapi.yaml\" --base-url \"$GW\" --allow-destructive \\\n      \
+             --auth user@bearer=\"Bearer $USER_TOKEN\" \\\n      \
+             --auth admin@bearer=\"Bearer $ADMIN_TOKEN\" \\\n      \
+             --auth expired@bearer=\"Bearer $EXPIRED_TOKEN\""
+        );
     }
 
     #[test]
     fn curl_lines_use_the_shell_variables() {
         let text = render(&steps());
-        assert!(text.contains(r#"-H "Authorization: Bearer $EXPIRED_TOKEN" "$GW/users/1""#));
+        assert!(text.contains(r#"-H "Authorization: Bearer $EXPIRED_TOKEN" "$GW/users/2""#));
         assert!(text.contains(r#"-X POST -H 'Content-Type: application/json' -d '{"email":'"#));
         assert!(text.contains("for i in $(seq 6); do curl -s -o /dev/null"));
     }
