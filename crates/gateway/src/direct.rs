@@ -68,7 +68,7 @@ use crate::deadline::Progress;
 use crate::error::GatewayError;
 use crate::metrics::{RequestKey, UpstreamLabels};
 use crate::monitor::Observation;
-use crate::pipeline::request::{FieldValue, Forwarding, IdentityFields, RequestFields};
+use crate::pipeline::request::{AddedField, FieldValue, Forwarding, IdentityFields, RequestFields};
 use crate::proxy::{self, Answered, Attempt, ConnInfo, HOP_BY_HOP};
 use crate::routing::RouteState;
 use crate::state::{Runtime, Shared};
@@ -743,9 +743,19 @@ fn write_request(
             field_line(out, field.name.as_bytes(), field.value);
         }
     }
-    forwarding.each(|name, value| {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
+    // Each name a literal: copied inline, where a slice would be a call.
+    forwarding.each(|field, value| {
+        match field {
+            AddedField::ForwardedFor => out.extend_from_slice(b"x-forwarded-for: "),
+            AddedField::ForwardedProto => out.extend_from_slice(b"x-forwarded-proto: "),
+            AddedField::Forwarded => out.extend_from_slice(b"forwarded: "),
+            AddedField::ForwardedHost => out.extend_from_slice(b"x-forwarded-host: "),
+            AddedField::RequestId => out.extend_from_slice(b"x-request-id: "),
+            AddedField::Identity(name) => {
+                out.extend_from_slice(name.as_str().as_bytes());
+                out.extend_from_slice(b": ");
+            }
+        }
         match value {
             FieldValue::Held(v) => out.extend_from_slice(v.as_bytes()),
             FieldValue::Host(h) => out.extend_from_slice(h),
@@ -1976,6 +1986,43 @@ pub mod fuzzing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_added_fields_are_written_under_their_names() {
+        let conn = ConnInfo::new(std::net::SocketAddr::from(([192, 0, 2, 1], 1)), false);
+        let id = HeaderValue::from_static("id");
+        let (subject, roles) = (
+            HeaderName::from_static("x-s"),
+            HeaderName::from_static("x-r"),
+        );
+        let forwarding = Forwarding {
+            conn: &conn,
+            host: Some(&b"h"[..]),
+            prior_for: None,
+            prior_forwarded: None,
+            request_id: &id,
+            identity: Some(IdentityFields {
+                names: [&subject, &roles],
+                subject: b"s",
+                roles: b"r",
+            }),
+        };
+        let mut fields = [httparse::EMPTY_HEADER; 4];
+        let mut req = httparse::Request::new(&mut fields);
+        req.parse(b"GET / HTTP/1.1\r\nhost: h\r\n\r\n").unwrap();
+        let head = RequestHead::read(&req, [b"x-s", b"x-r"]).unwrap();
+        let mut out = Vec::new();
+        write_request(&mut out, &req, &head, &forwarding);
+        let mut names = Vec::new();
+        forwarding.each(|field, _| names.push(field.name().as_str().to_owned()));
+        let text = String::from_utf8(out).unwrap();
+        let written: Vec<&str> = text
+            .lines()
+            .skip(2)
+            .filter_map(|l| l.split_once(": ").map(|(n, _)| n))
+            .collect();
+        assert_eq!(written, names);
+    }
 
     #[test]
     fn a_head_ends_at_the_first_empty_line_with_either_line_end() {

@@ -1090,7 +1090,7 @@ fn forward_headers(
             FieldValue::Joined(parts) => shared_value(parts),
         };
         if let Some(value) = value {
-            headers.insert(name.clone(), value);
+            headers.insert(name.name().clone(), value);
         }
     });
     headers

@@ -300,6 +300,31 @@ pub(crate) enum FieldValue<'p, T: ?Sized> {
     Joined(&'p [&'p [u8]]),
 }
 
+/// A field the gateway adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AddedField<'p> {
+    ForwardedFor,
+    ForwardedProto,
+    Forwarded,
+    ForwardedHost,
+    RequestId,
+    /// One of the identity fields, named by the configuration.
+    Identity(&'p HeaderName),
+}
+
+impl AddedField<'_> {
+    pub(crate) fn name(&self) -> &HeaderName {
+        match self {
+            AddedField::ForwardedFor => &X_FORWARDED_FOR,
+            AddedField::ForwardedProto => &X_FORWARDED_PROTO,
+            AddedField::Forwarded => &FORWARDED,
+            AddedField::ForwardedHost => &X_FORWARDED_HOST,
+            AddedField::RequestId => &X_REQUEST_ID,
+            AddedField::Identity(name) => name,
+        }
+    }
+}
+
 /// The identity a route checked, as the fields that carry it upstream.
 pub(crate) struct IdentityFields<'p> {
     pub names: [&'p HeaderName; 2],
@@ -324,17 +349,18 @@ pub(crate) struct Forwarding<'p, T: ?Sized> {
 impl<T: ?Sized + AsRef<[u8]>> Forwarding<'_, T> {
     /// Each added field, in the order written; every one replaces any
     /// field of that name the client sent.
-    pub(crate) fn each(&self, mut add: impl FnMut(&HeaderName, FieldValue<'_, T>)) {
+    #[inline]
+    pub(crate) fn each(&self, mut add: impl FnMut(AddedField<'_>, FieldValue<'_, T>)) {
         let conn = self.conn;
         match self.prior_for {
             Some(prior) => add(
-                &X_FORWARDED_FOR,
+                AddedField::ForwardedFor,
                 FieldValue::Joined(&[prior, b", ", conn.peer_ip.as_bytes()]),
             ),
-            None => add(&X_FORWARDED_FOR, FieldValue::Held(&conn.peer_ip)),
+            None => add(AddedField::ForwardedFor, FieldValue::Held(&conn.peer_ip)),
         }
         add(
-            &X_FORWARDED_PROTO,
+            AddedField::ForwardedProto,
             FieldValue::Static(if conn.tls { "https" } else { "http" }),
         );
         let element: &[&[u8]] = match self.host {
@@ -350,18 +376,21 @@ impl<T: ?Sized + AsRef<[u8]>> Forwarding<'_, T> {
             Some(prior) => {
                 let mut parts: [&[u8]; 6] = [prior, b", ", b"", b"", b"", b""];
                 parts[2..2 + element.len()].copy_from_slice(element);
-                add(&FORWARDED, FieldValue::Joined(&parts[..2 + element.len()]));
+                add(
+                    AddedField::Forwarded,
+                    FieldValue::Joined(&parts[..2 + element.len()]),
+                );
             }
-            None => add(&FORWARDED, FieldValue::Joined(element)),
+            None => add(AddedField::Forwarded, FieldValue::Joined(element)),
         }
         if let Some(host) = self.host {
-            add(&X_FORWARDED_HOST, FieldValue::Host(host));
+            add(AddedField::ForwardedHost, FieldValue::Host(host));
         }
-        add(&X_REQUEST_ID, FieldValue::Held(self.request_id));
+        add(AddedField::RequestId, FieldValue::Held(self.request_id));
         if let Some(id) = &self.identity {
             for (name, value) in id.names.into_iter().zip([id.subject, id.roles]) {
                 if valid_value(value) {
-                    add(name, FieldValue::Joined(&[value]));
+                    add(AddedField::Identity(name), FieldValue::Joined(&[value]));
                 }
             }
         }
@@ -490,7 +519,7 @@ mod tests {
                 FieldValue::Static(s) => s.as_bytes().to_vec(),
                 FieldValue::Joined(parts) => parts.concat(),
             };
-            out.push((name.to_string(), String::from_utf8(bytes).unwrap()));
+            out.push((name.name().to_string(), String::from_utf8(bytes).unwrap()));
         });
         out
     }
