@@ -2274,4 +2274,138 @@ mod tests {
         assert!(invalid_so_far(b"hello"));
         assert!(!invalid_so_far(b"HTTP/1.1 20"));
     }
+
+    mod both_codecs {
+        //! Both codecs, given one request head the direct path takes, hand
+        //! the pipeline the same facts and send the upstream the same
+        //! fields.
+        use super::*;
+        use proptest::prelude::*;
+
+        const IDENTITY: [&[u8]; 2] = [b"x-auth-subject", b"x-auth-roles"];
+
+        fn field() -> impl Strategy<Value = (&'static str, &'static str)> {
+            let names = prop::sample::select(vec![
+                "Host",
+                "host",
+                "X-Forwarded-For",
+                "x-forwarded-for",
+                "Forwarded",
+                "X-Forwarded-Proto",
+                "x-forwarded-host",
+                "Connection",
+                "X-Request-Id",
+                "accept",
+                "X-Auth-Subject",
+                "x-auth-roles",
+                "x-other",
+                "Content-Length",
+                "TE",
+                "Keep-Alive",
+                "Expect",
+                "user-agent",
+            ]);
+            let values = prop::sample::select(vec![
+                "api.example",
+                "10.0.0.1",
+                "for=\"open",
+                "for=192.0.2.9",
+                "close",
+                "keep-alive",
+                "x-other",
+                "5",
+                "0",
+                "chunked",
+                "application/json",
+                "text/html",
+                "id-7",
+                "",
+            ]);
+            (names, values)
+        }
+
+        /// Name and value pairs, lowercased names, sorted: a field multiset.
+        fn multiset<'a>(
+            pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        ) -> Vec<(String, Vec<u8>)> {
+            let mut out: Vec<(String, Vec<u8>)> = pairs
+                .map(|(n, v)| (String::from_utf8_lossy(n).to_ascii_lowercase(), v.to_vec()))
+                .collect();
+            out.sort();
+            out
+        }
+
+        proptest! {
+            #[test]
+            fn both_codecs_forward_a_head_alike(
+                fields in prop::collection::vec(field(), 0..8),
+                prior_host in any::<bool>(),
+            ) {
+                let mut raw = b"GET /echo HTTP/1.1\r\n".to_vec();
+                if prior_host {
+                    raw.extend_from_slice(b"host: api.example\r\n");
+                }
+                for (name, value) in &fields {
+                    raw.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+                }
+                raw.extend_from_slice(b"\r\n");
+                let mut slots = [httparse::EMPTY_HEADER; 16];
+                let mut req = httparse::Request::new(&mut slots);
+                prop_assume!(matches!(req.parse(&raw), Ok(httparse::Status::Complete(_))));
+                let Some(head) = RequestHead::read(&req, IDENTITY) else {
+                    // Not the direct path's: hyper answers it alone.
+                    return Ok(());
+                };
+                // The hyper path's view: a header map of the same fields.
+                let mut map = HeaderMap::new();
+                for f in req.headers.iter() {
+                    map.append(
+                        HeaderName::from_bytes(f.name.as_bytes()).unwrap(),
+                        HeaderValue::from_bytes(f.value).unwrap(),
+                    );
+                }
+                let hyper_fields = RequestFields::scan(
+                    map.iter().map(|(n, v)| (n.as_str().as_bytes(), v)),
+                    IDENTITY,
+                )
+                .map(HeaderValue::clone);
+                let bytes = |v: &Option<HeaderValue>| v.as_ref().map(|v| v.as_bytes().to_vec());
+                let direct_bytes = |v: &Option<&[u8]>| v.map(<[u8]>::to_vec);
+                let d = &head.fields;
+                prop_assert_eq!(d.size, hyper_fields.size);
+                prop_assert_eq!(direct_bytes(&d.host), bytes(&hyper_fields.host));
+                prop_assert_eq!(d.content_length, hyper_fields.content_length);
+                prop_assert_eq!(direct_bytes(&d.request_id), bytes(&hyper_fields.request_id));
+                prop_assert_eq!(direct_bytes(&d.accept), bytes(&hyper_fields.accept));
+                prop_assert_eq!(direct_bytes(&d.prior_for), bytes(&hyper_fields.prior_for));
+                prop_assert_eq!(direct_bytes(&d.prior_forwarded), bytes(&hyper_fields.prior_forwarded));
+                prop_assert_eq!(d.close, hyper_fields.close);
+                prop_assert_eq!(d.takes_json(), hyper_fields.takes_json());
+
+                let conn = ConnInfo::new(std::net::SocketAddr::from(([192, 0, 2, 1], 1)), false);
+                let id = HeaderValue::from_static("rid");
+                let forwarding = Forwarding {
+                    conn: &conn,
+                    host: Some(head.host),
+                    prior_for: d.prior_for,
+                    prior_forwarded: d.prior_forwarded,
+                    request_id: &id,
+                    identity: None,
+                };
+                let mut out = Vec::new();
+                write_request(&mut out, &req, &head, &forwarding);
+                let mut sent_slots = [httparse::EMPTY_HEADER; 32];
+                let mut sent = httparse::Request::new(&mut sent_slots);
+                prop_assert!(matches!(sent.parse(&out), Ok(httparse::Status::Complete(_))));
+                let direct_sent = multiset(sent.headers.iter().map(|f| (f.name.as_bytes(), f.value)));
+
+                let uri: http::Uri = "/echo".parse().unwrap();
+                let forwarded = crate::proxy::forward_headers(
+                    map, &uri, &conn, &id, &hyper_fields, IDENTITY, None,
+                );
+                let hyper_sent = multiset(forwarded.iter().map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes())));
+                prop_assert_eq!(direct_sent, hyper_sent);
+            }
+        }
+    }
 }

@@ -981,7 +981,7 @@ pub(crate) fn is_idempotent(method: &Method) -> bool {
 }
 
 /// The names of the fields the gateway sets from a checked identity.
-fn identity_names(runtime: &Runtime) -> [&[u8]; 2] {
+pub(crate) fn identity_names(runtime: &Runtime) -> [&[u8]; 2] {
     [
         runtime.auth.subject_header.as_str().as_bytes(),
         runtime.auth.roles_header.as_str().as_bytes(),
@@ -1032,7 +1032,7 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 /// The request headers for the upstream: what the pipeline drops removed
 /// (hop-by-hop fields, those `Connection` names, the gateway's own), the
 /// client's Host kept, and the pipeline's additions set.
-fn forward_headers(
+pub(crate) fn forward_headers(
     mut headers: HeaderMap,
     uri: &http::Uri,
     conn: &ConnInfo,
