@@ -54,15 +54,13 @@ use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue, Method, Response};
 use http_body::Body as _;
 use http_body_util::Full;
-use hyper_util::rt::TokioExecutor;
-use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::admission::{Admitted, Head, HostField, admit, forward_target};
 use crate::body::ClientBodyError;
-use crate::clients::Timeouts;
+use crate::clients::{Builder, Timeouts};
 use crate::config::{Repair, RouteAuth};
 use crate::deadline::Progress;
 use crate::error::GatewayError;
@@ -83,9 +81,6 @@ const MAX_RESPONSE_HEAD: usize = 8192 + 4096 * 100;
 
 /// What each read asks room for.
 const READ_CHUNK: usize = 16 * 1024;
-
-/// The hyper server a connection is handed to.
-pub(crate) type Builder = Arc<auto::Builder<TokioExecutor>>;
 
 /// What a connection holds between requests. Nothing is allocated before
 /// the client sends: the client buffer at its first bytes, the others at

@@ -48,21 +48,25 @@ macro_rules! write_through {
     };
 }
 
+mod access;
 mod access_log;
 mod admin;
 mod admission;
 mod auth;
 mod body;
+mod cause;
 mod clients;
 pub mod config;
 mod deadline;
 mod direct;
 mod drain;
 mod error;
+mod field_value;
 mod metrics;
 mod monitor;
 mod proxy;
 mod ratelimit;
+mod reload;
 mod routing;
 mod server;
 mod state;

@@ -27,13 +27,13 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::admission::{Admitted, Head, HostField, admit, forward_target};
-use crate::auth::{self, AuthError, Identity, Scheme};
-use crate::body::{LimitedIncoming, UpstreamBody};
+use crate::body::LimitedIncoming;
 use crate::config::OnStoreError;
 use crate::deadline::{Phase, Progress};
 use crate::error::{
     ErrorContext, GatewayError, X_REQUEST_ID, X_UPSTREAM_SERVICE, accepts_json, rescue,
 };
+use crate::field_value::shared_value;
 use crate::metrics::{
     LimitLabels, RequestKey, RuleLabels, Tally, UpstreamFailureLabels, UpstreamLabels,
     UpstreamRuleLabels, method_label,
@@ -42,7 +42,7 @@ use crate::monitor::Observation;
 use crate::ratelimit::Decision;
 use crate::routing::RouteState;
 use crate::state::{Runtime, Shared};
-use crate::upstream::{Lease, Pick, Pool, SendError, Target, UpstreamFailure};
+use crate::upstream::{Lease, Pick, Pool, SendError, Target, UpstreamBody, UpstreamFailure};
 
 /// What the client gets: a gateway-made body or the upstream's, streamed.
 pub type ResponseBody = Either<Full<Bytes>, UpstreamBody>;
@@ -847,77 +847,6 @@ fn upstream_response(
     Response::from_parts(parts, Either::Right(body))
 }
 
-/// The route's roles against the identity: `authz.denied`, or
-/// `authz.concealed` on a concealed route (`path` for its answer).
-pub(crate) fn authorize(
-    runtime: &Runtime,
-    route: &RouteState,
-    identity: Option<&Identity>,
-    path: &str,
-) -> Result<(), GatewayError> {
-    if route.config.roles.is_empty()
-        || identity.is_some_and(|id| auth::has_any_role(id, &route.config.roles))
-    {
-        return Ok(());
-    }
-    if route.config.conceal {
-        return Err(GatewayError::Concealed {
-            path: path.to_owned(),
-        });
-    }
-    let needed = route.config.roles.join(" ");
-    let challenges = match identity.map(|id| id.scheme) {
-        Some(Scheme::ApiKey) => None,
-        _ => Some(
-            runtime
-                .auth
-                .challenge(
-                    Scheme::Bearer,
-                    &[("error", "insufficient_scope"), ("scope", &needed)],
-                )
-                .to_string(),
-        ),
-    };
-    Err(GatewayError::Forbidden { challenges, needed })
-}
-
-/// Runs the route's authentication and maps its failure to the contract.
-pub(crate) fn authenticate(
-    runtime: &Runtime,
-    route: &RouteState,
-    headers: &HeaderMap,
-) -> Result<Option<Identity>, GatewayError> {
-    let accepts = route.config.auth;
-    runtime
-        .auth
-        .authenticate(accepts, headers)
-        .map_err(|e| match e {
-            AuthError::Missing => GatewayError::Unauthenticated {
-                challenges: runtime.auth.challenges(accepts, &[]),
-            },
-            AuthError::Invalid { scheme, why } => GatewayError::InvalidCredentials {
-                challenges: runtime
-                    .auth
-                    .challenge(
-                        scheme,
-                        &[("error", "invalid_token"), ("error_description", &why)],
-                    )
-                    .to_string(),
-                why,
-            },
-            AuthError::BadRequest { scheme, why } => GatewayError::MalformedCredentials {
-                challenges: runtime
-                    .auth
-                    .challenge(
-                        scheme,
-                        &[("error", "invalid_request"), ("error_description", &why)],
-                    )
-                    .to_string(),
-                why,
-            },
-        })
-}
-
 /// A copy of just the `names` fields of `headers`: what the monitor keeps,
 /// rather than the whole header map of every monitored exchange. One pass
 /// over the fields (name comparisons) rather than a lookup per name: most
@@ -1226,44 +1155,6 @@ fn prior_value<'h>(headers: &'h HeaderMap, name: &HeaderName, present: bool) -> 
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// A field value made on the hot path from a few parts: one allocation, and
-/// its clones only count references (a value made from a `Vec` is
-/// allocated again the first time it is cloned, as the resend copy and the
-/// response's request id do).
-pub(crate) fn shared_value(parts: &[&[u8]]) -> Option<HeaderValue> {
-    let len: usize = parts.iter().map(|p| p.len()).sum();
-    let bytes = if len <= Inline::CAPACITY {
-        let mut inline = Inline {
-            bytes: [0; Inline::CAPACITY],
-            len: 0,
-        };
-        for part in parts {
-            inline.bytes[inline.len..inline.len + part.len()].copy_from_slice(part);
-            inline.len += part.len();
-        }
-        Bytes::from_owner(inline)
-    } else {
-        Bytes::from(parts.concat())
-    };
-    HeaderValue::from_maybe_shared(bytes).ok()
-}
-
-/// The bytes of a short field value, stored with its reference count.
-struct Inline {
-    bytes: [u8; Inline::CAPACITY],
-    len: usize,
-}
-
-impl Inline {
-    const CAPACITY: usize = 112;
-}
-
-impl AsRef<[u8]> for Inline {
-    fn as_ref(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
-}
-
 /// `prior, next` as one field value (a list field that grows by a hop).
 fn joined(prior: &str, next: &[u8]) -> Option<HeaderValue> {
     let mut v = Vec::with_capacity(prior.len() + 2 + next.len());
@@ -1304,18 +1195,6 @@ mod tests {
         let values: Vec<_> = out.get_all(WWW_AUTHENTICATE).iter().collect();
         assert_eq!(values, ["Bearer", "Basic"]);
         assert!(snapshot(&h, &[RETRY_AFTER]).is_empty());
-    }
-
-    #[test]
-    fn shared_values_hold_their_parts_short_or_long() {
-        let short = shared_value(&[b"for=a", b";host=\"", b"h", b"\""]).unwrap();
-        assert_eq!(short, "for=a;host=\"h\"");
-        assert_eq!(short.clone(), short);
-        let long_part = "x".repeat(Inline::CAPACITY);
-        let long = shared_value(&[b"a", long_part.as_bytes()]).unwrap();
-        assert_eq!(long.len(), Inline::CAPACITY + 1);
-        assert_eq!(shared_value(&[]).unwrap(), "");
-        assert!(shared_value(&[b"bad\nvalue"]).is_none());
     }
 
     #[test]

@@ -200,7 +200,8 @@ fn request_schema(
         src.error(value.span(), &key, format!("{shown} is not JSON: {e}"))
     })?;
     let doc = SchemaDoc { path, json };
-    crate::validate::Schema::compile(&doc).map_err(|why| src.error(value.span(), &key, why))?;
+    crate::validate::Schema::compile(&doc.path, &doc.json)
+        .map_err(|why| src.error(value.span(), &key, why))?;
     Ok(doc)
 }
 
