@@ -47,8 +47,8 @@ use std::time::SystemTime;
 use bytes::{Buf, Bytes, BytesMut};
 use candor_contract::fields::{X_REQUEST_ID, X_UPSTREAM_SERVICE};
 use candor_contract::{
-    Authority, Exchange, LINGER_BYTES, LINGER_TIME, PathOptions, content_length_digits,
-    fold_content_length, forwarded_quotes_closed, normalize_path,
+    Exchange, LINGER_BYTES, LINGER_TIME, content_length_digits, fold_content_length,
+    forwarded_quotes_closed,
 };
 use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue, Method, Response};
@@ -61,7 +61,7 @@ use tokio::time::Instant;
 use crate::admission::{Admitted, Head, HostField, admit, forward_target};
 use crate::body::ClientBodyError;
 use crate::clients::{Builder, Timeouts};
-use crate::config::{Repair, RouteAuth};
+use crate::config::Repair;
 use crate::deadline::Progress;
 use crate::error::GatewayError;
 use crate::metrics::{RequestKey, UpstreamLabels};
@@ -1727,6 +1727,7 @@ impl ChunkedScanner {
     /// Feeds the next bytes: `Some(n)` when the body ends after the first
     /// `n` of them, `None` when it goes on, `Err` when the framing is
     /// broken.
+    #[cfg(any(test, feature = "fuzzing"))]
     fn feed(&mut self, data: &[u8]) -> Result<Option<usize>, ()> {
         self.feed_with(data, &mut |_| {})
     }
@@ -1889,10 +1890,14 @@ impl AsyncRead for Replay {
 write_through!([] Replay, inner);
 
 /// The direct path's parsers on any bytes, with the properties they must
-/// keep: for the fuzz targets (`fuzz/`) and the tests.
+/// keep: for the fuzz targets (`fuzz/`, the `fuzzing` feature) and the tests.
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing {
+    use candor_contract::{Authority, PathOptions, normalize_path};
+
     use super::*;
+    use crate::config::RouteAuth;
 
     /// A request head: when the direct path takes it, every piece of it is
     /// one hyper's own types take (so hyper would not have refused it), and

@@ -73,6 +73,8 @@ mod state;
 mod upstream;
 mod validate;
 
+/// The direct path's parsers for the fuzz targets; not in a normal build.
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub use direct::fuzzing;
 pub use error::{GatewayError, X_FAILURE_TYPE, X_REQUEST_ID, X_UPSTREAM_SERVICE};
