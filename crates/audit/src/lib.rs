@@ -5,7 +5,6 @@
 //! through the contract's passive rules; OpenAPI documents linted
 //! statically; and live APIs and gateways probed over HTTP.
 
-pub mod faults;
 pub mod http;
 pub mod input;
 pub mod lint;
