@@ -35,8 +35,6 @@ const STANDARD_HEADERS: &[&str] = &[
     "forwarded",
 ];
 
-/// Why a configuration was refused.
-
 /// `[auth]`: the credentials routes may ask for, and the headers that carry
 /// the client's identity to the upstream.
 pub(super) fn build_auth(a: FileAuth, src: &Source<'_>) -> Result<Auth, ConfigError> {
