@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        candor_contract::target::fuzzing::normalize_path_properties(text);
-        candor_contract::target::fuzzing::normalize_path_properties(&format!("/{text}"));
+        candor_contract::fuzzing::normalize_path_properties(text);
+        candor_contract::fuzzing::normalize_path_properties(&format!("/{text}"));
     }
 });

@@ -1119,7 +1119,7 @@ mod tests {
 
     #[tokio::test]
     async fn faults_without_a_gateway_fail_where_a_gateway_is_needed() {
-        let (addr, faults) = crate::faults::spawn_local().await.unwrap();
+        let (addr, faults) = candor_faults::spawn_local().await.unwrap();
         let client = Client::new(crate::http::ClientOptions {
             timeout: Duration::from_secs(10),
             ..Default::default()

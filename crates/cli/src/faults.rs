@@ -1,4 +1,4 @@
-//! `candor faults`: runs the misbehaving upstream from candor-audit in the
+//! `candor faults`: runs the misbehaving upstream from candor-faults in the
 //! foreground, for gateways under test and benchmarks, until Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
@@ -29,7 +29,7 @@ pub fn run(args: FaultsArgs) -> Result<Outcome> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         eprintln!("candor faults listening on http://{addr}");
-        candor_audit::faults::serve(listener, stop)
+        candor_faults::serve(listener, stop)
             .await
             .context("the faults server stopped")?;
         Ok(Outcome::Clean)

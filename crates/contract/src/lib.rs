@@ -21,7 +21,7 @@ mod retry_after;
 pub mod rules;
 mod service;
 pub mod status;
-pub mod target;
+mod target;
 pub mod words;
 
 pub use challenge::{AuthParam, Challenge, ChallengeError, parse_challenges, render_challenges};
@@ -43,6 +43,10 @@ pub use rules::{RULES, Rule, Section, Severity};
 pub use service::{
     Accepted, Created, ErrorResponse, FieldError, NoContent, ServiceError, pointer_token,
 };
+/// The path normaliser's properties, for the fuzz target; not in a normal build.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use target::fuzzing;
 pub use target::{
     Authority, HostError, PathError, PathOptions, forwarded_quotes_closed, normalize_path,
 };

@@ -307,7 +307,9 @@ pub fn forwarded_quotes_closed(value: &[u8]) -> bool {
 }
 
 /// The normaliser's properties on any input, for the fuzz target
-/// (`fuzz/fuzz_targets/path_normalize.rs`) and the property test.
+/// (`fuzz/fuzz_targets/path_normalize.rs`, the `fuzzing` feature) and the
+/// property test.
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing {
     use super::*;

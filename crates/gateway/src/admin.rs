@@ -92,7 +92,7 @@ async fn reload(State(admin): State<Admin>) -> impl IntoResponse {
     };
     let shared = admin.shared.clone();
     let outcome =
-        tokio::task::spawn_blocking(move || crate::server::reload_file(&shared, &path)).await;
+        tokio::task::spawn_blocking(move || crate::reload::reload_file(&shared, &path)).await;
     match outcome {
         Ok(Ok(())) => (StatusCode::OK, "reloaded\n".to_owned()),
         Ok(Err(e)) => (StatusCode::UNPROCESSABLE_ENTITY, format!("rejected: {e}\n")),

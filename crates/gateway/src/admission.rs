@@ -9,10 +9,10 @@ use std::time::SystemTime;
 use candor_contract::{Authority, HostError, PathOptions, normalize_path};
 use http::{HeaderMap, Method, Version};
 
+use crate::access::{authenticate, authorize};
 use crate::auth::Identity;
 use crate::config::{Action, RouteAuth};
 use crate::error::GatewayError;
-use crate::proxy::{authenticate, authorize};
 use crate::ratelimit::Limiter;
 use crate::routing::RouteState;
 use crate::state::{InFlight, Runtime, Shared};

@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use http_body::{Body, Frame, SizeHint};
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -27,8 +28,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
 use crate::metrics::{Metrics, TimeoutLabels};
-use crate::proxy::{self, ConnInfo};
+use crate::pipeline::request::ConnInfo;
+use crate::proxy;
 use crate::state::Shared;
+
+/// The hyper server a connection is handed to.
+pub(crate) type Builder = Arc<auto::Builder<TokioExecutor>>;
 
 /// A connection's deadlines: `[gateway] idle_timeout` with no request in
 /// progress (before the first byte, between requests), `header_timeout`
@@ -221,7 +226,7 @@ impl Backoff {
 /// connection's deadlines, until it ends or its worker drains.
 pub(crate) async fn serve_hyper<S>(
     io: S,
-    builder: crate::direct::Builder,
+    builder: Builder,
     shared: Arc<Shared>,
     conn: Arc<ConnInfo>,
     timeouts: Timeouts,

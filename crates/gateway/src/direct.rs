@@ -47,29 +47,28 @@ use std::time::SystemTime;
 use bytes::{Buf, Bytes, BytesMut};
 use candor_contract::fields::{X_REQUEST_ID, X_UPSTREAM_SERVICE};
 use candor_contract::{
-    Authority, Exchange, LINGER_BYTES, LINGER_TIME, PathOptions, content_length_digits,
-    fold_content_length, normalize_path,
+    Exchange, LINGER_BYTES, LINGER_TIME, content_length_digits, fold_content_length,
 };
 use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue, Method, Response};
 use http_body::Body as _;
 use http_body_util::Full;
-use hyper_util::rt::TokioExecutor;
-use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::admission::{Admitted, Head, HostField, admit, forward_target};
 use crate::body::ClientBodyError;
-use crate::clients::Timeouts;
-use crate::config::{Repair, RouteAuth};
+use crate::clients::{Builder, Timeouts};
+use crate::config::Repair;
 use crate::deadline::Progress;
 use crate::error::GatewayError;
 use crate::metrics::{RequestKey, UpstreamLabels};
 use crate::monitor::Observation;
-use crate::pipeline::request::{AddedField, FieldValue, Forwarding, IdentityFields, RequestFields};
-use crate::proxy::{self, Answered, Attempt, ConnInfo, HOP_BY_HOP};
+use crate::pipeline::request::{
+    AddedField, ConnInfo, FieldValue, Forwarding, IdentityFields, RequestFields,
+};
+use crate::proxy::{self, Answered, Attempt, HOP_BY_HOP};
 use crate::routing::RouteState;
 use crate::state::{Runtime, Shared};
 use crate::upstream::{Discard, Pool, SendError, Target, UpstreamFailure};
@@ -84,9 +83,6 @@ const MAX_RESPONSE_HEAD: usize = 8192 + 4096 * 100;
 
 /// What each read asks room for.
 const READ_CHUNK: usize = 16 * 1024;
-
-/// The hyper server a connection is handed to.
-pub(crate) type Builder = Arc<auto::Builder<TokioExecutor>>;
 
 /// What a connection holds between requests. Nothing is allocated before
 /// the client sends: the client buffer at its first bytes, the others at
@@ -1645,6 +1641,7 @@ impl ChunkedScanner {
     /// Feeds the next bytes: `Some(n)` when the body ends after the first
     /// `n` of them, `None` when it goes on, `Err` when the framing is
     /// broken.
+    #[cfg(any(test, feature = "fuzzing"))]
     fn feed(&mut self, data: &[u8]) -> Result<Option<usize>, ()> {
         self.feed_with(data, &mut |_| {})
     }
@@ -1807,10 +1804,14 @@ impl AsyncRead for Replay {
 write_through!([] Replay, inner);
 
 /// The direct path's parsers on any bytes, with the properties they must
-/// keep: for the fuzz targets (`fuzz/`) and the tests.
+/// keep: for the fuzz targets (`fuzz/`, the `fuzzing` feature) and the tests.
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing {
+    use candor_contract::{Authority, PathOptions, normalize_path};
+
     use super::*;
+    use crate::config::RouteAuth;
 
     /// A request head: when the direct path takes it, every piece of it is
     /// one hyper's own types take (so hyper would not have refused it), and

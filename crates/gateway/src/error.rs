@@ -19,8 +19,6 @@ use http::header::{
 use http::{Response, StatusCode};
 use http_body_util::Full;
 
-use crate::upstream::UpstreamFailure;
-
 /// Why the gateway answers a request itself.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum GatewayError {
@@ -103,7 +101,7 @@ pub enum GatewayError {
     #[error("upstream {upstream} failed: {detail}")]
     Upstream {
         upstream: Arc<str>,
-        failure: UpstreamFailure,
+        failure: FailureType,
         detail: String,
     },
     #[error("every target of upstream {upstream} is ejected")]

@@ -6,7 +6,6 @@
 //! `error::rescue`; upstream statuses pass through unchanged.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -24,61 +23,26 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::admission::{Admitted, Head, HostField, admit, forward_target};
-use crate::auth::{self, AuthError, Identity, Scheme};
-use crate::body::{LimitedIncoming, UpstreamBody};
+use crate::body::LimitedIncoming;
 use crate::config::OnStoreError;
 use crate::deadline::{Phase, Progress};
 use crate::error::{ErrorContext, GatewayError, X_REQUEST_ID, X_UPSTREAM_SERVICE, rescue};
+use crate::field_value::shared_value;
 use crate::metrics::{
     LimitLabels, RequestKey, RuleLabels, Tally, UpstreamFailureLabels, UpstreamLabels,
     UpstreamRuleLabels, method_label,
 };
 use crate::monitor::Observation;
 use crate::pipeline::request::{
-    FieldValue, Forwarding, IdentityFields, Known, RequestCx, RequestFields, list_items,
+    ConnInfo, FieldValue, Forwarding, IdentityFields, Known, RequestCx, RequestFields, list_items,
 };
 use crate::ratelimit::Decision;
 use crate::routing::RouteState;
 use crate::state::{Runtime, Shared};
-use crate::upstream::{Lease, Pick, Pool, SendError, Target, UpstreamFailure};
+use crate::upstream::{Lease, Pick, Pool, SendError, Target, UpstreamBody, UpstreamFailure};
 
 /// What the client gets: a gateway-made body or the upstream's, streamed.
 pub type ResponseBody = Either<Full<Bytes>, UpstreamBody>;
-
-/// The connection a request came in on, with the forwarding fields that
-/// depend only on it, made once per connection rather than per request
-/// (and shared by its requests).
-#[derive(Debug)]
-pub struct ConnInfo {
-    pub peer: SocketAddr,
-    pub tls: bool,
-    /// The peer's address, as `X-Forwarded-For` names it.
-    pub(crate) peer_ip: HeaderValue,
-    /// `for=...;proto=...`, the start of this hop's `Forwarded` element.
-    pub(crate) forwarded_for: HeaderValue,
-}
-
-impl ConnInfo {
-    pub fn new(peer: SocketAddr, tls: bool) -> ConnInfo {
-        let ip = peer.ip();
-        let proto = if tls { "https" } else { "http" };
-        // RFC 7239 section 6: an IPv6 node is quoted and bracketed.
-        let forwarded_for = if ip.is_ipv6() {
-            format!("for=\"[{ip}]\";proto={proto}")
-        } else {
-            format!("for={ip};proto={proto}")
-        };
-        ConnInfo {
-            peer,
-            tls,
-            peer_ip: HeaderValue::from_maybe_shared(Bytes::from(ip.to_string()))
-                .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
-            // Addresses and a scheme: always a valid field value.
-            forwarded_for: HeaderValue::from_maybe_shared(Bytes::from(forwarded_for))
-                .unwrap_or_else(|_| HeaderValue::from_static("for=unknown")),
-        }
-    }
-}
 
 /// What the access log and metrics learn while a request is handled.
 struct Trace {
@@ -828,77 +792,6 @@ fn upstream_response(
     Response::from_parts(parts, Either::Right(body))
 }
 
-/// The route's roles against the identity: `authz.denied`, or
-/// `authz.concealed` on a concealed route (`path` for its answer).
-pub(crate) fn authorize(
-    runtime: &Runtime,
-    route: &RouteState,
-    identity: Option<&Identity>,
-    path: &str,
-) -> Result<(), GatewayError> {
-    if route.config.roles.is_empty()
-        || identity.is_some_and(|id| auth::has_any_role(id, &route.config.roles))
-    {
-        return Ok(());
-    }
-    if route.config.conceal {
-        return Err(GatewayError::Concealed {
-            path: path.to_owned(),
-        });
-    }
-    let needed = route.config.roles.join(" ");
-    let challenges = match identity.map(|id| id.scheme) {
-        Some(Scheme::ApiKey) => None,
-        _ => Some(
-            runtime
-                .auth
-                .challenge(
-                    Scheme::Bearer,
-                    &[("error", "insufficient_scope"), ("scope", &needed)],
-                )
-                .to_string(),
-        ),
-    };
-    Err(GatewayError::Forbidden { challenges, needed })
-}
-
-/// Runs the route's authentication and maps its failure to the contract.
-pub(crate) fn authenticate(
-    runtime: &Runtime,
-    route: &RouteState,
-    headers: &HeaderMap,
-) -> Result<Option<Identity>, GatewayError> {
-    let accepts = route.config.auth;
-    runtime
-        .auth
-        .authenticate(accepts, headers)
-        .map_err(|e| match e {
-            AuthError::Missing => GatewayError::Unauthenticated {
-                challenges: runtime.auth.challenges(accepts, &[]),
-            },
-            AuthError::Invalid { scheme, why } => GatewayError::InvalidCredentials {
-                challenges: runtime
-                    .auth
-                    .challenge(
-                        scheme,
-                        &[("error", "invalid_token"), ("error_description", &why)],
-                    )
-                    .to_string(),
-                why,
-            },
-            AuthError::BadRequest { scheme, why } => GatewayError::MalformedCredentials {
-                challenges: runtime
-                    .auth
-                    .challenge(
-                        scheme,
-                        &[("error", "invalid_request"), ("error_description", &why)],
-                    )
-                    .to_string(),
-                why,
-            },
-        })
-}
-
 /// A copy of just the `names` fields of `headers`: what the monitor keeps,
 /// rather than the whole header map of every monitored exchange. One pass
 /// over the fields (name comparisons) rather than a lookup per name: most
@@ -1109,44 +1002,6 @@ fn remove_connection_named(headers: &mut HeaderMap) {
     }
 }
 
-/// A field value made on the hot path from a few parts: one allocation, and
-/// its clones only count references (a value made from a `Vec` is
-/// allocated again the first time it is cloned, as the resend copy and the
-/// response's request id do).
-pub(crate) fn shared_value(parts: &[&[u8]]) -> Option<HeaderValue> {
-    let len: usize = parts.iter().map(|p| p.len()).sum();
-    let bytes = if len <= Inline::CAPACITY {
-        let mut inline = Inline {
-            bytes: [0; Inline::CAPACITY],
-            len: 0,
-        };
-        for part in parts {
-            inline.bytes[inline.len..inline.len + part.len()].copy_from_slice(part);
-            inline.len += part.len();
-        }
-        Bytes::from_owner(inline)
-    } else {
-        Bytes::from(parts.concat())
-    };
-    HeaderValue::from_maybe_shared(bytes).ok()
-}
-
-/// The bytes of a short field value, stored with its reference count.
-struct Inline {
-    bytes: [u8; Inline::CAPACITY],
-    len: usize,
-}
-
-impl Inline {
-    const CAPACITY: usize = 112;
-}
-
-impl AsRef<[u8]> for Inline {
-    fn as_ref(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1177,18 +1032,6 @@ mod tests {
         let values: Vec<_> = out.get_all(WWW_AUTHENTICATE).iter().collect();
         assert_eq!(values, ["Bearer", "Basic"]);
         assert!(snapshot(&h, &[RETRY_AFTER]).is_empty());
-    }
-
-    #[test]
-    fn shared_values_hold_their_parts_short_or_long() {
-        let short = shared_value(&[b"for=a", b";host=\"", b"h", b"\""]).unwrap();
-        assert_eq!(short, "for=a;host=\"h\"");
-        assert_eq!(short.clone(), short);
-        let long_part = "x".repeat(Inline::CAPACITY);
-        let long = shared_value(&[b"a", long_part.as_bytes()]).unwrap();
-        assert_eq!(long.len(), Inline::CAPACITY + 1);
-        assert_eq!(shared_value(&[]).unwrap(), "");
-        assert!(shared_value(&[b"bad\nvalue"]).is_none());
     }
 
     #[test]

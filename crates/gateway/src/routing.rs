@@ -74,7 +74,9 @@ impl RouteTable {
                 Action::Retired { .. } => None,
             };
             let schema = match &route.request_schema {
-                Some(doc) => Some(Arc::new(crate::validate::Schema::compile(doc)?)),
+                Some(doc) => Some(Arc::new(crate::validate::Schema::compile(
+                    &doc.path, &doc.json,
+                )?)),
                 None => None,
             };
             let state = Arc::new(RouteState {

@@ -159,7 +159,7 @@ impl RequestIds {
     pub fn assign_bytes(&self, client: Option<&[u8]>) -> HeaderValue {
         if let Some(id) = client
             && sane_id(id)
-            && let Some(id) = crate::proxy::shared_value(&[id])
+            && let Some(id) = crate::field_value::shared_value(&[id])
         {
             return id;
         }
@@ -195,7 +195,7 @@ fn generated_id(prefix: u32, n: u64) -> HeaderValue {
     for (i, slot) in buf[9..9 + digits].iter_mut().enumerate() {
         *slot = HEX[(n >> (4 * (digits - 1 - i)) & 0xf) as usize];
     }
-    crate::proxy::shared_value(&[&buf[..9 + digits]])
+    crate::field_value::shared_value(&[&buf[..9 + digits]])
         .unwrap_or_else(|| HeaderValue::from_static("unknown"))
 }
 

@@ -2,6 +2,7 @@
 //! body.malformed, body.schema and body.too_large rows, checked before forwarding.
 
 use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,7 +14,6 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::body::{ClientBodyError, LimitedIncoming};
-use crate::config::SchemaDoc;
 use crate::error::GatewayError;
 
 /// The media type schema routes take, sent as Accept-Post / Accept-Patch.
@@ -44,12 +44,12 @@ impl Schema {
     /// draft, `format` asserted (an unknown format is refused), and no
     /// retriever, so a `$ref` outside the document fails here instead of
     /// being fetched.
-    pub fn compile(doc: &SchemaDoc) -> Result<Schema, String> {
+    pub fn compile(path: &Path, json: &Value) -> Result<Schema, String> {
         let validator = jsonschema::options()
             .offline()
             .should_validate_formats(true)
             .should_ignore_unknown_formats(false)
-            .build(&doc.json)
+            .build(json)
             .map_err(|e| {
                 let at = e.instance_path().as_str();
                 let at = if at.is_empty() {
@@ -59,7 +59,7 @@ impl Schema {
                 };
                 format!(
                     "{:?} is not a usable JSON Schema: {}{at}",
-                    doc.path.display().to_string(),
+                    path.display().to_string(),
                     e
                 )
             })?;
@@ -358,11 +358,11 @@ mod tests {
 
     #[test]
     fn violations_past_the_cap_are_summed_up_in_one_last_entry() {
-        let doc = SchemaDoc {
+        let doc = crate::config::SchemaDoc {
             path: "strings.json".into(),
             json: serde_json::json!({"items": {"type": "string"}}),
         };
-        let schema = Schema::compile(&doc).unwrap_or_else(|e| panic!("{e}"));
+        let schema = Schema::compile(&doc.path, &doc.json).unwrap_or_else(|e| panic!("{e}"));
         let few = schema.violations(&Value::from(vec![1; 3]));
         assert_eq!(few.len(), 3);
         assert_eq!(few[2].0, "/2");

@@ -48,7 +48,7 @@ fn sha256_hex(s: &str) -> String {
 
 struct Setup {
     gw: Gateway,
-    _faults: candor_audit::faults::FaultsHandle,
+    _faults: candor_faults::FaultsHandle,
     _dir: tempfile::TempDir,
 }
 

@@ -6,7 +6,7 @@ mod support;
 use http::Method;
 use support::*;
 
-async fn gateway_with_routes(gateway_extra: &str) -> (Gateway, candor_audit::faults::FaultsHandle) {
+async fn gateway_with_routes(gateway_extra: &str) -> (Gateway, candor_faults::FaultsHandle) {
     let (faults, handle) = faults().await;
     let rest = format!(
         r#"

@@ -50,7 +50,7 @@ upstream = "svc"
 struct Pair {
     direct: Gateway,
     hyper: Gateway,
-    _faults: candor_audit::faults::FaultsHandle,
+    _faults: candor_faults::FaultsHandle,
 }
 
 async fn pair() -> Pair {

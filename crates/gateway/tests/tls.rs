@@ -13,11 +13,7 @@ use support::*;
 
 async fn tls_gateway(
     dir: &std::path::Path,
-) -> (
-    Gateway,
-    rustls::RootCertStore,
-    candor_audit::faults::FaultsHandle,
-) {
+) -> (Gateway, rustls::RootCertStore, candor_faults::FaultsHandle) {
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
         .unwrap()

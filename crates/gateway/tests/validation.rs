@@ -36,7 +36,7 @@ const JSON: (&str, &str) = ("content-type", "application/json");
 
 struct Setup {
     gw: Gateway,
-    _faults: candor_audit::faults::FaultsHandle,
+    _faults: candor_faults::FaultsHandle,
     _dir: tempfile::TempDir,
 }
 

@@ -4,7 +4,7 @@
 //! It is what candor's gateway fronts in `candor demo`, what the auditor
 //! probes in its own tests, and an example of a service built on
 //! candor-contract's axum integration: handlers return typed outcomes,
-//! [`error::rescue`] picks the contract outcome of each failure, and the
+//! [`rescue`] picks the contract outcome of each failure, and the
 //! contract renders status, headers and problem body.
 //!
 //! ```no_run
@@ -19,7 +19,7 @@ mod body;
 mod config;
 mod crypto;
 mod db;
-pub mod error;
+mod error;
 mod linger;
 mod routes;
 mod store;
@@ -27,5 +27,5 @@ mod store;
 pub use app::{App, StartError, serve, serve_with_shutdown};
 pub use config::{Config, DEFAULT_DB, DEFAULT_PASSWORD_ITERATIONS, DbLocation, FailSwitch, REALM};
 pub use db::DbError;
-pub use error::Error;
+pub use error::{Error, rescue};
 pub use routes::OPENAPI;

@@ -59,7 +59,7 @@ struct Running {
     api_addr: SocketAddr,
     api_stop: tokio::sync::oneshot::Sender<()>,
     api_task: tokio::task::JoinHandle<io::Result<()>>,
-    faults: candor_audit::faults::FaultsHandle,
+    faults: candor_faults::FaultsHandle,
     tokens: tour::Tokens,
 }
 
@@ -118,7 +118,7 @@ async fn start(listen: SocketAddr) -> Result<Running> {
             .await
     });
 
-    let (faults_addr, faults) = candor_audit::faults::spawn_local()
+    let (faults_addr, faults) = candor_faults::spawn_local()
         .await
         .context("cannot start the faults upstream")?;
     // A port nothing listens on: bound, read, released.

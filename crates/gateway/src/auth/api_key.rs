@@ -5,7 +5,7 @@ use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::digest::{SHA256, digest};
 use http::HeaderName;
 
-use super::{AuthError, Identity, Scheme};
+use super::identity::{AuthError, Identity, Scheme};
 use crate::config::{ApiKey, ApiKeys};
 
 pub struct KeyTable {

@@ -9,7 +9,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde_json::Value;
 
-use super::{AuthError, Identity, Scheme};
+use super::identity::{AuthError, Identity, Scheme};
 use crate::config::{Jwt, JwtKey};
 
 pub struct JwtVerifier {

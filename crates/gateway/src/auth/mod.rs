@@ -6,6 +6,7 @@
 //! (401) or auth.bad_request (400) with the right challenge.
 
 mod api_key;
+mod identity;
 mod jwt;
 
 use http::header::AUTHORIZATION;
@@ -16,37 +17,8 @@ use candor_contract::{Challenge, render_challenges};
 use crate::config::{Auth, RouteAuth};
 
 pub use api_key::KeyTable;
+pub use identity::{AuthError, Identity, Scheme};
 pub use jwt::JwtVerifier;
-
-/// Who the client is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub subject: String,
-    pub roles: Vec<String>,
-    /// How the client proved it, for the scheme of later challenges.
-    pub scheme: Scheme,
-}
-
-/// An authentication scheme the gateway speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    Bearer,
-    ApiKey,
-}
-
-/// Why a request is not authenticated.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
-    /// auth.missing: no credentials the route accepts.
-    #[error("credentials are required")]
-    Missing,
-    /// auth.invalid: credentials were sent and are not valid.
-    #[error("invalid credentials: {why}")]
-    Invalid { scheme: Scheme, why: String },
-    /// auth.bad_request: credentials were sent in a malformed way.
-    #[error("malformed credentials: {why}")]
-    BadRequest { scheme: Scheme, why: String },
-}
 
 /// The configured credential checks, built once per configuration.
 pub struct Authenticator {

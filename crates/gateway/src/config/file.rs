@@ -1,6 +1,6 @@
 //! The TOML surface of the gateway configuration, exactly as users write it.
 //!
-//! Nothing here is validated: `load.rs` checks every value and converts it into
+//! Nothing here is validated: `load/` checks every value and converts it into
 //! the internal model. Values that are checked later keep their `Spanned`
 //! position so that an error can name the line it comes from.
 

@@ -3,7 +3,7 @@
 
 mod file;
 mod load;
-pub mod model;
+mod model;
 
 pub use load::{ConfigError, format_rfc3339, load_file, load_str};
 pub use model::*;

@@ -1,7 +1,7 @@
 //! The validated internal configuration: what the gateway runs on.
 //!
 //! Never deserialized directly: the TOML surface (`file.rs`) is parsed,
-//! checked and converted into these types by `load.rs`, so every value here
+//! checked and converted into these types by `load/`, so every value here
 //! has already been validated (durations parsed, upstream names resolved,
 //! paths accepted by the router, files readable).
 

@@ -2,12 +2,49 @@
 //! pass over them), which of them go upstream as sent, and what is added.
 
 use candor_contract::{fold_content_length, forwarded_quotes_closed};
+use std::net::SocketAddr;
+
+use bytes::Bytes;
 use http::HeaderName;
 use http::header::HeaderValue;
 
 use crate::error::X_REQUEST_ID;
-use crate::proxy::ConnInfo;
 use crate::state::{Runtime, Shared};
+
+/// The connection a request came in on, with the forwarding fields that
+/// depend only on it, made once per connection rather than per request
+/// (and shared by its requests).
+#[derive(Debug)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub tls: bool,
+    /// The peer's address, as `X-Forwarded-For` names it.
+    pub(crate) peer_ip: HeaderValue,
+    /// `for=...;proto=...`, the start of this hop's `Forwarded` element.
+    pub(crate) forwarded_for: HeaderValue,
+}
+
+impl ConnInfo {
+    pub fn new(peer: SocketAddr, tls: bool) -> ConnInfo {
+        let ip = peer.ip();
+        let proto = if tls { "https" } else { "http" };
+        // RFC 7239 section 6: an IPv6 node is quoted and bracketed.
+        let forwarded_for = if ip.is_ipv6() {
+            format!("for=\"[{ip}]\";proto={proto}")
+        } else {
+            format!("for={ip};proto={proto}")
+        };
+        ConnInfo {
+            peer,
+            tls,
+            peer_ip: HeaderValue::from_maybe_shared(Bytes::from(ip.to_string()))
+                .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
+            // Addresses and a scheme: always a valid field value.
+            forwarded_for: HeaderValue::from_maybe_shared(Bytes::from(forwarded_for))
+                .unwrap_or_else(|_| HeaderValue::from_static("for=unknown")),
+        }
+    }
+}
 
 /// What every step of one request reads: the gateway's state, the
 /// configuration the request started under, its connection, what its

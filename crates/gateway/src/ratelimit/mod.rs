@@ -256,7 +256,7 @@ impl Limiter {
             .ok()?;
             40 - rest.len()
         };
-        crate::proxy::shared_value(&[self.name_item.as_bytes(), &params[..len]])
+        crate::field_value::shared_value(&[self.name_item.as_bytes(), &params[..len]])
     }
 
     /// Keeps keyed memory bounded: every 4096 checks, forget idle keys.

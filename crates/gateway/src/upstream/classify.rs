@@ -6,14 +6,29 @@
 //! hyper's error. Our own response-head timer is classified by the caller,
 //! which knows it fired.
 
-use std::error::Error as StdError;
 use std::io;
 
-use super::conn::ConnectError;
+use crate::cause::cause;
 
 /// How an upstream failed: the contract's `X-Failure-Type` vocabulary,
 /// under the name the send path has always used.
 pub use candor_contract::FailureType as UpstreamFailure;
+
+/// Why a connection could not be opened. Classified like hyper-util's
+/// connect errors were (see `classify_connect`).
+#[derive(Debug)]
+pub(super) enum ConnectError {
+    /// The name did not resolve (or resolved to nothing).
+    Dns,
+    /// The TCP connect failed.
+    Tcp(io::Error),
+    /// The TCP connect did not complete within `connect_timeout`.
+    Timeout,
+    /// The TLS handshake failed.
+    Tls(io::Error),
+    /// hyper refused the connection (it does not, for HTTP/1.1).
+    Handshake,
+}
 
 /// Classifies a connection that could not be opened.
 pub(super) fn classify_connect(error: &ConnectError) -> UpstreamFailure {
@@ -42,28 +57,4 @@ pub(super) fn classify_send(error: &hyper::Error) -> UpstreamFailure {
     // Incomplete message, reset, broken pipe, canceled, or anything
     // unnamed: the connection ended before a response.
     UpstreamFailure::Reset
-}
-
-fn chain<'a>(
-    error: &'a (dyn StdError + 'static),
-) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
-    std::iter::successors(Some(error), |e: &&'a (dyn StdError + 'static)| {
-        (*e).source()
-    })
-}
-
-/// Finds an error of type `E` anywhere in the chain, including inside the
-/// payloads of (possibly nested) `io::Error`s, whose `source()` skips their
-/// own payload. tokio-rustls reports a bad certificate as an `io::Error`
-/// holding the `rustls::Error` (hyper-rustls nested one more `io::Error`).
-pub fn cause<'a, E: StdError + 'static>(error: &'a (dyn StdError + 'static)) -> Option<&'a E> {
-    chain(error).find_map(|e| {
-        let mut current = e;
-        loop {
-            if let Some(found) = current.downcast_ref::<E>() {
-                return Some(found);
-            }
-            current = current.downcast_ref::<io::Error>()?.get_ref()?;
-        }
-    })
 }

@@ -16,38 +16,41 @@
 //! was idle, is dropped and counted (`candor_upstream_pool_discards_total`).
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll};
 
-use http::{Request, Response};
-use hyper::body::Incoming;
+use bytes::Bytes;
+use http_body_util::{Either, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::classify::{UpstreamFailure, classify_connect, classify_send};
-use super::{Pool, Target, UpstreamRequestBody};
-use crate::body::ClientBodyError;
-use crate::deadline::Progress;
+use super::classify::{ConnectError, UpstreamFailure, classify_send};
+use crate::body::{ClientBodyError, LimitedIncoming};
 
-type Sender = http1::SendRequest<UpstreamRequestBody>;
+/// The request body type sent upstream: the client's body, streamed with
+/// its size limit, or bytes the gateway already holds (a body it had to
+/// read to validate, or nothing, for a retry of a body-less request).
+pub type UpstreamRequestBody = Either<LimitedIncoming, Full<Bytes>>;
+
+pub(super) type Sender = http1::SendRequest<UpstreamRequestBody>;
 
 /// A request queued on a pooled connection, or on its way to a new one.
-enum Attempt<P, F> {
+pub(super) enum Attempt<P, F> {
     Pooled(Sender, Arc<Watch>, P),
     Fresh(F),
 }
 
 /// A connection waiting in an idle list.
 pub(super) struct Idle {
-    sender: Sender,
-    watch: Arc<Watch>,
-    since: Instant,
+    pub(super) sender: Sender,
+    pub(super) watch: Arc<Watch>,
+    pub(super) since: Instant,
 }
 
 /// Why a pooled connection was dropped instead of reused.
@@ -73,7 +76,7 @@ impl Discard {
 /// nothing (`None`: it may carry the next request), bytes nobody asked
 /// for, or its end. One `try_read`: no system call unless the event loop
 /// has seen the socket become readable since the last read.
-fn between_responses(stream: &TcpStream) -> Option<Discard> {
+pub(super) fn between_responses(stream: &TcpStream) -> Option<Discard> {
     match stream.try_read(&mut [0u8; 1]) {
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
         Ok(0) | Err(_) => Some(Discard::Closed),
@@ -140,12 +143,12 @@ impl Watch {
 
     /// The response ended on the client's side: what is read from now
     /// until the next request is written does not belong to any response.
-    fn release(&self) {
+    pub(super) fn release(&self) {
         self.set(IDLE);
     }
 
     /// What the IO saw while idle that rules the connection out.
-    fn seen_idle(&self) -> Option<Discard> {
+    pub(super) fn seen_idle(&self) -> Option<Discard> {
         let flags = self.flags();
         if flags & STRAY != 0 {
             Some(Discard::StrayBytes)
@@ -159,7 +162,7 @@ impl Watch {
     /// Why an idle connection is dropped (`closed`: its sender says it
     /// ended): what it read while idle, or else its end, unless hyper shut
     /// it down itself (its response said `close`).
-    fn gone(&self, closed: bool) -> Option<Discard> {
+    pub(super) fn gone(&self, closed: bool) -> Option<Discard> {
         let shut_down = self.flags() & SHUT_DOWN != 0;
         self.seen_idle()
             .or((closed && !shut_down).then_some(Discard::Closed))
@@ -171,7 +174,7 @@ impl Watch {
     /// end). Ended otherwise (closed by the upstream or by hyper, as the
     /// response asked or not) it was never pooled, and is not counted; the
     /// direct path's check-in does the same.
-    fn ended_for_stray_bytes(&self) -> bool {
+    pub(super) fn ended_for_stray_bytes(&self) -> bool {
         self.flags() & (FAILED | READ_END | SHUT_DOWN) == FAILED
     }
 }
@@ -256,12 +259,12 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
 /// A plain connection of the direct path (`direct.rs`), waiting in an idle
 /// list: the direct path speaks HTTP/1.1 on it itself.
 pub(super) struct RawIdle {
-    stream: TcpStream,
-    since: Instant,
+    pub(super) stream: TcpStream,
+    pub(super) since: Instant,
 }
 
 /// When a pooled connection went idle.
-trait Since {
+pub(super) trait Since {
     fn since(&self) -> Instant;
 }
 
@@ -275,22 +278,6 @@ impl Since for RawIdle {
     fn since(&self) -> Instant {
         self.since
     }
-}
-
-/// Why a connection could not be opened. Classified like hyper-util's
-/// connect errors were (see `classify_connect`).
-#[derive(Debug)]
-pub(super) enum ConnectError {
-    /// The name did not resolve (or resolved to nothing).
-    Dns,
-    /// The TCP connect failed.
-    Tcp(io::Error),
-    /// The TCP connect did not complete within `connect_timeout`.
-    Timeout,
-    /// The TLS handshake failed.
-    Tls(io::Error),
-    /// hyper refused the connection (it does not, for HTTP/1.1).
-    Handshake,
 }
 
 /// Why a request got no response head.
@@ -307,362 +294,17 @@ impl SendError {
     /// A request that got no response head on an open connection: the
     /// client's body failing, carried up through hyper as its cause, or
     /// the upstream failing.
-    fn of_send(error: &hyper::Error) -> SendError {
-        match super::cause::<ClientBodyError>(error) {
+    pub(super) fn of_send(error: &hyper::Error) -> SendError {
+        match crate::cause::cause::<ClientBodyError>(error) {
             Some(e) => SendError::ClientBody(e.clone()),
             None => SendError::Failure(classify_send(error)),
         }
     }
 }
 
-/// The connection that carries a response, until its body ends. Returned
-/// to its worker's idle list by [`Lease::release`]; dropped otherwise,
-/// which closes it.
-pub struct Lease {
-    pool: Arc<Pool>,
-    slot: usize,
-    sender: Sender,
-    watch: Arc<Watch>,
-}
-
-impl Lease {
-    /// The name of the upstream the connection goes to.
-    pub fn upstream(&self) -> &Arc<str> {
-        &self.pool.name
-    }
-
-    /// The response body ended cleanly: the connection may carry another
-    /// request, unless it ended with its response (counted when for stray
-    /// bytes).
-    pub fn release(self) {
-        if self.sender.is_closed() {
-            if self.watch.ended_for_stray_bytes() {
-                self.pool.discard(Discard::StrayBytes);
-            }
-            return;
-        }
-        self.watch.release();
-        let now = Instant::now();
-        let mut idle = self.pool.idle[self.slot]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        prune_expired(&mut idle, now, self.pool.config.pool_idle_timeout);
-        idle.push(Idle {
-            sender: self.sender,
-            watch: self.watch,
-            since: now,
-        });
-    }
-}
-
-/// Drops the connections idle for `timeout` or longer (the oldest are
-/// first in the list).
-fn prune_expired<T: Since>(idle: &mut Vec<T>, now: Instant, timeout: std::time::Duration) {
-    let expired = idle
-        .iter()
-        .take_while(|i| now.saturating_duration_since(i.since()) >= timeout)
-        .count();
-    if expired > 0 {
-        idle.drain(..expired);
-    }
-}
-
-impl Pool {
-    /// Closes the calling worker's connections that have been idle for
-    /// `pool_idle_timeout` or longer, or that the upstream closed. Each
-    /// worker calls it on a timer, so an idle connection is closed on time
-    /// even when no request goes to its target any more.
-    pub fn reap_idle(&self) {
-        let worker = super::worker_index() % self.workers;
-        let now = Instant::now();
-        for target in 0..self.targets.len() {
-            let mut idle = self.idle[worker * self.targets.len() + target]
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            prune_expired(&mut idle, now, self.config.pool_idle_timeout);
-            idle.retain(|i| {
-                let gone = i.watch.gone(i.sender.is_closed());
-                gone.inspect(|&reason| self.discard(reason)).is_none() && !i.sender.is_closed()
-            });
-            drop(idle);
-            let mut raw = self.raw_idle[worker * self.targets.len() + target]
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            prune_expired(&mut raw, now, self.config.pool_idle_timeout);
-            raw.retain(|i| {
-                between_responses(&i.stream)
-                    .inspect(|&reason| self.discard(reason))
-                    .is_none()
-            });
-        }
-    }
-
-    /// Closes every idle connection of every worker: the pool was replaced
-    /// by a reload, and only responses still streaming hold it.
-    pub fn close_idle(&self) {
-        for slot in &self.idle {
-            slot.lock().unwrap_or_else(PoisonError::into_inner).clear();
-        }
-        for slot in &self.raw_idle {
-            slot.lock().unwrap_or_else(PoisonError::into_inner).clear();
-        }
-    }
-
-    /// Whether the direct path can speak to this upstream (plain HTTP).
-    pub fn is_plain(&self) -> bool {
-        self.tls.is_none()
-    }
-
-    /// The most recently used idle plain connection of this worker to
-    /// `target`, unless expired. One that sent bytes or closed while idle
-    /// (as far as the event loop has seen) is dropped and counted. It may
-    /// still have been closed by the upstream unseen: the caller sends
-    /// again on a fresh one if so.
-    pub fn checkout_raw(&self, target: &Target) -> Option<TcpStream> {
-        let mut idle = self.raw_idle[self.slot(target)]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if idle.is_empty() {
-            return None;
-        }
-        prune_expired(&mut idle, Instant::now(), self.config.pool_idle_timeout);
-        while let Some(conn) = idle.pop() {
-            match between_responses(&conn.stream) {
-                None => return Some(conn.stream),
-                Some(reason) => self.discard(reason),
-            }
-        }
-        None
-    }
-
-    /// Returns a plain connection whose response ended exactly where its
-    /// framing said to this worker's idle list for `target`, unless more
-    /// is readable: bytes past the response (dropped and counted) or its
-    /// end (dropped: it was never idle in the pool).
-    pub fn checkin_raw(&self, target: &Target, stream: TcpStream) {
-        match between_responses(&stream) {
-            None => {}
-            Some(Discard::StrayBytes) => return self.discard(Discard::StrayBytes),
-            Some(Discard::Closed) => return,
-        }
-        let now = Instant::now();
-        let mut idle = self.raw_idle[self.slot(target)]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        prune_expired(&mut idle, now, self.config.pool_idle_timeout);
-        idle.push(RawIdle { stream, since: now });
-    }
-
-    /// Opens a plain connection to `target` for the direct path: resolve
-    /// and TCP connect within `connect_timeout`, as [`Pool::send`] does.
-    pub async fn connect_raw(&self, target: &Target) -> Result<TcpStream, UpstreamFailure> {
-        self.connect_tcp(target)
-            .await
-            .map(|(tcp, _host)| tcp)
-            .map_err(|e| classify_connect(&e))
-    }
-
-    /// Counts a pooled connection dropped instead of reused.
-    pub fn discard(&self, reason: Discard) {
-        match reason {
-            Discard::StrayBytes => self.discards[0].inc(),
-            Discard::Closed => self.discards[1].inc(),
-        };
-    }
-
-    /// The most recently used idle connection of this worker to `target`
-    /// that can take a request now. Expired ones are dropped; so are
-    /// those that read bytes or their end while idle, or closed, and
-    /// counted.
-    fn checkout(&self, slot: usize) -> Option<(Sender, Arc<Watch>)> {
-        let mut idle = self.idle[slot]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if idle.is_empty() {
-            return None;
-        }
-        prune_expired(&mut idle, Instant::now(), self.config.pool_idle_timeout);
-        while let Some(conn) = idle.pop() {
-            let gone = conn.watch.gone(conn.sender.is_closed());
-            // Not ready and not closed: still busy with a request body the
-            // upstream answered before reading. Not reusable either.
-            if gone.is_none() && conn.sender.is_ready() {
-                return Some((conn.sender, conn.watch));
-            }
-            if let Some(reason) = gone {
-                self.discard(reason);
-            }
-        }
-        None
-    }
-
-    /// Sends `req` to `target` on one of this worker's idle connections, or
-    /// on a new one.
-    ///
-    /// A pooled connection may have been closed by the upstream while idle,
-    /// unseen yet. When the request was not written (hyper hands it back),
-    /// or `retry` can rebuild it (a body-less idempotent request) and the
-    /// connection ended before a response, the request is sent once more on
-    /// a fresh connection: the upstream never answered it. `resent` says
-    /// whether that happened.
-    ///
-    /// The request is queued on a pooled connection before the returned
-    /// future is first polled, so that future holds only what is still to
-    /// come (it is part of every request's future; see `proxy`).
-    ///
-    /// `progress` learns when the connection is there and the request
-    /// handed to it (written, for a request whose body does not stream;
-    /// a streamed body says itself when it has ended).
-    pub fn send<'a, F>(
-        self: &'a Arc<Self>,
-        target: &'a Target,
-        req: Request<UpstreamRequestBody>,
-        retry: Option<F>,
-        resent: &'a mut bool,
-        progress: &'a Progress,
-    ) -> impl Future<Output = Result<(Response<Incoming>, Lease), SendError>> + Send + 'a
-    where
-        F: FnOnce() -> Request<UpstreamRequestBody> + Send + 'a,
-    {
-        let slot = self.slot(target);
-        // Boxed: a new connection (and its TLS state) is rare next to a
-        // reuse, and would otherwise make every request's future larger.
-        let attempt = match self.checkout(slot) {
-            Some((mut sender, watch)) => {
-                let streams = streams(&req);
-                let sending = sender.try_send_request(req);
-                progress.handed(streams);
-                Attempt::Pooled(sender, watch, sending)
-            }
-            None => Attempt::Fresh(Box::pin(self.send_fresh(target, slot, req, progress))),
-        };
-        async move {
-            let (sender, watch, sending) = match attempt {
-                Attempt::Pooled(sender, watch, sending) => (sender, watch, sending),
-                Attempt::Fresh(fresh) => return fresh.await,
-            };
-            let req = match sending.await {
-                Ok(response) => return Ok((response, self.lease(slot, sender, watch))),
-                Err(mut e) => {
-                    let failure = match SendError::of_send(e.error()) {
-                        SendError::Failure(failure) => failure,
-                        client => return Err(client),
-                    };
-                    match (e.take_message(), retry) {
-                        // hyper refused the connection before writing the
-                        // request: what it read while idle says why.
-                        (Some(unsent), _) => {
-                            self.discard(watch.seen_idle().unwrap_or(Discard::Closed));
-                            unsent
-                        }
-                        (None, Some(again)) if failure == UpstreamFailure::Reset => again(),
-                        _ => return Err(SendError::Failure(failure)),
-                    }
-                }
-            };
-            *resent = true;
-            progress.restart();
-            Box::pin(self.send_fresh(target, slot, req, progress)).await
-        }
-    }
-
-    /// Sends `req` on a new connection to `target`.
-    async fn send_fresh(
-        self: &Arc<Self>,
-        target: &Target,
-        slot: usize,
-        req: Request<UpstreamRequestBody>,
-        progress: &Progress,
-    ) -> Result<(Response<Incoming>, Lease), SendError> {
-        let (mut sender, watch) = self
-            .connect(target)
-            .await
-            .map_err(|e| SendError::Failure(classify_connect(&e)))?;
-        let streams = streams(&req);
-        let sending = sender.try_send_request(req);
-        progress.handed(streams);
-        match sending.await {
-            Ok(response) => Ok((response, self.lease(slot, sender, watch))),
-            Err(e) => Err(SendError::of_send(e.error())),
-        }
-    }
-
-    fn lease(self: &Arc<Self>, slot: usize, sender: Sender, watch: Arc<Watch>) -> Lease {
-        Lease {
-            pool: self.clone(),
-            slot,
-            sender,
-            watch,
-        }
-    }
-
-    /// Opens a connection to `target`: resolve, TCP connect within
-    /// `connect_timeout` (TCP_NODELAY), TLS for HTTPS upstreams, then the
-    /// HTTP/1.1 handshake. The connection is driven by a task of its own on
-    /// the calling worker.
-    async fn connect(&self, target: &Target) -> Result<(Sender, Arc<Watch>), ConnectError> {
-        let (tcp, host) = self.connect_tcp(target).await?;
-        match &self.tls {
-            None => handshake(tcp).await,
-            Some(tls) => {
-                let name =
-                    rustls_pki_types::ServerName::try_from(host.to_owned()).map_err(|e| {
-                        ConnectError::Tls(io::Error::new(io::ErrorKind::InvalidInput, e))
-                    })?;
-                // The handshake is part of connecting: a server that
-                // accepts and then says nothing is a connect timeout.
-                let stream =
-                    tokio::time::timeout(self.config.connect_timeout, tls.connect(name, tcp))
-                        .await
-                        .map_err(|_elapsed| ConnectError::Timeout)?
-                        .map_err(ConnectError::Tls)?;
-                handshake(stream).await
-            }
-        }
-    }
-
-    /// Resolves `target` and opens a TCP connection to it (TCP_NODELAY);
-    /// also returns the target's host, for TLS.
-    async fn connect_tcp<'t>(
-        &self,
-        target: &'t Target,
-    ) -> Result<(TcpStream, &'t str), ConnectError> {
-        let (host, port) = split_authority(&target.authority);
-        let port: u16 = port.parse().map_err(|_| {
-            ConnectError::Tcp(io::Error::new(io::ErrorKind::InvalidInput, "invalid port"))
-        })?;
-        let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
-            Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => {
-                let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-                    .await
-                    .map_err(|e| {
-                        tracing::debug!(error = %e, host, "upstream name did not resolve");
-                        ConnectError::Dns
-                    })?
-                    .collect();
-                if found.is_empty() {
-                    return Err(ConnectError::Dns);
-                }
-                found
-            }
-        };
-        let tcp = connect_tcp(&addrs, self.config.connect_timeout).await?;
-        let _ = tcp.set_nodelay(true);
-        Ok((tcp, host))
-    }
-}
-
-/// Whether the request's body streams from the client (and so says itself
-/// when it has all gone), rather than being at hand.
-fn streams(req: &Request<UpstreamRequestBody>) -> bool {
-    use http_body::Body as _;
-    matches!(req.body(), http_body_util::Either::Left(body) if !body.is_end_stream())
-}
-
 /// `host` and `port` of a validated `host:port` target; an IPv6 host loses
 /// its brackets.
-fn split_authority(authority: &str) -> (&str, &str) {
+pub(super) fn split_authority(authority: &str) -> (&str, &str) {
     if let Some(bracketed) = authority.strip_prefix('[')
         && let Some((ip, port)) = bracketed.split_once("]:")
     {
@@ -682,7 +324,7 @@ const ATTEMPT_DELAY: std::time::Duration = std::time::Duration::from_millis(250)
 /// SYNs costs a quarter second, not the timeout. When none connects, the
 /// last refusal is the error, or a timeout if an attempt was still running
 /// when the time ran out.
-async fn connect_tcp(
+pub(super) async fn connect_tcp(
     addrs: &[SocketAddr],
     timeout: std::time::Duration,
 ) -> Result<TcpStream, ConnectError> {
@@ -739,7 +381,7 @@ fn interleave_families(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
 
 /// The HTTP/1.1 handshake on `io`, watched (see [`Watch`]); the
 /// connection's task records how it ended.
-async fn handshake<T>(io: T) -> Result<(Sender, Arc<Watch>), ConnectError>
+pub(super) async fn handshake<T>(io: T) -> Result<(Sender, Arc<Watch>), ConnectError>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {

@@ -60,8 +60,8 @@ pub async fn gateway(gateway_extra: &str, rest: &str) -> Gateway {
 }
 
 /// The faults upstream on a fresh port; dropped with the handle.
-pub async fn faults() -> (SocketAddr, candor_audit::faults::FaultsHandle) {
-    candor_audit::faults::spawn_local()
+pub async fn faults() -> (SocketAddr, candor_faults::FaultsHandle) {
+    candor_faults::spawn_local()
         .await
         .expect("faults upstream starts")
 }
