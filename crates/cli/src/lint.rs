@@ -80,7 +80,11 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
     let mut sink = report::sink(format, Box::new(stdout));
     let bar = TerminalProgress::new(!args.report.no_progress && io::stderr().is_terminal());
     let mut sink = WarnSkipped(sink.as_mut());
-    let specs = lint_specs(&specs, &mut sink).context("lint failed")?;
+    let linted = lint_specs(&specs, &mut sink).context("lint failed");
+    // The documents are done with: freeing a large one node by node costs
+    // more than reading it, and the process ends soon anyway.
+    std::mem::forget(specs);
+    let specs = linted?;
     // Traffic after the documents, all in one run, so that rules spanning
     // exchanges still see every traffic file as one sequence.
     let mut sink = WithSpecs {
