@@ -614,8 +614,9 @@ mod tests {
                     "{file} {pointer}"
                 );
                 let pos = parsed.positions.get(pointer).unwrap();
+                // (A YAML mapping starts where its first key does.)
                 assert!(
-                    seen.insert(pos.index),
+                    pointer.is_empty() || seen.insert(pos.index),
                     "{file} {pointer}: one place per node"
                 );
             }
