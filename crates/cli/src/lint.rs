@@ -99,7 +99,11 @@ pub fn run(args: LintArgs) -> Result<Outcome> {
     } else {
         Grouping::ByCause
     };
-    let specs = lint_specs(&specs, grouping, &mut sink).context("lint failed")?;
+    let linted = lint_specs(&specs, grouping, &mut sink).context("lint failed");
+    // The documents are done with: freeing a large one node by node costs
+    // more than reading it, and the process ends soon anyway.
+    std::mem::forget(specs);
+    let specs = linted?;
     // Traffic after the documents, all in one run, so that rules spanning
     // exchanges still see every traffic file as one sequence.
     let mut sink = WithSpecs {

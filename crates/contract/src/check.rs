@@ -115,6 +115,10 @@ pub fn check_exchange(ex: &Exchange, opts: &CheckOptions) -> Vec<Finding> {
     // Parse the response body once, and only when a rule needs it.
     let wants_body = (200..300).contains(&code) || code >= 400;
     let parsed: Option<Value> = match body {
+        // A success body only for what `failure_signal` reads.
+        Some(b) if wants_body && looks_like_json(b, res_is_json) && code < 300 => {
+            crate::signals::success_body(b)
+        }
         Some(b) if wants_body && looks_like_json(b, res_is_json) => serde_json::from_slice(b).ok(),
         _ => None,
     };

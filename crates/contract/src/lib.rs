@@ -20,6 +20,7 @@ mod ratelimit;
 mod retry_after;
 pub mod rules;
 mod service;
+mod signals;
 pub mod status;
 mod target;
 pub mod words;

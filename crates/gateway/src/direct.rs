@@ -46,9 +46,7 @@ use std::time::SystemTime;
 
 use bytes::{Buf, Bytes, BytesMut};
 use candor_contract::fields::{X_REQUEST_ID, X_UPSTREAM_SERVICE};
-use candor_contract::{
-    Exchange, LINGER_BYTES, LINGER_TIME, content_length_digits, fold_content_length,
-};
+use candor_contract::{Exchange, LINGER_BYTES, LINGER_TIME, fold_content_length};
 use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue, Method, Response};
 use http_body::Body as _;
@@ -1808,7 +1806,7 @@ write_through!([] Replay, inner);
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing {
-    use candor_contract::{Authority, PathOptions, normalize_path};
+    use candor_contract::{Authority, PathOptions, content_length_digits, normalize_path};
 
     use super::*;
     use crate::config::RouteAuth;

@@ -122,16 +122,35 @@ pub(super) fn read_batches(
 
 /// Parses one line into an exchange, or says what is wrong with it.
 pub fn parse_line(text: &[u8]) -> Result<Exchange, String> {
+    // Tracking the path costs a string per key: only a line that fails is
+    // read again with it, for the message.
     let mut de = serde_json::Deserializer::from_slice(text);
-    let line: Line = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let line = match Line::deserialize(&mut de).and_then(|line| de.end().map(|()| line)) {
+        Ok(line) => line,
+        Err(_) => return Err(line_error(text)),
+    };
+    exchange(line)
+}
+
+/// What is wrong with a line that does not read, naming the key.
+fn line_error(text: &[u8]) -> String {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let result = serde_path_to_error::deserialize::<_, Line>(&mut de).map_err(|e| {
         let inner = e.inner();
         if inner.is_syntax() || inner.is_eof() {
             syntax_message(inner)
         } else {
             super::path_message(e.path(), &super::json_message(inner))
         }
-    })?;
-    de.end().map_err(|e| syntax_message(&e))?;
+    });
+    match result.and_then(|_| de.end().map_err(|e| syntax_message(&e))) {
+        Err(message) => message,
+        // Both reads see the same bytes; this is only a backstop.
+        Ok(()) => "invalid JSON".to_owned(),
+    }
+}
+
+fn exchange(line: Line) -> Result<Exchange, String> {
     Ok(Exchange {
         request: Request {
             method: line.request.method,
@@ -197,10 +216,53 @@ struct Base64(Vec<u8>);
 
 impl<'de> Deserialize<'de> for Base64 {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        super::decode_base64(&text)
+        let text = Text::deserialize(deserializer)?;
+        super::decode_base64(text.as_str())
             .map(Base64)
             .map_err(de::Error::custom)
+    }
+}
+
+/// A string borrowed from the line when it has no escapes.
+enum Text<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl Text<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Text::Borrowed(s) => s,
+            Text::Owned(s) => s,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Text<'de>, E> {
+        Ok(Text::Borrowed(value))
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Text<'de>, E> {
+        Ok(Text::Owned(value.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, value: String) -> Result<Text<'de>, E> {
+        Ok(Text::Owned(value))
     }
 }
 
@@ -225,12 +287,13 @@ impl<'de> Visitor<'de> for HeadersVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Headers, A::Error> {
         let mut headers = HeaderMap::new();
-        while let Some(name) = map.next_key::<String>()? {
+        while let Some(name) = map.next_key::<Text<'de>>()? {
             let values: FieldValues = map.next_value()?;
-            if super::is_pseudo_header(&name) {
+            let name = name.as_str();
+            if super::is_pseudo_header(name) {
                 continue;
             }
-            let name = super::header_name(&name).map_err(de::Error::custom)?;
+            let name = super::header_name(name).map_err(de::Error::custom)?;
             for value in values.0 {
                 headers.append(&name, value);
             }

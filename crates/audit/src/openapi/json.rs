@@ -4,12 +4,9 @@
 //! faster, and JSON that YAML refuses (a surrogate pair escape such as
 //! `\ud83d\ude00`, as Python writes non-ASCII text) still reads.
 
-use std::collections::HashMap;
-
 use serde_json::{Map, Number, Value};
 
-use super::escape_token;
-use super::load::{LoadError, MAX_DEPTH, Parsed, Pos};
+use super::load::{LoadError, MAX_DEPTH, Parsed, Pos, Positions, ROOT};
 
 /// Parses `text` as one JSON value.
 pub(super) fn parse(file: &str, text: &str) -> Result<Parsed, LoadError> {
@@ -20,15 +17,15 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Parsed, LoadError> {
         line_start: 0,
         counted_at: 0,
         counted_column: 1,
-        positions: HashMap::new(),
-        pointer: String::new(),
+        positions: Positions::default(),
     };
     let bom = if text.starts_with('\u{feff}') { 3 } else { 0 };
     reader.at = bom;
     reader.line_start = bom;
     reader.counted_at = bom;
     let result = reader.skip_space().and_then(|()| {
-        let root = reader.value(0)?;
+        reader.positions = Positions::new(reader.pos());
+        let root = reader.value(0, ROOT)?;
         reader.skip_space()?;
         if reader.at < reader.text.len() {
             return Err("more after the JSON value".to_owned());
@@ -62,8 +59,7 @@ struct Reader<'t> {
     /// `counted_at` (on the current line).
     counted_at: usize,
     counted_column: usize,
-    positions: HashMap<String, Pos>,
-    pointer: String,
+    positions: Positions,
 }
 
 type Step<T> = std::result::Result<T, String>;
@@ -104,15 +100,16 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn value(&mut self, depth: usize) -> Step<Value> {
+    /// The value at `self.at`, whose position is node `id`'s.
+    fn value(&mut self, depth: usize, id: u32) -> Step<Value> {
         if depth > MAX_DEPTH {
             return Err(format!("nesting deeper than {MAX_DEPTH} levels"));
         }
         let pos = self.pos();
-        self.positions.insert(self.pointer.clone(), pos);
+        self.positions.set(id, pos);
         match self.text.get(self.at) {
-            Some(b'{') => self.object(depth),
-            Some(b'[') => self.array(depth),
+            Some(b'{') => self.object(depth, id),
+            Some(b'[') => self.array(depth, id, pos),
             Some(b'"') => self.string().map(Value::String),
             Some(b't') => self.word("true", Value::Bool(true)),
             Some(b'f') => self.word("false", Value::Bool(false)),
@@ -123,7 +120,7 @@ impl Reader<'_> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Step<Value> {
+    fn object(&mut self, depth: usize, id: u32) -> Step<Value> {
         self.at += 1;
         let mut map = Map::new();
         self.skip_space()?;
@@ -145,12 +142,9 @@ impl Reader<'_> {
             }
             self.at += 1;
             self.skip_space()?;
-            let len = self.pointer.len();
-            self.pointer.push('/');
-            self.pointer.push_str(&escape_token(&key));
-            let value = self.value(depth + 1)?;
-            self.positions.insert(self.pointer.clone(), key_pos);
-            self.pointer.truncate(len);
+            let child = self.positions.child(id, &key, key_pos);
+            let value = self.value(depth + 1, child)?;
+            self.positions.set(child, key_pos);
             map.insert(key, value);
             self.skip_space()?;
             match self.text.get(self.at) {
@@ -164,7 +158,9 @@ impl Reader<'_> {
         }
     }
 
-    fn array(&mut self, depth: usize) -> Step<Value> {
+    /// An array; `pos` (its own) stands in for each item's until the item
+    /// is read.
+    fn array(&mut self, depth: usize, id: u32, pos: Pos) -> Step<Value> {
         self.at += 1;
         let mut items = Vec::new();
         self.skip_space()?;
@@ -174,11 +170,8 @@ impl Reader<'_> {
         }
         loop {
             self.skip_space()?;
-            let len = self.pointer.len();
-            self.pointer.push('/');
-            self.pointer.push_str(&items.len().to_string());
-            items.push(self.value(depth + 1)?);
-            self.pointer.truncate(len);
+            let child = self.positions.item(id, items.len(), pos);
+            items.push(self.value(depth + 1, child)?);
             self.skip_space()?;
             match self.text.get(self.at) {
                 Some(b',') => self.at += 1,
@@ -317,7 +310,7 @@ mod tests {
             serde_json::json!({"a": [1, -2500.0, true, null], "é": {"b": "x😀é\n"}})
         );
         let at = |p: &str| {
-            let pos = parsed.positions[p];
+            let pos = parsed.positions.get(p).unwrap();
             (pos.line, pos.column)
         };
         assert_eq!(at(""), (1, 1));

@@ -2,11 +2,12 @@
 //! position of every node.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 use serde_json::{Map, Number, Value};
 
-use super::{Document, escape_token};
+use super::Document;
 
 /// Deepest nesting accepted; deeper documents are refused rather than
 /// risking the stack.
@@ -51,7 +52,197 @@ pub struct Pos {
 #[derive(Debug)]
 pub(super) struct Parsed {
     pub root: Value,
-    pub positions: HashMap<String, Pos>,
+    pub positions: Positions,
+}
+
+/// The position of every node of one file, found by JSON pointer.
+///
+/// A node is its parent's id and its key (an array item's key is its
+/// index), kept in one buffer: no string per node, and a lookup walks the
+/// pointer's tokens from the root. Only what a lookup needs is stored.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Positions {
+    nodes: Vec<Node>,
+    /// Every node's key, unescaped, back to back.
+    keys: String,
+    /// The hash of (parent, key) to the first node with that hash; nodes
+    /// with the same hash are chained through [`Node::next`].
+    index: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    parent: u32,
+    key_start: u32,
+    key_len: u32,
+    /// The next node whose (parent, key) has the same hash, or [`NONE`].
+    next: u32,
+    pos: Pos,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// The id of the root node.
+pub(super) const ROOT: u32 = 0;
+
+impl Positions {
+    /// Positions whose root starts at `pos`.
+    pub(super) fn new(pos: Pos) -> Positions {
+        Positions {
+            nodes: vec![Node {
+                parent: NONE,
+                key_start: 0,
+                key_len: 0,
+                next: NONE,
+                pos,
+            }],
+            keys: String::new(),
+            index: HashMap::default(),
+        }
+    }
+
+    /// Sets where node `id` is.
+    pub(super) fn set(&mut self, id: u32, pos: Pos) {
+        self.nodes[id as usize].pos = pos;
+    }
+
+    /// The node under `parent` at `key`, made at `pos` when it is new (a
+    /// key written twice is one node, as in the value).
+    pub(super) fn child(&mut self, parent: u32, key: &str, pos: Pos) -> u32 {
+        let hash = hash(parent, key.as_bytes());
+        let first = self.index.get(&hash).copied().unwrap_or(NONE);
+        if let Some(found) = self.find(first, parent, key) {
+            return found;
+        }
+        let id = u32::try_from(self.nodes.len()).expect("fewer than 2^32 nodes");
+        let key_start = u32::try_from(self.keys.len()).expect("keys under 4 GiB");
+        self.keys.push_str(key);
+        self.nodes.push(Node {
+            parent,
+            key_start,
+            key_len: u32::try_from(key.len()).expect("a key under 4 GiB"),
+            next: first,
+            pos,
+        });
+        self.index.insert(hash, id);
+        id
+    }
+
+    /// As [`Positions::child`], for the `index`-th item of an array.
+    pub(super) fn item(&mut self, parent: u32, index: usize, pos: Pos) -> u32 {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut n = index;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let key = std::str::from_utf8(&digits[at..]).unwrap_or_default();
+        self.child(parent, key, pos)
+    }
+
+    /// The node `parent`/`key` in the chain that starts at `id`.
+    fn find(&self, mut id: u32, parent: u32, key: &str) -> Option<u32> {
+        while id != NONE {
+            let node = &self.nodes[id as usize];
+            let start = node.key_start as usize;
+            if node.parent == parent
+                && self.keys.get(start..start + node.key_len as usize) == Some(key)
+            {
+                return Some(id);
+            }
+            id = node.next;
+        }
+        None
+    }
+
+    /// Where the node at `pointer` starts, or its nearest ancestor that has
+    /// a position; `None` for a pointer that is neither `""` nor starts
+    /// with `/`.
+    pub(crate) fn get(&self, pointer: &str) -> Option<Pos> {
+        let root = self.nodes.first()?;
+        if pointer.is_empty() {
+            return Some(root.pos);
+        }
+        let rest = pointer.strip_prefix('/')?;
+        let mut id = ROOT;
+        let mut key = String::new();
+        for token in rest.split('/') {
+            // A token with an escape that is not `~0` or `~1` names no key.
+            if !unescape(token, &mut key) {
+                break;
+            }
+            let first = self
+                .index
+                .get(&hash(id, key.as_bytes()))
+                .copied()
+                .unwrap_or(NONE);
+            match self.find(first, id, &key) {
+                Some(child) => id = child,
+                None => break,
+            }
+        }
+        Some(self.nodes[id as usize].pos)
+    }
+}
+
+/// `token` (RFC 6901) into `out`, unescaped; false when it holds a `~`
+/// that is not `~0` or `~1`.
+fn unescape(token: &str, out: &mut String) -> bool {
+    out.clear();
+    let mut chars = token.chars();
+    while let Some(c) = chars.next() {
+        if c == '~' {
+            match chars.next() {
+                Some('0') => out.push('~'),
+                Some('1') => out.push('/'),
+                _ => return false,
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    true
+}
+
+/// A hash of a node's parent and key; the map takes it as it is.
+fn hash(parent: u32, key: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = (u64::from(parent) << 32 | key.len() as u64).wrapping_mul(K);
+    for chunk in key.chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        h = (h.rotate_left(23) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+    }
+    // Every bit of the input reaches the bits the table probes with.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    h ^= h >> 33;
+    h
+}
+
+/// A hasher for keys that are hashes already.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// The one-line way forward for a Swagger 2.0 document.
@@ -111,10 +302,8 @@ pub(super) fn parse_value(file: &str, text: &str) -> Result<Parsed, LoadError> {
             ));
         }
     };
-    let mut positions = HashMap::new();
-    let mut pointer = String::new();
-    let root =
-        convert(node, &mut pointer, &mut positions, 0).map_err(|(line, m)| invalid(line, m))?;
+    let mut positions = Positions::new(pos(&node.span.start));
+    let root = convert(node, ROOT, &mut positions, 0).map_err(|(line, m)| invalid(line, m))?;
     Ok(Parsed { root, positions })
 }
 
@@ -204,30 +393,28 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Document, LoadError> {
     Ok(Document::new(file.to_owned(), version, parsed))
 }
 
-/// Converts one node, recording its line under `pointer`.
+/// Converts one node, recording its position as node `id`.
 fn convert(
     node: &MarkedYaml<'_>,
-    pointer: &mut String,
-    lines: &mut HashMap<String, Pos>,
+    id: u32,
+    lines: &mut Positions,
     depth: usize,
 ) -> Result<Value, (usize, String)> {
     let line = node.span.start.line();
     if depth > MAX_DEPTH {
         return Err((line, format!("nesting deeper than {MAX_DEPTH} levels")));
     }
-    lines.insert(pointer.clone(), pos(&node.span.start));
+    let at = pos(&node.span.start);
+    lines.set(id, at);
     Ok(match &node.data {
         YamlData::Value(scalar) => scalar_value(scalar),
         YamlData::Representation(text, _, _) => Value::String(text.to_string()),
-        YamlData::Tagged(_, inner) => convert(inner, pointer, lines, depth + 1)?,
+        YamlData::Tagged(_, inner) => convert(inner, id, lines, depth + 1)?,
         YamlData::Sequence(items) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
-                let len = pointer.len();
-                pointer.push('/');
-                pointer.push_str(&i.to_string());
-                out.push(convert(item, pointer, lines, depth + 1)?);
-                pointer.truncate(len);
+                let child = lines.item(id, i, at);
+                out.push(convert(item, child, lines, depth + 1)?);
             }
             Value::Array(out)
         }
@@ -249,13 +436,10 @@ fn convert(
                         ));
                     }
                 };
-                let len = pointer.len();
-                pointer.push('/');
-                pointer.push_str(&escape_token(&key));
-                let converted = convert(value, pointer, lines, depth + 1)?;
+                let child = lines.child(id, &key, key_pos);
+                let converted = convert(value, child, lines, depth + 1)?;
                 // An entry is reported at its key, where a reader looks.
-                lines.insert(pointer.clone(), key_pos);
-                pointer.truncate(len);
+                lines.set(child, key_pos);
                 out.insert(key, converted);
             }
             Value::Object(out)

@@ -24,11 +24,14 @@ pub mod lint;
 mod load;
 mod model;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
 
+use load::Positions;
 pub use load::{LoadError, Pos};
 pub(crate) use load::{describe_keys, swagger_advice};
 pub use model::{
@@ -81,7 +84,7 @@ pub struct Document {
     pub version: String,
     /// The root file's content.
     pub root: Value,
-    positions: HashMap<String, Pos>,
+    positions: Positions,
     /// The other files, in the order they were first referred to: the
     /// file at address `@N` is `parts[N - 1]`.
     parts: Vec<Part>,
@@ -96,7 +99,7 @@ struct Part {
     /// As reports name it: the path from the root file's folder, joined.
     file: String,
     root: Value,
-    positions: HashMap<String, Pos>,
+    positions: Positions,
 }
 
 impl Document {
@@ -142,7 +145,7 @@ impl Document {
     /// The node at `address` (a pointer in the root file, or `@N/...`).
     pub fn node(&self, address: &str) -> Option<&Value> {
         let (part, pointer) = split(address)?;
-        self.part_root(part)?.pointer(pointer)
+        lookup(self.part_root(part)?, pointer)
     }
 
     /// The file that holds `address`, as reports name it.
@@ -170,20 +173,12 @@ impl Document {
     /// Where the node at `address` starts, or its nearest ancestor that
     /// has a position.
     pub fn position(&self, address: &str) -> Option<Pos> {
-        let (part, mut p) = split(address)?;
+        let (part, p) = split(address)?;
         let positions = match part {
             0 => &self.positions,
             n => &self.parts.get(n - 1)?.positions,
         };
-        loop {
-            if let Some(pos) = positions.get(p) {
-                return Some(*pos);
-            }
-            match p.rfind('/') {
-                Some(i) => p = &p[..i],
-                None => return None,
-            }
-        }
+        positions.get(p)
     }
 
     /// The line of the node at `address`, or of its nearest ancestor that
@@ -279,11 +274,14 @@ impl Document {
                 continue;
             };
             visit_refs(value, &mut prefix.clone(), &mut |address, reference| {
-                refs.push((address.to_owned(), reference.to_owned()));
+                // A reference within the root file needs nothing done.
+                if part > 0 || !reference.starts_with('#') {
+                    refs.push((address.to_owned(), reference.to_owned()));
+                }
             });
             // In document order, so files are numbered as a reader meets
             // them.
-            refs.sort_by_key(|(address, _)| self.order(address));
+            refs.sort_by_cached_key(|(address, _)| self.order(address));
             let folder = disk[part]
                 .parent()
                 .map(Path::to_path_buf)
@@ -461,7 +459,7 @@ fn walk_refs(
                 }
                 let len = path.len();
                 path.push('/');
-                path.push_str(&escape_token(child_key));
+                push_escaped(path, child_key);
                 walk_refs(child, path, child_key, key, depth + 1, each);
                 path.truncate(len);
             }
@@ -469,8 +467,7 @@ fn walk_refs(
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 let len = path.len();
-                path.push('/');
-                path.push_str(&i.to_string());
+                let _ = write!(path, "/{i}");
                 // An array's items take its key: `allOf/0` is a schema
                 // like `allOf`'s members.
                 walk_refs(item, path, "", key, depth + 1, each);
@@ -483,7 +480,51 @@ fn walk_refs(
 
 /// Escapes one JSON pointer token (RFC 6901).
 pub fn escape_token(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
+    let mut out = String::with_capacity(token.len());
+    push_escaped(&mut out, token);
+    out
+}
+
+/// Appends `token` to `out`, escaped as a JSON pointer token.
+fn push_escaped(out: &mut String, token: &str) {
+    if !token.contains(['~', '/']) {
+        out.push_str(token);
+        return;
+    }
+    for c in token.chars() {
+        match c {
+            '~' => out.push_str("~0"),
+            '/' => out.push_str("~1"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// The node at JSON pointer `pointer` under `root`, as
+/// [`Value::pointer`] finds it, without a string per token.
+fn lookup<'v>(root: &'v Value, pointer: &str) -> Option<&'v Value> {
+    if pointer.is_empty() {
+        return Some(root);
+    }
+    let rest = pointer.strip_prefix('/')?;
+    rest.split('/').try_fold(root, |target, token| {
+        let token: Cow<'_, str> = if token.contains('~') {
+            Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
+        } else {
+            Cow::Borrowed(token)
+        };
+        match target {
+            Value::Object(map) => map.get(token.as_ref()),
+            Value::Array(list) => {
+                // As serde_json reads an index: no sign, no leading zero.
+                if token.starts_with('+') || (token.starts_with('0') && token.len() != 1) {
+                    return None;
+                }
+                list.get(token.parse::<usize>().ok()?)
+            }
+            _ => None,
+        }
+    })
 }
 
 /// `%xx` escapes decoded (a `$ref` fragment is a URI, so is an id in a
@@ -531,6 +572,69 @@ mod tests {
         let d = doc.root.pointer("/components/schemas/D").unwrap();
         assert!(doc.resolve(d, "").is_none(), "a cycle ends");
         assert_eq!(doc.minor_version(), Some((3, 1)));
+    }
+
+    /// Every pointer in a document, as the reader used to key positions.
+    fn pointers(node: &Value, path: &mut String, out: &mut Vec<String>) {
+        out.push(path.clone());
+        let len = path.len();
+        match node {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    path.push('/');
+                    path.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                    pointers(child, path, out);
+                    path.truncate(len);
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    path.push_str(&format!("/{i}"));
+                    pointers(child, path, out);
+                    path.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn nodes_and_positions_by_pointer_in_json_and_yaml() {
+        let json = "{\"a/b\": {\"~x\": [1, {\"k\": 2}]},\n \"c\": {\"\": 3, \"0\": [true]},\n \"d\": 1, \"d\": {\"e\": 4}}";
+        let yaml = "a/b:\n  ~x: [1, {k: 2}]\nc:\n  '': 3\n  '0': [true]\n";
+        for (file, text) in [("t.json", json), ("t.yaml", yaml)] {
+            let parsed = load::parse_value(file, text).unwrap();
+            let mut all = Vec::new();
+            pointers(&parsed.root, &mut String::new(), &mut all);
+            let mut seen = std::collections::HashSet::new();
+            for pointer in &all {
+                assert_eq!(
+                    lookup(&parsed.root, pointer),
+                    parsed.root.pointer(pointer),
+                    "{file} {pointer}"
+                );
+                let pos = parsed.positions.get(pointer).unwrap();
+                // (A YAML mapping starts where its first key does.)
+                assert!(
+                    pointer.is_empty() || seen.insert(pos.index),
+                    "{file} {pointer}: one place per node"
+                );
+            }
+            // A missing node is placed at its nearest ancestor.
+            for (missing, at) in [("/a~1b/~0x/9", "/a~1b/~0x"), ("/c/~2", "/c"), ("/zz", "")] {
+                assert_eq!(parsed.positions.get(missing), parsed.positions.get(at));
+                assert_eq!(lookup(&parsed.root, missing), parsed.root.pointer(missing));
+            }
+            assert_eq!(parsed.positions.get("c"), None);
+            for odd in ["/a~1b/~0x/01", "/a~1b/~0x/+1", "/c/0/0", "/c/", "x"] {
+                assert_eq!(lookup(&parsed.root, odd), parsed.root.pointer(odd), "{odd}");
+            }
+        }
+        // A key written twice: the last value, placed at the last key.
+        let parsed = load::parse_value("t.json", json).unwrap();
+        assert_eq!(parsed.root["d"]["e"], 4);
+        assert_eq!(parsed.positions.get("/d").unwrap().line, 3);
+        assert_eq!(parsed.positions.get("/d").unwrap().column, 10);
     }
 
     #[test]
