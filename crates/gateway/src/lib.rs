@@ -61,6 +61,7 @@ mod drain;
 mod error;
 mod metrics;
 mod monitor;
+mod pipeline;
 mod proxy;
 mod ratelimit;
 mod routing;

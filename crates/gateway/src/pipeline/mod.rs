@@ -1,0 +1,4 @@
+//! The gateway's decisions, each made once, over views both codecs give:
+//! proxy.rs (hyper) and direct.rs (bytes) apply what they decide.
+
+pub(crate) mod response;
