@@ -12,12 +12,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use std::borrow::Cow;
 
-use candor_contract::{
-    Exchange, content_length_value, forwarded_quotes_closed,
-};
+use candor_contract::{Exchange, content_length_value, forwarded_quotes_closed};
 use http::header::{
-    ACCEPT, CONNECTION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue,
-    TRANSFER_ENCODING,
+    ACCEPT, CONNECTION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue, TRANSFER_ENCODING,
 };
 use http::{Method, Request, Response, Version};
 use http_body::Body as _;
@@ -30,12 +27,9 @@ use crate::auth::{self, AuthError, Identity, Scheme};
 use crate::body::{LimitedIncoming, UpstreamBody};
 use crate::config::OnStoreError;
 use crate::deadline::{Phase, Progress};
-use crate::error::{
-    ErrorContext, GatewayError, X_REQUEST_ID, accepts_json, rescue,
-};
+use crate::error::{ErrorContext, GatewayError, X_REQUEST_ID, accepts_json, rescue};
 use crate::metrics::{
-    LimitLabels, RequestKey, RuleLabels, Tally, UpstreamFailureLabels, UpstreamLabels,
-    method_label,
+    LimitLabels, RequestKey, RuleLabels, Tally, UpstreamFailureLabels, UpstreamLabels, method_label,
 };
 use crate::monitor::Observation;
 use crate::pipeline::response::{self, HOP_BY_HOP, Repairer, Respond, Value};

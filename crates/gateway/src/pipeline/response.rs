@@ -10,28 +10,44 @@ use std::sync::Arc;
 
 use candor_contract::fields::{X_REQUEST_ID, X_UPSTREAM_SERVICE};
 use candor_contract::{Challenge, RESPONSE_FIELDS, RetryAfter, fold_content_length, rules};
-use http::header::{
-    CONNECTION, HeaderName, HeaderValue, RETRY_AFTER, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
-    WWW_AUTHENTICATE,
-};
+use http::header::{HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 
 use crate::config::Repair;
 use crate::metrics::{Metrics, UpstreamRuleLabels};
 use crate::state::Shared;
 use crate::upstream::{Pool, UpstreamFailure};
 
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+/// The fields RFC 9110 section 7.6.1 lists, and the old ones proxies
+/// drop, as names: compared as text (no lookup of a standard name's text).
+const HOP_BY_HOP_NAMES: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
 
-/// The fields RFC 9110 section 7.6.1 lists, and the old ones proxies drop.
+static HOP_BY_HOP_FIELDS: [HeaderName; 7] = [
+    HeaderName::from_static(HOP_BY_HOP_NAMES[0]),
+    HeaderName::from_static(HOP_BY_HOP_NAMES[1]),
+    HeaderName::from_static(HOP_BY_HOP_NAMES[2]),
+    HeaderName::from_static(HOP_BY_HOP_NAMES[3]),
+    HeaderName::from_static(HOP_BY_HOP_NAMES[4]),
+    HeaderName::from_static(HOP_BY_HOP_NAMES[5]),
+    HeaderName::from_static(HOP_BY_HOP_NAMES[6]),
+];
+
+/// The same fields as header names.
 pub(crate) static HOP_BY_HOP: [&HeaderName; 7] = [
-    &CONNECTION,
-    &KEEP_ALIVE,
-    &PROXY_CONNECTION,
-    &TE,
-    &TRAILER,
-    &TRANSFER_ENCODING,
-    &UPGRADE,
+    &HOP_BY_HOP_FIELDS[0],
+    &HOP_BY_HOP_FIELDS[1],
+    &HOP_BY_HOP_FIELDS[2],
+    &HOP_BY_HOP_FIELDS[3],
+    &HOP_BY_HOP_FIELDS[4],
+    &HOP_BY_HOP_FIELDS[5],
+    &HOP_BY_HOP_FIELDS[6],
 ];
 
 /// The most fields a response's `Connection` may name; more is refused
@@ -224,9 +240,10 @@ impl<'x> Plan<'_, 'x> {
     /// hop-by-hop field (RFC 9110 section 7.6.1) or one `Connection`
     /// names, not a length that is not the framing, not one the gateway
     /// sets itself. Called once per field line, in order.
+    #[inline]
     pub(crate) fn keep(&mut self, name: &str) -> bool {
         let is = |known: &str| name.eq_ignore_ascii_case(known);
-        let dropped = HOP_BY_HOP.iter().any(|n| is(n.as_str()))
+        let dropped = HOP_BY_HOP_NAMES.iter().any(|n| is(n))
             || self.named[..self.named_len]
                 .iter()
                 .any(|n| n.eq_ignore_ascii_case(name.as_bytes()))
@@ -249,7 +266,10 @@ impl<'x> Plan<'_, 'x> {
 
     /// Whether the monitor reads a kept field (it gets a copy).
     pub(crate) fn watched(&self, name: &str) -> bool {
-        self.respond.monitor && RESPONSE_FIELDS.iter().any(|n| name.eq_ignore_ascii_case(n.as_str()))
+        self.respond.monitor
+            && RESPONSE_FIELDS
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n.as_str()))
     }
 
     /// No `Date` among the kept fields: the codec adds the current one
@@ -263,10 +283,15 @@ impl<'x> Plan<'_, 'x> {
     /// so call it once), the request id, the upstream's name on a 5xx
     /// with debug headers, the route's deprecation and rate-limit fields.
     pub(crate) fn added(&self) -> Added<'x> {
-        let repairs = match &self.respond.repair {
-            Some(r) => repairs(r, self.status, self.seen),
-            None => [None, None],
-        };
+        // Boxed, and only when a field was added: nearly no response
+        // needs one, and an empty pair would still be moved and dropped.
+        let repairs = self
+            .respond
+            .repair
+            .as_ref()
+            .map(|r| repairs(r, self.status, self.seen))
+            .filter(|added| added.iter().any(Option::is_some))
+            .map(Box::new);
         Added {
             repairs,
             respond: self.respond,
@@ -277,7 +302,7 @@ impl<'x> Plan<'_, 'x> {
 
 /// A repair's field: a challenge on a 401 without one, `Retry-After: 1`
 /// on a 429 or 503 without one, each counted by the rule it mends.
-fn repairs(r: &Repairer<'_>, status: u16, seen: u8) -> [Option<(HeaderName, HeaderValue)>; 2] {
+fn repairs(r: &Repairer<'_>, status: u16, seen: u8) -> Repairs {
     let count = |rule: &'static str| {
         r.metrics
             .repairs
@@ -310,9 +335,12 @@ fn repairs(r: &Repairer<'_>, status: u16, seen: u8) -> [Option<(HeaderName, Head
     added
 }
 
+/// The fields repairs add: a challenge, a `Retry-After`.
+type Repairs = [Option<(HeaderName, HeaderValue)>; 2];
+
 /// The fields a [`Plan`] adds, in the order they go.
 pub(crate) struct Added<'x> {
-    repairs: [Option<(HeaderName, HeaderValue)>; 2],
+    repairs: Option<Box<Repairs>>,
     respond: &'x Respond<'x>,
     debug: bool,
 }
@@ -335,7 +363,7 @@ impl Value<'_> {
 
 impl Added<'_> {
     pub(crate) fn each(&self, mut f: impl FnMut(&HeaderName, Value<'_>)) {
-        for (name, value) in self.repairs.iter().flatten() {
+        for (name, value) in self.repairs.iter().flat_map(|r| r.iter().flatten()) {
             f(name, Value::Field(value));
         }
         f(&X_REQUEST_ID, Value::Field(self.respond.request_id));
@@ -445,8 +473,18 @@ mod tests {
             ),
             invalid
         );
-        let many = (0..=MAX_NAMED).map(|i| format!("x-{i}")).collect::<Vec<_>>();
+        let many = (0..=MAX_NAMED)
+            .map(|i| format!("x-{i}"))
+            .collect::<Vec<_>>();
         assert_eq!(framing(&[("connection", &many.join(","))], true), invalid);
+    }
+
+    #[test]
+    fn the_hop_by_hop_names_are_the_standard_ones() {
+        use http::header::{CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+        for standard in [&CONNECTION, &TE, &TRAILER, &TRANSFER_ENCODING, &UPGRADE] {
+            assert!(HOP_BY_HOP.contains(&standard), "{standard}");
+        }
     }
 
     #[test]
@@ -500,24 +538,22 @@ mod tests {
     ];
 
     fn field() -> impl Strategy<Value = (String, String)> {
-        (0..FIELDS.len(), any::<prop::sample::Index>(), any::<u8>()).prop_map(
-            |(i, value, case)| {
-                let (name, values) = FIELDS[i];
-                // Names come in any case; hyper's map lowers them.
-                let name: String = name
-                    .chars()
-                    .enumerate()
-                    .map(|(j, c)| {
-                        if case >> (j % 8) & 1 == 1 {
-                            c.to_ascii_uppercase()
-                        } else {
-                            c
-                        }
-                    })
-                    .collect();
-                (name, value.get(values).to_string())
-            },
-        )
+        (0..FIELDS.len(), any::<prop::sample::Index>(), any::<u8>()).prop_map(|(i, value, case)| {
+            let (name, values) = FIELDS[i];
+            // Names come in any case; hyper's map lowers them.
+            let name: String = name
+                .chars()
+                .enumerate()
+                .map(|(j, c)| {
+                    if case >> (j % 8) & 1 == 1 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            (name, value.get(values).to_string())
+        })
     }
 
     /// A head as raw bytes (the direct path's input).
