@@ -45,8 +45,8 @@ use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use bytes::{Buf, Bytes, BytesMut};
-use candor_contract::fields::{X_REQUEST_ID, X_UPSTREAM_SERVICE};
-use candor_contract::{Exchange, LINGER_BYTES, LINGER_TIME, fold_content_length};
+use candor_contract::fields::X_REQUEST_ID;
+use candor_contract::{Exchange, LINGER_BYTES, LINGER_TIME};
 use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue, Method, Response};
 use http_body::Body as _;
@@ -58,7 +58,6 @@ use tokio::time::Instant;
 use crate::admission::{Admitted, Head, HostField, admit, forward_target};
 use crate::body::ClientBodyError;
 use crate::clients::{Builder, Timeouts};
-use crate::config::Repair;
 use crate::deadline::Progress;
 use crate::error::GatewayError;
 use crate::metrics::{RequestKey, UpstreamLabels};
@@ -66,7 +65,8 @@ use crate::monitor::Observation;
 use crate::pipeline::request::{
     AddedField, ConnInfo, FieldValue, Forwarding, IdentityFields, RequestFields,
 };
-use crate::proxy::{self, Answered, Attempt, HOP_BY_HOP};
+use crate::pipeline::response::{self, Framing, Repairer, Respond};
+use crate::proxy::{self, Answered, Attempt};
 use crate::routing::RouteState;
 use crate::state::{Runtime, Shared};
 use crate::upstream::{Discard, Pool, SendError, Target, UpstreamFailure};
@@ -341,18 +341,12 @@ async fn exchange(
     let debug_headers = route.config.debug_headers.unwrap_or(gw.debug_headers);
     let respond = Respond {
         request_id: &request_id,
-        debug_headers,
-        upstream: &pool.name,
-        route,
-        no_body: head.method == Method::HEAD,
-        close: head.fields.close,
+        debug_upstream: debug_headers.then_some(&*pool.name),
+        deprecation: &route.deprecation_headers,
         extra: &rate_fields,
+        head_request: head.method == Method::HEAD,
         monitor: monitored.is_some(),
-        repair: (pool.config.repair != Repair::default()).then_some(Repairer {
-            shared,
-            pool,
-            realm: &gw.realm,
-        }),
+        repair: Repairer::of(shared, pool, &gw.realm),
     };
     // The body goes with the head: what the client sent with it now, the
     // rest as it comes.
@@ -393,6 +387,7 @@ async fn exchange(
                 response: &mut io.upstream,
                 reply: &mut io.reply,
                 respond: &respond,
+                close,
             };
             let may_retry = resendable && pool.config.targets.len() > 1;
             let progress = Progress::new();
@@ -772,32 +767,6 @@ fn field_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// What the client's response head needs besides the upstream's.
-struct Respond<'x> {
-    request_id: &'x HeaderValue,
-    debug_headers: bool,
-    upstream: &'x str,
-    route: &'x RouteState,
-    /// A HEAD request: the response has no body, whatever it declares.
-    no_body: bool,
-    /// The client asked to close after this response.
-    close: bool,
-    /// Fields the gateway sets on every response of the route (its rate
-    /// limit's), in place of the upstream's.
-    extra: &'x [(HeaderName, HeaderValue)],
-    /// Keep a snapshot of the response fields the monitor reads.
-    monitor: bool,
-    /// The upstream's `repair`, when it has one.
-    repair: Option<Repairer<'x>>,
-}
-
-/// What `proxy::repairs` needs.
-struct Repairer<'x> {
-    shared: &'x Shared,
-    pool: &'x Pool,
-    realm: &'x str,
-}
-
 /// The direct path's [`Attempt`]: the request head written on a pooled
 /// plain connection (sent again on a fresh one if the pooled one turns out
 /// closed) or a new one, and the response head read and rewritten for the
@@ -815,16 +784,8 @@ struct DirectAttempt<'x, 'b> {
     response: &'x mut BytesMut,
     reply: &'x mut Vec<u8>,
     respond: &'x Respond<'x>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
-    /// No body (HEAD, 1xx, 204, 304).
-    Empty,
-    Length(u64),
-    Chunked,
-    /// Delimited by the upstream closing the connection.
-    UntilClose,
+    /// The client asked to close after this response.
+    close: bool,
 }
 
 impl Attempt for DirectAttempt<'_, '_> {
@@ -883,13 +844,13 @@ impl Sent {
 
 /// What the response head said, once rewritten into the reply.
 #[derive(Debug)]
-struct ResponseHead {
-    status: u16,
-    len: usize,
-    framing: Framing,
-    keep_alive: bool,
+pub(crate) struct ResponseHead {
+    pub(crate) status: u16,
+    pub(crate) len: usize,
+    pub(crate) framing: Framing,
+    pub(crate) keep_alive: bool,
     /// The fields the monitor reads, when it watches the upstream.
-    snapshot: Option<Box<HeaderMap>>,
+    pub(crate) snapshot: Option<Box<HeaderMap>>,
 }
 
 impl DirectAttempt<'_, '_> {
@@ -918,7 +879,7 @@ impl DirectAttempt<'_, '_> {
         let invalid = SendError::Failure(UpstreamFailure::InvalidResponse);
         loop {
             if has_blank_line(self.response) {
-                match rewrite_response(self.response, self.respond, self.reply)
+                match rewrite_response(self.response, self.respond, self.close, self.reply)
                     .map_err(SendError::Failure)?
                 {
                     Parsed::Final(mut head) => {
@@ -1090,19 +1051,21 @@ fn invalid_so_far(buf: &[u8]) -> bool {
     httparse::Response::new(&mut fields).parse(buf).is_err()
 }
 
-enum Parsed {
+pub(crate) enum Parsed {
     Final(ResponseHead),
     /// A 1xx response head of this length, to skip.
     Informational(usize),
 }
 
 /// Parses the response head in `buf` and writes the client's head into
-/// `reply`: the status line, the upstream's fields minus the hop-by-hop
-/// ones (and those `Connection` names) and the ones the gateway sets, then
-/// the gateway's.
-fn rewrite_response(
+/// `reply` as the pipeline's [`Plan`](response::Plan) says: the status
+/// line, the upstream's fields it keeps, the framing and `Date` this codec
+/// owes the client, the fields it adds, and `Connection: close` when the
+/// client asked for it (`close`) or the gateway drains.
+pub(crate) fn rewrite_response(
     buf: &[u8],
     respond: &Respond<'_>,
+    close: bool,
     reply: &mut Vec<u8>,
 ) -> Result<Parsed, UpstreamFailure> {
     let invalid = UpstreamFailure::InvalidResponse;
@@ -1117,25 +1080,15 @@ fn rewrite_response(
         .and_then(|c| http::StatusCode::from_u16(c).ok())
         .ok_or(invalid)?;
     let status = code.as_u16();
-    if status < 200 {
-        // 101 would switch protocols the gateway never asked for.
-        return if status == 101 {
-            Err(invalid)
-        } else {
-            Ok(Parsed::Informational(len))
-        };
+    if response::informational(status)? {
+        return Ok(Parsed::Informational(len));
     }
-    let framing = ResponseFraming::read(res.headers, res.version == Some(1))?;
-    let body = if respond.no_body || status == 204 || status == 304 {
-        Framing::Empty
-    } else if framing.faulty {
-        // As hyper's client: only a body read by that framing is refused.
-        return Err(invalid);
-    } else {
-        framing.framing
-    };
-    let server_error = status >= 500;
-    let debug = server_error && respond.debug_headers;
+    let mut plan = response::plan(
+        status,
+        res.version == Some(1),
+        res.headers.iter().map(|f| (f.name, f.value)),
+        respond,
+    )?;
 
     reply.clear();
     reply.extend_from_slice(b"HTTP/1.1 ");
@@ -1143,30 +1096,14 @@ fn rewrite_response(
     reply.push(b' ');
     reply.extend_from_slice(res.reason.unwrap_or("").as_bytes());
     reply.extend_from_slice(b"\r\n");
-    let mut has_date = false;
-    // WWW-Authenticate and Retry-After, for repairs.
-    let mut has = [false; 2];
     let mut snapshot = respond.monitor.then(Box::<HeaderMap>::default);
     for field in res.headers.iter() {
         let (name, value) = (field.name, field.value);
-        let is = |known: &str| name.eq_ignore_ascii_case(known);
-        let dropped = HOP_BY_HOP.iter().any(|n| is(n.as_str()))
-            || framing.named(name)
-            || is(X_REQUEST_ID.as_str())
-            || (debug && is(X_UPSTREAM_SERVICE.as_str()))
-            || respond.extra.iter().any(|(n, _)| is(n.as_str()))
-            // A length that is not the framing (chunked wins) is dropped.
-            || (!matches!(framing.framing, Framing::Length(_)) && is("content-length"));
-        if dropped {
+        if !plan.keep(name) {
             continue;
         }
-        has_date |= is("date");
-        has[0] |= is("www-authenticate");
-        has[1] |= is("retry-after");
         if let Some(snapshot) = &mut snapshot
-            && candor_contract::RESPONSE_FIELDS
-                .iter()
-                .any(|n| is(n.as_str()))
+            && plan.watched(name)
             && let (Ok(n), Ok(v)) = (
                 HeaderName::from_bytes(name.as_bytes()),
                 HeaderValue::from_bytes(value),
@@ -1176,128 +1113,28 @@ fn rewrite_response(
         }
         field_line(reply, name.as_bytes(), value);
     }
-    if let Some(r) = &respond.repair {
-        for (name, value) in proxy::repairs(r.shared, r.pool, r.realm, status, has)
-            .into_iter()
-            .flatten()
-        {
-            field_line(reply, name.as_str().as_bytes(), value.as_bytes());
-        }
-    }
-    if matches!(body, Framing::Chunked | Framing::UntilClose) {
+    let framing = plan.framing();
+    if matches!(framing, Framing::Chunked | Framing::UntilClose) {
         reply.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
-    if !has_date {
+    if plan.needs_date() {
         reply.extend_from_slice(b"date: ");
         http_date(reply);
         reply.extend_from_slice(b"\r\n");
     }
-    field_line(
-        reply,
-        X_REQUEST_ID.as_str().as_bytes(),
-        respond.request_id.as_bytes(),
-    );
-    if debug {
-        field_line(
-            reply,
-            X_UPSTREAM_SERVICE.as_str().as_bytes(),
-            respond.upstream.as_bytes(),
-        );
-    }
-    for (name, value) in respond
-        .route
-        .deprecation_headers
-        .iter()
-        .chain(respond.extra)
-    {
-        field_line(reply, name.as_str().as_bytes(), value.as_bytes());
-    }
-    if respond.close || crate::drain::draining() {
+    plan.added()
+        .each(|name, value| field_line(reply, name.as_str().as_bytes(), value.as_bytes()));
+    if close || crate::drain::draining() {
         reply.extend_from_slice(b"connection: close\r\n");
     }
     reply.extend_from_slice(b"\r\n");
     Ok(Parsed::Final(ResponseHead {
         status,
         len,
-        framing: body,
-        // Not after a HEAD: see `proxy::upstream_response`.
-        keep_alive: framing.keep_alive && body != Framing::UntilClose && !respond.no_body,
+        framing,
+        keep_alive: plan.reusable(),
         snapshot,
     }))
-}
-
-/// How a response's body is framed (RFC 9112 section 6.3), from its
-/// fields, and what its `Connection` field says.
-struct ResponseFraming<'b> {
-    framing: Framing,
-    keep_alive: bool,
-    /// Framed in a way that cannot be trusted: refused where a body is
-    /// read by it.
-    faulty: bool,
-    /// The fields `Connection` names, to drop (up to 16; more is refused).
-    named: [&'b [u8]; 16],
-    named_len: usize,
-}
-
-impl<'b> ResponseFraming<'b> {
-    fn read(fields: &[httparse::Header<'b>], http11: bool) -> Result<Self, UpstreamFailure> {
-        let invalid = UpstreamFailure::InvalidResponse;
-        let mut out = ResponseFraming {
-            framing: Framing::UntilClose,
-            keep_alive: http11,
-            faulty: false,
-            named: [b""; 16],
-            named_len: 0,
-        };
-        let mut length: Option<u64> = None;
-        let mut coded: Option<bool> = None;
-        // HTTP/1.0 closes unless it says keep-alive (`close` wins).
-        let (mut keep_alive, mut close) = (false, false);
-        for field in fields {
-            let (name, value) = (field.name, field.value);
-            if name.eq_ignore_ascii_case("content-length") {
-                // "5" or a list of one repeated length ("5, 5"), as
-                // hyper's client takes them.
-                length = Some(fold_content_length(length, value).ok_or(invalid)?);
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                // Chunked when it is the last coding applied.
-                let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
-                coded = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-            } else if name.eq_ignore_ascii_case("connection") {
-                for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
-                    if token.eq_ignore_ascii_case(b"close") {
-                        close = true;
-                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                        keep_alive = true;
-                    } else if token.is_empty() {
-                    } else if out.named_len < out.named.len() {
-                        out.named[out.named_len] = token;
-                        out.named_len += 1;
-                    } else {
-                        return Err(invalid);
-                    }
-                }
-            }
-        }
-        // HTTP/1.0 has no transfer codings: a message that names one has
-        // faulty framing, and its connection closes after it (RFC 9112
-        // section 6.1).
-        out.faulty = !http11 && coded.is_some();
-        out.keep_alive = !close && (http11 || keep_alive) && !out.faulty;
-        out.framing = match (coded, length) {
-            // Transfer-Encoding overrides Content-Length (section 6.3).
-            (Some(true), _) => Framing::Chunked,
-            (Some(false), _) | (None, None) => Framing::UntilClose,
-            (None, Some(n)) => Framing::Length(n),
-        };
-        Ok(out)
-    }
-
-    fn named(&self, name: &str) -> bool {
-        self.named[..self.named_len]
-            .iter()
-            .any(|n| n.eq_ignore_ascii_case(name.as_bytes()))
-    }
 }
 
 /// Appends the current time as an HTTP-date, formatted once a second per
@@ -1814,6 +1651,7 @@ pub mod fuzzing {
 
     use super::*;
     use crate::config::RouteAuth;
+    use crate::pipeline::response::HOP_BY_HOP;
 
     /// A request head: when the direct path takes it, every piece of it is
     /// one hyper's own types take (so hyper would not have refused it), and
@@ -1973,16 +1811,14 @@ pub mod fuzzing {
         let id = HeaderValue::from_static("rid");
         let respond = Respond {
             request_id: &id,
-            debug_headers: true,
-            upstream: "svc",
-            route: &route,
-            no_body: head_request,
-            close: false,
+            debug_upstream: Some("svc"),
+            deprecation: &route.deprecation_headers,
             extra: &[],
+            head_request,
             monitor: true,
             repair: None,
         };
-        rewrite_response(response, &respond, reply)
+        rewrite_response(response, &respond, false, reply)
     }
 }
 
@@ -2127,87 +1963,6 @@ mod tests {
         ] {
             assert_eq!(scan(broken), Err(()), "{}", String::from_utf8_lossy(broken));
         }
-    }
-
-    fn framing(fields: &[(&str, &str)], http11: bool) -> Result<(Framing, bool), UpstreamFailure> {
-        let headers: Vec<httparse::Header<'_>> = fields
-            .iter()
-            .map(|(name, value)| httparse::Header {
-                name,
-                value: value.as_bytes(),
-            })
-            .collect();
-        ResponseFraming::read(&headers, http11)
-            .and_then(|f| {
-                if f.faulty {
-                    Err(UpstreamFailure::InvalidResponse)
-                } else {
-                    Ok(f)
-                }
-            })
-            .map(|f| (f.framing, f.keep_alive))
-    }
-
-    #[test]
-    fn response_framing_follows_rfc_9112_section_6_3() {
-        let invalid = Err(UpstreamFailure::InvalidResponse);
-        assert_eq!(
-            framing(&[("content-length", "5")], true),
-            Ok((Framing::Length(5), true))
-        );
-        assert_eq!(
-            framing(&[("Content-Length", "5, 5")], true),
-            Ok((Framing::Length(5), true))
-        );
-        assert_eq!(
-            framing(&[("content-length", "5"), ("content-length", "6")], true),
-            invalid
-        );
-        assert_eq!(framing(&[("content-length", "+5")], true), invalid);
-        assert_eq!(
-            framing(
-                &[("content-length", "5"), ("transfer-encoding", "chunked")],
-                true
-            ),
-            Ok((Framing::Chunked, true))
-        );
-        assert_eq!(
-            framing(&[("transfer-encoding", "gzip, Chunked")], true),
-            Ok((Framing::Chunked, true))
-        );
-        assert_eq!(
-            framing(&[("transfer-encoding", "chunked, gzip")], true),
-            Ok((Framing::UntilClose, true))
-        );
-        assert_eq!(framing(&[], true), Ok((Framing::UntilClose, true)));
-        assert_eq!(
-            framing(&[("content-length", "2"), ("connection", "close")], true),
-            Ok((Framing::Length(2), false))
-        );
-        assert_eq!(
-            framing(&[("content-length", "2")], false),
-            Ok((Framing::Length(2), false))
-        );
-        // HTTP/1.0: kept alive only when it says so; no transfer coding.
-        assert_eq!(
-            framing(
-                &[("connection", "keep-alive"), ("content-length", "2")],
-                false
-            ),
-            Ok((Framing::Length(2), true))
-        );
-        assert_eq!(
-            framing(&[("connection", "keep-alive, close")], false),
-            Ok((Framing::UntilClose, false))
-        );
-        assert_eq!(framing(&[("transfer-encoding", "chunked")], false), invalid);
-        assert_eq!(
-            framing(
-                &[("transfer-encoding", "gzip"), ("content-length", "2")],
-                false
-            ),
-            invalid
-        );
     }
 
     fn reply_for(

@@ -11,11 +11,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use std::borrow::Cow;
 
-use candor_contract::{Challenge, Exchange, RetryAfter, fold_content_length, rules};
-use http::header::{
-    CONNECTION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, TE, TRAILER,
-    TRANSFER_ENCODING, UPGRADE, WWW_AUTHENTICATE,
-};
+use candor_contract::Exchange;
+use http::header::{CONNECTION, HOST, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, Version};
 use http_body::Body as _;
 use http_body_util::{Either, Full};
@@ -26,18 +23,17 @@ use crate::admission::{Admitted, Head, HostField, admit, forward_target};
 use crate::body::LimitedIncoming;
 use crate::config::OnStoreError;
 use crate::deadline::{Phase, Progress};
-use crate::error::{ErrorContext, GatewayError, X_REQUEST_ID, X_UPSTREAM_SERVICE, rescue};
+use crate::error::{ErrorContext, GatewayError, X_REQUEST_ID, rescue};
 use crate::field_value::shared_value;
 use crate::metrics::{
-    LimitLabels, RequestKey, RuleLabels, Tally, UpstreamFailureLabels, UpstreamLabels,
-    UpstreamRuleLabels, method_label,
+    LimitLabels, RequestKey, RuleLabels, Tally, UpstreamFailureLabels, UpstreamLabels, method_label,
 };
 use crate::monitor::Observation;
 use crate::pipeline::request::{
     ConnInfo, FieldValue, Forwarding, IdentityFields, Known, RequestCx, RequestFields, list_items,
 };
+use crate::pipeline::response::{self, Repairer, Respond, Value};
 use crate::ratelimit::Decision;
-use crate::routing::RouteState;
 use crate::state::{Runtime, Shared};
 use crate::upstream::{Lease, Pick, Pool, SendError, Target, UpstreamBody, UpstreamFailure};
 
@@ -104,21 +100,23 @@ pub async fn handle(
     {
         tokio::spawn(candor_contract::axum::read_away(body));
     }
+    // An upstream's response has the request id and the rate-limit
+    // fields from its plan (`pipeline::response`); the gateway's own
+    // answers get them here.
     let (mut response, rule) = match result {
         Ok(response) => (response, None),
         Err(error) => {
-            let (response, rule) =
+            let (mut response, rule) =
                 answer_error(&shared, &error, &request_id, trace.debug_headers, json);
+            let headers = response.headers_mut();
+            headers.insert(&X_REQUEST_ID, request_id.clone());
+            // Every response of a limited route says where the client stands.
+            for (name, value) in trace.rate_fields.drain(..) {
+                headers.insert(name, value);
+            }
             (response.map(Either::Left), Some(rule))
         }
     };
-    response
-        .headers_mut()
-        .insert(&X_REQUEST_ID, request_id.clone());
-    // Every response of a limited route says where the client stands.
-    for (name, value) in trace.rate_fields.drain(..) {
-        response.headers_mut().insert(name, value);
-    }
     let answered = Answered {
         started,
         route: trace.route.as_ref(),
@@ -282,17 +280,17 @@ async fn route_request(
     };
     let outbound = outbound(cx, admitted.pool, parts, body, body_empty, &admitted)?;
     let pool = admitted.pool;
-    let (response, lease, sent) = exchange(shared, pool, outbound).await?;
-    Ok(upstream_response(
-        shared,
-        runtime,
-        route,
-        pool,
-        response,
-        lease,
-        sent,
-        trace.debug_headers,
-    ))
+    let respond = Respond {
+        request_id: cx.request_id,
+        debug_upstream: trace.debug_headers.then_some(&*pool.name),
+        deprecation: &route.deprecation_headers,
+        extra: &trace.rate_fields,
+        head_request: outbound.method == Method::HEAD,
+        monitor: outbound.monitor.is_some(),
+        repair: Repairer::of(shared, pool, &gw.realm),
+    };
+    let (edited, sent) = exchange(shared, pool, outbound, &respond).await?;
+    Ok(upstream_response(shared, pool, edited, sent))
 }
 
 /// Counts a request against `limiter` under `key`: the fields for the
@@ -494,7 +492,8 @@ async fn exchange(
     shared: &Shared,
     pool: &Arc<Pool>,
     out: Outbound,
-) -> Result<(Response<Incoming>, Lease, Sent), GatewayError> {
+    respond: &Respond<'_>,
+) -> Result<(Edited, Sent), GatewayError> {
     let Outbound {
         method,
         path_and_query,
@@ -524,6 +523,7 @@ async fn exchange(
         body: Some(body),
         resendable,
         keep_copy: may_retry,
+        respond,
     };
     let here;
     let progress = match &upload {
@@ -533,8 +533,8 @@ async fn exchange(
             &here
         }
     };
-    let (response, lease) = attempts(shared, pool, may_retry, &mut attempt, progress).await?;
-    Ok((response, lease, Sent { method, monitor }))
+    let edited = attempts(shared, pool, may_retry, &mut attempt, progress).await?;
+    Ok((edited, Sent { method, monitor }))
 }
 
 /// One way of sending a request to a chosen target (hyper's client, or
@@ -566,6 +566,7 @@ struct HyperAttempt<'x> {
     resendable: bool,
     /// A second target may be tried: the first attempt sends a copy.
     keep_copy: bool,
+    respond: &'x Respond<'x>,
 }
 
 fn upstream_request(
@@ -583,7 +584,7 @@ fn upstream_request(
 }
 
 impl Attempt for HyperAttempt<'_> {
-    type Sent = (Response<Incoming>, Lease);
+    type Sent = Edited;
 
     fn send<'a>(
         &'a mut self,
@@ -609,33 +610,90 @@ impl Attempt for HyperAttempt<'_> {
         let request = upstream_request(method, path, body, first);
         let again = again.map(|h| move || upstream_request(method, path, empty(), h));
         let sending = self.pool.send(target, request, again, resent, progress);
+        let respond = self.respond;
         async move {
             let (response, lease) = sending.await?;
-            if !well_framed(&response) {
-                return Err(SendError::Failure(UpstreamFailure::InvalidResponse));
-            }
-            Ok((response, lease))
+            edit(response, lease, respond).map_err(SendError::Failure)
         }
     }
 }
 
-/// What hyper's client lets through that is not a valid response to a
-/// proxied request: a 101 (the gateway never forwards `Upgrade`, so it
-/// never asked to switch protocols), or `Content-Length` values that are
-/// not one decimal length (hyper checks them only where they frame the
-/// body, not on a response to HEAD).
-fn well_framed(response: &Response<Incoming>) -> bool {
-    if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
-        return false;
+/// An upstream's response with its head edited for the client.
+pub(crate) struct Edited {
+    response: Response<Incoming>,
+    /// Its connection, unless the plan says it is not to be reused.
+    lease: Option<Lease>,
+    /// The fields the monitor reads, when it watches.
+    snapshot: Option<HeaderMap>,
+}
+
+/// Applies the pipeline's plan (`response::plan`: the verdict on what
+/// hyper's client let through, and the edits) to hyper's head: the
+/// fields it drops removed, the ones it adds appended. The gateway
+/// answers in its own version (RFC 9110 section 6.2): an HTTP/1.0
+/// upstream's body of unknown length is chunked for an HTTP/1.1 client,
+/// as on the direct path; hyper's server frames the body and adds `Date`.
+fn edit(
+    response: Response<Incoming>,
+    lease: Lease,
+    respond: &Respond<'_>,
+) -> Result<Edited, UpstreamFailure> {
+    let (mut parts, body) = response.into_parts();
+    let (snapshot, may_reuse) = edit_head(&mut parts, respond)?;
+    Ok(Edited {
+        response: Response::from_parts(parts, body),
+        lease: may_reuse.then_some(lease),
+        snapshot,
+    })
+}
+
+/// [`edit`] on the head alone: the monitor's fields (when it watches) and
+/// whether the connection may be reused.
+pub(crate) fn edit_head(
+    parts: &mut http::response::Parts,
+    respond: &Respond<'_>,
+) -> Result<(Option<HeaderMap>, bool), UpstreamFailure> {
+    let mut plan = response::plan(
+        parts.status.as_u16(),
+        parts.version == Version::HTTP_11,
+        parts
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_bytes())),
+        respond,
+    )?;
+    // Most heads lose a field or two (hyper keeps `Transfer-Encoding`,
+    // `Connection`): names only, removed once the plan is done reading.
+    let mut dropped: Vec<HeaderName> = Vec::new();
+    let mut snapshot = respond.monitor.then(HeaderMap::new);
+    for (name, value) in &parts.headers {
+        if !plan.keep(name.as_str()) {
+            if !dropped.contains(name) {
+                dropped.push(name.clone());
+            }
+        } else if let Some(snapshot) = &mut snapshot
+            && plan.watched(name.as_str())
+        {
+            snapshot.append(name.clone(), value.clone());
+        }
     }
-    response
-        .headers()
-        .get_all(CONTENT_LENGTH)
-        .iter()
-        .try_fold(None, |seen, v| {
-            fold_content_length(seen, v.as_bytes()).map(Some)
-        })
-        .is_some()
+    let added = plan.added();
+    let may_reuse = plan.may_reuse();
+    for name in &dropped {
+        parts.headers.remove(name);
+    }
+    added.each(|name, value| {
+        let value = match value {
+            Value::Field(v) => v.clone(),
+            Value::Text(text) => match HeaderValue::from_str(text) {
+                Ok(v) => v,
+                Err(_) => return,
+            },
+        };
+        parts.headers.append(name.clone(), value);
+    });
+    parts.version = Version::HTTP_11;
+    Ok((snapshot, may_reuse))
 }
 
 /// Sends a request to a target of `pool` with `send`, under the timers of
@@ -725,34 +783,21 @@ pub(crate) async fn attempts<A: Attempt>(
     }
 }
 
-/// The upstream's response as the client gets it: hop-by-hop fields
-/// removed, the monitor attached, repairs, the debug header on 5xx,
-/// deprecation fields, and a body that aborts the client's stream if the
-/// upstream's fails.
-#[allow(clippy::too_many_arguments)]
+/// The upstream's response, its head edited (see [`edit`]), as the client
+/// gets it: the monitor attached, and a body that aborts the client's
+/// stream if the upstream's fails.
 fn upstream_response(
     shared: &Shared,
-    runtime: &Runtime,
-    route: &RouteState,
     pool: &Arc<Pool>,
-    response: Response<Incoming>,
-    lease: Lease,
+    edited: Edited,
     sent: Sent,
-    debug_headers: bool,
 ) -> Response<ResponseBody> {
-    let (mut parts, body) = response.into_parts();
-    // The gateway answers in its own version (RFC 9110 section 6.2), not
-    // the upstream's: an HTTP/1.0 upstream's body of unknown length is
-    // chunked for an HTTP/1.1 client, whose connection stays open, as on
-    // the direct path (hyper's server speaks 1.0 to a 1.0 client itself).
-    parts.version = Version::HTTP_11;
-    // Transfer-Encoding overrides Content-Length (RFC 9112 section 6.3),
-    // and a length that was not the framing is not forwarded: the body is
-    // framed anew for the client.
-    if parts.headers.contains_key(TRANSFER_ENCODING) {
-        parts.headers.remove(CONTENT_LENGTH);
-    }
-    strip_hop_by_hop(&mut parts.headers);
+    let Edited {
+        response,
+        lease,
+        snapshot,
+    } = edited;
+    let (parts, body) = response.into_parts();
     let observation = sent.monitor.map(|request| {
         let (req_headers, url) = *request;
         let mut exchange = Exchange::default();
@@ -760,7 +805,7 @@ fn upstream_response(
         exchange.request.url = url;
         exchange.request.headers = req_headers;
         exchange.response.status = parts.status.as_u16();
-        exchange.response.headers = snapshot(&parts.headers, candor_contract::RESPONSE_FIELDS);
+        exchange.response.headers = snapshot.unwrap_or_default();
         Box::new(Observation::new(
             pool.name.clone(),
             exchange,
@@ -768,26 +813,6 @@ fn upstream_response(
             shared.metrics.clone(),
         ))
     });
-    repair(
-        shared,
-        pool,
-        &runtime.config.gateway.realm,
-        parts.status.as_u16(),
-        &mut parts.headers,
-    );
-    if parts.status.is_server_error()
-        && debug_headers
-        && let Ok(v) = HeaderValue::from_str(&pool.name)
-    {
-        parts.headers.insert(&X_UPSTREAM_SERVICE, v);
-    }
-    for (name, value) in &route.deprecation_headers {
-        parts.headers.append(name.clone(), value.clone());
-    }
-    // A connection that answered a HEAD is not reused: a HEAD handler that
-    // writes the GET body (a common bug) may send it after any check made
-    // at reuse, and it would become the next client's response.
-    let lease = (sent.method != Method::HEAD).then_some(lease);
     let body = UpstreamBody::new(body, observation, shared.metrics.clone(), lease);
     Response::from_parts(parts, Either::Right(body))
 }
@@ -807,65 +832,6 @@ fn snapshot(headers: &HeaderMap, names: &[HeaderName]) -> HeaderMap {
     out
 }
 
-/// Adds what the upstream left out, when configured to, and counts it.
-fn repair(shared: &Shared, pool: &Pool, realm: &str, status: u16, headers: &mut HeaderMap) {
-    let has = [
-        headers.contains_key(WWW_AUTHENTICATE),
-        headers.contains_key(RETRY_AFTER),
-    ];
-    for (name, value) in repairs(shared, pool, realm, status, has)
-        .into_iter()
-        .flatten()
-    {
-        headers.insert(name, value);
-    }
-}
-
-/// The fields `repair` adds to a response with `status` that has (or not)
-/// `[WWW-Authenticate, Retry-After]`, each counted: a challenge on a 401
-/// without one, `Retry-After: 1` on a 429 or 503 without one.
-pub(crate) fn repairs(
-    shared: &Shared,
-    pool: &Pool,
-    realm: &str,
-    status: u16,
-    has: [bool; 2],
-) -> [Option<(HeaderName, HeaderValue)>; 2] {
-    let fix = pool.config.repair;
-    let count = |rule: &'static str| {
-        shared
-            .metrics
-            .repairs
-            .get_or_create(&UpstreamRuleLabels {
-                upstream: pool.name.clone(),
-                rule,
-            })
-            .inc();
-    };
-    let mut added = [None, None];
-    if fix.challenge
-        && status == 401
-        && !has[0]
-        && let Ok(v) = HeaderValue::from_str(&Challenge::bearer(realm).to_string())
-    {
-        added[0] = Some((WWW_AUTHENTICATE, v));
-        count(rules::AUTH_401_WITHOUT_CHALLENGE.id);
-    }
-    if fix.retry_after && (status == 429 || status == 503) && !has[1] {
-        let value = RetryAfter::after(std::time::Duration::from_secs(1)).to_string();
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            added[1] = Some((RETRY_AFTER, v));
-            let rule = if status == 429 {
-                rules::RATE_429_WITHOUT_RETRY_AFTER.id
-            } else {
-                rules::UNAVAILABLE_503_WITHOUT_RETRY_AFTER.id
-            };
-            count(rule);
-        }
-    }
-    added
-}
-
 pub(crate) fn is_idempotent(method: &Method) -> bool {
     matches!(
         *method,
@@ -879,47 +845,6 @@ pub(crate) fn identity_names(runtime: &Runtime) -> [&[u8]; 2] {
         runtime.auth.subject_header.as_str().as_bytes(),
         runtime.auth.roles_header.as_str().as_bytes(),
     ]
-}
-
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-
-/// Removes hop-by-hop fields (RFC 9110 section 7.6.1): `Connection`, every
-/// field it names, and the fixed list.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most messages have none: one pass over the names (comparisons, no
-    // hashing) spares seven lookups.
-    if !headers.keys().any(is_hop_by_hop) {
-        return;
-    }
-    let named: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-}
-
-/// The fields RFC 9110 section 7.6.1 lists, and the old ones proxies drop.
-pub(crate) static HOP_BY_HOP: [&HeaderName; 7] = [
-    &CONNECTION,
-    &KEEP_ALIVE,
-    &PROXY_CONNECTION,
-    &TE,
-    &TRAILER,
-    &TRANSFER_ENCODING,
-    &UPGRADE,
-];
-
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(&name)
 }
 
 /// The request headers for the upstream: what the pipeline drops removed
@@ -1008,7 +933,7 @@ mod tests {
     use crate::pipeline::request::{
         FORWARDED, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO,
     };
-    use http::header::ACCEPT;
+    use http::header::{ACCEPT, RETRY_AFTER, TE, WWW_AUTHENTICATE};
 
     static SUBJECT: HeaderName = HeaderName::from_static("x-subject");
     static ROLES: HeaderName = HeaderName::from_static("x-roles");
@@ -1066,9 +991,12 @@ mod tests {
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert(TE, HeaderValue::from_static("trailers"));
         h.insert("x-kept", HeaderValue::from_static("1"));
-        strip_hop_by_hop(&mut h);
-        assert_eq!(h.len(), 1);
-        assert!(h.contains_key("x-kept"));
+        let conn = ConnInfo::new("192.0.2.7:4000".parse().unwrap(), false);
+        let out = forward(h, "/x", &conn, &HeaderValue::from_static("id"));
+        for gone in ["connection", "x-secret", "keep-alive", "te"] {
+            assert!(!out.contains_key(gone), "{gone}");
+        }
+        assert!(out.contains_key("x-kept"));
     }
 
     #[test]

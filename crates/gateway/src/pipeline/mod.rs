@@ -1,4 +1,5 @@
-//! Every gateway decision, once: both codecs (hyper's and the direct
-//! path's) read a message into these and apply what they decide.
+//! The gateway's decisions, each made once, over views both codecs give:
+//! proxy.rs (hyper) and direct.rs (bytes) apply what they decide.
 
 pub(crate) mod request;
+pub(crate) mod response;

@@ -90,6 +90,15 @@ impl Known {
         )
     }
 
+    /// A hop-by-hop field (RFC 9110 section 7.6.1, and the old ones
+    /// proxies drop), in a request or a response.
+    pub(crate) fn hop_by_hop(self) -> bool {
+        matches!(
+            self,
+            Known::Connection | Known::TransferEncoding | Known::HopByHop
+        )
+    }
+
     /// The kind of a field named `name` (any case); `identity` names the
     /// fields the gateway sets from a checked identity.
     pub(crate) fn of(name: &[u8], identity: [&[u8]; 2]) -> Known {
@@ -307,6 +316,12 @@ impl<T: AsRef<[u8]>> RequestFields<T> {
     pub(crate) fn takes_json(&self) -> bool {
         crate::error::accepts_json(self.accept.as_ref().map(AsRef::as_ref))
     }
+}
+
+/// Whether a field named `name` (any case) is hop-by-hop.
+#[inline]
+pub(crate) fn is_hop_by_hop(name: &[u8]) -> bool {
+    Known::of(name, [b"", b""]).hop_by_hop()
 }
 
 /// The non-empty items of a comma-separated field value, trimmed.
