@@ -102,9 +102,20 @@ impl Known {
     /// The kind of a field named `name` (any case); `identity` names the
     /// fields the gateway sets from a checked identity.
     pub(crate) fn of(name: &[u8], identity: [&[u8]; 2]) -> Known {
+        match Known::named(name) {
+            Known::Other if identity.into_iter().any(|i| name.eq_ignore_ascii_case(i)) => {
+                Known::Identity
+            }
+            known => known,
+        }
+    }
+
+    /// The kind of a field named `name` (any case) among the fixed names.
+    #[inline]
+    fn named(name: &[u8]) -> Known {
         let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
         // The length first: most names are ruled out by one comparison.
-        let known = match name.len() {
+        match name.len() {
             2 if is(b"te") => Known::HopByHop,
             4 if is(b"host") => Known::Host,
             6 if is(b"accept") => Known::Accept,
@@ -121,10 +132,6 @@ impl Known {
             17 if is(b"transfer-encoding") => Known::TransferEncoding,
             17 if is(b"x-forwarded-proto") => Known::ForwardedProto,
             _ => Known::Other,
-        };
-        match known {
-            Known::Other if identity.into_iter().any(is) => Known::Identity,
-            known => known,
         }
     }
 }
@@ -321,7 +328,7 @@ impl<T: AsRef<[u8]>> RequestFields<T> {
 /// Whether a field named `name` (any case) is hop-by-hop.
 #[inline]
 pub(crate) fn is_hop_by_hop(name: &[u8]) -> bool {
-    Known::of(name, [b"", b""]).hop_by_hop()
+    Known::named(name).hop_by_hop()
 }
 
 /// The non-empty items of a comma-separated field value, trimmed.
