@@ -111,7 +111,7 @@ impl Known {
     }
 
     /// The kind of a field named `name` (any case) among the fixed names.
-    #[inline]
+    #[inline(always)]
     fn named(name: &[u8]) -> Known {
         let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
         // The length first: most names are ruled out by one comparison.
