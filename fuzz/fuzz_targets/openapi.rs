@@ -6,7 +6,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = candor_audit::openapi::Document::sniff(text);
         if let Ok(doc) = candor_audit::openapi::Document::parse("fuzz.yaml", text) {
             let _ = candor_audit::openapi::operations(&doc);
             let _ = candor_audit::openapi::lint::lint(&doc);
