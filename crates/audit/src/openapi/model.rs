@@ -337,6 +337,18 @@ fn security(requirements: Option<&Value>, x_roles: Option<&Value>) -> Security {
                 }
             }
         }
+        // An alternative that asks for no scope lets any authenticated
+        // caller in (OpenAPI: any one requirement suffices), so scopes
+        // restrict no one.
+        let unscoped = |alt: &serde_json::Map<String, Value>| {
+            !alt.is_empty()
+                && alt
+                    .values()
+                    .all(|scopes| scopes.as_array().is_none_or(Vec::is_empty))
+        };
+        if list.iter().filter_map(Value::as_object).any(unscoped) {
+            roles.clear();
+        }
     }
     for role in x_roles.and_then(Value::as_array).into_iter().flatten() {
         if let Some(role) = role.as_str()
@@ -547,5 +559,32 @@ components:
         );
         assert!(post.response("201").unwrap().has_header("location"));
         assert_eq!(doc.line(&post.pointer), Some(30));
+    }
+
+    #[test]
+    fn an_alternative_without_scopes_requires_no_role() {
+        let json = |text: &str| serde_json::from_str::<Value>(text).unwrap();
+        let roles = |requirements: &str, x_roles: Option<&str>| {
+            let x = x_roles.map(json);
+            match security(Some(&json(requirements)), x.as_ref()) {
+                Security::Required { roles, .. } => roles,
+                Security::Public => vec!["<public>".to_owned()],
+            }
+        };
+        assert_eq!(roles(r#"[{"oauth": ["admin"]}]"#, None), ["admin"]);
+        assert!(roles(r#"[{"oauth": ["admin"]}, {"apiKey": []}]"#, None).is_empty());
+        assert!(
+            roles(
+                r#"[{"oauth": ["admin"], "apiKey": []}, {"bearer": []}]"#,
+                None
+            )
+            .is_empty()
+        );
+        assert_eq!(roles(r#"[{"oauth": ["admin"]}, {}]"#, None), ["<public>"]);
+        // x-roles still name the roles one of which is needed.
+        assert_eq!(
+            roles(r#"[{"oauth": ["a"]}, {"apiKey": []}]"#, Some(r#"["ops"]"#)),
+            ["ops"]
+        );
     }
 }
