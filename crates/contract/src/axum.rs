@@ -26,7 +26,6 @@ use http::header::{CONTENT_TYPE, HeaderValue, LOCATION};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::linger::{LINGER_BYTES, LINGER_TIME};
 use crate::service::{
     Accepted, Created, ErrorResponse, FieldError, NoContent, ServiceError, pointer_token,
 };
@@ -244,8 +243,8 @@ fn invalid(rejection: &(dyn std::error::Error + 'static)) -> ServiceError {
 }
 
 /// Reads away what is left of a request body that was answered without
-/// being read (401, 413, 415, 429, ...), at most [`LINGER_BYTES`] for at
-/// most [`LINGER_TIME`], then drops it.
+/// being read (401, 413, 415, 429, ...), at most [`LINGER_BYTES`](crate::LINGER_BYTES) for at
+/// most [`LINGER_TIME`](crate::LINGER_TIME), then drops it.
 ///
 /// A client sends its whole body before it reads the answer; if the
 /// connection were closed with that body unread, the kernel would reset it
@@ -253,25 +252,33 @@ fn invalid(rejection: &(dyn std::error::Error + 'static)) -> ServiceError {
 /// lingering close). Reading the body lets the answer arrive, and a body
 /// that ends within the bounds even leaves the connection reusable. Run it
 /// on a task of its own.
-pub async fn read_away<B>(mut body: B)
+pub async fn read_away<B>(body: B)
 where
-    B: http_body::Body + Unpin,
+    B: http_body::Body + Unpin + Send,
     B::Data: AsRef<[u8]>,
 {
-    let drain = async {
-        let mut read = 0u64;
-        while let Some(Ok(frame)) =
-            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
-        {
-            if let Some(data) = frame.data_ref() {
-                read += data.as_ref().len() as u64;
-                if read > LINGER_BYTES {
-                    break;
-                }
-            }
+    crate::read_away_pieces(&mut Frames(body)).await;
+}
+
+/// A body's frames, as the pieces of the lingering close.
+struct Frames<B>(B);
+
+impl<B> crate::Pieces for Frames<B>
+where
+    B: http_body::Body + Unpin + Send,
+    B::Data: AsRef<[u8]>,
+{
+    async fn next_piece(&mut self) -> Result<Option<u64>, ()> {
+        let body = &mut self.0;
+        match std::future::poll_fn(|cx| std::pin::Pin::new(&mut *body).poll_frame(cx)).await {
+            None => Ok(None),
+            Some(Err(_)) => Err(()),
+            // Trailers count as nothing read.
+            Some(Ok(frame)) => Ok(Some(
+                frame.data_ref().map_or(0, |d| d.as_ref().len() as u64),
+            )),
         }
-    };
-    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+    }
 }
 
 #[cfg(test)]

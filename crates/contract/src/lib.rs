@@ -37,6 +37,8 @@ pub use exchange::{
 pub use failure::FailureType;
 pub use finding::{Finding, MAX_EVIDENCE};
 pub use linger::{LINGER_BYTES, LINGER_TIME};
+#[cfg(feature = "tokio")]
+pub use linger::{Pieces, read_away_pieces};
 pub use problem::{PROBLEM_JSON, Problem, ProblemError};
 pub use ratelimit::{RateLimit, RateLimitError, RateLimitPolicy};
 pub use retry_after::{RetryAfter, RetryAfterError};

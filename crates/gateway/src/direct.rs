@@ -45,8 +45,8 @@ use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use bytes::{Buf, Bytes, BytesMut};
+use candor_contract::Exchange;
 use candor_contract::fields::X_REQUEST_ID;
-use candor_contract::{Exchange, LINGER_BYTES, LINGER_TIME};
 use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue, Method, Response};
 use http_body::Body as _;
@@ -994,27 +994,29 @@ impl Body<'_> {
     }
 
     /// Reads away the rest of a body the gateway answered without, within
-    /// the lingering close's bounds ([`LINGER_BYTES`], [`LINGER_TIME`]), as
+    /// the lingering close's bounds (`candor_contract::read_away_pieces`), as
     /// the hyper path's `read_away`: the client reads the answer rather
     /// than a reset (RFC 9112 section 9.6), and the connection can serve
     /// its next request. Whether the body ended within them.
     async fn read_away(&mut self, client: &mut TcpStream) -> bool {
-        let reading = async {
-            let mut read = 0u64;
-            while self.rest > 0 {
-                let take = self.piece(client).await.ok()?;
-                self.buf.advance(take);
-                read += take as u64;
-                if read > LINGER_BYTES {
-                    return None;
-                }
-            }
-            Some(())
-        };
-        matches!(
-            tokio::time::timeout(LINGER_TIME, reading).await,
-            Ok(Some(()))
-        )
+        candor_contract::read_away_pieces(&mut Away { body: self, client }).await
+    }
+}
+
+/// A client body's rest, read away piece by piece.
+struct Away<'a, 'x> {
+    body: &'a mut Body<'x>,
+    client: &'a mut TcpStream,
+}
+
+impl candor_contract::Pieces for Away<'_, '_> {
+    async fn next_piece(&mut self) -> Result<Option<u64>, ()> {
+        if self.body.rest == 0 {
+            return Ok(None);
+        }
+        let take = self.body.piece(self.client).await.map_err(drop)?;
+        self.body.buf.advance(take);
+        Ok(Some(take as u64))
     }
 }
 
