@@ -46,7 +46,6 @@ use std::time::SystemTime;
 
 use bytes::{Buf, Bytes, BytesMut};
 use candor_contract::Exchange;
-use candor_contract::fields::X_REQUEST_ID;
 use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue, Method, Response};
 use http_body::Body as _;
@@ -451,17 +450,17 @@ async fn exchange(
         }
         Err(error) => {
             let json = head.fields.takes_json();
-            let (response, rule) =
-                proxy::answer_error(shared, &error, &request_id, debug_headers, json);
-            let status = response.status().as_u16();
-            proxy::record(shared, conn, answered(status, Some(rule)));
-            let closes = write_answer(
-                &mut io.reply,
-                response,
+            let (response, rule) = proxy::answer_error(
+                shared,
+                &error,
                 &request_id,
                 &rate_fields,
-                head.fields.close,
+                debug_headers,
+                json,
             );
+            let status = response.status().as_u16();
+            proxy::record(shared, conn, answered(status, Some(rule)));
+            let closes = write_answer(&mut io.reply, response, head.fields.close);
             if client.write_all(&io.reply).await.is_err() || closes {
                 Next::Close
             } else {
@@ -1572,13 +1571,7 @@ fn hex(b: u8) -> Option<u8> {
 /// framing, `Date`, the request id, and its body. Whether the connection
 /// closes after it: the client asked to (`close`), or the answer says so
 /// (a 408).
-fn write_answer(
-    out: &mut Vec<u8>,
-    response: Response<Full<Bytes>>,
-    request_id: &HeaderValue,
-    extra: &[(HeaderName, HeaderValue)],
-    close: bool,
-) -> bool {
+fn write_answer(out: &mut Vec<u8>, response: Response<Full<Bytes>>, close: bool) -> bool {
     let (parts, body) = response.into_parts();
     let mut body = std::pin::pin!(body);
     let mut cx = Context::from_waker(std::task::Waker::noop());
@@ -1594,22 +1587,17 @@ fn write_answer(
     out.extend_from_slice(parts.status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
     let close = close || parts.headers.contains_key(http::header::CONNECTION);
+    // The answer as `answer_error` made it (request id and rate-limit
+    // fields included), framed here.
     for (name, value) in &parts.headers {
-        if name != X_REQUEST_ID
-            && name != http::header::CONNECTION
-            && !extra.iter().any(|(n, _)| n == name)
-        {
+        if name != http::header::CONNECTION {
             field_line(out, name.as_str().as_bytes(), value.as_bytes());
         }
-    }
-    for (name, value) in extra {
-        field_line(out, name.as_str().as_bytes(), value.as_bytes());
     }
     field_line(out, b"content-length", data.len().to_string().as_bytes());
     out.extend_from_slice(b"date: ");
     http_date(out);
     out.extend_from_slice(b"\r\n");
-    field_line(out, X_REQUEST_ID.as_str().as_bytes(), request_id.as_bytes());
     if close || crate::drain::draining() {
         out.extend_from_slice(b"connection: close\r\n");
     }

@@ -101,19 +101,19 @@ pub async fn handle(
         tokio::spawn(candor_contract::axum::read_away(body));
     }
     // An upstream's response has the request id and the rate-limit
-    // fields from its plan (`pipeline::response`); the gateway's own
-    // answers get them here.
+    // fields from its plan (`pipeline::response`), the gateway's own
+    // answers from `answer_error`.
     let (mut response, rule) = match result {
         Ok(response) => (response, None),
         Err(error) => {
-            let (mut response, rule) =
-                answer_error(&shared, &error, &request_id, trace.debug_headers, json);
-            let headers = response.headers_mut();
-            headers.insert(&X_REQUEST_ID, request_id.clone());
-            // Every response of a limited route says where the client stands.
-            for (name, value) in trace.rate_fields.drain(..) {
-                headers.insert(name, value);
-            }
+            let (response, rule) = answer_error(
+                &shared,
+                &error,
+                &request_id,
+                &trace.rate_fields,
+                trace.debug_headers,
+                json,
+            );
             (response.map(Either::Left), Some(rule))
         }
     };
@@ -150,6 +150,7 @@ pub(crate) fn answer_error(
     shared: &Shared,
     error: &GatewayError,
     request_id: &HeaderValue,
+    rate_fields: &[(HeaderName, HeaderValue)],
     debug_headers: bool,
     accepts_json: bool,
 ) -> (Response<Full<Bytes>>, &'static str) {
@@ -165,7 +166,14 @@ pub(crate) fn answer_error(
         debug_headers,
         accepts_json,
     };
-    (rescue(error, cx), rule.id)
+    let mut response = rescue(error, cx);
+    let headers = response.headers_mut();
+    headers.insert(&X_REQUEST_ID, request_id.clone());
+    // Every response of a limited route says where the client stands.
+    for (name, value) in rate_fields {
+        headers.insert(name, value.clone());
+    }
+    (response, rule.id)
 }
 
 /// What the metrics and the access log learn of an answered request.
