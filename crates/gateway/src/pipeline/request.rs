@@ -171,8 +171,6 @@ pub(crate) struct RequestFields<T> {
     /// A transfer coding the gateway does not implement: anything but
     /// one `chunked`.
     pub unsupported_coding: Option<T>,
-    /// Any Transfer-Encoding.
-    pub coded: bool,
     pub expect: bool,
     /// A hop-by-hop field besides `Connection: close | keep-alive`.
     pub hop_by_hop: bool,
@@ -201,7 +199,6 @@ impl<T> RequestFields<T> {
             connection_names_host: self.connection_names_host,
             connection_names_other: self.connection_names_other,
             unsupported_coding: self.unsupported_coding.map(&f),
-            coded: self.coded,
             expect: self.expect,
             hop_by_hop: self.hop_by_hop,
             dropped: self.dropped,
@@ -231,7 +228,6 @@ impl<T: AsRef<[u8]>> RequestFields<T> {
             connection_names_host: false,
             connection_names_other: false,
             unsupported_coding: None,
-            coded: false,
             expect: false,
             hop_by_hop: false,
             dropped: false,
@@ -271,7 +267,6 @@ impl<T: AsRef<[u8]>> RequestFields<T> {
                     }
                 }
                 Known::TransferEncoding => {
-                    f.coded = true;
                     f.hop_by_hop = true;
                     // One `chunked`, the only coding the gateway decodes.
                     let mut unsupported = false;
