@@ -129,7 +129,8 @@ impl Drop for InFlight<'_> {
 /// Request ids: the client's `X-Request-Id` when it is sane, else
 /// `<process prefix>-<counter>`.
 pub struct RequestIds {
-    prefix: u32,
+    /// The process's prefix as 8 hex digits and `-`, written once.
+    prefix_hex: [u8; 9],
     next: AtomicU64,
 }
 
@@ -138,8 +139,9 @@ impl RequestIds {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
+        let prefix = nanos ^ std::process::id().rotate_left(16);
         RequestIds {
-            prefix: nanos ^ std::process::id().rotate_left(16),
+            prefix_hex: prefix_hex(prefix),
             next: AtomicU64::new(1),
         }
     }
@@ -168,7 +170,7 @@ impl RequestIds {
 
     fn generate(&self) -> HeaderValue {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        generated_id(self.prefix, n)
+        generated_id(&self.prefix_hex, n)
     }
 }
 
@@ -182,20 +184,30 @@ fn sane_id(id: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
 }
 
-/// `<prefix as 8 hex digits>-<n in hex>`, written without the formatting
-/// machinery (this runs for nearly every request).
-fn generated_id(prefix: u32, n: u64) -> HeaderValue {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut buf = [0u8; 8 + 1 + 16];
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn prefix_hex(prefix: u32) -> [u8; 9] {
+    let mut buf = [b'-'; 9];
     for (i, slot) in buf[..8].iter_mut().enumerate() {
         *slot = HEX[(prefix >> (28 - 4 * i) & 0xf) as usize];
     }
-    buf[8] = b'-';
-    let digits = (64 - n.leading_zeros()).div_ceil(4).max(1) as usize;
-    for (i, slot) in buf[9..9 + digits].iter_mut().enumerate() {
-        *slot = HEX[(n >> (4 * (digits - 1 - i)) & 0xf) as usize];
+    buf
+}
+
+/// `<prefix as 8 hex digits>-<n in hex>`, written without the formatting
+/// machinery (this runs for nearly every request).
+fn generated_id(prefix_hex: &[u8; 9], mut n: u64) -> HeaderValue {
+    let mut digits = [0u8; 16];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = HEX[(n & 0xf) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
     }
-    crate::field_value::shared_value(&[&buf[..9 + digits]])
+    crate::field_value::shared_value(&[prefix_hex, &digits[at..]])
         .unwrap_or_else(|| HeaderValue::from_static("unknown"))
 }
 
@@ -212,7 +224,7 @@ mod tests {
             (u32::MAX, 0xfff),
             (0x1234_5678, u64::MAX),
         ] {
-            let id = generated_id(prefix, n);
+            let id = generated_id(&prefix_hex(prefix), n);
             assert_eq!(id.to_str().unwrap(), format!("{prefix:08x}-{n:x}"));
         }
     }
@@ -226,7 +238,7 @@ mod tests {
         let first = ids.assign(Some(&HeaderValue::from_static("has space")));
         let second = ids.assign(None);
         assert_ne!(first, "has space");
-        let prefix = format!("{:08x}-", ids.prefix);
+        let prefix = String::from_utf8(ids.prefix_hex.to_vec()).unwrap();
         assert_eq!(first.to_str().unwrap(), format!("{prefix}1"));
         assert_eq!(second.to_str().unwrap(), format!("{prefix}2"));
         let third = ids.assign_bytes(Some(b"has\xffbyte"));

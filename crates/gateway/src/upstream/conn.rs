@@ -50,7 +50,8 @@ pub(super) enum Attempt<P, F> {
 pub(super) struct Idle {
     pub(super) sender: Sender,
     pub(super) watch: Arc<Watch>,
-    pub(super) since: Instant,
+    /// When it has been idle for the pool's idle timeout.
+    pub(super) expires: Instant,
 }
 
 /// Why a pooled connection was dropped instead of reused.
@@ -260,23 +261,24 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
 /// list: the direct path speaks HTTP/1.1 on it itself.
 pub(super) struct RawIdle {
     pub(super) stream: TcpStream,
-    pub(super) since: Instant,
+    pub(super) expires: Instant,
 }
 
-/// When a pooled connection went idle.
-pub(super) trait Since {
-    fn since(&self) -> Instant;
+/// When a pooled connection has been idle too long: kept as an instant,
+/// so a check is one comparison.
+pub(super) trait Expires {
+    fn expires(&self) -> Instant;
 }
 
-impl Since for Idle {
-    fn since(&self) -> Instant {
-        self.since
+impl Expires for Idle {
+    fn expires(&self) -> Instant {
+        self.expires
     }
 }
 
-impl Since for RawIdle {
-    fn since(&self) -> Instant {
-        self.since
+impl Expires for RawIdle {
+    fn expires(&self) -> Instant {
+        self.expires
     }
 }
 

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::classify::{ConnectError, UpstreamFailure, classify_connect};
 use super::conn::{
-    Attempt, Discard, Idle, RawIdle, SendError, Sender, Since, UpstreamRequestBody, Watch,
+    Attempt, Discard, Expires, Idle, RawIdle, SendError, Sender, UpstreamRequestBody, Watch,
     between_responses, connect_tcp, handshake, split_authority,
 };
 use crate::deadline::Progress;
@@ -159,7 +159,10 @@ impl Pool {
 
     /// Round robin over the targets that are not ejected, skipping `avoid`.
     pub fn pick(&self, avoid: Option<&Target>) -> Pick<'_> {
-        let now = self.now_ms();
+        // The clock only when some target was ejected (0: never, or healthy
+        // again): most picks find the first one healthy.
+        let mut now = None;
+        let mut now_ms = || *now.get_or_insert_with(|| self.now_ms());
         let n = self.targets.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let mut soonest = u64::MAX;
@@ -169,12 +172,12 @@ impl Pool {
                 continue;
             }
             let until = target.ejected_until_ms.load(Ordering::Relaxed);
-            if until <= now {
+            if until == 0 || until <= now_ms() {
                 return Pick::Target(target);
             }
             soonest = soonest.min(until);
         }
-        let wait = soonest.saturating_sub(now);
+        let wait = soonest.saturating_sub(now_ms());
         Pick::AllEjected {
             retry_after: Duration::from_millis(if wait == u64::MAX { 1000 } else { wait }),
         }
@@ -272,22 +275,27 @@ impl Lease {
         let mut idle = self.pool.idle[self.slot]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        prune_expired(&mut idle, now, self.pool.config.pool_idle_timeout);
+        prune_expired(&mut idle, now);
         idle.push(Idle {
             sender: self.sender,
             watch: self.watch,
-            since: now,
+            expires: expiry(now, self.pool.config.pool_idle_timeout),
         });
     }
 }
 
-/// Drops the connections idle for `timeout` or longer (the oldest are
-/// first in the list).
-fn prune_expired<T: Since>(idle: &mut Vec<T>, now: Instant, timeout: std::time::Duration) {
-    let expired = idle
-        .iter()
-        .take_while(|i| now.saturating_duration_since(i.since()) >= timeout)
-        .count();
+/// When a connection idle from `now` expires; a timeout past the clock's
+/// range is a century.
+fn expiry(now: Instant, timeout: Duration) -> Instant {
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
+}
+
+/// Drops the connections idle for the pool's idle timeout or longer (the
+/// oldest are first in the list).
+fn prune_expired<T: Expires>(idle: &mut Vec<T>, now: Instant) {
+    let expired = idle.iter().take_while(|i| i.expires() <= now).count();
     if expired > 0 {
         idle.drain(..expired);
     }
@@ -305,7 +313,7 @@ impl Pool {
             let mut idle = self.idle[worker * self.targets.len() + target]
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            prune_expired(&mut idle, now, self.config.pool_idle_timeout);
+            prune_expired(&mut idle, now);
             idle.retain(|i| {
                 let gone = i.watch.gone(i.sender.is_closed());
                 gone.inspect(|&reason| self.discard(reason)).is_none() && !i.sender.is_closed()
@@ -314,7 +322,7 @@ impl Pool {
             let mut raw = self.raw_idle[worker * self.targets.len() + target]
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            prune_expired(&mut raw, now, self.config.pool_idle_timeout);
+            prune_expired(&mut raw, now);
             raw.retain(|i| {
                 between_responses(&i.stream)
                     .inspect(|&reason| self.discard(reason))
@@ -351,7 +359,7 @@ impl Pool {
         if idle.is_empty() {
             return None;
         }
-        prune_expired(&mut idle, Instant::now(), self.config.pool_idle_timeout);
+        prune_expired(&mut idle, Instant::now());
         while let Some(conn) = idle.pop() {
             match between_responses(&conn.stream) {
                 None => return Some(conn.stream),
@@ -375,8 +383,11 @@ impl Pool {
         let mut idle = self.raw_idle[self.slot(target)]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        prune_expired(&mut idle, now, self.config.pool_idle_timeout);
-        idle.push(RawIdle { stream, since: now });
+        prune_expired(&mut idle, now);
+        idle.push(RawIdle {
+            stream,
+            expires: expiry(now, self.config.pool_idle_timeout),
+        });
     }
 
     /// Opens a plain connection to `target` for the direct path: resolve
@@ -407,7 +418,7 @@ impl Pool {
         if idle.is_empty() {
             return None;
         }
-        prune_expired(&mut idle, Instant::now(), self.config.pool_idle_timeout);
+        prune_expired(&mut idle, Instant::now());
         while let Some(conn) = idle.pop() {
             let gone = conn.watch.gone(conn.sender.is_closed());
             // Not ready and not closed: still busy with a request body the
