@@ -54,7 +54,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::admission::{Admitted, Head, HostField, admit, forward_target};
+use crate::admission::{Admitted, Head, HostField, admit, admit_external, forward_target};
 use crate::body::ClientBodyError;
 use crate::clients::{Builder, Timeouts};
 use crate::deadline::Progress;
@@ -308,16 +308,27 @@ async fn exchange(
     let close = head.fields.close;
     let gw = &runtime.config.gateway;
     let request_id = shared.request_ids.assign_bytes(head.fields.request_id);
-    // rate.limited: counted once the request is sure to be served here (a
-    // request handed to hyper is counted there).
+    // The auth service is asked, and the rate limit counted, once the
+    // request is sure to be served here (one handed to hyper is asked and
+    // counted there), through the same admission.
     let mut rate_fields = Vec::new();
     let mut refused = None;
-    if let Some((limiter, key)) = admitted.limit.take() {
+    if admitted.external.is_some()
+        && let Err(error) =
+            Box::pin(admit_external(shared, &runtime, &mut admitted, &request_id)).await
+    {
+        refused = Some(error);
+    }
+    if refused.is_none()
+        && let Some((limiter, key)) = admitted.limit.take()
+    {
         match proxy::count_request(shared, limiter, key).await {
             Ok(fields) => rate_fields = fields,
             Err(error) => refused = Some(error),
         }
     }
+    // Refused before the upstream: the access log names none.
+    let before_upstream = refused.is_some();
     let roles = admitted.identity.as_ref().map(|id| id.roles.join(","));
     let forwarding = Forwarding {
         conn,
@@ -393,10 +404,7 @@ async fn exchange(
             proxy::attempts(shared, pool, may_retry, &mut attempt, &progress).await
         }
     };
-    let reached_upstream = !matches!(
-        outcome,
-        Err(GatewayError::RateLimited { .. } | GatewayError::RateStoreUnavailable)
-    );
+    let reached_upstream = !before_upstream;
     drop(admitted);
     shared.metrics.direct_requests.inc();
     let answered = |status: u16, rule: Option<&'static str>| Answered {

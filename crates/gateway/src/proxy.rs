@@ -19,7 +19,7 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
-use crate::admission::{Admitted, Head, HostField, admit, forward_target};
+use crate::admission::{Admitted, Head, HostField, admit, admit_external, forward_target};
 use crate::body::LimitedIncoming;
 use crate::config::OnStoreError;
 use crate::deadline::{Phase, Progress};
@@ -257,6 +257,10 @@ async fn route_request(
         }
     }
     let mut admitted = admitted?;
+    // auth_service.*: a route with external auth waits for its answer.
+    if admitted.external.is_some() {
+        Box::pin(admit_external(shared, runtime, &mut admitted, cx.request_id)).await?;
+    }
     let route = admitted.route;
     let gw = &runtime.config.gateway;
     // rate.limited: after authentication (quotas follow the subject),

@@ -1249,7 +1249,7 @@ fn roles_need_an_auth_method_and_conceal_needs_roles() {
     assert_eq!(
         refused(&route("roles = [\"admin\"]\n")),
         "gw.toml:9: routes[0].roles: roles need an auth method: set `auth` to \"jwt\", \
-         \"api_key\" or \"any\""
+         \"api_key\", \"any\" or \"external\""
     );
     assert_eq!(
         refused(&route("auth = \"jwt\"\nroles = []\n")),
