@@ -161,11 +161,19 @@ pub(crate) fn admit<'r, 's>(
         .map(|l| &**l);
     let authenticates = route.config.auth != RouteAuth::None;
     let external = match route.config.auth {
-        RouteAuth::External => Some(runtime.external.as_ref().ok_or_else(|| {
-            GatewayError::Internal {
-                detail: format!("route {} asks an auth service none configures", route.label),
-            }
-        })?),
+        RouteAuth::External => {
+            Some(
+                runtime
+                    .external
+                    .as_ref()
+                    .ok_or_else(|| GatewayError::Internal {
+                        detail: format!(
+                            "route {} asks an auth service none configures",
+                            route.label
+                        ),
+                    })?,
+            )
+        }
         _ => None,
     };
     let key_header = limiter.and_then(Limiter::key_header);

@@ -259,7 +259,13 @@ async fn route_request(
     let mut admitted = admitted?;
     // auth_service.*: a route with external auth waits for its answer.
     if admitted.external.is_some() {
-        Box::pin(admit_external(shared, runtime, &mut admitted, cx.request_id)).await?;
+        Box::pin(admit_external(
+            shared,
+            runtime,
+            &mut admitted,
+            cx.request_id,
+        ))
+        .await?;
     }
     let route = admitted.route;
     let gw = &runtime.config.gateway;

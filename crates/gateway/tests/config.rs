@@ -1422,7 +1422,11 @@ const AUTH_UPSTREAM: &str = "[upstreams.auth]\ntargets = [\"127.0.0.1:9100\"]\n"
 #[test]
 fn external_auth_defaults_and_every_key_reach_the_model() {
     let route = "[[routes]]\npath = \"/a\"\nupstream = \"accounts\"\nauth = \"external\"\nroles = [\"admin\"]\n";
-    let config = load(&format!("{EXTERNAL}{AUTH_UPSTREAM}{}", with_upstream(route))).unwrap();
+    let config = load(&format!(
+        "{EXTERNAL}{AUTH_UPSTREAM}{}",
+        with_upstream(route)
+    ))
+    .unwrap();
     let e = config.auth.external.as_ref().unwrap();
     assert_eq!(e.upstream, "auth");
     assert_eq!(e.path, "/introspect");
@@ -1440,7 +1444,10 @@ fn external_auth_defaults_and_every_key_reach_the_model() {
     let e = config.auth.external.unwrap();
     assert_eq!(e.path, "/oauth/introspect");
     assert_eq!(e.send, [http::header::AUTHORIZATION, http::header::COOKIE]);
-    assert_eq!((e.subject.as_str(), e.roles.as_str()), ("username", "scope"));
+    assert_eq!(
+        (e.subject.as_str(), e.roles.as_str()),
+        ("username", "scope")
+    );
     assert_eq!(e.timeout, Duration::from_millis(750));
     let cache = e.cache.unwrap();
     assert_eq!(cache.ttl, Duration::from_secs(30));

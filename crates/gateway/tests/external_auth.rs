@@ -161,7 +161,12 @@ async fn an_active_answer_forwards_the_services_subject_and_roles_not_the_client
         "",
     )
     .await;
-    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     let echoed = reply.json();
     assert_eq!(echoed["headers"]["x-auth-subject"], "alice");
     assert_eq!(echoed["headers"]["x-auth-roles"], "reader,admin");
@@ -171,7 +176,10 @@ async fn an_active_answer_forwards_the_services_subject_and_roles_not_the_client
     assert!(head.contains("authorization: bearer alice\r\n"), "{head}");
     assert!(head.contains("cookie: session=s1\r\n"), "{head}");
     assert!(head.contains("content-type: application/x-www-form-urlencoded\r\n"));
-    assert!(!head.contains("x-not-sent") && !head.contains("mallory"), "{head}");
+    assert!(
+        !head.contains("x-not-sent") && !head.contains("mallory"),
+        "{head}"
+    );
     // A role list given as a space-separated string reads the same.
     let bob = ask(gw.addr(), "/echo", "bob").await;
     assert_eq!(bob.json()["headers"]["x-auth-roles"], "reader");
@@ -202,7 +210,11 @@ async fn denials_are_relayed_with_a_challenge_and_the_problem_body() {
     // A 401 without a challenge gets the gateway's.
     let r = ask(gw.addr(), "/echo", "deny401bare").await;
     assert_rule(&r, 401, "auth_service.denied");
-    assert!(r.header("www-authenticate").unwrap().starts_with("Bearer realm="));
+    assert!(
+        r.header("www-authenticate")
+            .unwrap()
+            .starts_with("Bearer realm=")
+    );
 
     let r = ask(gw.addr(), "/echo", "deny403").await;
     assert_eq!(r.status, 403);
@@ -212,7 +224,11 @@ async fn denials_are_relayed_with_a_challenge_and_the_problem_body() {
     // Inactive credentials are the gateway's auth.invalid.
     let r = ask(gw.addr(), "/echo", "inactive").await;
     assert_rule(&r, 401, "auth.invalid");
-    assert!(r.header("www-authenticate").unwrap().contains("error=\"invalid_token\""));
+    assert!(
+        r.header("www-authenticate")
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
 
     // No credentials at all: auth.missing, without asking.
     let r = send(gw.addr(), Method::GET, "/echo", &[], "").await;
@@ -254,7 +270,11 @@ async fn a_service_that_cannot_decide_is_never_403_or_500() {
     let failed = metric(
         &text,
         "candor_auth_service_checks_total",
-        &[("upstream", "auth"), ("outcome", "failed"), ("cache", "miss")],
+        &[
+            ("upstream", "auth"),
+            ("outcome", "failed"),
+            ("cache", "miss"),
+        ],
     );
     assert_eq!(failed, Some(6.0), "{text}");
 }
@@ -273,10 +293,8 @@ async fn the_check_as_a_whole_has_its_own_timeout() {
     let (auth, _seen) = auth_service().await;
     let (app, _faults) = faults().await;
     // The upstream's response timeout would allow far longer.
-    let rest = config(auth, app, "").replace(
-        "response_timeout = \"300ms\"",
-        "response_timeout = \"60s\"",
-    );
+    let rest =
+        config(auth, app, "").replace("response_timeout = \"300ms\"", "response_timeout = \"60s\"");
     let rest = rest.replace("timeout = \"10s\"", "timeout = \"200ms\"");
     let gw = gateway("", &rest).await;
     let r = ask(gw.addr(), "/echo", "hang").await;
@@ -334,7 +352,12 @@ async fn both_data_paths_answer_alike_and_the_direct_path_takes_external_routes(
         let a = ask(direct.addr(), "/echo", token).await;
         let b = ask(hyper.addr(), "/echo", token).await;
         assert_eq!(a.status, b.status, "{token}");
-        for name in ["www-authenticate", "retry-after", "x-failure-type", "x-upstream-service"] {
+        for name in [
+            "www-authenticate",
+            "retry-after",
+            "x-failure-type",
+            "x-upstream-service",
+        ] {
             assert_eq!(a.header(name), b.header(name), "{token} {name}");
         }
     }

@@ -92,7 +92,10 @@ async fn run(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("candor-reference-auth listening on http://{addr} (db: {})", args.db);
+    println!(
+        "candor-reference-auth listening on http://{addr} (db: {})",
+        args.db
+    );
     let switches = service.switches();
     axum::serve(listener, service.router())
         .with_graceful_shutdown(async move {

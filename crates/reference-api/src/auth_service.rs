@@ -24,12 +24,12 @@ use rusqlite::OptionalExtension;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::Error;
 use crate::app::StartError;
 use crate::body::Members;
 use crate::config::{DbLocation, FailSwitch, HangSwitch};
 use crate::crypto;
 use crate::db::Db;
-use crate::Error;
 
 /// The sessions store's schema, one migration per step (never edit one
 /// that has shipped; add one).
@@ -77,11 +77,10 @@ impl AuthService {
         let location = config.db.unwrap_or(DbLocation::Memory);
         let switches = config.switches;
         let (fail, hang) = (switches.fail_db.clone(), switches.hang_db.clone());
-        let db = tokio::task::spawn_blocking(move || {
-            Db::open_with(&location, fail, hang, MIGRATIONS)
-        })
-        .await
-        .map_err(|e| StartError::Setup(format!("opening the sessions database: {e}")))??;
+        let db =
+            tokio::task::spawn_blocking(move || Db::open_with(&location, fail, hang, MIGRATIONS))
+                .await
+                .map_err(|e| StartError::Setup(format!("opening the sessions database: {e}")))??;
         Ok(AuthService {
             state: Arc::new(AuthState { db, switches }),
         })
@@ -310,7 +309,10 @@ mod tests {
 
     #[test]
     fn form_values_are_decoded() {
-        assert_eq!(form_value(b"token=a%2Bb+c", "token").as_deref(), Some("a+b c"));
+        assert_eq!(
+            form_value(b"token=a%2Bb+c", "token").as_deref(),
+            Some("a+b c")
+        );
         assert_eq!(form_value(b"x=1&token=t", "token").as_deref(), Some("t"));
         assert_eq!(form_value(b"x=1", "token"), None);
         assert_eq!(form_value(b"token=%zz", "token"), None);

@@ -52,7 +52,11 @@ async fn active_sessions_are_introspected_with_subject_and_roles() {
     assert!(body["exp"].as_i64().unwrap() > 0);
     for inactive in ["token=old", "token=unknown", "other=1"] {
         let (status, body) = json(introspect(&base, inactive).await).await;
-        assert_eq!((status, body), (StatusCode::OK, json!({"active": false})), "{inactive}");
+        assert_eq!(
+            (status, body),
+            (StatusCode::OK, json!({"active": false})),
+            "{inactive}"
+        );
     }
     // No body at all: no token, not active.
     let r = reqwest::Client::new()
@@ -100,7 +104,12 @@ async fn the_switches_make_it_fail_answer_garbage_and_hang() {
     flip("invalid-answers", true).await;
     let r = introspect(&base, "token=s3cr%2Bt%2F1").await;
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     flip("invalid-answers", false).await;
 
     // Hung: the answer comes once the switch is off.

@@ -236,7 +236,9 @@ impl ExternalCheck {
         };
         let roles: Vec<String> = match answer.get(&self.config.roles) {
             None => Vec::new(),
-            Some(serde_json::Value::String(s)) => s.split_ascii_whitespace().map(Into::into).collect(),
+            Some(serde_json::Value::String(s)) => {
+                s.split_ascii_whitespace().map(Into::into).collect()
+            }
             Some(serde_json::Value::Array(list)) => {
                 let mut roles = Vec::with_capacity(list.len());
                 for role in list {
@@ -366,7 +368,8 @@ impl Ask<'_> {
         let mut req = Request::new(Either::Right(Full::new(self.body.clone())));
         *req.method_mut() = Method::POST;
         *req.version_mut() = Version::HTTP_11;
-        *req.uri_mut() = http::Uri::try_from(self.path).unwrap_or_else(|_| http::Uri::from_static("/"));
+        *req.uri_mut() =
+            http::Uri::try_from(self.path).unwrap_or_else(|_| http::Uri::from_static("/"));
         let headers = req.headers_mut();
         // Admission gathered these fields and a rate limit's key header:
         // only the ones configured go.
@@ -402,7 +405,8 @@ impl Attempt for Ask<'_> {
         let request = self.request(target);
         let this = &*self;
         let again = move || this.request(target);
-        self.pool.send(target, request, Some(again), resent, progress)
+        self.pool
+            .send(target, request, Some(again), resent, progress)
     }
 }
 
@@ -492,7 +496,10 @@ mod tests {
         c.put(b"f".to_vec(), &failed, t0);
         let at = |secs| t0 + Duration::from_secs(secs);
         assert!(matches!(c.get(b"a", at(29)), Some(Ok(id)) if id.subject == "alice"));
-        assert!(matches!(c.get(b"d", at(4)), Some(Err(GatewayError::AuthServiceDenied { .. }))));
+        assert!(matches!(
+            c.get(b"d", at(4)),
+            Some(Err(GatewayError::AuthServiceDenied { .. }))
+        ));
         assert!(c.get(b"f", t0).is_none());
         // Past their TTLs: gone.
         assert!(c.get(b"d", at(5)).is_none());
