@@ -120,7 +120,7 @@ impl ExternalCheck {
         answer
     }
 
-    fn count(&self, shared: &Shared, answer: &Result<Identity, GatewayError>, cache: &'static str) {
+    fn count(&self, shared: &Shared, answer: &Answer, cache: &'static str) {
         let outcome = match answer {
             Ok(_) => "allowed",
             Err(e) if is_decision(e) => "denied",
@@ -410,10 +410,13 @@ impl Attempt for Ask<'_> {
     }
 }
 
+/// The service's decision: who the client is, or the answer it gets.
+type Answer = Result<Identity, GatewayError>;
+
 /// Answers kept until their time is up, at most `max_entries` of them.
 struct Cache {
     config: AuthCache,
-    entries: Mutex<HashMap<Vec<u8>, (Instant, Result<Identity, GatewayError>)>>,
+    entries: Mutex<HashMap<Vec<u8>, (Instant, Answer)>>,
 }
 
 impl Cache {
@@ -424,7 +427,7 @@ impl Cache {
         }
     }
 
-    fn get(&self, key: &[u8], now: Instant) -> Option<Result<Identity, GatewayError>> {
+    fn get(&self, key: &[u8], now: Instant) -> Option<Answer> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         match entries.get(key) {
             Some((until, answer)) if now < *until => Some(answer.clone()),
@@ -438,7 +441,7 @@ impl Cache {
 
     /// Keeps a decision (allowed or denied) for its TTL; full, it first
     /// drops what has expired, and keeps nothing new if that frees no room.
-    fn put(&self, key: Vec<u8>, answer: &Result<Identity, GatewayError>, now: Instant) {
+    fn put(&self, key: Vec<u8>, answer: &Answer, now: Instant) {
         let ttl = match answer {
             Ok(_) => self.config.ttl,
             Err(e) if is_decision(e) => self.config.negative_ttl,
