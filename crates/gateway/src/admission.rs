@@ -252,7 +252,9 @@ pub(crate) async fn admit_external(
             detail: "no auth service is configured".to_owned(),
         });
     };
-    let identity = check.check(shared, &pending.fields, request_id).await?;
+    let identity = check
+        .check(&shared.metrics, &pending.fields, request_id)
+        .await?;
     authorize(runtime, admitted.route, Some(&identity), &pending.path)?;
     admitted.limit = pending
         .limiter

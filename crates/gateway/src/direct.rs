@@ -27,7 +27,7 @@
 //! What it does itself is what happens once a request is on its way: the
 //! rate limit (`proxy::count_request`), a body schema's check, the upstream
 //! exchange (through the
-//! same `proxy::attempts` as the hyper path: timers, one retry, ejection,
+//! same `attempts::attempts` as the hyper path: timers, one retry, ejection,
 //! failure classification), the contract's answer to an upstream failure
 //! or a limit (`proxy::answer_error`), the monitor and repairs, the response head
 //! (hop-by-hop fields out, `X-Request-Id`, `X-Upstream-Service` on a 5xx,
@@ -55,6 +55,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::admission::{Admitted, Head, HostField, admit, admit_external, forward_target};
+use crate::attempts::{Attempt, attempts};
 use crate::body::ClientBodyError;
 use crate::clients::{Builder, Timeouts};
 use crate::deadline::Progress;
@@ -65,7 +66,7 @@ use crate::pipeline::request::{
     AddedField, ConnInfo, FieldValue, Forwarding, IdentityFields, RequestFields,
 };
 use crate::pipeline::response::{self, Framing, Repairer, Respond};
-use crate::proxy::{self, Answered, Attempt};
+use crate::proxy::{self, Answered};
 use crate::routing::RouteState;
 use crate::state::{Runtime, Shared};
 use crate::upstream::{Discard, Pool, SendError, Target, UpstreamFailure};
@@ -401,7 +402,7 @@ async fn exchange(
             };
             let may_retry = resendable && pool.config.targets.len() > 1;
             let progress = Progress::new();
-            proxy::attempts(shared, pool, may_retry, &mut attempt, &progress).await
+            attempts(&shared.metrics, pool, may_retry, &mut attempt, &progress).await
         }
     };
     let reached_upstream = !before_upstream;
@@ -832,7 +833,7 @@ impl Attempt for DirectAttempt<'_, '_> {
 
 /// A response head received and rewritten, with the connection it came on
 /// and its target (as an index in the pool: what crosses
-/// `proxy::attempts` borrows nothing).
+/// `attempts` borrows nothing).
 struct Sent {
     stream: TcpStream,
     target: usize,

@@ -21,12 +21,11 @@ use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
+use crate::attempts::{Attempt, attempts};
 use crate::config::{AuthCache, ExternalAuth};
 use crate::deadline::Progress;
 use crate::error::{GatewayError, X_REQUEST_ID};
-use crate::metrics::{AuthCheckLabels, UpstreamFailureLabels};
-use crate::proxy::{Attempt, attempts};
-use crate::state::Shared;
+use crate::metrics::{AuthCheckLabels, Metrics, UpstreamFailureLabels};
 use crate::upstream::{Lease, Pool, SendError, Target, UpstreamRequestBody};
 
 use super::identity::{Identity, Scheme};
@@ -82,7 +81,7 @@ impl ExternalCheck {
     /// contract's answer.
     pub(crate) async fn check(
         &self,
-        shared: &Shared,
+        metrics: &Metrics,
         fields: &HeaderMap,
         request_id: &HeaderValue,
     ) -> Result<Identity, GatewayError> {
@@ -95,15 +94,15 @@ impl ExternalCheck {
         if let Some(cache) = &self.cache
             && let Some(answer) = cache.get(&key, Instant::now())
         {
-            self.count(shared, &answer, "hit");
+            self.count(metrics, &answer, "hit");
             return answer;
         }
-        let asked = tokio::time::timeout(self.config.timeout, self.ask(shared, fields, request_id));
+        let asked =
+            tokio::time::timeout(self.config.timeout, self.ask(metrics, fields, request_id));
         let answer = match asked.await {
             Ok(answer) => answer,
             Err(_) => {
-                shared
-                    .metrics
+                metrics
                     .upstream_failures
                     .get_or_create(&UpstreamFailureLabels {
                         upstream: self.pool.name.clone(),
@@ -116,18 +115,17 @@ impl ExternalCheck {
         if let Some(cache) = &self.cache {
             cache.put(key, &answer, Instant::now());
         }
-        self.count(shared, &answer, "miss");
+        self.count(metrics, &answer, "miss");
         answer
     }
 
-    fn count(&self, shared: &Shared, answer: &Answer, cache: &'static str) {
+    fn count(&self, metrics: &Metrics, answer: &Answer, cache: &'static str) {
         let outcome = match answer {
             Ok(_) => "allowed",
             Err(e) if is_decision(e) => "denied",
             Err(_) => "failed",
         };
-        shared
-            .metrics
+        metrics
             .auth_checks
             .get_or_create(&AuthCheckLabels {
                 upstream: self.pool.name.clone(),
@@ -141,7 +139,7 @@ impl ExternalCheck {
     /// failure counts, as for any upstream) and reads the answer.
     async fn ask(
         &self,
-        shared: &Shared,
+        metrics: &Metrics,
         fields: &HeaderMap,
         request_id: &HeaderValue,
     ) -> Result<Identity, GatewayError> {
@@ -155,7 +153,7 @@ impl ExternalCheck {
         };
         let may_retry = self.pool.config.targets.len() > 1;
         let progress = Progress::new();
-        let (response, lease) = attempts(shared, &self.pool, may_retry, &mut attempt, &progress)
+        let (response, lease) = attempts(metrics, &self.pool, may_retry, &mut attempt, &progress)
             .await
             .map_err(|e| match e {
                 GatewayError::Upstream { failure, .. } => self.failed(failure),
