@@ -25,7 +25,8 @@
 //! untouched.
 //!
 //! What it does itself is what happens once a request is on its way: the
-//! rate limit (`proxy::count_request`), a body schema's check, the upstream
+//! auth service's check (`admission::admit_external`), the rate limit
+//! (`proxy::count_request`), a body schema's check, the upstream
 //! exchange (through the
 //! same `attempts::attempts` as the hyper path: timers, one retry, ejection,
 //! failure classification), the contract's answer to an upstream failure
