@@ -366,3 +366,36 @@ async fn both_data_paths_answer_alike_and_the_direct_path_takes_external_routes(
     let handed = metric(&direct.metrics_text(), "candor_direct_handovers_total", &[]);
     assert_eq!(handed, Some(0.0));
 }
+
+#[tokio::test]
+async fn a_quota_counts_per_subject_the_service_names() {
+    let (auth, _seen) = auth_service().await;
+    let (app, _faults) = faults().await;
+    let rest = config(auth, app, "").replace(
+        "[[routes]]\npath = \"/echo\"\nupstream = \"app\"\nauth = \"external\"\n",
+        "[rate_limits.one]\nrequests = 1\nper = \"1h\"\nkey = \"subject\"\n\n\
+         [[routes]]\npath = \"/echo\"\nupstream = \"app\"\nauth = \"external\"\nrate_limit = \"one\"\n",
+    );
+    let gw = gateway("", &rest).await;
+    assert_eq!(ask(gw.addr(), "/echo", "alice").await.status, 200);
+    assert_rule(&ask(gw.addr(), "/echo", "alice").await, 429, "rate.limited");
+    // Another subject has a quota of its own.
+    assert_eq!(ask(gw.addr(), "/echo", "bob").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_reload_that_keeps_the_auth_service_keeps_its_cache() {
+    let (auth, seen) = auth_service().await;
+    let (app, _faults) = faults().await;
+    let cache = r#"cache = { ttl = "1h" }"#;
+    let rest = config(auth, app, cache);
+    let gw = gateway("", &rest).await;
+    assert_eq!(ask(gw.addr(), "/echo", "alice").await.status, 200);
+    let again = support::parse_config(&format!(
+        "{}listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\naccess_log = false\n{rest}",
+        support::GATEWAY_TABLE
+    ));
+    gw.reload(again).unwrap();
+    assert_eq!(ask(gw.addr(), "/echo", "alice").await.status, 200);
+    assert_eq!(seen.lock().unwrap().calls.get("alice"), Some(&1));
+}
