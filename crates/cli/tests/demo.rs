@@ -31,7 +31,35 @@ fn the_tour_answers_every_row_of_the_guides_table() {
         );
     }
     assert!(!stdout.contains("FAIL"), "{stdout}");
-    assert!(stdout.contains("20 of 20 steps as expected"), "{stdout}");
+    assert!(stdout.contains("25 of 25 steps as expected"), "{stdout}");
+    // The guide's four 5xx on its Client -> Gateway -> Auth Service ->
+    // Database flow, with the fields that say which hop failed and how.
+    for (status, what, fields) in [
+        (
+            502,
+            "the auth service's database crashes",
+            "       x-upstream-service: auth\n       x-failure-type: error_status\n",
+        ),
+        (
+            502,
+            "the auth service answers something invalid",
+            "       x-upstream-service: auth\n       x-failure-type: invalid_response\n",
+        ),
+        (
+            504,
+            "the auth service's database hangs",
+            "       x-upstream-service: auth\n       x-failure-type: timeout\n",
+        ),
+        (503, "the gateway is overloaded", "       retry-after: 1\n"),
+    ] {
+        let line = format!("ok   expected {status}  got {status}  {what}");
+        let at = stdout
+            .find(&line)
+            .unwrap_or_else(|| panic!("{line:?} missing:\n{stdout}"));
+        let after = &stdout[at..];
+        let next = after.find('\n').unwrap() + 1;
+        assert!(after[next..].starts_with(fields), "{what}:\n{stdout}");
+    }
 }
 
 #[test]

@@ -27,11 +27,14 @@ pub enum FailureType {
     Timeout,
     /// Every target of the upstream is ejected: none was tried.
     NoHealthyUpstream,
+    /// A dependency the gateway asks before forwarding (the auth service)
+    /// answered with a server error: no decision came back.
+    ErrorStatus,
 }
 
 impl FailureType {
     /// Every failure type, in the contract's order.
-    pub const ALL: [FailureType; 9] = [
+    pub const ALL: [FailureType; 10] = [
         FailureType::ConnectRefused,
         FailureType::ConnectError,
         FailureType::ConnectTimeout,
@@ -41,6 +44,7 @@ impl FailureType {
         FailureType::InvalidResponse,
         FailureType::Timeout,
         FailureType::NoHealthyUpstream,
+        FailureType::ErrorStatus,
     ];
 
     /// The `X-Failure-Type` value (and the gateway's metrics label).
@@ -55,6 +59,7 @@ impl FailureType {
             FailureType::InvalidResponse => "invalid_response",
             FailureType::Timeout => "timeout",
             FailureType::NoHealthyUpstream => "no_healthy_upstream",
+            FailureType::ErrorStatus => "error_status",
         }
     }
 
@@ -77,6 +82,9 @@ impl FailureType {
             FailureType::InvalidResponse => &rules::UPSTREAM_INVALID_RESPONSE,
             FailureType::ConnectTimeout | FailureType::Timeout => &rules::UPSTREAM_TIMEOUT,
             FailureType::NoHealthyUpstream => &rules::UPSTREAM_UNAVAILABLE,
+            // Only the auth service's answers are read this way: an
+            // upstream's 5xx is passed through (upstream.status).
+            FailureType::ErrorStatus => &rules::AUTH_SERVICE_UNREACHABLE,
         }
     }
 
@@ -105,6 +113,7 @@ impl FailureType {
             FailureType::InvalidResponse => "response was not valid HTTP",
             FailureType::Timeout => "no response in time",
             FailureType::NoHealthyUpstream => "every target is ejected",
+            FailureType::ErrorStatus => "answered with a server error",
         }
     }
 }

@@ -265,6 +265,22 @@ catalog! {
         expects: "client connection aborted (no final chunk / RST_STREAM)",
         summary: "The upstream died after the head was sent; the client must not see a complete-looking body.",
         reference: "RFC 9112 §8";
+    AUTH_SERVICE_DENIED = "auth_service.denied", Gateway, None, Error, "Denied by the auth service",
+        expects: "the auth service's 401 (its WWW-Authenticate, or the gateway's challenge when it sent none) or 403 (its problem body when problem+json)",
+        summary: "The external auth service refused the client's credentials or its access.",
+        reference: "RFC 9110 §15.5.2, §15.5.4; RFC 7662 §2.2";
+    AUTH_SERVICE_UNREACHABLE = "auth_service.unreachable", Gateway, Some(502), Error, "Auth service failed",
+        expects: "502 + X-Upstream-Service: <auth service> + X-Failure-Type: connect_refused|reset|invalid_response|error_status; never 403 or 500",
+        summary: "The external auth service refused, reset, answered invalid HTTP or a 5xx other than 503: the gateway got no decision from a dependency it needs.",
+        reference: "RFC 9110 §15.6.3";
+    AUTH_SERVICE_TIMEOUT = "auth_service.timeout", Gateway, Some(504), Error, "Auth service timeout",
+        expects: "504 + X-Upstream-Service: <auth service> + X-Failure-Type: timeout|connect_timeout",
+        summary: "The external auth service did not answer in time.",
+        reference: "RFC 9110 §15.6.5";
+    AUTH_SERVICE_UNAVAILABLE = "auth_service.unavailable", Gateway, Some(503), Error, "Auth service unavailable",
+        expects: "503 + the auth service's Retry-After (the gateway's when it sent none) + X-Upstream-Service",
+        summary: "The external auth service said it is unavailable (503), or every one of its targets is ejected.",
+        reference: "RFC 9110 §15.6.4, §10.2.3";
     INTERNAL = "internal", Gateway, Some(500), Error, "Internal error",
         expects: "500 + problem body, no internals",
         summary: "A bug in the gateway.",
@@ -547,7 +563,7 @@ mod tests {
 
     #[test]
     fn every_section_has_rules_and_lookup_finds_them() {
-        assert_eq!(section(Section::Gateway).count(), 30);
+        assert_eq!(section(Section::Gateway).count(), 34);
         assert_eq!(section(Section::Passive).count(), 17);
         assert_eq!(section(Section::Probe).count(), 14);
         assert!(section(Section::Fault).count() >= 7);

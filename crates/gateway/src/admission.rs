@@ -60,7 +60,19 @@ pub(crate) struct Admitted<'r, 's> {
     pub limit: Option<(&'r Limiter, String)>,
     /// The normalised path, when it differs from the one sent.
     pub normalised: Option<String>,
+    /// On a route with `auth = "external"`: what the auth service is to
+    /// be asked, by [`admit_external`].
+    pub external: Option<Box<Pending<'r>>>,
     _in_flight: InFlight<'s>,
+}
+
+/// The checks of an external-auth route that wait for the auth service:
+/// its question, and what authorization and the rate limit then need.
+pub(crate) struct Pending<'r> {
+    fields: HeaderMap,
+    path: String,
+    peer: IpAddr,
+    limiter: Option<&'r Limiter>,
 }
 
 /// The checks in the contract's precedence (section 1), up to the ones
@@ -148,10 +160,30 @@ pub(crate) fn admit<'r, 's>(
         .and_then(|name| runtime.limiters.get(name))
         .map(|l| &**l);
     let authenticates = route.config.auth != RouteAuth::None;
+    let external = match route.config.auth {
+        RouteAuth::External => {
+            Some(
+                runtime
+                    .external
+                    .as_ref()
+                    .ok_or_else(|| GatewayError::Internal {
+                        detail: format!(
+                            "route {} asks an auth service none configures",
+                            route.label
+                        ),
+                    })?,
+            )
+        }
+        _ => None,
+    };
     let key_header = limiter.and_then(Limiter::key_header);
     let fields = if authenticates || key_header.is_some() {
         let wanted = |name: &str| {
-            (authenticates && runtime.auth.reads(name))
+            (authenticates
+                && match external {
+                    Some(check) => check.reads(name),
+                    None => runtime.auth.reads(name),
+                })
                 || key_header.is_some_and(|h| name.eq_ignore_ascii_case(h.as_str()))
         };
         head.fields(&wanted).ok_or_else(|| GatewayError::Internal {
@@ -160,26 +192,75 @@ pub(crate) fn admit<'r, 's>(
     } else {
         Cow::Owned(HeaderMap::new())
     };
-    let identity = authenticate(runtime, route, &fields)?;
-    authorize(runtime, route, identity.as_ref(), &path)?;
-
     let Some(pool) = &route.pool else {
         return Err(GatewayError::Internal {
             detail: format!("route {} has no upstream", route.label),
         });
     };
+    let normalised = |path: Cow<'_, str>| match path {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(path) => Some(path),
+    };
+    // The auth service is asked by `admit_external`, which both data
+    // paths await: the rest of authentication, authorization and the rate
+    // limit's key wait for its answer.
+    if external.is_some() {
+        return Ok(Admitted {
+            route,
+            pool,
+            identity: None,
+            limit: None,
+            external: Some(Box::new(Pending {
+                fields: fields.into_owned(),
+                path: path.clone().into_owned(),
+                peer,
+                limiter,
+            })),
+            normalised: normalised(path),
+            _in_flight: in_flight,
+        });
+    }
+    let identity = authenticate(runtime, route, &fields)?;
+    authorize(runtime, route, identity.as_ref(), &path)?;
     let limit = limiter.map(|l| (l, l.key(identity.as_ref(), peer, &fields)));
     Ok(Admitted {
         route,
         pool,
         identity,
         limit,
-        normalised: match path {
-            Cow::Borrowed(_) => None,
-            Cow::Owned(path) => Some(path),
-        },
+        external: None,
+        normalised: normalised(path),
         _in_flight: in_flight,
     })
+}
+
+/// The auth service's part of admission, for a request [`admit`] left
+/// pending: its decision (auth.*, auth_service.*), then the route's roles
+/// (authz.*) and the rate limit's key, as `admit` does for local checks.
+/// One implementation, awaited by both data paths.
+pub(crate) async fn admit_external(
+    shared: &Shared,
+    runtime: &Runtime,
+    admitted: &mut Admitted<'_, '_>,
+    request_id: &http::HeaderValue,
+) -> Result<(), GatewayError> {
+    let Some(pending) = admitted.external.take() else {
+        return Ok(());
+    };
+    let Some(check) = &runtime.external else {
+        return Err(GatewayError::Internal {
+            detail: "no auth service is configured".to_owned(),
+        });
+    };
+    let identity = check
+        .check(&shared.metrics, &pending.fields, request_id)
+        .await?;
+    authorize(runtime, admitted.route, Some(&identity), &pending.path)?;
+    admitted.limit = pending
+        .limiter
+        .map(|l| (l, l.key(Some(&identity), pending.peer, &pending.fields)));
+    admitted.identity = Some(identity);
+    Ok(())
 }
 
 /// The request line and Host: `CONNECT` is never forwarded, a transfer

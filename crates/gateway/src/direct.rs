@@ -25,9 +25,10 @@
 //! untouched.
 //!
 //! What it does itself is what happens once a request is on its way: the
-//! rate limit (`proxy::count_request`), a body schema's check, the upstream
+//! auth service's check (`admission::admit_external`), the rate limit
+//! (`proxy::count_request`), a body schema's check, the upstream
 //! exchange (through the
-//! same `proxy::attempts` as the hyper path: timers, one retry, ejection,
+//! same `attempts::attempts` as the hyper path: timers, one retry, ejection,
 //! failure classification), the contract's answer to an upstream failure
 //! or a limit (`proxy::answer_error`), the monitor and repairs, the response head
 //! (hop-by-hop fields out, `X-Request-Id`, `X-Upstream-Service` on a 5xx,
@@ -54,7 +55,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::admission::{Admitted, Head, HostField, admit, forward_target};
+use crate::admission::{Admitted, Head, HostField, admit, admit_external, forward_target};
+use crate::attempts::{Attempt, attempts};
 use crate::body::ClientBodyError;
 use crate::clients::{Builder, Timeouts};
 use crate::deadline::Progress;
@@ -65,7 +67,7 @@ use crate::pipeline::request::{
     AddedField, ConnInfo, FieldValue, Forwarding, IdentityFields, RequestFields,
 };
 use crate::pipeline::response::{self, Framing, Repairer, Respond};
-use crate::proxy::{self, Answered, Attempt};
+use crate::proxy::{self, Answered};
 use crate::routing::RouteState;
 use crate::state::{Runtime, Shared};
 use crate::upstream::{Discard, Pool, SendError, Target, UpstreamFailure};
@@ -318,16 +320,27 @@ async fn exchange(
     let close = head.fields.close;
     let gw = &runtime.config.gateway;
     let request_id = shared.request_ids.assign_bytes(head.fields.request_id);
-    // rate.limited: counted once the request is sure to be served here (a
-    // request handed to hyper is counted there).
+    // The auth service is asked, and the rate limit counted, once the
+    // request is sure to be served here (one handed to hyper is asked and
+    // counted there), through the same admission.
     let mut rate_fields = Vec::new();
     let mut refused = None;
-    if let Some((limiter, key)) = admitted.limit.take() {
+    if admitted.external.is_some()
+        && let Err(error) =
+            Box::pin(admit_external(shared, &runtime, &mut admitted, &request_id)).await
+    {
+        refused = Some(error);
+    }
+    if refused.is_none()
+        && let Some((limiter, key)) = admitted.limit.take()
+    {
         match proxy::count_request(shared, limiter, key).await {
             Ok(fields) => rate_fields = fields,
             Err(error) => refused = Some(error),
         }
     }
+    // Refused before the upstream: the access log names none.
+    let before_upstream = refused.is_some();
     let roles = admitted.identity.as_ref().map(|id| id.roles.join(","));
     let forwarding = Forwarding {
         conn,
@@ -400,13 +413,10 @@ async fn exchange(
             };
             let may_retry = resendable && pool.config.targets.len() > 1;
             let progress = Progress::new();
-            proxy::attempts(shared, pool, may_retry, &mut attempt, &progress).await
+            attempts(&shared.metrics, pool, may_retry, &mut attempt, &progress).await
         }
     };
-    let reached_upstream = !matches!(
-        outcome,
-        Err(GatewayError::RateLimited { .. } | GatewayError::RateStoreUnavailable)
-    );
+    let reached_upstream = !before_upstream;
     drop(admitted);
     shared.metrics.direct_requests.inc();
     let answered = |status: u16, rule: Option<&'static str>| Answered {
@@ -834,7 +844,7 @@ impl Attempt for DirectAttempt<'_, '_> {
 
 /// A response head received and rewritten, with the connection it came on
 /// and its target (as an index in the pool: what crosses
-/// `proxy::attempts` borrows nothing).
+/// `attempts` borrows nothing).
 struct Sent {
     stream: TcpStream,
     target: usize,

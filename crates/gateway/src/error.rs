@@ -109,6 +109,28 @@ pub enum GatewayError {
         upstream: Arc<str>,
         retry_after: Duration,
     },
+    /// auth_service.denied: the auth service's 401 or 403, relayed with
+    /// its challenge (repaired on a 401 without one) and problem body.
+    #[error("the auth service refused the request")]
+    AuthServiceDenied {
+        status: StatusCode,
+        challenges: Option<String>,
+        problem: Option<Bytes>,
+    },
+    /// auth_service.unreachable or auth_service.timeout: no decision came
+    /// back from the auth service.
+    #[error("auth service {service} failed: {}", failure.describe())]
+    AuthService {
+        service: Arc<str>,
+        failure: FailureType,
+    },
+    /// auth_service.unavailable: its 503 (or every target ejected), with
+    /// the Retry-After to pass on.
+    #[error("auth service {service} is unavailable")]
+    AuthServiceUnavailable {
+        service: Arc<str>,
+        retry_after: HeaderValue,
+    },
     #[error("internal error")]
     Internal { detail: String },
 }
@@ -152,14 +174,32 @@ impl GatewayError {
             GatewayError::SchemaViolation { .. } => &rules::BODY_SCHEMA,
             GatewayError::Upstream { failure, .. } => failure.rule(),
             GatewayError::NoHealthyUpstream { .. } => FailureType::NoHealthyUpstream.rule(),
+            GatewayError::AuthServiceDenied { .. } => &rules::AUTH_SERVICE_DENIED,
+            GatewayError::AuthService { failure, .. } => match failure {
+                FailureType::Timeout | FailureType::ConnectTimeout => &rules::AUTH_SERVICE_TIMEOUT,
+                FailureType::NoHealthyUpstream => &rules::AUTH_SERVICE_UNAVAILABLE,
+                _ => &rules::AUTH_SERVICE_UNREACHABLE,
+            },
+            GatewayError::AuthServiceUnavailable { .. } => &rules::AUTH_SERVICE_UNAVAILABLE,
             GatewayError::Internal { .. } => &rules::INTERNAL,
+        }
+    }
+
+    /// The status: the rule's, or the auth service's own on a relayed
+    /// denial (auth_service.denied carries 401 or 403).
+    fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::AuthServiceDenied { status, .. } => *status,
+            other => rule_status(other.rule()),
         }
     }
 
     /// The `X-Failure-Type` value, on upstream rows.
     fn failure_type(&self) -> Option<FailureType> {
         match self {
-            GatewayError::Upstream { failure, .. } => Some(*failure),
+            GatewayError::Upstream { failure, .. } | GatewayError::AuthService { failure, .. } => {
+                Some(*failure)
+            }
             GatewayError::NoHealthyUpstream { .. } => Some(FailureType::NoHealthyUpstream),
             _ => None,
         }
@@ -168,7 +208,13 @@ impl GatewayError {
     fn upstream(&self) -> Option<&Arc<str>> {
         match self {
             GatewayError::Upstream { upstream, .. }
-            | GatewayError::NoHealthyUpstream { upstream, .. } => Some(upstream),
+            | GatewayError::NoHealthyUpstream { upstream, .. }
+            | GatewayError::AuthService {
+                service: upstream, ..
+            }
+            | GatewayError::AuthServiceUnavailable {
+                service: upstream, ..
+            } => Some(upstream),
             _ => None,
         }
     }
@@ -204,7 +250,7 @@ pub fn rescue(error: &GatewayError, cx: ErrorContext<'_>) -> Response<Full<Bytes
         return rescue(&GatewayError::RouteUnknown { path: path.clone() }, cx);
     }
     let rule = error.rule();
-    let status = rule_status(rule);
+    let status = error.status();
     let mut problem = Problem::for_rule(rule, status.as_u16())
         .detail(error.detail())
         .instance(cx.request_id);
@@ -232,7 +278,15 @@ pub fn rescue(error: &GatewayError, cx: ErrorContext<'_>) -> Response<Full<Bytes
             .extension("failure", failure.as_str());
     }
 
-    let (content_type, body) = if cx.accepts_json {
+    let (content_type, body) = if let GatewayError::AuthServiceDenied {
+        problem: Some(relayed),
+        ..
+    } = error
+        && cx.accepts_json
+    {
+        // The auth service's own problem body says why: relayed as sent.
+        (PROBLEM_JSON, relayed.clone())
+    } else if cx.accepts_json {
         (PROBLEM_JSON, Bytes::from(problem.to_json()))
     } else {
         let title = problem.title.as_deref().unwrap_or_default();
@@ -268,6 +322,10 @@ pub fn rescue(error: &GatewayError, cx: ErrorContext<'_>) -> Response<Full<Bytes
         | GatewayError::Forbidden {
             challenges: Some(challenges),
             ..
+        }
+        | GatewayError::AuthServiceDenied {
+            challenges: Some(challenges),
+            ..
         } => {
             if let Ok(v) = HeaderValue::from_str(challenges) {
                 headers.insert(WWW_AUTHENTICATE, v);
@@ -289,6 +347,9 @@ pub fn rescue(error: &GatewayError, cx: ErrorContext<'_>) -> Response<Full<Bytes
             // PUT takes what POST takes.
             let name = accept_for(method).unwrap_or(&ACCEPT_POST);
             headers.insert(name, HeaderValue::from_static(accept));
+        }
+        GatewayError::AuthServiceUnavailable { retry_after, .. } => {
+            headers.insert(RETRY_AFTER, retry_after.clone());
         }
         GatewayError::Maintenance { retry_after }
         | GatewayError::NoHealthyUpstream { retry_after, .. } => {
@@ -396,6 +457,18 @@ mod tests {
             GatewayError::NoHealthyUpstream {
                 upstream: "a".into(),
                 retry_after: Duration::ZERO,
+            },
+            GatewayError::AuthService {
+                service: "auth".into(),
+                failure: FailureType::Reset,
+            },
+            GatewayError::AuthService {
+                service: "auth".into(),
+                failure: FailureType::Timeout,
+            },
+            GatewayError::AuthServiceUnavailable {
+                service: "auth".into(),
+                retry_after: HeaderValue::from_static("7"),
             },
             GatewayError::Internal { detail: "x".into() },
         ];

@@ -12,6 +12,7 @@ mod access;
 mod access_log;
 mod admin;
 mod admission;
+mod attempts;
 mod auth;
 mod body;
 mod cause;

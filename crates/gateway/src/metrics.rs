@@ -65,6 +65,17 @@ pub struct DiscardLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthCheckLabels {
+    /// The auth service's upstream.
+    pub upstream: Arc<str>,
+    /// `allowed`, `denied` (its 401/403, or inactive credentials) or
+    /// `failed` (no decision: the answer was a 502, 503 or 504).
+    pub outcome: &'static str,
+    /// `hit` when the answer came from the cache, else `miss`.
+    pub cache: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
@@ -87,6 +98,7 @@ pub struct Metrics {
     pub pool_discards: Family<DiscardLabels, Counter>,
     pub reloads: Family<OutcomeLabels, Counter<u64, AtomicU64>>,
     pub rate_store_errors: Family<LimitLabels, Counter>,
+    pub auth_checks: Family<AuthCheckLabels, Counter>,
     pub direct_requests: Counter,
     pub direct_handovers: Counter,
     /// Client connections open now (see `clients.rs`).
@@ -196,6 +208,12 @@ impl Metrics {
             "Rate-limit checks the store could not answer, by limit and what followed",
             rate_store_errors.clone(),
         );
+        let auth_checks = Family::<AuthCheckLabels, Counter>::default();
+        registry.register(
+            "auth_service_checks",
+            "External auth checks, by auth service, outcome (allowed, denied, failed) and cache (hit, miss)",
+            auth_checks.clone(),
+        );
         let direct_requests = Counter::default();
         registry.register(
             "direct_requests",
@@ -230,6 +248,7 @@ impl Metrics {
         Metrics {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             rate_store_errors,
+            auth_checks,
             registry,
             requests,
             latency,

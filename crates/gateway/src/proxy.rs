@@ -19,15 +19,14 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
-use crate::admission::{Admitted, Head, HostField, admit, forward_target};
+use crate::admission::{Admitted, Head, HostField, admit, admit_external, forward_target};
+use crate::attempts::{Attempt, attempts};
 use crate::body::LimitedIncoming;
 use crate::config::OnStoreError;
-use crate::deadline::{Phase, Progress};
+use crate::deadline::Progress;
 use crate::error::{ErrorContext, GatewayError, X_REQUEST_ID, rescue};
 use crate::field_value::shared_value;
-use crate::metrics::{
-    LimitLabels, RequestKey, RuleLabels, Tally, UpstreamFailureLabels, UpstreamLabels, method_label,
-};
+use crate::metrics::{LimitLabels, RequestKey, RuleLabels, Tally, method_label};
 use crate::monitor::Observation;
 use crate::pipeline::request::{
     ConnInfo, FieldValue, Forwarding, IdentityFields, Known, RequestCx, RequestFields, list_items,
@@ -35,7 +34,7 @@ use crate::pipeline::request::{
 use crate::pipeline::response::{self, Repairer, Respond, Value};
 use crate::ratelimit::Decision;
 use crate::state::{Runtime, Shared};
-use crate::upstream::{Lease, Pick, Pool, SendError, Target, UpstreamBody, UpstreamFailure};
+use crate::upstream::{Lease, Pool, SendError, Target, UpstreamBody, UpstreamFailure};
 
 /// What the client gets: a gateway-made body or the upstream's, streamed.
 pub type ResponseBody = Either<Full<Bytes>, UpstreamBody>;
@@ -257,6 +256,16 @@ async fn route_request(
         }
     }
     let mut admitted = admitted?;
+    // auth_service.*: a route with external auth waits for its answer.
+    if admitted.external.is_some() {
+        Box::pin(admit_external(
+            shared,
+            runtime,
+            &mut admitted,
+            cx.request_id,
+        ))
+        .await?;
+    }
     let route = admitted.route;
     let gw = &runtime.config.gateway;
     // rate.limited: after authentication (quotas follow the subject),
@@ -541,25 +550,8 @@ async fn exchange(
             &here
         }
     };
-    let edited = attempts(shared, pool, may_retry, &mut attempt, progress).await?;
+    let edited = attempts(&shared.metrics, pool, may_retry, &mut attempt, progress).await?;
     Ok((edited, Sent { method, monitor }))
-}
-
-/// One way of sending a request to a chosen target (hyper's client, or
-/// the direct path's own connections), for [`attempts`].
-pub(crate) trait Attempt {
-    type Sent;
-    /// Sends the request to `target`; `resent` says whether it went a
-    /// second time on a fresh connection (a pooled one had closed under it).
-    /// `progress` is told when the connection is there (and again after a
-    /// restart on a fresh one) and when the request has been written: the
-    /// timers of [`attempts`] follow it.
-    fn send<'a>(
-        &'a mut self,
-        target: &'a Target,
-        resent: &'a mut bool,
-        progress: &'a Progress,
-    ) -> impl Future<Output = Result<Self::Sent, SendError>> + Send + 'a;
 }
 
 /// The hyper client's attempt: the request is rebuilt from its parts for
@@ -702,93 +694,6 @@ pub(crate) fn edit_head(
     });
     parts.version = Version::HTTP_11;
     Ok((snapshot, may_reuse))
-}
-
-/// Sends a request to a target of `pool` with `send`, under the timers of
-/// its phases (`connect_timeout` for the connect, `response_timeout` once
-/// the request is written, see [`Progress`]): one retry on another target
-/// after a connect failure when `may_retry` (body-less idempotent requests
-/// only), every upstream failure counted and classified, and the target's
-/// health recorded. A client's body that fails on the way is the client's
-/// answer, not counted against the upstream. `send` says, through its
-/// flag, whether it sent the request a second time on a fresh connection
-/// (a pooled one had closed under it). Both data paths send through here.
-pub(crate) async fn attempts<A: Attempt>(
-    shared: &Shared,
-    pool: &Pool,
-    may_retry: bool,
-    attempt: &mut A,
-    progress: &Progress,
-) -> Result<A::Sent, GatewayError> {
-    let mut avoid = None;
-    let (connect, response) = (pool.config.connect_timeout, pool.config.response_timeout);
-    loop {
-        let target = match pool.pick(avoid) {
-            Pick::Target(t) => t,
-            Pick::AllEjected { retry_after } => {
-                return Err(GatewayError::NoHealthyUpstream {
-                    upstream: pool.name.clone(),
-                    retry_after,
-                });
-            }
-        };
-        let mut resent = false;
-        if avoid.is_some() {
-            progress.restart();
-        }
-        // The send future is made where it is pinned, so it is not moved
-        // once made: it is most of this future's size.
-        let outcome = {
-            let sending = std::pin::pin!(attempt.send(target, &mut resent, progress));
-            crate::deadline::guard(sending, progress, connect, response).await
-        };
-        if resent {
-            shared
-                .metrics
-                .resends
-                .get_or_create(&UpstreamLabels {
-                    upstream: pool.name.clone(),
-                })
-                .inc();
-        }
-        let failure = match outcome {
-            Ok(Ok(sent)) => {
-                pool.record_success(target);
-                return Ok(sent);
-            }
-            Err(Phase::Connecting) => UpstreamFailure::ConnectTimeout,
-            Err(Phase::Sending | Phase::Written) => UpstreamFailure::Timeout,
-            Ok(Err(SendError::ClientBody(e))) => return Err(e.into()),
-            Ok(Err(SendError::Failure(failure))) => failure,
-        };
-        shared
-            .metrics
-            .upstream_failures
-            .get_or_create(&UpstreamFailureLabels {
-                upstream: pool.name.clone(),
-                failure: failure.as_str(),
-            })
-            .inc();
-        if failure.is_connect() {
-            pool.record_failure(target);
-        }
-        if may_retry && avoid.is_none() && failure.is_connect() && pool.has_other_target(target) {
-            shared
-                .metrics
-                .retries
-                .get_or_create(&UpstreamLabels {
-                    upstream: pool.name.clone(),
-                })
-                .inc();
-            avoid = Some(target);
-            continue;
-        }
-        return Err(GatewayError::Upstream {
-            upstream: pool.name.clone(),
-            failure,
-            detail: failure.describe().to_owned(),
-        });
-    }
 }
 
 /// The upstream's response, its head edited (see [`edit`]), as the client

@@ -9,7 +9,7 @@ use arc_swap::ArcSwap;
 use http::HeaderValue;
 
 use crate::access_log::AccessLog;
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, ExternalCheck};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
@@ -21,6 +21,8 @@ use crate::upstream::Pool;
 pub struct Runtime {
     pub config: Arc<Config>,
     pub auth: Authenticator,
+    /// The auth service of `[auth.external]`.
+    pub external: Option<Arc<ExternalCheck>>,
     /// Rate-limit policies by name.
     pub limiters: BTreeMap<String, Arc<Limiter>>,
     pub routes: RouteTable,
@@ -50,6 +52,16 @@ impl Runtime {
         }
         let routes = RouteTable::build(&config, &pools)?;
         let auth = Authenticator::build(&config.auth, &config.gateway.realm)?;
+        // An unchanged auth service keeps its cache across a reload.
+        let external = config
+            .auth
+            .external
+            .as_ref()
+            .map(|e| {
+                let previous = previous.and_then(|p| p.external.as_ref());
+                ExternalCheck::build(e, &pools, &config.gateway.realm, previous)
+            })
+            .transpose()?;
         // An unchanged policy keeps its limiter, so a reload resets no quota.
         let mut limiters = BTreeMap::new();
         for (name, limit) in &config.rate_limits {
@@ -65,6 +77,7 @@ impl Runtime {
         }
         Ok(Runtime {
             auth,
+            external,
             limiters,
             config: Arc::new(config),
             routes,

@@ -860,6 +860,7 @@ conceal = true
                     },
                 ],
             }),
+            external: None,
             subject_header: http::HeaderName::from_static("x-client"),
             roles_header: http::HeaderName::from_static("x-client-roles"),
         }
@@ -1230,7 +1231,7 @@ fn route_auth_names_a_configured_method() {
     assert_eq!(
         refused(&with_upstream(&route("bearer"))),
         "gw.toml:6: routes[0].auth: unknown variant `bearer`, expected one of `none`, `jwt`, \
-         `api_key`, `any`"
+         `api_key`, `any`, `external`"
     );
     let config = load(&with_upstream(&route("none"))).unwrap();
     assert_eq!(config.routes[0].auth, RouteAuth::None);
@@ -1249,7 +1250,7 @@ fn roles_need_an_auth_method_and_conceal_needs_roles() {
     assert_eq!(
         refused(&route("roles = [\"admin\"]\n")),
         "gw.toml:9: routes[0].roles: roles need an auth method: set `auth` to \"jwt\", \
-         \"api_key\" or \"any\""
+         \"api_key\", \"any\" or \"external\""
     );
     assert_eq!(
         refused(&route("auth = \"jwt\"\nroles = []\n")),
@@ -1412,5 +1413,103 @@ fn rate_limits_are_parsed_and_routes_must_name_one_that_exists() {
     assert_eq!(
         refused("[rate_limits.s]\nrequests = 1\nper = \"1s\"\nstore = \"memcached://x\"\n"),
         "gw.toml:4: rate_limits.s.store: \"memcached://x\": expected \"memory\", redis://HOST:PORT/DB or redis+unix:///PATH"
+    );
+}
+
+const EXTERNAL: &str = "[auth.external]\nupstream = \"auth\"\n";
+const AUTH_UPSTREAM: &str = "[upstreams.auth]\ntargets = [\"127.0.0.1:9100\"]\n";
+
+#[test]
+fn external_auth_defaults_and_every_key_reach_the_model() {
+    let route = "[[routes]]\npath = \"/a\"\nupstream = \"accounts\"\nauth = \"external\"\nroles = [\"admin\"]\n";
+    let config = load(&format!(
+        "{EXTERNAL}{AUTH_UPSTREAM}{}",
+        with_upstream(route)
+    ))
+    .unwrap();
+    let e = config.auth.external.as_ref().unwrap();
+    assert_eq!(e.upstream, "auth");
+    assert_eq!(e.path, "/introspect");
+    assert_eq!(e.send, [http::header::AUTHORIZATION]);
+    assert_eq!((e.subject.as_str(), e.roles.as_str()), ("sub", "roles"));
+    assert_eq!(e.timeout, Duration::from_secs(2));
+    assert_eq!(e.cache, None);
+    assert_eq!(config.routes[0].auth, RouteAuth::External);
+    assert_eq!(config.routes[0].roles, ["admin"]);
+
+    let every = "[auth.external]\nupstream = \"auth\"\npath = \"/oauth/introspect\"\n\
+        send = [\"Authorization\", \"Cookie\"]\nsubject = \"username\"\nroles = \"scope\"\n\
+        timeout = \"750ms\"\ncache = { ttl = \"30s\", negative_ttl = \"5s\", max_entries = 500 }\n";
+    let config = load(&format!("{every}{AUTH_UPSTREAM}")).unwrap();
+    let e = config.auth.external.unwrap();
+    assert_eq!(e.path, "/oauth/introspect");
+    assert_eq!(e.send, [http::header::AUTHORIZATION, http::header::COOKIE]);
+    assert_eq!(
+        (e.subject.as_str(), e.roles.as_str()),
+        ("username", "scope")
+    );
+    assert_eq!(e.timeout, Duration::from_millis(750));
+    let cache = e.cache.unwrap();
+    assert_eq!(cache.ttl, Duration::from_secs(30));
+    assert_eq!(cache.negative_ttl, Duration::from_secs(5));
+    assert_eq!(cache.max_entries, 500);
+    // negative_ttl defaults to ttl.
+    let config = load(&format!(
+        "{EXTERNAL}cache = {{ ttl = \"9s\" }}\n{AUTH_UPSTREAM}"
+    ))
+    .unwrap();
+    let cache = config.auth.external.unwrap().cache.unwrap();
+    assert_eq!(cache.negative_ttl, Duration::from_secs(9));
+    assert_eq!(cache.max_entries, 10_000);
+}
+
+#[test]
+fn external_auth_mistakes_are_named() {
+    assert_eq!(
+        refused(&with_upstream(
+            "[[routes]]\npath = \"/a\"\nupstream = \"accounts\"\nauth = \"external\"\n"
+        )),
+        "gw.toml:6: routes[0].auth: auth = \"external\" needs an [auth.external] table"
+    );
+    assert_eq!(
+        refused(EXTERNAL),
+        "gw.toml:2: auth.external.upstream: no [upstreams.auth] is defined; the auth service \
+         runs on an upstream"
+    );
+    let with = |line: &str| refused(&format!("{EXTERNAL}{line}\n{AUTH_UPSTREAM}"));
+    assert_eq!(
+        with("path = \"introspect\""),
+        "gw.toml:3: auth.external.path: \"introspect\" is not an origin-form path like \
+         \"/introspect\""
+    );
+    assert_eq!(
+        with("send = []"),
+        "gw.toml:3: auth.external.send: lists no field; the auth service needs the client's \
+         credentials"
+    );
+    assert_eq!(
+        with("send = [\"Authorization\", \"Host\"]"),
+        "gw.toml:3: auth.external.send[1]: \"Host\" describes this hop, not the client; it is \
+         never sent"
+    );
+    assert_eq!(
+        with("send = [\"Cookie\", \"cookie\"]"),
+        "gw.toml:3: auth.external.send[1]: duplicate field \"cookie\""
+    );
+    assert_eq!(
+        with("timeout = \"0s\""),
+        "gw.toml:3: auth.external.timeout: must be greater than 0"
+    );
+    assert_eq!(
+        with("cache = { ttl = \"0s\" }"),
+        "gw.toml:3: auth.external.cache.ttl: must be greater than 0"
+    );
+    assert_eq!(
+        with("cache = { ttl = \"1s\", max_entries = 0 }"),
+        "gw.toml:3: auth.external.cache.max_entries: must be greater than 0, not 0"
+    );
+    assert_eq!(
+        with("subject = \"\""),
+        "gw.toml:3: auth.external.subject: must name a member of the service's JSON answer"
     );
 }

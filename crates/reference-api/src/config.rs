@@ -54,6 +54,43 @@ impl FailSwitch {
     }
 }
 
+/// A shared switch that simulates a hung database: while it is on, every
+/// query waits (holding its request) until the switch is turned off. The
+/// client of the service sees no answer at all, and its own timeout
+/// decides (a gateway's 504). Clones share one switch.
+#[derive(Debug, Clone)]
+pub struct HangSwitch(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for HangSwitch {
+    fn default() -> Self {
+        HangSwitch(Arc::new(tokio::sync::watch::channel(false).0))
+    }
+}
+
+impl HangSwitch {
+    pub fn set(&self, on: bool) {
+        self.0.send_replace(on);
+    }
+
+    pub fn is_on(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// How many queries the switch holds now.
+    pub fn held(&self) -> usize {
+        self.0.receiver_count()
+    }
+
+    /// Returns once the switch is off (at once when it is).
+    pub async fn wait_while_on(&self) {
+        if !self.is_on() {
+            return;
+        }
+        let mut off = self.0.subscribe();
+        let _ = off.wait_for(|on| !*on).await;
+    }
+}
+
 /// Everything the service needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::config::{DbLocation, FailSwitch};
+use crate::config::{DbLocation, FailSwitch, HangSwitch};
 
 /// Why the database could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -74,11 +74,24 @@ const MIGRATIONS: &[&str] = &[
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
     fail: FailSwitch,
+    hang: HangSwitch,
 }
 
 impl Db {
-    /// Opens (creating when needed) and migrates the database. Blocking.
+    /// Opens (creating when needed) and migrates the accounts database.
+    /// Blocking.
     pub fn open(location: &DbLocation, fail: FailSwitch) -> Result<Db, DbError> {
+        Db::open_with(location, fail, HangSwitch::default(), MIGRATIONS)
+    }
+
+    /// Opens a database with its own schema (`migrations`, as
+    /// [`MIGRATIONS`]) and switches. Blocking.
+    pub fn open_with(
+        location: &DbLocation,
+        fail: FailSwitch,
+        hang: HangSwitch,
+        migrations: &[&str],
+    ) -> Result<Db, DbError> {
         let mut conn = match location {
             DbLocation::Memory => Connection::open_in_memory()?,
             DbLocation::File(path) => {
@@ -87,10 +100,11 @@ impl Db {
             }
         };
         configure(&conn)?;
-        migrate(&mut conn)?;
+        migrate(&mut conn, migrations)?;
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
             fail,
+            hang,
         })
     }
 
@@ -102,6 +116,8 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, crate::Error> + Send + 'static,
     {
+        // A hung database holds the query until the switch is off.
+        self.hang.wait_while_on().await;
         if self.fail.is_on() {
             return Err(DbError::Simulated.into());
         }
@@ -144,13 +160,13 @@ fn configure(conn: &Connection) -> Result<(), DbError> {
 }
 
 /// Brings the schema to the latest version, one transaction per step.
-fn migrate(conn: &mut Connection) -> Result<(), DbError> {
-    let known = MIGRATIONS.len() as i64;
+fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), DbError> {
+    let known = migrations.len() as i64;
     let found: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if found > known {
         return Err(DbError::TooNew { found, known });
     }
-    for (step, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+    for (step, sql) in migrations.iter().enumerate().skip(found.max(0) as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", step as i64 + 1)?;

@@ -1,7 +1,8 @@
 //! `candor demo`: the guide's whole flow in one process.
 //!
-//! Client -> candor serve -> the reference accounts service -> SQLite, plus
-//! a built-in faults upstream and a port that refuses connections, all on
+//! Client -> candor serve -> the reference auth service -> SQLite (its
+//! sessions), and candor serve -> the reference accounts service -> SQLite,
+//! plus a built-in faults upstream and a port that refuses connections, all on
 //! loopback, configured by examples/demo.toml with the addresses and a
 //! fresh JWT secret filled in. It prints the URLs, a token per role, a
 //! guided tour (one curl line per row of the guide's mapping table) and
@@ -24,7 +25,7 @@ use candor_audit::report::{self, Format};
 use candor_audit::suite::{self, SuiteOptions};
 use candor_contract::Severity;
 use candor_gateway::{Gateway, StartOptions, config};
-use candor_reference_api::{App, Config as ApiConfig};
+use candor_reference_api::{App, AuthService, Config as ApiConfig};
 use clap::Args;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
@@ -59,6 +60,10 @@ struct Running {
     api_addr: SocketAddr,
     api_stop: tokio::sync::oneshot::Sender<()>,
     api_task: tokio::task::JoinHandle<io::Result<()>>,
+    auth: AuthService,
+    auth_addr: SocketAddr,
+    auth_stop: tokio::sync::oneshot::Sender<()>,
+    auth_task: tokio::task::JoinHandle<io::Result<()>>,
     faults: candor_faults::FaultsHandle,
     tokens: tour::Tokens,
 }
@@ -118,6 +123,22 @@ async fn start(listen: SocketAddr) -> Result<Running> {
             .await
     });
 
+    // The auth service, on its own in-memory SQLite store of sessions.
+    let auth = AuthService::open(candor_reference_api::AuthConfig::default())
+        .await
+        .context("cannot start the reference auth service")?;
+    let auth_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let auth_addr = auth_listener.local_addr()?;
+    let (auth_stop, auth_stopped) = tokio::sync::oneshot::channel::<()>();
+    let router = auth.router();
+    let auth_task = tokio::spawn(async move {
+        axum::serve(auth_listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = auth_stopped.await;
+            })
+            .await
+    });
+
     let (faults_addr, faults) = candor_faults::spawn_local()
         .await
         .context("cannot start the faults upstream")?;
@@ -131,6 +152,7 @@ async fn start(listen: SocketAddr) -> Result<Running> {
         ("DEMO_LISTEN", listen.to_string()),
         ("DEMO_ADMIN_LISTEN", admin_listen.to_string()),
         ("DEMO_ACCOUNTS", api_addr.to_string()),
+        ("DEMO_AUTH", auth_addr.to_string()),
         ("DEMO_FAULTS", faults_addr.to_string()),
         ("DEMO_DEAD", dead.to_string()),
         ("DEMO_JWT_SECRET", secret.clone()),
@@ -167,12 +189,35 @@ async fn start(listen: SocketAddr) -> Result<Running> {
         admin: mint(&secret, "root", &["admin"], 24 * 3600)?,
         expired: mint(&secret, "grace", &[], -3600)?,
     };
+    // The auth service knows the same tokens as sessions: the user's and
+    // the admin's active, the expired one ended an hour ago.
+    let now = SystemTime::now();
+    let day = Duration::from_secs(24 * 3600);
+    let sessions = [
+        (&tokens.user, "grace", &[][..], now + day),
+        (&tokens.admin, "root", &["admin"][..], now + day),
+        (
+            &tokens.expired,
+            "grace",
+            &[][..],
+            now - Duration::from_secs(3600),
+        ),
+    ];
+    for (token, subject, roles, until) in sessions {
+        auth.add_session(token, subject, roles, until)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot store a demo session: {e}"))?;
+    }
     Ok(Running {
         gateway,
         api,
         api_addr,
         api_stop,
         api_task,
+        auth,
+        auth_addr,
+        auth_stop,
+        auth_task,
         faults,
         tokens,
     })
@@ -184,11 +229,18 @@ async fn stop(running: Running) {
         api,
         api_stop,
         api_task,
+        auth,
+        auth_stop,
+        auth_task,
         faults,
         ..
     } = running;
+    // Requests a hung auth database holds end with the switch.
+    auth.switches().hang_db.set(false);
     gateway.shutdown();
     gateway.wait().await;
+    let _ = auth_stop.send(());
+    let _ = auth_task.await;
     let _ = api_stop.send(());
     let _ = api_task.await;
     api.shutdown().await;
@@ -203,11 +255,13 @@ fn print_intro(running: &Running, base: &str) {
         .unwrap_or_default();
     let text = format!(
         "\
-candor demo: client -> candor serve -> accounts service -> SQLite
+candor demo: client -> candor serve -> auth service -> SQLite (sessions)
+                    candor serve -> accounts service -> SQLite
 
   gateway   {base}
   metrics   {admin}
   service   http://{api} (direct, without the gateway)
+  auth      http://{auth_addr}/introspect (RFC 7662; the tokens below are its sessions)
 
 Tokens (HS256, signed with a secret made for this run):
 
@@ -230,6 +284,7 @@ token per role), then the gateway fault suite; both expect no error:
 Ctrl-C stops everything.
 ",
         api = running.api_addr,
+        auth_addr = running.auth_addr,
         user = running.tokens.user,
         admin_token = running.tokens.admin,
         expired = running.tokens.expired,
@@ -266,6 +321,12 @@ async fn run_tour(base: &str, tokens: &tour::Tokens) -> Result<Outcome> {
             && let Some(header) = o.step.header
         {
             writeln!(out, "       the answer has no {header} header")?;
+        }
+        // The fields that say what failed, as the answer carried them.
+        for (name, got, ok) in &o.fields {
+            let value = got.as_deref().unwrap_or("(none)");
+            let note = if *ok { "" } else { "  (not as expected)" };
+            writeln!(out, "       {name}: {value}{note}")?;
         }
         for f in &o.findings {
             writeln!(out, "       {}: {}", f.rule.id, f.message)?;

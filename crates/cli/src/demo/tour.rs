@@ -6,8 +6,8 @@
 
 use std::fmt::Write as _;
 
-use candor_audit::http::{Client, RecordedRequest, RecordedResponse};
-use candor_contract::fields::X_FAILURE_TYPE;
+use candor_audit::http::{Client, ClientOptions, RecordedRequest, RecordedResponse};
+use candor_contract::fields::{X_FAILURE_TYPE, X_UPSTREAM_SERVICE};
 
 /// Who a request is sent as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,11 @@ pub struct Step {
     pub repeat: u32,
     /// A header the answer must carry (how the client recovers).
     pub header: Option<&'static str>,
+    /// Copies of a call sent all at once before the last call and held
+    /// while it is sent (a crowd that fills the gateway).
+    pub crowd: Option<(Call, u32)>,
+    /// Fields the answer must carry with these values (what failed, where).
+    pub fields: &'static [(&'static str, &'static str)],
 }
 
 const JSON: &str = "application/json";
@@ -76,12 +81,19 @@ fn step(status: u16, what: &'static str, calls: Vec<Call>) -> Step {
         calls,
         repeat: 1,
         header: None,
+        crowd: None,
+        fields: &[],
     }
 }
 
 impl Step {
     fn with_header(mut self, name: &'static str) -> Self {
         self.header = Some(name);
+        self
+    }
+
+    fn with_fields(mut self, fields: &'static [(&'static str, &'static str)]) -> Self {
+        self.fields = fields;
         self
     }
 }
@@ -115,7 +127,7 @@ pub async fn sign_up_ada(base: &str, client: &Client) -> Result<(), String> {
 /// made at start), reads, deletes and reads it again, on a fresh demo.
 pub fn steps() -> Vec<Step> {
     let grace = GRACE;
-    vec![
+    let mut all = vec![
         step(
             201,
             "created: sign up (Location names the user)",
@@ -262,6 +274,83 @@ pub fn steps() -> Vec<Step> {
             )
             .with_header("retry-after")
         },
+    ];
+    all.extend(auth_service_steps());
+    all
+}
+
+/// The guide's four 5xx on its flow, Client -> Gateway -> Auth Service ->
+/// Database: the auth service's database crashes (its 500, the gateway's
+/// 502 naming it), it answers something invalid (502), its database hangs
+/// (504), and the requests it holds fill the gateway (503); then it is back.
+/// User 1 (Ada) is read throughout; the admin flips the switches.
+fn auth_service_steps() -> Vec<Step> {
+    let switch = |name: &'static str, on: bool| {
+        let (path, body) = match (name, on) {
+            ("fail-db", true) => ("/-/auth/fail-db", r#"{"on":true}"#),
+            ("fail-db", false) => ("/-/auth/fail-db", r#"{"on":false}"#),
+            ("invalid-answers", true) => ("/-/auth/invalid-answers", r#"{"on":true}"#),
+            ("invalid-answers", false) => ("/-/auth/invalid-answers", r#"{"on":false}"#),
+            (_, true) => ("/-/auth/hang-db", r#"{"on":true}"#),
+            (_, false) => ("/-/auth/hang-db", r#"{"on":false}"#),
+        };
+        with_body(call("POST", path, As::Admin), JSON, body)
+    };
+    let read = || call("GET", "/users/1", As::User);
+    vec![
+        step(
+            502,
+            "the auth service's database crashes: its 500 is the gateway's 502 naming it",
+            vec![switch("fail-db", true), read()],
+        )
+        .with_header(X_UPSTREAM_SERVICE.as_str())
+        .with_fields(&[
+            ("x-upstream-service", "auth"),
+            ("x-failure-type", "error_status"),
+        ]),
+        step(
+            502,
+            "the auth service answers something invalid (X-Failure-Type: invalid_response)",
+            vec![
+                switch("fail-db", false),
+                switch("invalid-answers", true),
+                read(),
+            ],
+        )
+        .with_header(X_FAILURE_TYPE.as_str())
+        .with_fields(&[
+            ("x-upstream-service", "auth"),
+            ("x-failure-type", "invalid_response"),
+        ]),
+        step(
+            504,
+            "the auth service's database hangs: no answer in time (X-Failure-Type: timeout)",
+            vec![
+                switch("invalid-answers", false),
+                switch("hang-db", true),
+                read(),
+            ],
+        )
+        .with_header(X_FAILURE_TYPE.as_str())
+        .with_fields(&[
+            ("x-upstream-service", "auth"),
+            ("x-failure-type", "timeout"),
+        ]),
+        Step {
+            crowd: Some((read(), 8)),
+            ..step(
+                503,
+                "the gateway is overloaded: 8 requests held by the hung database fill it",
+                vec![call("GET", "/users/1", As::Anonymous)],
+            )
+            .with_header("retry-after")
+            .with_fields(&[("retry-after", "1")])
+        },
+        step(
+            200,
+            "the auth service's database is back (switch off)",
+            vec![switch("hang-db", false), read()],
+        ),
     ]
 }
 
@@ -303,6 +392,13 @@ pub fn render(steps: &[Step]) -> String {
         let (last, setup) = s.calls.split_last().expect("a step has calls");
         for c in setup {
             let _ = writeln!(out, "       {}", curl(c, true));
+        }
+        if let Some((crowd, n)) = &s.crowd {
+            let _ = writeln!(
+                out,
+                "       for i in $(seq {n}); do {} & done",
+                curl(crowd, true)
+            );
         }
         if s.repeat > 1 {
             let _ = writeln!(
@@ -373,13 +469,19 @@ pub struct Outcome {
     pub got: Result<u16, String>,
     /// The step's header was missing from the answer.
     pub missing_header: bool,
+    /// The step's fields as the answer carried them, those that differ
+    /// from what the step expects first flagged: `(name, value, as expected)`.
+    pub fields: Vec<(&'static str, Option<String>, bool)>,
     /// What the contract's passive rules found in the answer.
     pub findings: Vec<candor_contract::Finding>,
 }
 
 impl Outcome {
     pub fn ok(&self) -> bool {
-        self.got == Ok(self.step.status) && !self.missing_header && self.findings.is_empty()
+        self.got == Ok(self.step.status)
+            && !self.missing_header
+            && self.findings.is_empty()
+            && self.fields.iter().all(|(_, _, ok)| *ok)
     }
 }
 
@@ -393,6 +495,15 @@ pub async fn run(base: &str, tokens: &Tokens, client: &Client) -> Vec<Outcome> {
                 Outcome {
                     got: Ok(response.status),
                     missing_header: s.header.is_some_and(|h| response.header(h).is_none()),
+                    fields: s
+                        .fields
+                        .iter()
+                        .map(|&(name, want)| {
+                            let got = response.header(name).map(str::to_owned);
+                            let ok = got.as_deref() == Some(want);
+                            (name, got, ok)
+                        })
+                        .collect(),
                     findings: candor_contract::check_exchange(
                         &exchange,
                         &candor_contract::CheckOptions::default(),
@@ -403,6 +514,7 @@ pub async fn run(base: &str, tokens: &Tokens, client: &Client) -> Vec<Outcome> {
             Err(e) => Outcome {
                 got: Err(e),
                 missing_header: false,
+                fields: Vec::new(),
                 findings: Vec::new(),
                 step: s,
             },
@@ -426,6 +538,9 @@ async fn run_step(
             return Err(format!("{} {} answered {status}", c.method, c.path));
         }
     }
+    if let Some((crowd, n)) = &s.crowd {
+        return run_crowded(s, last, crowd, *n, base, tokens).await;
+    }
     let mut answer = None;
     for _ in 0..s.repeat.max(1) {
         let request = request(last, base, tokens);
@@ -436,6 +551,46 @@ async fn run_step(
         answer = Some((request, response));
     }
     answer.ok_or_else(|| "nothing sent".to_owned())
+}
+
+/// Sends `n` copies of `crowd` at once, then `last` until it answers the
+/// step's status or the crowd has been answered (the crowd may take a
+/// moment to arrive); returns the last answer.
+async fn run_crowded(
+    s: &Step,
+    last: &Call,
+    crowd: &Call,
+    n: u32,
+    base: &str,
+    tokens: &Tokens,
+) -> Result<(RecordedRequest, RecordedResponse), String> {
+    // A client of its own: the tour's sends at most a few at once.
+    let client = Client::new(ClientOptions {
+        concurrency: n as usize + 1,
+        ..ClientOptions::default()
+    })
+    .map_err(|e| e.to_string())?;
+    let held: Vec<_> = (0..n)
+        .map(|_| {
+            let (client, request) = (client.clone(), request(crowd, base, tokens));
+            tokio::spawn(async move { client.send(&request).await })
+        })
+        .collect();
+    let answer = loop {
+        let request = request(last, base, tokens);
+        let response = client
+            .send(&request)
+            .await
+            .map_err(|e| format!("{} {}: {e}", last.method, last.path))?;
+        if response.status == s.status || held.iter().all(|h| h.is_finished()) {
+            break (request, response);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    for h in held {
+        let _ = h.await;
+    }
+    Ok(answer)
 }
 
 fn request(c: &Call, base: &str, tokens: &Tokens) -> RecordedRequest {
@@ -476,6 +631,39 @@ mod tests {
         ] {
             assert!(statuses.contains(&wanted), "{wanted} missing");
         }
+    }
+
+    #[test]
+    fn the_guides_four_5xx_run_on_the_auth_service_flow() {
+        let steps = auth_service_steps();
+        let statuses: Vec<u16> = steps.iter().map(|s| s.status).collect();
+        assert_eq!(statuses, [502, 502, 504, 503, 200]);
+        // Each failure names the auth service and how it failed.
+        for (s, failure) in steps
+            .iter()
+            .zip(["error_status", "invalid_response", "timeout"])
+        {
+            assert!(
+                s.fields.contains(&("x-upstream-service", "auth")),
+                "{}",
+                s.what
+            );
+            assert!(
+                s.fields.contains(&("x-failure-type", failure)),
+                "{}",
+                s.what
+            );
+        }
+        assert!(steps[3].crowd.is_some() && steps[3].header == Some("retry-after"));
+        let text = render(&steps);
+        assert!(
+            text.contains("for i in $(seq 8); do curl -s -o /dev/null"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"-d '{"on":true}' "$GW/-/auth/hang-db""#),
+            "{text}"
+        );
     }
 
     #[test]

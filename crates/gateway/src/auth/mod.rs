@@ -6,6 +6,7 @@
 //! (401) or auth.bad_request (400) with the right challenge.
 
 mod api_key;
+mod external;
 mod identity;
 mod jwt;
 
@@ -17,6 +18,7 @@ use candor_contract::{Challenge, render_challenges};
 use crate::config::{Auth, RouteAuth};
 
 pub use api_key::KeyTable;
+pub use external::ExternalCheck;
 pub use identity::{AuthError, Identity, Scheme};
 pub use jwt::JwtVerifier;
 

@@ -91,6 +91,32 @@ pub(super) struct FileAuth {
     pub(super) roles_header: Option<Spanned<String>>,
     pub(super) jwt: Option<Spanned<FileJwt>>,
     pub(super) api_keys: Option<Spanned<FileApiKeys>>,
+    pub(super) external: Option<Spanned<FileExternal>>,
+}
+
+/// `[auth.external]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of external auth settings")]
+pub(super) struct FileExternal {
+    pub(super) upstream: Spanned<String>,
+    pub(super) path: Option<Spanned<String>>,
+    pub(super) send: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) subject: Option<Spanned<String>>,
+    pub(super) roles: Option<Spanned<String>>,
+    pub(super) timeout: Option<Spanned<String>>,
+    pub(super) cache: Option<Spanned<FileAuthCache>>,
+}
+
+/// `cache = { ttl = "..", negative_ttl = "..", max_entries = N }`
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table like { ttl = \"30s\", negative_ttl = \"5s\", max_entries = 10000 }"
+)]
+pub(super) struct FileAuthCache {
+    pub(super) ttl: Spanned<String>,
+    pub(super) negative_ttl: Option<Spanned<String>>,
+    pub(super) max_entries: Option<Spanned<i64>>,
 }
 
 /// `[auth.jwt]`
@@ -191,6 +217,7 @@ pub(super) enum FileRouteAuth {
     Jwt,
     ApiKey,
     Any,
+    External,
 }
 
 /// `retired = { successor = ".." }`

@@ -195,6 +195,8 @@ impl Maintenance {
 pub struct Auth {
     pub jwt: Option<Jwt>,
     pub api_keys: Option<ApiKeys>,
+    /// `[auth.external]`: an auth service asked about each request.
+    pub external: Option<ExternalAuth>,
     /// Header carrying the authenticated subject to the upstream.
     pub subject_header: http::HeaderName,
     /// Header carrying the roles (comma-separated) to the upstream.
@@ -206,6 +208,7 @@ impl Default for Auth {
         Auth {
             jwt: None,
             api_keys: None,
+            external: None,
             subject_header: http::HeaderName::from_static("x-auth-subject"),
             roles_header: http::HeaderName::from_static("x-auth-roles"),
         }
@@ -236,6 +239,35 @@ pub enum JwtKey {
     Jwks { path: PathBuf, json: String },
 }
 
+/// `[auth.external]`: an auth service (an `[upstreams.NAME]` entry) that
+/// introspects each request's credentials, RFC 7662 style.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalAuth {
+    /// The upstream the service runs on (its timeouts, pool, ejection).
+    pub upstream: String,
+    /// The origin-form path the gateway posts to.
+    pub path: String,
+    /// The request fields the service receives (lowercase names).
+    pub send: Vec<http::HeaderName>,
+    /// The answer's member holding the subject.
+    pub subject: String,
+    /// The answer's member holding the roles (array, or space-separated).
+    pub roles: String,
+    /// The longest the whole check may take; beyond: 504.
+    pub timeout: Duration,
+    pub cache: Option<AuthCache>,
+}
+
+/// Answers of the auth service kept for a while, keyed by the fields sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthCache {
+    /// How long an allowed answer is kept.
+    pub ttl: Duration,
+    /// How long a denial (401, 403, inactive) is kept.
+    pub negative_ttl: Duration,
+    pub max_entries: usize,
+}
+
 /// `[auth.api_keys]`: keys in a header, looked up by their SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeys {
@@ -264,6 +296,8 @@ pub enum RouteAuth {
     ApiKey,
     /// A bearer token or an API key.
     Any,
+    /// Whatever `[auth.external]`'s service says.
+    External,
 }
 
 /// Never prints the secret.

@@ -9,6 +9,7 @@ use crate::config::model::Auth;
 
 use super::api_keys::build_api_keys;
 use super::error::ConfigError;
+use super::external::build_external;
 use super::jwt::build_jwt;
 use super::source::Source;
 
@@ -76,9 +77,11 @@ pub(super) fn build_auth(a: FileAuth, src: &Source<'_>) -> Result<Auth, ConfigEr
         (Some(keys), Some(header)) => Some(build_api_keys(keys.into_inner(), header, src)?),
         _ => None,
     };
+    let external = a.external.map(|e| build_external(e, src)).transpose()?;
     Ok(Auth {
         jwt,
         api_keys,
+        external,
         subject_header,
         roles_header,
     })

@@ -10,6 +10,7 @@ mod auth;
 mod date;
 mod env;
 mod error;
+mod external;
 mod gateway;
 mod jwt;
 mod keys;
@@ -70,11 +71,28 @@ pub fn load_str(
 
 fn build(file: FileConfig, src: &Source<'_>) -> Result<Config, ConfigError> {
     let gateway = build_gateway(file.gateway, src)?;
+    let auth_service = file
+        .auth
+        .external
+        .as_ref()
+        .map(|e| e.get_ref().upstream.clone());
     let auth = build_auth(file.auth, src)?;
     let mut upstreams = BTreeMap::new();
     for (name, upstream) in file.upstreams {
         let upstream = build_upstream(&name, upstream, src)?;
         upstreams.insert(name, Arc::new(upstream));
+    }
+    if let Some(name) = auth_service
+        && !upstreams.contains_key(name.get_ref())
+    {
+        return Err(src.error(
+            name.span(),
+            "auth.external.upstream",
+            format!(
+                "no [upstreams.{}] is defined; the auth service runs on an upstream",
+                name.get_ref()
+            ),
+        ));
     }
     let routes = file
         .routes

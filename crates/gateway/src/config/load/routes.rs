@@ -241,6 +241,7 @@ fn route_access(
         Some(FileRouteAuth::Jwt) => RouteAuth::Jwt,
         Some(FileRouteAuth::ApiKey) => RouteAuth::ApiKey,
         Some(FileRouteAuth::Any) => RouteAuth::Any,
+        Some(FileRouteAuth::External) => RouteAuth::External,
     };
     let (jwt, api_keys) = (auth.jwt.is_some(), auth.api_keys.is_some());
     let missing = match method {
@@ -248,6 +249,9 @@ fn route_access(
         RouteAuth::ApiKey if !api_keys => Some(("api_key", "an [auth.api_keys] table")),
         RouteAuth::Any if !(jwt && api_keys) => {
             Some(("any", "both [auth.jwt] and [auth.api_keys]"))
+        }
+        RouteAuth::External if auth.external.is_none() => {
+            Some(("external", "an [auth.external] table"))
         }
         _ => None,
     };
@@ -267,7 +271,7 @@ fn route_access(
                 return Err(src.error(
                     list.span(),
                     &roles_key,
-                    "roles need an auth method: set `auth` to \"jwt\", \"api_key\" or \"any\"",
+                    "roles need an auth method: set `auth` to \"jwt\", \"api_key\", \"any\" or \"external\"",
                 ));
             }
             if list.get_ref().is_empty() {
