@@ -62,7 +62,7 @@ use crate::error::GatewayError;
 use crate::metrics::{RequestKey, UpstreamLabels};
 use crate::monitor::Observation;
 use crate::pipeline::request::{
-    AddedField, ConnInfo, FieldValue, Forwarding, IdentityFields, RequestFields,
+    AddedField, ConnInfo, FieldValue, Forwarding, IdentityFields, RequestFields, edit_skip,
 };
 use crate::pipeline::response::{self, Framing, Repairer, Respond};
 use crate::proxy::{self, Answered, Attempt};
@@ -301,10 +301,14 @@ async fn exchange(
     let Some(validate) = takes(&runtime, &req, &head, &admitted) else {
         return Next::Handover;
     };
-    if let Some(normal) = admitted.normalised.take() {
-        head.forward = Cow::Owned(forward_target(&normal, head.target));
+    if let Some(path) = admitted.forward_path.take() {
+        head.forward = Cow::Owned(forward_target(&path, head.target));
     }
     let (route, pool) = (admitted.route, admitted.pool);
+    let request_edits = route.config.request_headers.as_ref();
+    if let Some(edits) = request_edits {
+        head.fields.skip |= edit_skip(edits, req.headers.iter().map(|f| f.name.as_bytes()));
+    }
     let close = head.fields.close;
     let gw = &runtime.config.gateway;
     let request_id = shared.request_ids.assign_bytes(head.fields.request_id);
@@ -334,6 +338,8 @@ async fn exchange(
                 subject: id.subject.as_bytes(),
                 roles: roles.as_bytes(),
             }),
+        prefix: admitted.prefix,
+        edits: request_edits,
     };
     write_request(&mut io.request, &req, &head, &forwarding);
     let monitored = pool.config.monitor.then(|| request_snapshot(&req, &head));
@@ -346,6 +352,8 @@ async fn exchange(
         head_request: head.method == Method::HEAD,
         monitor: monitored.is_some(),
         repair: Repairer::of(shared, pool, &gw.realm),
+        edits: route.config.response_headers.as_ref(),
+        cors: admitted.cors,
     };
     // The body goes with the head: what the client sent with it now, the
     // rest as it comes.
@@ -673,6 +681,14 @@ impl Head for DirectHead<'_, '_> {
         }
         Some(Cow::Owned(fields))
     }
+
+    fn field(&self, name: &str) -> Option<&[u8]> {
+        self.req
+            .headers
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+            .map(|f| f.value)
+    }
 }
 
 /// What only the direct path asks of an admitted request: a body within
@@ -741,8 +757,9 @@ fn write_request(
                 AddedField::ForwardedProto => out.extend_from_slice(b"x-forwarded-proto: "),
                 AddedField::Forwarded => out.extend_from_slice(b"forwarded: "),
                 AddedField::ForwardedHost => out.extend_from_slice(b"x-forwarded-host: "),
+                AddedField::ForwardedPrefix => out.extend_from_slice(b"x-forwarded-prefix: "),
                 AddedField::RequestId => out.extend_from_slice(b"x-request-id: "),
-                AddedField::Identity(name) => {
+                AddedField::Identity(name) | AddedField::Route(name) => {
                     out.extend_from_slice(name.as_str().as_bytes());
                     out.extend_from_slice(b": ");
                 }
@@ -1694,6 +1711,8 @@ pub mod fuzzing {
             prior_forwarded: head.fields.prior_forwarded,
             request_id: &id,
             identity: None,
+            prefix: None,
+            edits: None,
         };
         write_request(&mut out, &req, &head, &forwarding);
         let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS + 8];
@@ -1788,6 +1807,11 @@ pub mod fuzzing {
                 conceal: false,
                 request_schema: None,
                 rate_limit: None,
+                strip_prefix: None,
+                add_prefix: None,
+                request_headers: None,
+                response_headers: None,
+                cors: None,
                 line: None,
             },
             label: Arc::from("/x"),
@@ -1797,6 +1821,8 @@ pub mod fuzzing {
                 HeaderValue::from_static("Wed, 30 Jun 2027 00:00:00 GMT"),
             )],
             schema: None,
+            cors: None,
+            prefix: None,
         };
         let id = HeaderValue::from_static("rid");
         let respond = Respond {
@@ -1807,6 +1833,8 @@ pub mod fuzzing {
             head_request,
             monitor: true,
             repair: None,
+            edits: None,
+            cors: None,
         };
         rewrite_response(response, &respond, false, reply)
     }
@@ -1835,6 +1863,8 @@ mod tests {
                 subject: b"s",
                 roles: b"r",
             }),
+            prefix: None,
+            edits: None,
         };
         let mut fields = [httparse::EMPTY_HEADER; 4];
         let mut req = httparse::Request::new(&mut fields);
@@ -2139,6 +2169,8 @@ mod tests {
                     prior_forwarded: d.prior_forwarded,
                     request_id: &id,
                     identity: None,
+                    prefix: None,
+                    edits: None,
                 };
                 let mut out = Vec::new();
                 write_request(&mut out, &req, &head, &forwarding);
@@ -2149,7 +2181,7 @@ mod tests {
 
                 let uri: http::Uri = "/echo".parse().unwrap();
                 let forwarded = crate::proxy::forward_headers(
-                    map, &uri, &conn, &id, &hyper_fields, IDENTITY, None,
+                    map, &uri, &conn, &id, &hyper_fields, IDENTITY, Default::default(),
                 );
                 let hyper_sent = multiset(forwarded.iter().map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes())));
                 prop_assert_eq!(direct_sent, hyper_sent);

@@ -29,8 +29,10 @@ use crate::metrics::{
     LimitLabels, RequestKey, RuleLabels, Tally, UpstreamFailureLabels, UpstreamLabels, method_label,
 };
 use crate::monitor::Observation;
+use crate::config::HeaderEdits;
 use crate::pipeline::request::{
-    ConnInfo, FieldValue, Forwarding, IdentityFields, Known, RequestCx, RequestFields, list_items,
+    AddedField, ConnInfo, FieldValue, Forwarding, IdentityFields, Known, RequestCx, RequestFields,
+    list_items,
 };
 use crate::pipeline::response::{self, Repairer, Respond, Value};
 use crate::ratelimit::Decision;
@@ -296,6 +298,8 @@ async fn route_request(
         head_request: outbound.method == Method::HEAD,
         monitor: outbound.monitor.is_some(),
         repair: Repairer::of(shared, pool, &gw.realm),
+        edits: route.config.response_headers.as_ref(),
+        cors: admitted.cors,
     };
     let (edited, sent) = exchange(shared, pool, outbound, &respond).await?;
     Ok(upstream_response(shared, pool, edited, sent))
@@ -391,6 +395,10 @@ impl Head for HyperHead<'_> {
     fn fields(&self, _wanted: &dyn Fn(&str) -> bool) -> Option<Cow<'_, HeaderMap>> {
         Some(Cow::Borrowed(&self.parts.headers))
     }
+
+    fn field(&self, name: &str) -> Option<&[u8]> {
+        self.parts.headers.get(name).map(HeaderValue::as_bytes)
+    }
 }
 
 /// The request body, once (and whether it is empty), unless its declared
@@ -442,11 +450,11 @@ fn outbound(
 ) -> Result<Outbound, GatewayError> {
     let runtime = cx.runtime;
     let identity = admitted.identity.as_ref();
-    let path_and_query = match (&admitted.normalised, parts.uri.path_and_query()) {
+    let path_and_query = match (&admitted.forward_path, parts.uri.path_and_query()) {
         (None, Some(pq)) => pq.clone(),
         (None, None) => http::uri::PathAndQuery::from_static("/"),
-        // Never a path the gateway did not route: the normal one, with the
-        // query as it came.
+        // Never a path the gateway did not route: the normal one (as the
+        // route rewrites it), with the query as it came.
         (Some(path), pq) => {
             let target = forward_target(path, pq.map_or("", http::uri::PathAndQuery::as_str));
             http::uri::PathAndQuery::try_from(target).map_err(|_| GatewayError::PathUnsafe {
@@ -462,6 +470,11 @@ fn outbound(
             subject: id.subject.as_bytes(),
             roles: roles.as_bytes(),
         });
+    let added = Added {
+        identity,
+        prefix: admitted.prefix,
+        edits: admitted.route.config.request_headers.as_ref(),
+    };
     let headers = forward_headers(
         parts.headers,
         &parts.uri,
@@ -469,7 +482,7 @@ fn outbound(
         cx.request_id,
         cx.fields,
         identity_names(runtime),
-        identity,
+        added,
     );
     let monitor = pool.config.monitor.then(|| {
         Box::new((
@@ -855,9 +868,21 @@ pub(crate) fn identity_names(runtime: &Runtime) -> [&[u8]; 2] {
     ]
 }
 
+/// What a request's route adds on its way upstream, besides the fields
+/// every request gets.
+#[derive(Default)]
+pub(crate) struct Added<'p> {
+    pub identity: Option<IdentityFields<'p>>,
+    /// The prefix the route stripped.
+    pub prefix: Option<&'p HeaderValue>,
+    /// The route's request field edits.
+    pub edits: Option<&'p HeaderEdits>,
+}
+
 /// The request headers for the upstream: what the pipeline drops removed
-/// (hop-by-hop fields, those `Connection` names, the gateway's own), the
-/// client's Host kept, and the pipeline's additions set.
+/// (hop-by-hop fields, those `Connection` names, the gateway's own, those
+/// the route sets or removes), the client's Host kept, and the pipeline's
+/// additions set (the route's appended).
 pub(crate) fn forward_headers(
     mut headers: HeaderMap,
     uri: &http::Uri,
@@ -865,7 +890,7 @@ pub(crate) fn forward_headers(
     request_id: &HeaderValue,
     fields: &RequestFields<HeaderValue>,
     identity_names: [&[u8]; 2],
-    identity: Option<IdentityFields<'_>>,
+    added: Added<'_>,
 ) -> HeaderMap {
     // Fields `Connection` names go too (RFC 9110 section 7.6.1), and what
     // the scan saw of them no longer counts: the rest is read again.
@@ -891,6 +916,11 @@ pub(crate) fn forward_headers(
             headers.remove(name);
         }
     }
+    if let Some(edits) = added.edits {
+        for name in edits.set.iter().map(|(n, _)| n).chain(&edits.remove) {
+            headers.remove(name);
+        }
+    }
     // An HTTP/2 request names its authority in the target, not in Host.
     let mut host = fields.host.clone();
     if host.is_none()
@@ -907,7 +937,9 @@ pub(crate) fn forward_headers(
         prior_for: fields.prior_for.as_ref().map(HeaderValue::as_bytes),
         prior_forwarded: fields.prior_forwarded.as_ref().map(HeaderValue::as_bytes),
         request_id,
-        identity,
+        identity: added.identity,
+        prefix: added.prefix,
+        edits: added.edits,
     };
     forwarding.each(|name, value| {
         let value = match value {
@@ -915,8 +947,14 @@ pub(crate) fn forward_headers(
             FieldValue::Static(s) => Some(HeaderValue::from_static(s)),
             FieldValue::Joined(parts) => shared_value(parts),
         };
-        if let Some(value) = value {
-            headers.insert(name.name().clone(), value);
+        match (value, name) {
+            (Some(value), AddedField::Route(name)) => {
+                headers.append(name.clone(), value);
+            }
+            (Some(value), name) => {
+                headers.insert(name.name().clone(), value);
+            }
+            (None, _) => {}
         }
     });
     headers
@@ -951,7 +989,15 @@ mod tests {
         let names = [SUBJECT.as_str().as_bytes(), ROLES.as_str().as_bytes()];
         let fields = RequestFields::scan(h.iter().map(|(n, v)| (n.as_str().as_bytes(), v)), names)
             .map(HeaderValue::clone);
-        forward_headers(h, &uri.parse().unwrap(), conn, id, &fields, names, None)
+        forward_headers(
+            h,
+            &uri.parse().unwrap(),
+            conn,
+            id,
+            &fields,
+            names,
+            Added::default(),
+        )
     }
 
     #[test]

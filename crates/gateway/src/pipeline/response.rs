@@ -13,7 +13,8 @@ use candor_contract::{Challenge, RESPONSE_FIELDS, RetryAfter, fold_content_lengt
 use http::header::{HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 
 use super::request::is_hop_by_hop;
-use crate::config::Repair;
+use super::cors::CorsAnswer;
+use crate::config::{HeaderEdits, Repair};
 use crate::metrics::{Metrics, UpstreamRuleLabels};
 use crate::state::Shared;
 use crate::upstream::{Pool, UpstreamFailure};
@@ -66,6 +67,11 @@ pub(crate) struct Respond<'x> {
     pub monitor: bool,
     /// The upstream's `repair`, when it has one.
     pub repair: Option<Repairer<'x>>,
+    /// The route's response field edits.
+    pub edits: Option<&'x HeaderEdits>,
+    /// The route's CORS policy and this request's verdict: the upstream's
+    /// `Access-Control-*` fields give way to it.
+    pub cors: Option<CorsAnswer<'x>>,
 }
 
 /// What a repair needs: what to fix, and where to count it.
@@ -235,7 +241,8 @@ impl<'x> Plan<'_, 'x> {
             || is(X_REQUEST_ID.as_str())
             || (self.debug && is(X_UPSTREAM_SERVICE.as_str()))
             || self.respond.extra.iter().any(|(n, _)| is(n.as_str()))
-            || (!self.by_length && is("content-length"));
+            || (!self.by_length && is("content-length"))
+            || self.route_drops(name);
         if dropped {
             return false;
         }
@@ -247,6 +254,20 @@ impl<'x> Plan<'_, 'x> {
             self.seen |= SEEN_DATE;
         }
         true
+    }
+
+    /// Whether the route's edits or CORS policy take the place of the
+    /// upstream's field `name`.
+    #[inline]
+    fn route_drops(&self, name: &str) -> bool {
+        let r = self.respond;
+        if r.edits.is_none() && r.cors.is_none() {
+            return false;
+        }
+        r.edits.is_some_and(|e| e.drops(name.as_bytes()))
+            || (r.cors.is_some()
+                && name.len() > 15
+                && name.as_bytes()[..15].eq_ignore_ascii_case(b"access-control-"))
     }
 
     /// Whether the monitor reads a kept field (it gets a copy).
@@ -360,6 +381,15 @@ impl Added<'_> {
         for (name, value) in self.respond.deprecation.iter().chain(self.respond.extra) {
             f(name, Value::Field(value));
         }
+        if let Some(edits) = self.respond.edits {
+            for (name, value) in edits.added() {
+                f(name, Value::Field(value));
+            }
+        }
+        if let Some(cors) = &self.respond.cors {
+            cors.policy
+                .each_actual(cors.allowed, |name, value| f(name, Value::Field(value)));
+        }
     }
 }
 
@@ -386,6 +416,8 @@ mod tests {
             head_request,
             monitor: true,
             repair,
+            edits: None,
+            cors: None,
         }
     }
 
