@@ -122,7 +122,7 @@ pub(super) fn build_route(
     };
 
     let methods = match r.methods {
-        Some(methods) => Some(route_methods(methods, &key, src)?),
+        Some(methods) => Some(route_methods(methods, &format!("{key}.methods"), src)?),
         None => None,
     };
 
@@ -409,7 +409,7 @@ pub(super) fn route_methods(
     if methods.get_ref().is_empty() {
         return Err(src.error(
             methods.span(),
-            &format!("{key}.methods"),
+            key,
             "lists no method; leave `methods` out to serve every method",
         ));
     }
@@ -422,14 +422,14 @@ pub(super) fn route_methods(
         let Some(parsed) = parsed else {
             return Err(src.error(
                 method.span(),
-                &format!("{key}.methods[{i}]"),
+                &format!("{key}[{i}]"),
                 format!("invalid method {:?}", method.get_ref()),
             ));
         };
         if out.contains(&parsed) {
             return Err(src.error(
                 method.span(),
-                &format!("{key}.methods[{i}]"),
+                &format!("{key}[{i}]"),
                 format!("duplicate method {parsed}"),
             ));
         }
