@@ -305,7 +305,7 @@ async fn exchange(
         head.forward = Cow::Owned(forward_target(&path, head.target));
     }
     let (route, pool) = (admitted.route, admitted.pool);
-    let request_edits = route.config.request_headers.as_ref();
+    let (request_edits, cors) = (route.config.request_headers.as_ref(), admitted.cors);
     if let Some(edits) = request_edits {
         head.fields.skip |= edit_skip(edits, req.headers.iter().map(|f| f.name.as_bytes()));
     }
@@ -353,7 +353,7 @@ async fn exchange(
         monitor: monitored.is_some(),
         repair: Repairer::of(shared, pool, &gw.realm),
         edits: route.config.response_headers.as_ref(),
-        cors: admitted.cors,
+        cors,
     };
     // The body goes with the head: what the client sent with it now, the
     // rest as it comes.
@@ -465,6 +465,7 @@ async fn exchange(
                 &rate_fields,
                 debug_headers,
                 json,
+                cors,
             );
             let status = response.status().as_u16();
             proxy::record(shared, conn, answered(status, Some(rule)));

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use std::borrow::Cow;
 
 use candor_contract::Exchange;
-use http::header::{CONNECTION, HOST, HeaderMap, HeaderName, HeaderValue};
+use http::header::{CONNECTION, HOST, HeaderMap, HeaderName, HeaderValue, ORIGIN};
 use http::{Method, Request, Response, Version};
 use http_body::Body as _;
 use http_body_util::{Either, Full};
@@ -34,7 +34,9 @@ use crate::pipeline::request::{
     AddedField, ConnInfo, FieldValue, Forwarding, IdentityFields, Known, RequestCx, RequestFields,
     list_items,
 };
+use crate::pipeline::cors::CorsAnswer;
 use crate::pipeline::response::{self, Repairer, Respond, Value};
+use crate::routing::RouteState;
 use crate::ratelimit::Decision;
 use crate::state::{Runtime, Shared};
 use crate::upstream::{Lease, Pick, Pool, SendError, Target, UpstreamBody, UpstreamFailure};
@@ -49,6 +51,10 @@ struct Trace {
     rate_fields: Vec<(HeaderName, HeaderValue)>,
     upstream: Option<Arc<str>>,
     debug_headers: bool,
+    /// A route with a CORS policy, and the client's Origin: the gateway's
+    /// own answers get the policy's fields too, so a browser's script can
+    /// read them.
+    cors: Option<(Arc<RouteState>, Option<HeaderValue>)>,
 }
 
 static UNMATCHED: std::sync::LazyLock<Arc<str>> =
@@ -83,6 +89,7 @@ pub async fn handle(
         rate_fields: Vec::new(),
         upstream: None,
         debug_headers: runtime.config.gateway.debug_headers,
+        cors: None,
     };
 
     let (parts, body) = req.into_parts();
@@ -108,6 +115,13 @@ pub async fn handle(
     let (mut response, rule) = match result {
         Ok(response) => (response, None),
         Err(error) => {
+            let cors = trace.cors.as_ref().and_then(|(route, origin)| {
+                let policy = route.cors.as_ref()?;
+                Some(CorsAnswer {
+                    policy,
+                    allowed: policy.allow(origin.as_ref().map(HeaderValue::as_bytes)),
+                })
+            });
             let (response, rule) = answer_error(
                 &shared,
                 &error,
@@ -115,6 +129,7 @@ pub async fn handle(
                 &trace.rate_fields,
                 trace.debug_headers,
                 json,
+                cors,
             );
             (response.map(Either::Left), Some(rule))
         }
@@ -155,6 +170,7 @@ pub(crate) fn answer_error(
     rate_fields: &[(HeaderName, HeaderValue)],
     debug_headers: bool,
     accepts_json: bool,
+    cors: Option<CorsAnswer<'_>>,
 ) -> (Response<Full<Bytes>>, &'static str) {
     let rule = error.rule();
     shared
@@ -174,6 +190,17 @@ pub(crate) fn answer_error(
     // Every response of a limited route says where the client stands.
     for (name, value) in rate_fields {
         headers.insert(name, value.clone());
+    }
+    // A preflight's answer has its own CORS fields, or none (refused).
+    if let Some(cors) = cors
+        && !matches!(
+            error,
+            GatewayError::Preflight { .. } | GatewayError::PreflightDenied { .. }
+        )
+    {
+        cors.policy.each_actual(cors.allowed, |name, value| {
+            headers.append(name.clone(), value.clone());
+        });
     }
     (response, rule.id)
 }
@@ -254,6 +281,9 @@ async fn route_request(
     let admitted = admit(shared, runtime, &head, conn.peer.ip(), &mut matched);
     if let Some(route) = matched {
         trace.route = Some(route.label.clone());
+        if route.cors.is_some() {
+            trace.cors = Some((route.clone(), parts.headers.get(ORIGIN).cloned()));
+        }
         if let Some(debug) = route.config.debug_headers {
             trace.debug_headers = debug;
         }

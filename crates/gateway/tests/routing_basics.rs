@@ -110,6 +110,23 @@ path = "/open/{{*rest}}"
 upstream = "rec"
 cors = {{ allow_origins = ["*"] }}
 
+[rate_limits.one]
+requests = 1
+per = "1h"
+key = "ip"
+
+[[routes]]
+path = "/cors-auth/{{*rest}}"
+upstream = "rec"
+auth = "jwt"
+cors = {{ allow_origins = ["https://app.example"] }}
+
+[[routes]]
+path = "/cors-limited/{{*rest}}"
+upstream = "rec"
+rate_limit = "one"
+cors = {{ allow_origins = ["https://app.example"] }}
+
 [[routes]]
 path = "/{{*rest}}"
 upstream = "rec"
@@ -448,6 +465,38 @@ async fn an_actual_request_gets_the_cors_fields_on_the_upstreams_answer() {
         seen.field("access-control-allow-origin"),
         Some("https://upstream.example")
     );
+}
+
+#[tokio::test]
+async fn the_gateways_own_answers_on_a_cors_route_carry_its_fields() {
+    let pair = pair().await;
+    let origin = [("origin", APP)];
+    // Refused before the upstream (hyper answers for both paths) ...
+    let seen = both(&pair, Method::GET, "/cors-auth/x", &origin).await;
+    assert_eq!(seen.status, 401);
+    assert_eq!(seen.field("access-control-allow-origin"), Some(APP));
+    assert_eq!(seen.field("vary"), Some("origin"));
+    // ... and a limit, answered by the direct path itself.
+    let first = both(&pair, Method::GET, "/cors-limited/x", &origin).await;
+    assert_eq!(first.status, 200);
+    let seen = both(&pair, Method::GET, "/cors-limited/x", &origin).await;
+    assert_eq!(
+        (seen.status, seen.rule().as_deref()),
+        (429, Some("rate.limited"))
+    );
+    assert_eq!(seen.field("access-control-allow-origin"), Some(APP));
+    let served = metric(&pair.direct.metrics_text(), "candor_direct_requests_total", &[]);
+    assert_eq!(served, Some(2.0), "the direct path answered the limit");
+    // An origin not admitted gets none.
+    let seen = both(
+        &pair,
+        Method::GET,
+        "/cors-auth/x",
+        &[("origin", "https://evil.example")],
+    )
+    .await;
+    assert_eq!(seen.status, 401);
+    assert!(!seen.has_cors_fields());
 }
 
 /// A configuration refused at load: its message.
