@@ -555,7 +555,7 @@ mod tests {
 
     #[test]
     fn every_section_has_rules_and_lookup_finds_them() {
-        assert_eq!(section(Section::Gateway).count(), 30);
+        assert_eq!(section(Section::Gateway).count(), 32);
         assert_eq!(section(Section::Passive).count(), 17);
         assert_eq!(section(Section::Probe).count(), 14);
         assert!(section(Section::Fault).count() >= 7);
