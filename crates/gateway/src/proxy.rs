@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use crate::admission::{Admitted, Head, HostField, admit, forward_target};
 use crate::body::LimitedIncoming;
+use crate::config::HeaderEdits;
 use crate::config::OnStoreError;
 use crate::deadline::{Phase, Progress};
 use crate::error::{ErrorContext, GatewayError, X_REQUEST_ID, rescue};
@@ -29,15 +30,14 @@ use crate::metrics::{
     LimitLabels, RequestKey, RuleLabels, Tally, UpstreamFailureLabels, UpstreamLabels, method_label,
 };
 use crate::monitor::Observation;
-use crate::config::HeaderEdits;
+use crate::pipeline::cors::CorsAnswer;
 use crate::pipeline::request::{
     AddedField, ConnInfo, FieldValue, Forwarding, IdentityFields, Known, RequestCx, RequestFields,
     list_items,
 };
-use crate::pipeline::cors::CorsAnswer;
 use crate::pipeline::response::{self, Repairer, Respond, Value};
-use crate::routing::RouteState;
 use crate::ratelimit::Decision;
+use crate::routing::RouteState;
 use crate::state::{Runtime, Shared};
 use crate::upstream::{Lease, Pick, Pool, SendError, Target, UpstreamBody, UpstreamFailure};
 

@@ -45,7 +45,8 @@ async fn recorder() -> SocketAddr {
                         .map(|(n, v)| (n.to_ascii_lowercase(), v.to_owned()))
                         .collect();
                     fields.sort_by(|a, b| a.0.cmp(&b.0));
-                    let body = serde_json::json!({ "target": target, "fields": fields }).to_string();
+                    let body =
+                        serde_json::json!({ "target": target, "fields": fields }).to_string();
                     let reply = format!(
                         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-remove-me: 1\r\ncache-control: max-age=60\r\naccess-control-allow-origin: https://upstream.example\r\nx-total: 7\r\n\r\n{body}",
                         body.len()
@@ -143,9 +144,7 @@ async fn pair() -> Pair {
     let upstream = recorder().await;
     let on = |direct: bool| {
         let routes = routes(upstream);
-        async move {
-            gateway(&format!("direct_path = {direct}\nworkers = 1"), &routes).await
-        }
+        async move { gateway(&format!("direct_path = {direct}\nworkers = 1"), &routes).await }
     };
     Pair {
         direct: on(true).await,
@@ -262,7 +261,11 @@ async fn strip_prefix_forwards_the_rest_and_says_what_was_stripped() {
         let seen = both(&pair, Method::GET, sent, &spoof).await;
         assert_eq!(seen.status, 200, "{sent}");
         assert_eq!(seen.target(), forwarded, "{sent}");
-        let prefix = if sent.starts_with("/api") { "/api" } else { "/v1" };
+        let prefix = if sent.starts_with("/api") {
+            "/api"
+        } else {
+            "/v1"
+        };
         assert_eq!(seen.upstream_got("x-forwarded-prefix"), [prefix], "{sent}");
     }
     // No prefix where the route strips none, and never the client's.
@@ -273,7 +276,11 @@ async fn strip_prefix_forwards_the_rest_and_says_what_was_stripped() {
     }
     // The direct path served these itself (the comparison is between
     // the two codecs, not hyper and hyper).
-    let served = metric(&pair.direct.metrics_text(), "candor_direct_requests_total", &[]);
+    let served = metric(
+        &pair.direct.metrics_text(),
+        "candor_direct_requests_total",
+        &[],
+    );
     assert!(served.is_some_and(|n| n >= 11.0), "{served:?}");
 }
 
@@ -330,7 +337,11 @@ async fn a_route_sets_adds_and_removes_fields_on_either_side() {
     assert_eq!(seen.field("x-served-by"), Some("candor"));
     assert_eq!(seen.field("x-remove-me"), None);
     assert_eq!(seen.field("x-total"), Some("7"));
-    let served = metric(&pair.direct.metrics_text(), "candor_direct_requests_total", &[]);
+    let served = metric(
+        &pair.direct.metrics_text(),
+        "candor_direct_requests_total",
+        &[],
+    );
     assert_eq!(served, Some(1.0), "the direct path served it");
     // Routes without edits pass the same fields through untouched.
     let seen = both(&pair, Method::GET, "/plain", &sent).await;
@@ -378,8 +389,12 @@ async fn an_admitted_preflight_is_answered_by_the_gateway() {
     assert_eq!(seen.field("vary"), None);
     let metrics = pair.direct.metrics_text();
     assert!(
-        metric(&metrics, "candor_gateway_errors_total", &[("rule", "cors.preflight")])
-            .is_some_and(|n| n >= 1.0),
+        metric(
+            &metrics,
+            "candor_gateway_errors_total",
+            &[("rule", "cors.preflight")]
+        )
+        .is_some_and(|n| n >= 1.0),
         "{metrics}"
     );
 }
@@ -485,7 +500,11 @@ async fn the_gateways_own_answers_on_a_cors_route_carry_its_fields() {
         (429, Some("rate.limited"))
     );
     assert_eq!(seen.field("access-control-allow-origin"), Some(APP));
-    let served = metric(&pair.direct.metrics_text(), "candor_direct_requests_total", &[]);
+    let served = metric(
+        &pair.direct.metrics_text(),
+        "candor_direct_requests_total",
+        &[],
+    );
     assert_eq!(served, Some(2.0), "the direct path answered the limit");
     // An origin not admitted gets none.
     let seen = both(
@@ -553,14 +572,20 @@ fn bad_edits_are_refused_naming_file_line_and_key() {
             "request_headers = { set = { \"X-A\" = \"1\" }, remove = [\"x-a\"] }",
             "routes[0].request_headers.remove[0]: \"x-a\" is also in `set`",
         ),
-        ("request_headers = {}", "routes[0].request_headers: edits nothing"),
+        (
+            "request_headers = {}",
+            "routes[0].request_headers: edits nothing",
+        ),
         (
             "strip_prefix = \"/other\"",
             "gw.toml:7: routes[0].strip_prefix: invalid prefix \"/other\": the route's path",
         ),
         ("strip_prefix = \"/ap\"", "does not start with it"),
         ("strip_prefix = \"/api/\"", "without the trailing slash"),
-        ("add_prefix = \"/v2/../x\"", "routes[0].add_prefix: invalid prefix"),
+        (
+            "add_prefix = \"/v2/../x\"",
+            "routes[0].add_prefix: invalid prefix",
+        ),
         ("add_prefix = \"v2\"", "must start with '/'"),
         (
             "cors = { allow_origins = [\"*\"], allow_credentials = true }",
@@ -570,8 +595,14 @@ fn bad_edits_are_refused_naming_file_line_and_key() {
             "cors = { allow_origins = [\"https://app.example/\"] }",
             "routes[0].cors.allow_origins[0]: invalid origin",
         ),
-        ("cors = { allow_origins = [\"null\"] }", "admitting it admits them all"),
-        ("cors = { allow_origins = [\"*\", \"https://a.example\"] }", "stands alone"),
+        (
+            "cors = { allow_origins = [\"null\"] }",
+            "admitting it admits them all",
+        ),
+        (
+            "cors = { allow_origins = [\"*\", \"https://a.example\"] }",
+            "stands alone",
+        ),
         ("cors = { allow_origins = [] }", "lists no origin"),
         (
             "cors = { allow_origins = [\"https://a.example\"], allow_methods = [\"G T\"] }",
@@ -593,7 +624,10 @@ fn bad_edits_are_refused_naming_file_line_and_key() {
     let message = candor_gateway::config::load_str(retired, Path::new("gw.toml"), &|_| None)
         .unwrap_err()
         .to_string();
-    assert!(message.contains("routes[0].strip_prefix: a retired route"), "{message}");
+    assert!(
+        message.contains("routes[0].strip_prefix: a retired route"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

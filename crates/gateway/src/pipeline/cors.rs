@@ -76,9 +76,7 @@ impl CorsPolicy {
             headers: cors.headers.clone(),
             expose: joined(&cors.expose),
             credentials: cors.credentials,
-            max_age: cors
-                .max_age
-                .map(|age| HeaderValue::from(age.as_secs())),
+            max_age: cors.max_age.map(|age| HeaderValue::from(age.as_secs())),
         }
     }
 
@@ -106,14 +104,15 @@ impl CorsPolicy {
         if !self.methods.iter().any(|m| m.as_str().as_bytes() == method) {
             return Err(Denied::Method);
         }
-        let every_header_allowed = asked
-            .into_iter()
-            .flat_map(super::request::list_items)
-            .all(|name| {
-                self.headers
-                    .iter()
-                    .any(|h| h.as_str().as_bytes().eq_ignore_ascii_case(name))
-            });
+        let every_header_allowed =
+            asked
+                .into_iter()
+                .flat_map(super::request::list_items)
+                .all(|name| {
+                    self.headers
+                        .iter()
+                        .any(|h| h.as_str().as_bytes().eq_ignore_ascii_case(name))
+                });
         if !every_header_allowed {
             return Err(Denied::Headers);
         }

@@ -12,8 +12,8 @@ use candor_contract::fields::{X_REQUEST_ID, X_UPSTREAM_SERVICE};
 use candor_contract::{Challenge, RESPONSE_FIELDS, RetryAfter, fold_content_length, rules};
 use http::header::{HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 
-use super::request::is_hop_by_hop;
 use super::cors::CorsAnswer;
+use super::request::is_hop_by_hop;
 use crate::config::{HeaderEdits, Repair};
 use crate::metrics::{Metrics, UpstreamRuleLabels};
 use crate::state::Shared;

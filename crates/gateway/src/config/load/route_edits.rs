@@ -87,7 +87,9 @@ fn reserved(name: &str, side: Side, auth: &Auth, cors: bool) -> Option<&'static 
     }
     match side {
         Side::Request => match name {
-            "host" => Some("names the authority the client asked for; the gateway forwards it as sent"),
+            "host" => {
+                Some("names the authority the client asked for; the gateway forwards it as sent")
+            }
             "expect" => Some("asks for an interim answer the gateway handles itself"),
             "x-forwarded-for" | "x-forwarded-proto" | "x-forwarded-host" | "x-forwarded-prefix"
             | "forwarded" => Some("the gateway sets it from the connection and the route"),
@@ -140,7 +142,10 @@ pub(super) fn header_edits(
         }
         if let Some((_, other)) = seen.iter().find(|(n, _)| *n == parsed) {
             let why = if *other == list {
-                format!("{:?} is named twice (names are case-insensitive)", name.get_ref())
+                format!(
+                    "{:?} is named twice (names are case-insensitive)",
+                    name.get_ref()
+                )
             } else {
                 format!(
                     "{:?} is also in `{other}`; use one of `set`, `add`, `remove` per field",
@@ -272,24 +277,23 @@ pub(super) fn cors(
             None => vec![Method::GET, Method::HEAD, Method::POST],
         },
     };
-    let names = |list: Option<Vec<Spanned<String>>>,
-                 name: &str|
-     -> Result<Vec<HeaderName>, ConfigError> {
-        let mut out: Vec<HeaderName> = Vec::new();
-        for (i, field) in list.into_iter().flatten().enumerate() {
-            let parsed = HeaderName::from_bytes(field.get_ref().as_bytes()).map_err(|_| {
-                src.error(
-                    field.span(),
-                    &format!("{key}.{name}[{i}]"),
-                    format!("invalid field name {:?}", field.get_ref()),
-                )
-            })?;
-            if !out.contains(&parsed) {
-                out.push(parsed);
+    let names =
+        |list: Option<Vec<Spanned<String>>>, name: &str| -> Result<Vec<HeaderName>, ConfigError> {
+            let mut out: Vec<HeaderName> = Vec::new();
+            for (i, field) in list.into_iter().flatten().enumerate() {
+                let parsed = HeaderName::from_bytes(field.get_ref().as_bytes()).map_err(|_| {
+                    src.error(
+                        field.span(),
+                        &format!("{key}.{name}[{i}]"),
+                        format!("invalid field name {:?}", field.get_ref()),
+                    )
+                })?;
+                if !out.contains(&parsed) {
+                    out.push(parsed);
+                }
             }
-        }
-        Ok(out)
-    };
+            Ok(out)
+        };
     let headers = names(c.allow_headers, "allow_headers")?;
     let expose = names(c.expose_headers, "expose_headers")?;
     let max_age = match c.max_age {
@@ -316,7 +320,9 @@ pub(super) fn cors(
 /// (`scheme://host[:port]`, lower case, no path), if it is not.
 fn origin_problem(origin: &str) -> Option<&'static str> {
     if origin == "null" {
-        return Some("\"null\" is what sandboxed and file pages send; admitting it admits them all");
+        return Some(
+            "\"null\" is what sandboxed and file pages send; admitting it admits them all",
+        );
     }
     let Some((scheme, rest)) = origin.split_once("://") else {
         return Some("expected scheme://host[:port], e.g. https://app.example");

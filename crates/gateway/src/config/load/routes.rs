@@ -15,8 +15,8 @@ use crate::config::model::{
 
 use super::error::ConfigError;
 use super::notices::{deprecation, link, maintenance};
-use super::source::Source;
 use super::route_edits::{Side, cors, header_edits, path_prefix};
+use super::source::Source;
 use super::values::{read_text, role_names};
 
 /// A route with what the cross-route checks need.
@@ -236,8 +236,12 @@ fn route_edits(
         let written = [
             e.strip_prefix.as_ref().map(|v| (v.span(), "strip_prefix")),
             e.add_prefix.as_ref().map(|v| (v.span(), "add_prefix")),
-            e.request_headers.as_ref().map(|v| (v.span(), "request_headers")),
-            e.response_headers.as_ref().map(|v| (v.span(), "response_headers")),
+            e.request_headers
+                .as_ref()
+                .map(|v| (v.span(), "request_headers")),
+            e.response_headers
+                .as_ref()
+                .map(|v| (v.span(), "response_headers")),
             e.cors.as_ref().map(|v| (v.span(), "cors")),
         ];
         if let Some((span, name)) = written.into_iter().flatten().min_by_key(|(s, _)| s.start) {
