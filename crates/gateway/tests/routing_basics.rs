@@ -605,6 +605,14 @@ fn bad_edits_are_refused_naming_file_line_and_key() {
         ),
         ("cors = { allow_origins = [] }", "lists no origin"),
         (
+            "cors = { allow_origins = [\"https://a.example\"], allow_headers = [\"*\"] }",
+            "routes[0].cors.allow_headers[0]: \"*\" is not taken here",
+        ),
+        (
+            "cors = { allow_origins = [\"https://a.example\"], allow_methods = [\"GET\", \"*\"] }",
+            "routes[0].cors.allow_methods[1]: \"*\" is not taken here",
+        ),
+        (
             "cors = { allow_origins = [\"https://a.example\"], allow_methods = [\"G T\"] }",
             "routes[0].cors.allow_methods[0]: invalid method",
         ),

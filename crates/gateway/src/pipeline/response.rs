@@ -120,6 +120,9 @@ pub(crate) struct Plan<'b, 'x> {
     named_len: usize,
     /// Among the fields kept so far: `WWW_AUTHENTICATE`, `RETRY_AFTER`, `DATE`.
     seen: u8,
+    /// The route edits fields or has a CORS policy (one test per field
+    /// on every other route).
+    route_fields: bool,
 }
 
 const SEEN_CHALLENGE: u8 = 1;
@@ -204,6 +207,7 @@ pub(crate) fn plan<'b, 'x>(
         named,
         named_len,
         seen: 0,
+        route_fields: respond.edits.is_some() || respond.cors.is_some(),
     })
 }
 
@@ -242,7 +246,7 @@ impl<'x> Plan<'_, 'x> {
             || (self.debug && is(X_UPSTREAM_SERVICE.as_str()))
             || self.respond.extra.iter().any(|(n, _)| is(n.as_str()))
             || (!self.by_length && is("content-length"))
-            || self.route_drops(name);
+            || (self.route_fields && self.route_drops(name));
         if dropped {
             return false;
         }
@@ -261,9 +265,6 @@ impl<'x> Plan<'_, 'x> {
     #[inline]
     fn route_drops(&self, name: &str) -> bool {
         let r = self.respond;
-        if r.edits.is_none() && r.cors.is_none() {
-            return false;
-        }
         r.edits.is_some_and(|e| e.drops(name.as_bytes()))
             || (r.cors.is_some()
                 && name.len() > 15

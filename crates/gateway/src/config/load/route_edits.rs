@@ -270,6 +270,18 @@ pub(super) fn cors(
                     "lists no method; leave it out for the route's methods",
                 ));
             }
+            if let Some((i, star)) = list
+                .get_ref()
+                .iter()
+                .enumerate()
+                .find(|(_, m)| m.get_ref() == "*")
+            {
+                return Err(src.error(
+                    star.span(),
+                    &format!("{methods_key}[{i}]"),
+                    "\"*\" is not taken here: list the methods",
+                ));
+            }
             super::routes::route_methods(list, &methods_key, src)?
         }
         None => match route_methods {
@@ -281,6 +293,15 @@ pub(super) fn cors(
         |list: Option<Vec<Spanned<String>>>, name: &str| -> Result<Vec<HeaderName>, ConfigError> {
             let mut out: Vec<HeaderName> = Vec::new();
             for (i, field) in list.into_iter().flatten().enumerate() {
+                // `*` is a token, but a wildcard to browsers (and ignored
+                // by them with credentials): the fields are listed instead.
+                if field.get_ref() == "*" {
+                    return Err(src.error(
+                        field.span(),
+                        &format!("{key}.{name}[{i}]"),
+                        "\"*\" is not taken here: list the field names",
+                    ));
+                }
                 let parsed = HeaderName::from_bytes(field.get_ref().as_bytes()).map_err(|_| {
                     src.error(
                         field.span(),
