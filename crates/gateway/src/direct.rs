@@ -2083,6 +2083,9 @@ mod tests {
                 "Keep-Alive",
                 "Expect",
                 "user-agent",
+                "X-Forwarded-Prefix",
+                "x-edit",
+                "X-Gone",
             ]);
             let values = prop::sample::select(vec![
                 "api.example",
@@ -2119,6 +2122,7 @@ mod tests {
             fn both_codecs_forward_a_head_alike(
                 fields in prop::collection::vec(field(), 0..8),
                 prior_host in any::<bool>(),
+                edited in any::<bool>(),
             ) {
                 let mut raw = b"GET /echo HTTP/1.1\r\n".to_vec();
                 if prior_host {
@@ -2131,10 +2135,24 @@ mod tests {
                 let mut slots = [httparse::EMPTY_HEADER; 16];
                 let mut req = httparse::Request::new(&mut slots);
                 prop_assume!(matches!(req.parse(&raw), Ok(httparse::Status::Complete(_))));
-                let Some(head) = RequestHead::read(&req, IDENTITY) else {
+                let Some(mut head) = RequestHead::read(&req, IDENTITY) else {
                     // Not the direct path's: hyper answers it alone.
                     return Ok(());
                 };
+                // A route that strips a prefix and edits fields.
+                let edits = crate::config::HeaderEdits {
+                    set: vec![(HeaderName::from_static("x-edit"), HeaderValue::from_static("1"))],
+                    add: vec![(HeaderName::from_static("x-other"), HeaderValue::from_static("2"))],
+                    remove: vec![HeaderName::from_static("x-gone")],
+                };
+                let prefix = HeaderValue::from_static("/api");
+                let (edits, prefix) = match edited {
+                    true => (Some(&edits), Some(&prefix)),
+                    false => (None, None),
+                };
+                if let Some(edits) = edits {
+                    head.fields.skip |= edit_skip(edits, req.headers.iter().map(|f| f.name.as_bytes()));
+                }
                 // The hyper path's view: a header map of the same fields.
                 let mut map = HeaderMap::new();
                 for f in req.headers.iter() {
@@ -2170,8 +2188,8 @@ mod tests {
                     prior_forwarded: d.prior_forwarded,
                     request_id: &id,
                     identity: None,
-                    prefix: None,
-                    edits: None,
+                    prefix,
+                    edits,
                 };
                 let mut out = Vec::new();
                 write_request(&mut out, &req, &head, &forwarding);
@@ -2182,7 +2200,8 @@ mod tests {
 
                 let uri: http::Uri = "/echo".parse().unwrap();
                 let forwarded = crate::proxy::forward_headers(
-                    map, &uri, &conn, &id, &hyper_fields, IDENTITY, Default::default(),
+                    map, &uri, &conn, &id, &hyper_fields, IDENTITY,
+                    crate::proxy::Added { identity: None, prefix, edits },
                 );
                 let hyper_sent = multiset(forwarded.iter().map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes())));
                 prop_assert_eq!(direct_sent, hyper_sent);

@@ -557,6 +557,8 @@ mod tests {
         ("sunset", &["soon"]),
         ("content-type", &["application/json"]),
         ("location", &["/x"]),
+        ("access-control-allow-origin", &["*"]),
+        ("vary", &["accept-encoding"]),
     ];
 
     fn field() -> impl Strategy<Value = (String, String)> {
@@ -633,6 +635,7 @@ mod tests {
             debug in any::<bool>(),
             limited in any::<bool>(),
             repair in any::<bool>(),
+            edited in any::<bool>(),
             fields in prop::collection::vec(field(), 0..10),
         ) {
             let id = HeaderValue::from_static("rid");
@@ -647,8 +650,33 @@ mod tests {
                 metrics: &metrics,
                 upstream: &upstream,
             });
-            let direct_respond = respond(&id, extra, &deprecation, head_request, debug, repairer());
-            let hyper_respond = respond(&id, extra, &deprecation, head_request, debug, repairer());
+            let mut direct_respond = respond(&id, extra, &deprecation, head_request, debug, repairer());
+            let mut hyper_respond = respond(&id, extra, &deprecation, head_request, debug, repairer());
+            // A route that edits fields (one the repairs read among them)
+            // and has a CORS policy admitting the request's origin.
+            let edits = HeaderEdits {
+                set: vec![(HeaderName::from_static("location"), HeaderValue::from_static("/y"))],
+                add: vec![(HeaderName::from_static("x-a"), HeaderValue::from_static("9"))],
+                remove: vec![HeaderName::from_static("x-b"), RETRY_AFTER],
+            };
+            let policy = super::super::cors::CorsPolicy::new(&crate::config::Cors {
+                origins: Some(vec!["https://app.example".to_owned()]),
+                methods: vec![http::Method::GET],
+                headers: Vec::new(),
+                expose: vec![HeaderName::from_static("x-a")],
+                credentials: true,
+                max_age: None,
+            });
+            let cors = CorsAnswer {
+                policy: &policy,
+                allowed: policy.allow(Some(b"https://app.example")),
+            };
+            if edited {
+                for r in [&mut direct_respond, &mut hyper_respond] {
+                    r.edits = Some(&edits);
+                    r.cors = Some(cors);
+                }
+            }
 
             let bytes = raw(status, http11, &fields);
             let mut reply = Vec::new();
