@@ -119,7 +119,7 @@ fn candor_rules_of_section(section: u64) -> Vec<String> {
 
 #[test]
 fn rules_lists_every_section() {
-    assert_eq!(candor_rules_of_section(1).len(), 34);
+    assert_eq!(candor_rules_of_section(1).len(), 36);
     assert_eq!(candor_rules_of_section(2).len(), 17);
     assert_eq!(candor_rules_of_section(3).len(), 14);
     assert!(!candor_rules_of_section(4).is_empty());

@@ -181,6 +181,14 @@ catalog! {
         expects: "410 + Link: <successor>; rel=\"successor-version\" when configured",
         summary: "The route was retired on purpose and will not return.",
         reference: "RFC 9110 §15.5.11";
+    CORS_PREFLIGHT = "cors.preflight", Gateway, Some(204), Error, "Preflight allowed",
+        expects: "204 without a body + Access-Control-Allow-Origin/-Methods (-Headers, -Credentials, -Max-Age as configured)",
+        summary: "An admitted CORS preflight on a route with a CORS policy, answered by the gateway without calling the upstream.",
+        reference: "Fetch standard §3.2 (CORS protocol); RFC 9110 §15.3.5";
+    CORS_DENIED = "cors.denied", Gateway, Some(403), Error, "Preflight denied",
+        expects: "403 + problem body, and no Access-Control-* fields",
+        summary: "A CORS preflight whose origin, method or headers the route's policy does not admit: refused, so the browser never sends the request.",
+        reference: "Fetch standard §3.2 (CORS protocol); RFC 9110 §15.5.4";
     ROUTE_DEPRECATED = "route.deprecated", Gateway, None, Warn, "Deprecated",
         expects: "upstream's status + Deprecation, Sunset and Link rel=\"deprecation\"",
         summary: "The route is still served but deprecated.",
@@ -563,7 +571,7 @@ mod tests {
 
     #[test]
     fn every_section_has_rules_and_lookup_finds_them() {
-        assert_eq!(section(Section::Gateway).count(), 34);
+        assert_eq!(section(Section::Gateway).count(), 36);
         assert_eq!(section(Section::Passive).count(), 17);
         assert_eq!(section(Section::Probe).count(), 14);
         assert!(section(Section::Fault).count() >= 7);

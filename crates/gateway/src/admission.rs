@@ -7,14 +7,15 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use candor_contract::{Authority, HostError, PathOptions, normalize_path};
-use http::{HeaderMap, Method, Version};
+use http::{HeaderMap, HeaderValue, Method, Version};
 
 use crate::access::{authenticate, authorize};
 use crate::auth::Identity;
 use crate::config::{Action, RouteAuth};
 use crate::error::GatewayError;
+use crate::pipeline::cors::{CorsAnswer, Denied};
 use crate::ratelimit::Limiter;
-use crate::routing::RouteState;
+use crate::routing::{PathEntry, RouteState};
 use crate::state::{InFlight, Runtime, Shared};
 use crate::upstream::Pool;
 
@@ -38,6 +39,9 @@ pub(crate) trait Head {
     /// The fields `wanted` names, as a header map (credentials and a rate
     /// limit's key header); `None` when one is not a valid field.
     fn fields(&self, wanted: &dyn Fn(&str) -> bool) -> Option<Cow<'_, HeaderMap>>;
+    /// The first field named `name` (lower case), read only on routes
+    /// with a CORS policy.
+    fn field(&self, name: &str) -> Option<&[u8]>;
 }
 
 /// The Host fields of a request.
@@ -58,8 +62,14 @@ pub(crate) struct Admitted<'r, 's> {
     pub identity: Option<Identity>,
     /// The route's rate limit, and the key the request counts under.
     pub limit: Option<(&'r Limiter, String)>,
-    /// The normalised path, when it differs from the one sent.
-    pub normalised: Option<String>,
+    /// The path forwarded, when it differs from the one sent: the
+    /// normalised one, rewritten by the route's `strip_prefix` and
+    /// `add_prefix`.
+    pub forward_path: Option<String>,
+    /// The prefix the route stripped, for `X-Forwarded-Prefix`.
+    pub prefix: Option<&'r HeaderValue>,
+    /// The route's CORS policy and this request's origin's verdict.
+    pub cors: Option<CorsAnswer<'r>>,
     /// On a route with `auth = "external"`: what the auth service is to
     /// be asked, by [`admit_external`].
     pub external: Option<Box<Pending<'r>>>,
@@ -130,6 +140,12 @@ pub(crate) fn admit<'r, 's>(
         return Err(GatewayError::Retired { successor });
     }
     let method = head.method();
+    // cors.*: a preflight asks about a method (it is not that method) and
+    // carries no credentials, so it is answered here, ahead of the
+    // method, maintenance and credential checks, without the upstream.
+    if entry.cors && *method == Method::OPTIONS {
+        preflight(entry, head, matched)?;
+    }
     let route = entry
         .route_for(method)
         .ok_or_else(|| GatewayError::MethodNotAllowed {
@@ -197,10 +213,19 @@ pub(crate) fn admit<'r, 's>(
             detail: format!("route {} has no upstream", route.label),
         });
     };
-    let normalised = |path: Cow<'_, str>| match path {
-        Cow::Borrowed(_) => None,
-        Cow::Owned(path) => Some(path),
+    let cors = route.cors.as_ref().map(|policy| CorsAnswer {
+        policy,
+        allowed: policy.allow(head.field("origin")),
+    });
+    // The route rewrites the normalised path, never the one sent.
+    let forward_path = match route.rewrite(&path) {
+        Some(rewritten) => Some(rewritten),
+        None => match &path {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(path) => Some(path.clone()),
+        },
     };
+    let prefix = route.prefix.as_ref();
     // The auth service is asked by `admit_external`, which both data
     // paths await: the rest of authentication, authorization and the rate
     // limit's key wait for its answer.
@@ -212,11 +237,13 @@ pub(crate) fn admit<'r, 's>(
             limit: None,
             external: Some(Box::new(Pending {
                 fields: fields.into_owned(),
-                path: path.clone().into_owned(),
+                path: path.into_owned(),
                 peer,
                 limiter,
             })),
-            normalised: normalised(path),
+            forward_path,
+            prefix,
+            cors,
             _in_flight: in_flight,
         });
     }
@@ -229,7 +256,9 @@ pub(crate) fn admit<'r, 's>(
         identity,
         limit,
         external: None,
-        normalised: normalised(path),
+        forward_path,
+        prefix,
+        cors,
         _in_flight: in_flight,
     })
 }
@@ -261,6 +290,38 @@ pub(crate) async fn admit_external(
         .map(|l| (l, l.key(Some(&identity), pending.peer, &pending.fields)));
     admitted.identity = Some(identity);
     Ok(())
+}
+
+/// A CORS preflight (`OPTIONS` with `Origin` and
+/// `Access-Control-Request-Method`) on a path some route of which has a
+/// CORS policy: answered by the policy of the route serving the method
+/// asked for; refused when there is none, or it does not admit the origin,
+/// the method or a field asked for. Any other `OPTIONS` goes on.
+fn preflight<'r>(
+    entry: &'r PathEntry,
+    head: &impl Head,
+    matched: &mut Option<&'r Arc<RouteState>>,
+) -> Result<(), GatewayError> {
+    let (Some(origin), Some(asked)) = (
+        head.field("origin"),
+        head.field("access-control-request-method"),
+    ) else {
+        return Ok(());
+    };
+    let route = Method::from_bytes(asked)
+        .ok()
+        .and_then(|m| entry.route_for(&m))
+        .or_else(|| entry.routes.iter().find(|r| r.cors.is_some()));
+    *matched = route;
+    let Some(policy) = route.and_then(|r| r.cors.as_ref()) else {
+        return Err(GatewayError::PreflightDenied {
+            why: Denied::Method.why(),
+        });
+    };
+    match policy.preflight(origin, asked, head.field("access-control-request-headers")) {
+        Ok(fields) => Err(GatewayError::Preflight { fields }),
+        Err(denied) => Err(GatewayError::PreflightDenied { why: denied.why() }),
+    }
 }
 
 /// The request line and Host: `CONNECT` is never forwarded, a transfer

@@ -64,7 +64,7 @@ use crate::error::GatewayError;
 use crate::metrics::{RequestKey, UpstreamLabels};
 use crate::monitor::Observation;
 use crate::pipeline::request::{
-    AddedField, ConnInfo, FieldValue, Forwarding, IdentityFields, RequestFields,
+    AddedField, ConnInfo, FieldValue, Forwarding, IdentityFields, RequestFields, edit_skip,
 };
 use crate::pipeline::response::{self, Framing, Repairer, Respond};
 use crate::proxy::{self, Answered};
@@ -313,10 +313,14 @@ async fn exchange(
     let Some(validate) = takes(&runtime, &req, &head, &admitted) else {
         return Next::Handover;
     };
-    if let Some(normal) = admitted.normalised.take() {
-        head.forward = Cow::Owned(forward_target(&normal, head.target));
+    if let Some(path) = admitted.forward_path.take() {
+        head.forward = Cow::Owned(forward_target(&path, head.target));
     }
     let (route, pool) = (admitted.route, admitted.pool);
+    let (request_edits, cors) = (route.config.request_headers.as_ref(), admitted.cors);
+    if let Some(edits) = request_edits {
+        head.fields.skip |= edit_skip(edits, req.headers.iter().map(|f| f.name.as_bytes()));
+    }
     let close = head.fields.close;
     let gw = &runtime.config.gateway;
     let request_id = shared.request_ids.assign_bytes(head.fields.request_id);
@@ -357,6 +361,8 @@ async fn exchange(
                 subject: id.subject.as_bytes(),
                 roles: roles.as_bytes(),
             }),
+        prefix: admitted.prefix,
+        edits: request_edits,
     };
     write_request(&mut io.request, &req, &head, &forwarding);
     let monitored = pool.config.monitor.then(|| request_snapshot(&req, &head));
@@ -369,6 +375,8 @@ async fn exchange(
         head_request: head.method == Method::HEAD,
         monitor: monitored.is_some(),
         repair: Repairer::of(shared, pool, &gw.realm),
+        edits: route.config.response_headers.as_ref(),
+        cors,
     };
     // The body goes with the head: what the client sent with it now, the
     // rest as it comes.
@@ -477,6 +485,7 @@ async fn exchange(
                 &rate_fields,
                 debug_headers,
                 json,
+                cors,
             );
             let status = response.status().as_u16();
             proxy::record(shared, conn, answered(status, Some(rule)));
@@ -693,6 +702,14 @@ impl Head for DirectHead<'_, '_> {
         }
         Some(Cow::Owned(fields))
     }
+
+    fn field(&self, name: &str) -> Option<&[u8]> {
+        self.req
+            .headers
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+            .map(|f| f.value)
+    }
 }
 
 /// What only the direct path asks of an admitted request: a body within
@@ -761,8 +778,9 @@ fn write_request(
                 AddedField::ForwardedProto => out.extend_from_slice(b"x-forwarded-proto: "),
                 AddedField::Forwarded => out.extend_from_slice(b"forwarded: "),
                 AddedField::ForwardedHost => out.extend_from_slice(b"x-forwarded-host: "),
+                AddedField::ForwardedPrefix => out.extend_from_slice(b"x-forwarded-prefix: "),
                 AddedField::RequestId => out.extend_from_slice(b"x-request-id: "),
-                AddedField::Identity(name) => {
+                AddedField::Identity(name) | AddedField::Route(name) => {
                     out.extend_from_slice(name.as_str().as_bytes());
                     out.extend_from_slice(b": ");
                 }
@@ -1718,6 +1736,8 @@ pub mod fuzzing {
             prior_forwarded: head.fields.prior_forwarded,
             request_id: &id,
             identity: None,
+            prefix: None,
+            edits: None,
         };
         write_request(&mut out, &req, &head, &forwarding);
         let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS + 8];
@@ -1812,6 +1832,11 @@ pub mod fuzzing {
                 conceal: false,
                 request_schema: None,
                 rate_limit: None,
+                strip_prefix: None,
+                add_prefix: None,
+                request_headers: None,
+                response_headers: None,
+                cors: None,
                 line: None,
             },
             label: Arc::from("/x"),
@@ -1821,6 +1846,8 @@ pub mod fuzzing {
                 HeaderValue::from_static("Wed, 30 Jun 2027 00:00:00 GMT"),
             )],
             schema: None,
+            cors: None,
+            prefix: None,
         };
         let id = HeaderValue::from_static("rid");
         let respond = Respond {
@@ -1831,6 +1858,8 @@ pub mod fuzzing {
             head_request,
             monitor: true,
             repair: None,
+            edits: None,
+            cors: None,
         };
         rewrite_response(response, &respond, false, reply)
     }
@@ -1859,6 +1888,8 @@ mod tests {
                 subject: b"s",
                 roles: b"r",
             }),
+            prefix: None,
+            edits: None,
         };
         let mut fields = [httparse::EMPTY_HEADER; 4];
         let mut req = httparse::Request::new(&mut fields);
@@ -2076,6 +2107,9 @@ mod tests {
                 "Keep-Alive",
                 "Expect",
                 "user-agent",
+                "X-Forwarded-Prefix",
+                "x-edit",
+                "X-Gone",
             ]);
             let values = prop::sample::select(vec![
                 "api.example",
@@ -2112,6 +2146,7 @@ mod tests {
             fn both_codecs_forward_a_head_alike(
                 fields in prop::collection::vec(field(), 0..8),
                 prior_host in any::<bool>(),
+                edited in any::<bool>(),
             ) {
                 let mut raw = b"GET /echo HTTP/1.1\r\n".to_vec();
                 if prior_host {
@@ -2124,10 +2159,24 @@ mod tests {
                 let mut slots = [httparse::EMPTY_HEADER; 16];
                 let mut req = httparse::Request::new(&mut slots);
                 prop_assume!(matches!(req.parse(&raw), Ok(httparse::Status::Complete(_))));
-                let Some(head) = RequestHead::read(&req, IDENTITY) else {
+                let Some(mut head) = RequestHead::read(&req, IDENTITY) else {
                     // Not the direct path's: hyper answers it alone.
                     return Ok(());
                 };
+                // A route that strips a prefix and edits fields.
+                let edits = crate::config::HeaderEdits {
+                    set: vec![(HeaderName::from_static("x-edit"), HeaderValue::from_static("1"))],
+                    add: vec![(HeaderName::from_static("x-other"), HeaderValue::from_static("2"))],
+                    remove: vec![HeaderName::from_static("x-gone")],
+                };
+                let prefix = HeaderValue::from_static("/api");
+                let (edits, prefix) = match edited {
+                    true => (Some(&edits), Some(&prefix)),
+                    false => (None, None),
+                };
+                if let Some(edits) = edits {
+                    head.fields.skip |= edit_skip(edits, req.headers.iter().map(|f| f.name.as_bytes()));
+                }
                 // The hyper path's view: a header map of the same fields.
                 let mut map = HeaderMap::new();
                 for f in req.headers.iter() {
@@ -2163,6 +2212,8 @@ mod tests {
                     prior_forwarded: d.prior_forwarded,
                     request_id: &id,
                     identity: None,
+                    prefix,
+                    edits,
                 };
                 let mut out = Vec::new();
                 write_request(&mut out, &req, &head, &forwarding);
@@ -2173,7 +2224,8 @@ mod tests {
 
                 let uri: http::Uri = "/echo".parse().unwrap();
                 let forwarded = crate::proxy::forward_headers(
-                    map, &uri, &conn, &id, &hyper_fields, IDENTITY, None,
+                    map, &uri, &conn, &id, &hyper_fields, IDENTITY,
+                    crate::proxy::Added { identity: None, prefix, edits },
                 );
                 let hyper_sent = multiset(forwarded.iter().map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes())));
                 prop_assert_eq!(direct_sent, hyper_sent);

@@ -49,6 +49,14 @@ pub enum GatewayError {
     Retired { successor: Option<String> },
     #[error("{method} is not allowed here; allowed: {allow}")]
     MethodNotAllowed { method: String, allow: String },
+    /// cors.preflight: an admitted preflight; `fields` are its CORS fields.
+    #[error("the preflight is admitted")]
+    Preflight {
+        fields: crate::pipeline::cors::PreflightFields,
+    },
+    /// cors.denied: a preflight the route's policy does not admit.
+    #[error("the preflight is refused: {why}")]
+    PreflightDenied { why: &'static str },
     #[error("under maintenance")]
     Maintenance { retry_after: Duration },
     #[error("credentials are required")]
@@ -160,6 +168,8 @@ impl GatewayError {
             GatewayError::RouteUnknown { .. } => &rules::ROUTE_UNKNOWN,
             GatewayError::Retired { .. } => &rules::ROUTE_RETIRED,
             GatewayError::MethodNotAllowed { .. } => &rules::ROUTE_METHOD,
+            GatewayError::Preflight { .. } => &rules::CORS_PREFLIGHT,
+            GatewayError::PreflightDenied { .. } => &rules::CORS_DENIED,
             GatewayError::Maintenance { .. } => &rules::GATEWAY_MAINTENANCE,
             GatewayError::Unauthenticated { .. } => &rules::AUTH_MISSING,
             GatewayError::InvalidCredentials { .. } => &rules::AUTH_INVALID,
@@ -251,6 +261,20 @@ pub fn rescue(error: &GatewayError, cx: ErrorContext<'_>) -> Response<Full<Bytes
     }
     let rule = error.rule();
     let status = error.status();
+    // An admitted preflight is no error: its rule's status, its fields,
+    // no body (RFC 9110 section 15.3.5).
+    if let GatewayError::Preflight { fields } = error {
+        let mut response = Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        for (name, value) in fields {
+            headers.append(name.clone(), value.clone());
+        }
+        if let Ok(id) = HeaderValue::from_str(cx.request_id) {
+            headers.insert(&X_REQUEST_ID, id);
+        }
+        return response;
+    }
     let mut problem = Problem::for_rule(rule, status.as_u16())
         .detail(error.detail())
         .instance(cx.request_id);
@@ -471,6 +495,7 @@ mod tests {
                 retry_after: HeaderValue::from_static("7"),
             },
             GatewayError::Internal { detail: "x".into() },
+            GatewayError::PreflightDenied { why: "no" },
         ];
         for e in errors {
             let rule = e.rule();
@@ -479,6 +504,22 @@ mod tests {
             assert_eq!(Some(res.status().as_u16()), rule.status, "{}", rule.id);
             assert_eq!(res.headers()[CONTENT_TYPE], PROBLEM_JSON);
         }
+    }
+
+    #[test]
+    fn an_admitted_preflight_is_its_rules_status_without_a_body() {
+        let e = GatewayError::Preflight {
+            fields: vec![(
+                http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            )],
+        };
+        assert_eq!(e.rule().section, candor_contract::Section::Gateway);
+        let res = rescue(&e, cx());
+        assert_eq!(Some(res.status().as_u16()), e.rule().status);
+        assert_eq!(res.headers()["access-control-allow-origin"], "*");
+        assert!(!res.headers().contains_key(CONTENT_TYPE));
+        assert_eq!(http_body::Body::size_hint(res.body()).exact(), Some(0));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use std::borrow::Cow;
 
 use candor_contract::Exchange;
-use http::header::{CONNECTION, HOST, HeaderMap, HeaderName, HeaderValue};
+use http::header::{CONNECTION, HOST, HeaderMap, HeaderName, HeaderValue, ORIGIN};
 use http::{Method, Request, Response, Version};
 use http_body::Body as _;
 use http_body_util::{Either, Full};
@@ -22,17 +22,21 @@ use tokio::time::Instant;
 use crate::admission::{Admitted, Head, HostField, admit, admit_external, forward_target};
 use crate::attempts::{Attempt, attempts};
 use crate::body::LimitedIncoming;
+use crate::config::HeaderEdits;
 use crate::config::OnStoreError;
 use crate::deadline::Progress;
 use crate::error::{ErrorContext, GatewayError, X_REQUEST_ID, rescue};
 use crate::field_value::shared_value;
 use crate::metrics::{LimitLabels, RequestKey, RuleLabels, Tally, method_label};
 use crate::monitor::Observation;
+use crate::pipeline::cors::CorsAnswer;
 use crate::pipeline::request::{
-    ConnInfo, FieldValue, Forwarding, IdentityFields, Known, RequestCx, RequestFields, list_items,
+    AddedField, ConnInfo, FieldValue, Forwarding, IdentityFields, Known, RequestCx, RequestFields,
+    list_items,
 };
 use crate::pipeline::response::{self, Repairer, Respond, Value};
 use crate::ratelimit::Decision;
+use crate::routing::RouteState;
 use crate::state::{Runtime, Shared};
 use crate::upstream::{Lease, Pool, SendError, Target, UpstreamBody, UpstreamFailure};
 
@@ -46,6 +50,10 @@ struct Trace {
     rate_fields: Vec<(HeaderName, HeaderValue)>,
     upstream: Option<Arc<str>>,
     debug_headers: bool,
+    /// A route with a CORS policy, and the client's Origin: the gateway's
+    /// own answers get the policy's fields too, so a browser's script can
+    /// read them.
+    cors: Option<(Arc<RouteState>, Option<HeaderValue>)>,
 }
 
 static UNMATCHED: std::sync::LazyLock<Arc<str>> =
@@ -80,6 +88,7 @@ pub async fn handle(
         rate_fields: Vec::new(),
         upstream: None,
         debug_headers: runtime.config.gateway.debug_headers,
+        cors: None,
     };
 
     let (parts, body) = req.into_parts();
@@ -105,6 +114,13 @@ pub async fn handle(
     let (mut response, rule) = match result {
         Ok(response) => (response, None),
         Err(error) => {
+            let cors = trace.cors.as_ref().and_then(|(route, origin)| {
+                let policy = route.cors.as_ref()?;
+                Some(CorsAnswer {
+                    policy,
+                    allowed: policy.allow(origin.as_ref().map(HeaderValue::as_bytes)),
+                })
+            });
             let (response, rule) = answer_error(
                 &shared,
                 &error,
@@ -112,6 +128,7 @@ pub async fn handle(
                 &trace.rate_fields,
                 trace.debug_headers,
                 json,
+                cors,
             );
             (response.map(Either::Left), Some(rule))
         }
@@ -152,6 +169,7 @@ pub(crate) fn answer_error(
     rate_fields: &[(HeaderName, HeaderValue)],
     debug_headers: bool,
     accepts_json: bool,
+    cors: Option<CorsAnswer<'_>>,
 ) -> (Response<Full<Bytes>>, &'static str) {
     let rule = error.rule();
     shared
@@ -171,6 +189,17 @@ pub(crate) fn answer_error(
     // Every response of a limited route says where the client stands.
     for (name, value) in rate_fields {
         headers.insert(name, value.clone());
+    }
+    // A preflight's answer has its own CORS fields, or none (refused).
+    if let Some(cors) = cors
+        && !matches!(
+            error,
+            GatewayError::Preflight { .. } | GatewayError::PreflightDenied { .. }
+        )
+    {
+        cors.policy.each_actual(cors.allowed, |name, value| {
+            headers.append(name.clone(), value.clone());
+        });
     }
     (response, rule.id)
 }
@@ -251,6 +280,9 @@ async fn route_request(
     let admitted = admit(shared, runtime, &head, conn.peer.ip(), &mut matched);
     if let Some(route) = matched {
         trace.route = Some(route.label.clone());
+        if route.cors.is_some() {
+            trace.cors = Some((route.clone(), parts.headers.get(ORIGIN).cloned()));
+        }
         if let Some(debug) = route.config.debug_headers {
             trace.debug_headers = debug;
         }
@@ -305,6 +337,8 @@ async fn route_request(
         head_request: outbound.method == Method::HEAD,
         monitor: outbound.monitor.is_some(),
         repair: Repairer::of(shared, pool, &gw.realm),
+        edits: route.config.response_headers.as_ref(),
+        cors: admitted.cors,
     };
     let (edited, sent) = exchange(shared, pool, outbound, &respond).await?;
     Ok(upstream_response(shared, pool, edited, sent))
@@ -400,6 +434,10 @@ impl Head for HyperHead<'_> {
     fn fields(&self, _wanted: &dyn Fn(&str) -> bool) -> Option<Cow<'_, HeaderMap>> {
         Some(Cow::Borrowed(&self.parts.headers))
     }
+
+    fn field(&self, name: &str) -> Option<&[u8]> {
+        self.parts.headers.get(name).map(HeaderValue::as_bytes)
+    }
 }
 
 /// The request body, once (and whether it is empty), unless its declared
@@ -451,11 +489,11 @@ fn outbound(
 ) -> Result<Outbound, GatewayError> {
     let runtime = cx.runtime;
     let identity = admitted.identity.as_ref();
-    let path_and_query = match (&admitted.normalised, parts.uri.path_and_query()) {
+    let path_and_query = match (&admitted.forward_path, parts.uri.path_and_query()) {
         (None, Some(pq)) => pq.clone(),
         (None, None) => http::uri::PathAndQuery::from_static("/"),
-        // Never a path the gateway did not route: the normal one, with the
-        // query as it came.
+        // Never a path the gateway did not route: the normal one (as the
+        // route rewrites it), with the query as it came.
         (Some(path), pq) => {
             let target = forward_target(path, pq.map_or("", http::uri::PathAndQuery::as_str));
             http::uri::PathAndQuery::try_from(target).map_err(|_| GatewayError::PathUnsafe {
@@ -471,6 +509,11 @@ fn outbound(
             subject: id.subject.as_bytes(),
             roles: roles.as_bytes(),
         });
+    let added = Added {
+        identity,
+        prefix: admitted.prefix,
+        edits: admitted.route.config.request_headers.as_ref(),
+    };
     let headers = forward_headers(
         parts.headers,
         &parts.uri,
@@ -478,7 +521,7 @@ fn outbound(
         cx.request_id,
         cx.fields,
         identity_names(runtime),
-        identity,
+        added,
     );
     let monitor = pool.config.monitor.then(|| {
         Box::new((
@@ -760,9 +803,21 @@ pub(crate) fn identity_names(runtime: &Runtime) -> [&[u8]; 2] {
     ]
 }
 
+/// What a request's route adds on its way upstream, besides the fields
+/// every request gets.
+#[derive(Default)]
+pub(crate) struct Added<'p> {
+    pub identity: Option<IdentityFields<'p>>,
+    /// The prefix the route stripped.
+    pub prefix: Option<&'p HeaderValue>,
+    /// The route's request field edits.
+    pub edits: Option<&'p HeaderEdits>,
+}
+
 /// The request headers for the upstream: what the pipeline drops removed
-/// (hop-by-hop fields, those `Connection` names, the gateway's own), the
-/// client's Host kept, and the pipeline's additions set.
+/// (hop-by-hop fields, those `Connection` names, the gateway's own, those
+/// the route sets or removes), the client's Host kept, and the pipeline's
+/// additions set (the route's appended).
 pub(crate) fn forward_headers(
     mut headers: HeaderMap,
     uri: &http::Uri,
@@ -770,7 +825,7 @@ pub(crate) fn forward_headers(
     request_id: &HeaderValue,
     fields: &RequestFields<HeaderValue>,
     identity_names: [&[u8]; 2],
-    identity: Option<IdentityFields<'_>>,
+    added: Added<'_>,
 ) -> HeaderMap {
     // Fields `Connection` names go too (RFC 9110 section 7.6.1), and what
     // the scan saw of them no longer counts: the rest is read again.
@@ -796,6 +851,11 @@ pub(crate) fn forward_headers(
             headers.remove(name);
         }
     }
+    if let Some(edits) = added.edits {
+        for name in edits.set.iter().map(|(n, _)| n).chain(&edits.remove) {
+            headers.remove(name);
+        }
+    }
     // An HTTP/2 request names its authority in the target, not in Host.
     let mut host = fields.host.clone();
     if host.is_none()
@@ -812,7 +872,9 @@ pub(crate) fn forward_headers(
         prior_for: fields.prior_for.as_ref().map(HeaderValue::as_bytes),
         prior_forwarded: fields.prior_forwarded.as_ref().map(HeaderValue::as_bytes),
         request_id,
-        identity,
+        identity: added.identity,
+        prefix: added.prefix,
+        edits: added.edits,
     };
     forwarding.each(|name, value| {
         let value = match value {
@@ -820,8 +882,14 @@ pub(crate) fn forward_headers(
             FieldValue::Static(s) => Some(HeaderValue::from_static(s)),
             FieldValue::Joined(parts) => shared_value(parts),
         };
-        if let Some(value) = value {
-            headers.insert(name.name().clone(), value);
+        match (value, name) {
+            (Some(value), AddedField::Route(name)) => {
+                headers.append(name.clone(), value);
+            }
+            (Some(value), name) => {
+                headers.insert(name.name().clone(), value);
+            }
+            (None, _) => {}
         }
     });
     headers
@@ -856,7 +924,15 @@ mod tests {
         let names = [SUBJECT.as_str().as_bytes(), ROLES.as_str().as_bytes()];
         let fields = RequestFields::scan(h.iter().map(|(n, v)| (n.as_str().as_bytes(), v)), names)
             .map(HeaderValue::clone);
-        forward_headers(h, &uri.parse().unwrap(), conn, id, &fields, names, None)
+        forward_headers(
+            h,
+            &uri.parse().unwrap(),
+            conn,
+            id,
+            &fields,
+            names,
+            Added::default(),
+        )
     }
 
     #[test]

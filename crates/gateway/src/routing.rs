@@ -9,6 +9,7 @@ use http::Method;
 use http::header::{HeaderName, HeaderValue, LINK};
 
 use crate::config::{Action, Config, Route};
+use crate::pipeline::cors::CorsPolicy;
 use crate::upstream::Pool;
 
 /// A route, ready to serve.
@@ -22,6 +23,38 @@ pub struct RouteState {
     pub deprecation_headers: Vec<(HeaderName, HeaderValue)>,
     /// The compiled request schema, on routes that validate bodies.
     pub schema: Option<Arc<crate::validate::Schema>>,
+    /// The CORS policy's field values, made once.
+    pub cors: Option<CorsPolicy>,
+    /// `strip_prefix` as the `X-Forwarded-Prefix` value.
+    pub prefix: Option<HeaderValue>,
+}
+
+impl RouteState {
+    /// The path that goes upstream for the normalised `path` this route
+    /// matched, when the route changes it: `strip_prefix` taken off (at a
+    /// segment's end only; an empty rest is `/`), then `add_prefix` put
+    /// before it. Both are checked normal paths of whole segments, so the
+    /// result is normal too.
+    pub fn rewrite(&self, path: &str) -> Option<String> {
+        let (strip, add) = (&self.config.strip_prefix, &self.config.add_prefix);
+        if strip.is_none() && add.is_none() {
+            return None;
+        }
+        let rest = match strip {
+            Some(prefix) => match path.strip_prefix(prefix.as_str()) {
+                Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+                // The route's pattern starts with the prefix, so a path it
+                // matched does too; anything else goes as it is.
+                _ => path,
+            },
+            None => path,
+        };
+        let add = add.as_deref().unwrap_or_default();
+        Some(match (add, rest) {
+            ("", "") => "/".to_owned(),
+            _ => format!("{add}{rest}"),
+        })
+    }
 }
 
 /// The routes sharing one path pattern.
@@ -29,6 +62,8 @@ pub struct PathEntry {
     pub routes: Vec<Arc<RouteState>>,
     /// The `Allow` value for this path: every method some route serves.
     pub allow: String,
+    /// Some route here has a CORS policy: the gateway answers preflights.
+    pub cors: bool,
 }
 
 impl PathEntry {
@@ -81,6 +116,11 @@ impl RouteTable {
             };
             let state = Arc::new(RouteState {
                 schema,
+                cors: route.cors.as_ref().map(CorsPolicy::new),
+                prefix: route
+                    .strip_prefix
+                    .as_deref()
+                    .and_then(|p| HeaderValue::from_str(p).ok()),
                 label: Arc::from(route.path.as_str()),
                 pool,
                 deprecation_headers: deprecation_headers(route),
@@ -100,6 +140,7 @@ impl RouteTable {
                 .map_err(|e| format!("route {path}: {e}"))?;
             entries.push(PathEntry {
                 allow: allow_header(&routes),
+                cors: routes.iter().any(|r| r.cors.is_some()),
                 routes,
             });
         }

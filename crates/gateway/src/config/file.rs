@@ -207,6 +207,35 @@ pub(super) struct FileRoute {
     pub(super) conceal: Option<Spanned<bool>>,
     pub(super) rate_limit: Option<Spanned<String>>,
     pub(super) request_schema: Option<Spanned<String>>,
+    pub(super) strip_prefix: Option<Spanned<String>>,
+    pub(super) add_prefix: Option<Spanned<String>>,
+    pub(super) request_headers: Option<Spanned<FileHeaderEdits>>,
+    pub(super) response_headers: Option<Spanned<FileHeaderEdits>>,
+    pub(super) cors: Option<Spanned<FileCors>>,
+}
+
+/// A route's `request_headers` / `response_headers`.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table like { set = { \"X-Name\" = \"value\" }, add = { .. }, remove = [\"X-Name\"] }"
+)]
+pub(super) struct FileHeaderEdits {
+    pub(super) set: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    pub(super) add: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    pub(super) remove: Option<Vec<Spanned<String>>>,
+}
+
+/// A route's `cors`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of CORS settings")]
+pub(super) struct FileCors {
+    pub(super) allow_origins: Spanned<Vec<Spanned<String>>>,
+    pub(super) allow_methods: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) allow_headers: Option<Vec<Spanned<String>>>,
+    pub(super) expose_headers: Option<Vec<Spanned<String>>>,
+    pub(super) allow_credentials: Option<Spanned<bool>>,
+    pub(super) max_age: Option<Spanned<String>>,
 }
 
 /// A route's `auth`.

@@ -150,8 +150,62 @@ pub struct Route {
     pub request_schema: Option<SchemaDoc>,
     /// The `[rate_limits.NAME]` this route counts against.
     pub rate_limit: Option<String>,
+    /// A leading part of the (normalised) path taken off before it goes
+    /// upstream, and sent as `X-Forwarded-Prefix`.
+    pub strip_prefix: Option<String>,
+    /// Put before the path that goes upstream (after `strip_prefix`).
+    pub add_prefix: Option<String>,
+    /// Fields set, added and removed on the way upstream.
+    pub request_headers: Option<HeaderEdits>,
+    /// Fields set, added and removed on the upstream's answer.
+    pub response_headers: Option<HeaderEdits>,
+    /// Cross-origin requests the route admits (the gateway answers
+    /// preflights itself).
+    pub cors: Option<Cors>,
     /// 1-based line of the entry in its file, for messages.
     pub line: Option<usize>,
+}
+
+/// A route's edits of one side's fields. A `set` or `remove` name drops
+/// every field of that name that came; `set` and `add` fields are then
+/// appended. Names and values were checked, and none is a field that
+/// frames the message or that the gateway sets itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderEdits {
+    pub set: Vec<(http::HeaderName, http::HeaderValue)>,
+    pub add: Vec<(http::HeaderName, http::HeaderValue)>,
+    pub remove: Vec<http::HeaderName>,
+}
+
+impl HeaderEdits {
+    /// Whether a field that came named `name` (any case) is dropped.
+    pub fn drops(&self, name: &[u8]) -> bool {
+        self.set
+            .iter()
+            .map(|(n, _)| n)
+            .chain(&self.remove)
+            .any(|n| n.as_str().as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    /// The fields appended: `set` then `add`, each in name order.
+    pub fn added(&self) -> impl Iterator<Item = &(http::HeaderName, http::HeaderValue)> {
+        self.set.iter().chain(&self.add)
+    }
+}
+
+/// A route's CORS policy (the Fetch standard's CORS protocol).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cors {
+    /// The origins admitted, as browsers serialise them; None: any (`*`).
+    pub origins: Option<Vec<String>>,
+    pub methods: Vec<Method>,
+    /// Request fields a preflight may ask for (lower case).
+    pub headers: Vec<http::HeaderName>,
+    /// Response fields scripts may read.
+    pub expose: Vec<http::HeaderName>,
+    pub credentials: bool,
+    /// How long a browser may cache a preflight's answer.
+    pub max_age: Option<Duration>,
 }
 
 /// What a route does with a request.

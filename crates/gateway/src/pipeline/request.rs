@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::HeaderName;
 use http::header::HeaderValue;
 
+use crate::config::HeaderEdits;
 use crate::error::X_REQUEST_ID;
 use crate::state::{Runtime, Shared};
 
@@ -74,6 +75,9 @@ pub(crate) enum Known {
     Forwarded,
     ForwardedProto,
     ForwardedHost,
+    /// Set only by the gateway, from a route's `strip_prefix`: a client's
+    /// would tell the upstream a prefix the gateway never stripped.
+    ForwardedPrefix,
     /// A field the gateway sets from the identity it checked.
     Identity,
     Other,
@@ -131,6 +135,7 @@ impl Known {
             16 if is(b"x-forwarded-host") => Known::ForwardedHost,
             17 if is(b"transfer-encoding") => Known::TransferEncoding,
             17 if is(b"x-forwarded-proto") => Known::ForwardedProto,
+            18 if is(b"x-forwarded-prefix") => Known::ForwardedPrefix,
             _ => Known::Other,
         }
     }
@@ -299,7 +304,11 @@ impl<T: AsRef<[u8]>> RequestFields<T> {
                         f.prior_forwarded = Some(value);
                     }
                 }
-                Known::ForwardedProto | Known::ForwardedHost | Known::Identity | Known::Other => {}
+                Known::ForwardedProto
+                | Known::ForwardedHost
+                | Known::ForwardedPrefix
+                | Known::Identity
+                | Known::Other => {}
             }
             if !known.forwarded_as_sent() {
                 f.dropped = true;
@@ -345,6 +354,19 @@ pub(crate) static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwa
 pub(crate) static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub(crate) static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 pub(crate) static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+pub(crate) static X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
+
+/// The fields among `names` (in order, the first 128) that a route's
+/// request edits drop, as bits to add to [`RequestFields::skip`].
+pub(crate) fn edit_skip<'n>(edits: &HeaderEdits, names: impl Iterator<Item = &'n [u8]>) -> u128 {
+    let mut skip = 0;
+    for (i, name) in names.enumerate().take(128) {
+        if edits.drops(name) {
+            skip |= 1 << i;
+        }
+    }
+    skip
+}
 
 /// A value the gateway adds: one a codec already holds, or parts joined.
 pub(crate) enum FieldValue<'p, T: ?Sized> {
@@ -361,9 +383,12 @@ pub(crate) enum AddedField<'p> {
     ForwardedProto,
     Forwarded,
     ForwardedHost,
+    ForwardedPrefix,
     RequestId,
     /// One of the identity fields, named by the configuration.
     Identity(&'p HeaderName),
+    /// A field the route sets or adds (appended to any the client sent).
+    Route(&'p HeaderName),
 }
 
 impl AddedField<'_> {
@@ -373,8 +398,9 @@ impl AddedField<'_> {
             AddedField::ForwardedProto => &X_FORWARDED_PROTO,
             AddedField::Forwarded => &FORWARDED,
             AddedField::ForwardedHost => &X_FORWARDED_HOST,
+            AddedField::ForwardedPrefix => &X_FORWARDED_PREFIX,
             AddedField::RequestId => &X_REQUEST_ID,
-            AddedField::Identity(name) => name,
+            AddedField::Identity(name) | AddedField::Route(name) => name,
         }
     }
 }
@@ -398,6 +424,10 @@ pub(crate) struct Forwarding<'p, T: ?Sized> {
     pub prior_forwarded: Option<&'p [u8]>,
     pub request_id: &'p HeaderValue,
     pub identity: Option<IdentityFields<'p>>,
+    /// The prefix the route stripped, for `X-Forwarded-Prefix`.
+    pub prefix: Option<&'p HeaderValue>,
+    /// The route's request field edits: these fields are appended.
+    pub edits: Option<&'p HeaderEdits>,
 }
 
 impl<T: ?Sized + AsRef<[u8]>> Forwarding<'_, T> {
@@ -440,12 +470,20 @@ impl<T: ?Sized + AsRef<[u8]>> Forwarding<'_, T> {
         if let Some(host) = self.host {
             add(AddedField::ForwardedHost, FieldValue::Host(host));
         }
+        if let Some(prefix) = self.prefix {
+            add(AddedField::ForwardedPrefix, FieldValue::Held(prefix));
+        }
         add(AddedField::RequestId, FieldValue::Held(self.request_id));
         if let Some(id) = &self.identity {
             for (name, value) in id.names.into_iter().zip([id.subject, id.roles]) {
                 if valid_value(value) {
                     add(AddedField::Identity(name), FieldValue::Joined(&[value]));
                 }
+            }
+        }
+        if let Some(edits) = self.edits {
+            for (name, value) in edits.added() {
+                add(AddedField::Route(name), FieldValue::Held(value));
             }
         }
     }
@@ -488,6 +526,7 @@ mod tests {
             ("x-forwarded-host", Known::ForwardedHost),
             ("Transfer-Encoding", Known::TransferEncoding),
             ("x-forwarded-proto", Known::ForwardedProto),
+            ("X-Forwarded-Prefix", Known::ForwardedPrefix),
             ("X-Subject", Known::Identity),
             ("x-roles", Known::Identity),
             ("x-forwarded-fox", Known::Other),
@@ -589,6 +628,8 @@ mod tests {
             prior_forwarded: None,
             request_id: &id,
             identity: None,
+            prefix: None,
+            edits: None,
         };
         assert_eq!(
             written(&first),

@@ -12,8 +12,9 @@ use candor_contract::fields::{X_REQUEST_ID, X_UPSTREAM_SERVICE};
 use candor_contract::{Challenge, RESPONSE_FIELDS, RetryAfter, fold_content_length, rules};
 use http::header::{HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 
+use super::cors::CorsAnswer;
 use super::request::is_hop_by_hop;
-use crate::config::Repair;
+use crate::config::{HeaderEdits, Repair};
 use crate::metrics::{Metrics, UpstreamRuleLabels};
 use crate::state::Shared;
 use crate::upstream::{Pool, UpstreamFailure};
@@ -66,6 +67,11 @@ pub(crate) struct Respond<'x> {
     pub monitor: bool,
     /// The upstream's `repair`, when it has one.
     pub repair: Option<Repairer<'x>>,
+    /// The route's response field edits.
+    pub edits: Option<&'x HeaderEdits>,
+    /// The route's CORS policy and this request's verdict: the upstream's
+    /// `Access-Control-*` fields give way to it.
+    pub cors: Option<CorsAnswer<'x>>,
 }
 
 /// What a repair needs: what to fix, and where to count it.
@@ -114,6 +120,9 @@ pub(crate) struct Plan<'b, 'x> {
     named_len: usize,
     /// Among the fields kept so far: `WWW_AUTHENTICATE`, `RETRY_AFTER`, `DATE`.
     seen: u8,
+    /// The route edits fields or has a CORS policy (one test per field
+    /// on every other route).
+    route_fields: bool,
 }
 
 const SEEN_CHALLENGE: u8 = 1;
@@ -198,6 +207,7 @@ pub(crate) fn plan<'b, 'x>(
         named,
         named_len,
         seen: 0,
+        route_fields: respond.edits.is_some() || respond.cors.is_some(),
     })
 }
 
@@ -235,7 +245,8 @@ impl<'x> Plan<'_, 'x> {
             || is(X_REQUEST_ID.as_str())
             || (self.debug && is(X_UPSTREAM_SERVICE.as_str()))
             || self.respond.extra.iter().any(|(n, _)| is(n.as_str()))
-            || (!self.by_length && is("content-length"));
+            || (!self.by_length && is("content-length"))
+            || (self.route_fields && self.route_drops(name));
         if dropped {
             return false;
         }
@@ -247,6 +258,17 @@ impl<'x> Plan<'_, 'x> {
             self.seen |= SEEN_DATE;
         }
         true
+    }
+
+    /// Whether the route's edits or CORS policy take the place of the
+    /// upstream's field `name`.
+    #[inline]
+    fn route_drops(&self, name: &str) -> bool {
+        let r = self.respond;
+        r.edits.is_some_and(|e| e.drops(name.as_bytes()))
+            || (r.cors.is_some()
+                && name.len() > 15
+                && name.as_bytes()[..15].eq_ignore_ascii_case(b"access-control-"))
     }
 
     /// Whether the monitor reads a kept field (it gets a copy).
@@ -360,6 +382,15 @@ impl Added<'_> {
         for (name, value) in self.respond.deprecation.iter().chain(self.respond.extra) {
             f(name, Value::Field(value));
         }
+        if let Some(edits) = self.respond.edits {
+            for (name, value) in edits.added() {
+                f(name, Value::Field(value));
+            }
+        }
+        if let Some(cors) = &self.respond.cors {
+            cors.policy
+                .each_actual(cors.allowed, |name, value| f(name, Value::Field(value)));
+        }
     }
 }
 
@@ -386,6 +417,8 @@ mod tests {
             head_request,
             monitor: true,
             repair,
+            edits: None,
+            cors: None,
         }
     }
 
@@ -524,6 +557,8 @@ mod tests {
         ("sunset", &["soon"]),
         ("content-type", &["application/json"]),
         ("location", &["/x"]),
+        ("access-control-allow-origin", &["*"]),
+        ("vary", &["accept-encoding"]),
     ];
 
     fn field() -> impl Strategy<Value = (String, String)> {
@@ -600,6 +635,7 @@ mod tests {
             debug in any::<bool>(),
             limited in any::<bool>(),
             repair in any::<bool>(),
+            edited in any::<bool>(),
             fields in prop::collection::vec(field(), 0..10),
         ) {
             let id = HeaderValue::from_static("rid");
@@ -614,8 +650,33 @@ mod tests {
                 metrics: &metrics,
                 upstream: &upstream,
             });
-            let direct_respond = respond(&id, extra, &deprecation, head_request, debug, repairer());
-            let hyper_respond = respond(&id, extra, &deprecation, head_request, debug, repairer());
+            let mut direct_respond = respond(&id, extra, &deprecation, head_request, debug, repairer());
+            let mut hyper_respond = respond(&id, extra, &deprecation, head_request, debug, repairer());
+            // A route that edits fields (one the repairs read among them)
+            // and has a CORS policy admitting the request's origin.
+            let edits = HeaderEdits {
+                set: vec![(HeaderName::from_static("location"), HeaderValue::from_static("/y"))],
+                add: vec![(HeaderName::from_static("x-a"), HeaderValue::from_static("9"))],
+                remove: vec![HeaderName::from_static("x-b"), RETRY_AFTER],
+            };
+            let policy = super::super::cors::CorsPolicy::new(&crate::config::Cors {
+                origins: Some(vec!["https://app.example".to_owned()]),
+                methods: vec![http::Method::GET],
+                headers: Vec::new(),
+                expose: vec![HeaderName::from_static("x-a")],
+                credentials: true,
+                max_age: None,
+            });
+            let cors = CorsAnswer {
+                policy: &policy,
+                allowed: policy.allow(Some(b"https://app.example")),
+            };
+            if edited {
+                for r in [&mut direct_respond, &mut hyper_respond] {
+                    r.edits = Some(&edits);
+                    r.cors = Some(cors);
+                }
+            }
 
             let bytes = raw(status, http11, &fields);
             let mut reply = Vec::new();

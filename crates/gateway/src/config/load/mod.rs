@@ -16,6 +16,7 @@ mod jwt;
 mod keys;
 mod notices;
 mod rate_limit;
+mod route_edits;
 mod routes;
 mod source;
 mod upstream;

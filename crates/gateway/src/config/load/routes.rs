@@ -8,11 +8,14 @@ use std::sync::Arc;
 use http::Method;
 use toml::Spanned;
 
-use crate::config::file::{FileRoute, FileRouteAuth};
-use crate::config::model::{Action, Auth, Route, RouteAuth, SchemaDoc, Upstream};
+use crate::config::file::{FileCors, FileHeaderEdits, FileRoute, FileRouteAuth};
+use crate::config::model::{
+    Action, Auth, Cors, HeaderEdits, Route, RouteAuth, SchemaDoc, Upstream,
+};
 
 use super::error::ConfigError;
 use super::notices::{deprecation, link, maintenance};
+use super::route_edits::{Side, cors, header_edits, path_prefix};
 use super::source::Source;
 use super::values::{read_text, role_names};
 
@@ -119,7 +122,7 @@ pub(super) fn build_route(
     };
 
     let methods = match r.methods {
-        Some(methods) => Some(route_methods(methods, &key, src)?),
+        Some(methods) => Some(route_methods(methods, &format!("{key}.methods"), src)?),
         None => None,
     };
 
@@ -149,6 +152,22 @@ pub(super) fn build_route(
         None => None,
     };
 
+    let edits = route_edits(
+        RouteEdits {
+            strip_prefix: r.strip_prefix,
+            add_prefix: r.add_prefix,
+            request_headers: r.request_headers,
+            response_headers: r.response_headers,
+            cors: r.cors,
+        },
+        r.path.get_ref(),
+        &action,
+        methods.as_deref(),
+        auth,
+        &key,
+        src,
+    )?;
+
     let access = RouteAccess {
         auth: r.auth,
         roles: r.roles,
@@ -169,12 +188,103 @@ pub(super) fn build_route(
             conceal,
             request_schema,
             rate_limit: r.rate_limit.as_ref().map(|n| n.get_ref().clone()),
+            strip_prefix: edits.strip_prefix,
+            add_prefix: edits.add_prefix,
+            request_headers: edits.request_headers,
+            response_headers: edits.response_headers,
+            cors: edits.cors,
             line: Some(line),
         },
         rate_limit: r.rate_limit,
         key,
         path_span: r.path.span(),
         line,
+    })
+}
+
+/// A route's edits, as written.
+struct RouteEdits {
+    strip_prefix: Option<Spanned<String>>,
+    add_prefix: Option<Spanned<String>>,
+    request_headers: Option<Spanned<FileHeaderEdits>>,
+    response_headers: Option<Spanned<FileHeaderEdits>>,
+    cors: Option<Spanned<FileCors>>,
+}
+
+/// A route's edits, checked.
+struct CheckedEdits {
+    strip_prefix: Option<String>,
+    add_prefix: Option<String>,
+    request_headers: Option<HeaderEdits>,
+    response_headers: Option<HeaderEdits>,
+    cors: Option<Cors>,
+}
+
+/// What a proxy route changes on the way: the path's prefix, fields on
+/// either side, CORS. A retired route forwards nothing, so has none.
+#[allow(clippy::too_many_arguments)]
+fn route_edits(
+    e: RouteEdits,
+    pattern: &str,
+    action: &Action,
+    methods: Option<&[Method]>,
+    auth: &Auth,
+    key: &str,
+    src: &Source<'_>,
+) -> Result<CheckedEdits, ConfigError> {
+    if matches!(action, Action::Retired { .. }) {
+        let written = [
+            e.strip_prefix.as_ref().map(|v| (v.span(), "strip_prefix")),
+            e.add_prefix.as_ref().map(|v| (v.span(), "add_prefix")),
+            e.request_headers
+                .as_ref()
+                .map(|v| (v.span(), "request_headers")),
+            e.response_headers
+                .as_ref()
+                .map(|v| (v.span(), "response_headers")),
+            e.cors.as_ref().map(|v| (v.span(), "cors")),
+        ];
+        if let Some((span, name)) = written.into_iter().flatten().min_by_key(|(s, _)| s.start) {
+            return Err(src.error(
+                span,
+                &format!("{key}.{name}"),
+                "a retired route answers 410 and forwards nothing",
+            ));
+        }
+    }
+    let strip_prefix = e
+        .strip_prefix
+        .map(|v| path_prefix(&v, Some(pattern), &format!("{key}.strip_prefix"), src))
+        .transpose()?;
+    let add_prefix = e
+        .add_prefix
+        .map(|v| path_prefix(&v, None, &format!("{key}.add_prefix"), src))
+        .transpose()?;
+    let has_cors = e.cors.is_some();
+    let request_headers = e
+        .request_headers
+        .map(|v| {
+            let k = format!("{key}.request_headers");
+            header_edits(v, Side::Request, auth, has_cors, &k, src)
+        })
+        .transpose()?;
+    let response_headers = e
+        .response_headers
+        .map(|v| {
+            let k = format!("{key}.response_headers");
+            header_edits(v, Side::Response, auth, has_cors, &k, src)
+        })
+        .transpose()?;
+    let cors = e
+        .cors
+        .map(|v| cors(v, methods, &format!("{key}.cors"), src))
+        .transpose()?;
+    Ok(CheckedEdits {
+        strip_prefix,
+        add_prefix,
+        request_headers,
+        response_headers,
+        cors,
     })
 }
 
@@ -299,7 +409,7 @@ fn route_access(
     Ok((method, roles, conceal))
 }
 
-fn route_methods(
+pub(super) fn route_methods(
     methods: Spanned<Vec<Spanned<String>>>,
     key: &str,
     src: &Source<'_>,
@@ -307,7 +417,7 @@ fn route_methods(
     if methods.get_ref().is_empty() {
         return Err(src.error(
             methods.span(),
-            &format!("{key}.methods"),
+            key,
             "lists no method; leave `methods` out to serve every method",
         ));
     }
@@ -320,14 +430,14 @@ fn route_methods(
         let Some(parsed) = parsed else {
             return Err(src.error(
                 method.span(),
-                &format!("{key}.methods[{i}]"),
+                &format!("{key}[{i}]"),
                 format!("invalid method {:?}", method.get_ref()),
             ));
         };
         if out.contains(&parsed) {
             return Err(src.error(
                 method.span(),
-                &format!("{key}.methods[{i}]"),
+                &format!("{key}[{i}]"),
                 format!("duplicate method {parsed}"),
             ));
         }
