@@ -184,6 +184,18 @@ impl Error {
         self.inner.attempts
     }
 
+    /// Takes this error out of a reqwest-middleware error; any other error back.
+    pub fn downcast(
+        error: reqwest_middleware::Error,
+    ) -> Result<Self, reqwest_middleware::Error> {
+        match error {
+            reqwest_middleware::Error::Middleware(e) => e
+                .downcast::<Self>()
+                .map_err(reqwest_middleware::Error::Middleware),
+            other => Err(other),
+        }
+    }
+
     /// This error inside a reqwest-middleware error, when it is one.
     pub fn from_middleware(error: &reqwest_middleware::Error) -> Option<&Self> {
         match error {
