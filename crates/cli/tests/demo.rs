@@ -31,9 +31,14 @@ fn the_tour_answers_every_row_of_the_guides_table() {
         );
     }
     // The client steps: candor-client retries after Retry-After, refreshes a token.
-    for what in ["candor-client: 429, waits Retry-After", "candor-client: 401 expired token"] {
+    for what in [
+        "candor-client: 429, waits Retry-After",
+        "candor-client: 401 expired token",
+    ] {
         assert!(
-            stdout.lines().any(|l| l.starts_with("ok   expected 200  got 200  ") && l.contains(what)),
+            stdout
+                .lines()
+                .any(|l| l.starts_with("ok   expected 200  got 200  ") && l.contains(what)),
             "{what} missing:\n{stdout}"
         );
     }

@@ -29,7 +29,11 @@ fn env(name: &str, default: u64) -> u64 {
 }
 
 /// A keep-alive HTTP/1.1 upstream that counts requests and fails half of them.
-async fn upstream(listener: TcpListener, kind: Arc<std::sync::Mutex<Upstream>>, seen: Arc<AtomicU64>) {
+async fn upstream(
+    listener: TcpListener,
+    kind: Arc<std::sync::Mutex<Upstream>>,
+    seen: Arc<AtomicU64>,
+) {
     loop {
         let Ok((mut stream, _)) = listener.accept().await else {
             return;
@@ -58,7 +62,7 @@ async fn upstream(listener: TcpListener, kind: Arc<std::sync::Mutex<Upstream>>, 
                     .unwrap_or(0);
                 let mode = *kind.lock().unwrap_or_else(|p| p.into_inner());
                 let fail = match mode {
-                    Upstream::Outage => item % 2 == 0,
+                    Upstream::Outage => item.is_multiple_of(2),
                     Upstream::Flaky => fastrand::bool(),
                 };
                 let status = if fail {

@@ -63,10 +63,8 @@ impl RetryBudget {
 
     fn with_ring<T>(&self, f: impl FnOnce(&mut Ring) -> T) -> T {
         let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
-        let now = u64::try_from(
-            ring.origin.elapsed().as_nanos() / self.slot.as_nanos().max(1),
-        )
-        .unwrap_or(u64::MAX);
+        let now = u64::try_from(ring.origin.elapsed().as_nanos() / self.slot.as_nanos().max(1))
+            .unwrap_or(u64::MAX);
         if now.saturating_sub(ring.head) >= SLOTS as u64 {
             ring.slots = [(0, 0); SLOTS];
         } else {
@@ -105,11 +103,7 @@ impl RetryBudget {
 
     /// Calls and retries counted in the current window.
     pub fn recent(&self) -> (u64, u64) {
-        self.with_ring(|r| {
-            r.slots
-                .iter()
-                .fold((0, 0), |(a, b), s| (a + s.0, b + s.1))
-        })
+        self.with_ring(|r| r.slots.iter().fold((0, 0), |(a, b), s| (a + s.0, b + s.1)))
     }
 }
 

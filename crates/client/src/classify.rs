@@ -59,9 +59,14 @@ pub enum Wait {
 #[derive(Debug)]
 pub enum Action {
     Done,
-    Retry { wait: Wait, why: Why },
+    Retry {
+        wait: Wait,
+        why: Why,
+    },
     /// A 401 that a fresh credential may cure, with its challenges.
-    Reauthenticate { challenges: Vec<Challenge> },
+    Reauthenticate {
+        challenges: Vec<Challenge>,
+    },
     GiveUp(Error),
 }
 
@@ -229,7 +234,10 @@ mod tests {
         else {
             panic!("a date is a wait")
         };
-        assert!(d > Duration::from_secs(118) && d <= Duration::from_secs(120), "{d:?}");
+        assert!(
+            d > Duration::from_secs(118) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
         // Malformed: backoff, not a give-up.
         assert!(matches!(
             run(429, &[("retry-after", "soon")], POST),

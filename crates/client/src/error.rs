@@ -185,9 +185,7 @@ impl Error {
     }
 
     /// Takes this error out of a reqwest-middleware error; any other error back.
-    pub fn downcast(
-        error: reqwest_middleware::Error,
-    ) -> Result<Self, reqwest_middleware::Error> {
+    pub fn downcast(error: reqwest_middleware::Error) -> Result<Self, reqwest_middleware::Error> {
         match error {
             reqwest_middleware::Error::Middleware(e) => e
                 .downcast::<Self>()

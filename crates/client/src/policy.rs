@@ -411,9 +411,8 @@ impl Call<'_> {
             Wait::RetryAfter(asked) => {
                 // Sleeping past the deadline only to fail later helps no one.
                 if left.is_some_and(|left| asked > left) {
-                    return self.give_up(
-                        fail(Reason::RetryAfterPastDeadline).with_retry_after(asked),
-                    );
+                    return self
+                        .give_up(fail(Reason::RetryAfterPastDeadline).with_retry_after(asked));
                 }
                 asked.min(self.p.max_retry_after)
             }
@@ -464,8 +463,8 @@ impl Call<'_> {
             return Err(Error::new(Reason::Unauthorized).with_attempts(self.attempts));
         };
         let token = tokens.source.token().await.map_err(failed)?;
-        let value = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|e| failed(Box::new(e)))?;
+        let value =
+            HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| failed(Box::new(e)))?;
         *tokens.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(value.clone());
         Ok(value)
     }

@@ -88,7 +88,11 @@ async fn a_refused_upstream_is_retried_on_get_but_not_on_a_post_without_a_key() 
         assert_eq!(e.reason(), Reason::AttemptsExhausted, "{via:?}: {e}");
         assert_eq!(e.status(), Some(StatusCode::BAD_GATEWAY));
         assert_eq!(e.attempts(), 3, "{via:?}");
-        assert_eq!(waits.list().len(), 2, "{via:?}: a backoff before each retry");
+        assert_eq!(
+            waits.list().len(),
+            2,
+            "{via:?}: a backoff before each retry"
+        );
         let problem = e.problem().expect("problem body");
         assert_eq!(problem.type_uri, rule("upstream.unreachable"));
         assert_eq!(problem.extensions["failure"], "connect_refused");
@@ -97,7 +101,11 @@ async fn a_refused_upstream_is_retried_on_get_but_not_on_a_post_without_a_key() 
             .await
             .expect_err("502");
         assert_eq!(e.reason(), Reason::NotRepeatable, "{via:?}: {e}");
-        assert_eq!(e.attempts(), 1, "{via:?}: a POST without a key is sent once");
+        assert_eq!(
+            e.attempts(),
+            1,
+            "{via:?}: a POST without a key is sent once"
+        );
 
         // With a key it is safe to repeat, and the option adds one.
         let keyed = policy(&waits).add_idempotency_key(true).build();
@@ -117,9 +125,16 @@ async fn the_idempotency_key_the_option_adds_reaches_the_upstream() {
     .await;
     for via in BOTH {
         let p = Policy::builder().add_idempotency_key(true).build();
-        let got = call(via, &p, Method::POST, &format!("http://{}/f/echo", gw.addr()), &[], "{}")
-            .await
-            .unwrap();
+        let got = call(
+            via,
+            &p,
+            Method::POST,
+            &format!("http://{}/f/echo", gw.addr()),
+            &[],
+            "{}",
+        )
+        .await
+        .unwrap();
         let echo: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
         let key = echo["headers"]["idempotency-key"].as_str().unwrap_or("");
         assert_eq!(key.len(), 32, "{via:?}: {echo}");
@@ -192,6 +207,9 @@ async fn a_second_401_gives_up_with_the_challenge() {
     }
 }
 
+/// A path, its headers, the status and problem type it must give up with.
+type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], StatusCode, String);
+
 #[tokio::test]
 async fn client_faults_give_up_at_once_with_the_problem_parsed() {
     let (faults, _f) = faults().await;
@@ -208,9 +226,19 @@ async fn client_faults_give_up_at_once_with_the_problem_parsed() {
     for via in BOTH {
         let waits = Waits::default();
         let p = policy(&waits).build();
-        let cases: [(&str, &[(&str, &str)], StatusCode, String); 3] = [
-            ("/admin/ok", &[("authorization", &user)], StatusCode::FORBIDDEN, rule("authz.denied")),
-            ("/nowhere", &[], StatusCode::NOT_FOUND, rule("route.unknown")),
+        let cases: [Case<'_>; 3] = [
+            (
+                "/admin/ok",
+                &[("authorization", &user)],
+                StatusCode::FORBIDDEN,
+                rule("authz.denied"),
+            ),
+            (
+                "/nowhere",
+                &[],
+                StatusCode::NOT_FOUND,
+                rule("route.unknown"),
+            ),
             ("/old/page", &[], StatusCode::GONE, rule("route.retired")),
         ];
         for (path, headers, status, type_uri) in cases {
@@ -223,20 +251,44 @@ async fn client_faults_give_up_at_once_with_the_problem_parsed() {
             assert_eq!(e.problem().map(|p| p.type_uri.clone()), Some(type_uri));
         }
         // 403 carries its challenge too.
-        let e = get(via, &p, &format!("{base}/admin/ok"), &[("authorization", &user)])
-            .await
-            .expect_err("403");
+        let e = get(
+            via,
+            &p,
+            &format!("{base}/admin/ok"),
+            &[("authorization", &user)],
+        )
+        .await
+        .expect_err("403");
         assert_eq!(e.challenges()[0].get("error"), Some("insufficient_scope"));
 
         // The reference service: the first sign-up makes Ada, the second is a 422.
-        let first = call(via, &p, Method::POST, &format!("{base}/users"), &json, signup).await;
+        let first = call(
+            via,
+            &p,
+            Method::POST,
+            &format!("{base}/users"),
+            &json,
+            signup,
+        )
+        .await;
         if let Err(e) = &first {
             assert_eq!(e.status(), Some(StatusCode::UNPROCESSABLE_ENTITY), "{e}");
         }
-        let e = call(via, &p, Method::POST, &format!("{base}/users"), &json, signup)
-            .await
-            .expect_err("email taken");
-        assert_eq!(e.status(), Some(StatusCode::UNPROCESSABLE_ENTITY), "{via:?}: {e}");
+        let e = call(
+            via,
+            &p,
+            Method::POST,
+            &format!("{base}/users"),
+            &json,
+            signup,
+        )
+        .await
+        .expect_err("email taken");
+        assert_eq!(
+            e.status(),
+            Some(StatusCode::UNPROCESSABLE_ENTITY),
+            "{via:?}: {e}"
+        );
         assert_eq!(e.attempts(), 1);
         let problem = e.problem().expect("the service's problem body");
         assert_eq!(problem.status, Some(422));
@@ -268,7 +320,10 @@ async fn proactive_pacing_keeps_429_from_the_caller() {
                 .unwrap_or_else(|e| panic!("{via:?} call {i}: {e}"));
             assert_eq!(got.status, StatusCode::OK);
         }
-        assert!(!waits.list().is_empty(), "{via:?}: the client waited for a reset");
+        assert!(
+            !waits.list().is_empty(),
+            "{via:?}: the client waited for a reset"
+        );
 
         // The same burst unpaced collects a 429 (what the pacing spares).
         let gw = gateway(&toml).await;
@@ -310,6 +365,9 @@ async fn the_budget_stops_retries_during_a_storm() {
         }
         // Without the budget: 120 attempts.
         assert!(sent <= 40 + 4 + 1, "{via:?}: {sent} attempts");
-        assert!(stopped > 30, "{via:?}: {stopped} calls stopped by the budget");
+        assert!(
+            stopped > 30,
+            "{via:?}: {stopped} calls stopped by the budget"
+        );
     }
 }

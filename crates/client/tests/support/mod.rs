@@ -171,6 +171,11 @@ pub async fn call(
     }
 }
 
-pub async fn get(via: Via, policy: &Policy, url: &str, headers: &[(&str, &str)]) -> Result<Got, Error> {
+pub async fn get(
+    via: Via,
+    policy: &Policy,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<Got, Error> {
     call(via, policy, Method::GET, url, headers, "").await
 }
