@@ -371,3 +371,53 @@ async fn the_budget_stops_retries_during_a_storm() {
         );
     }
 }
+
+#[tokio::test]
+async fn connection_failures_are_named_and_retried_only_when_safe() {
+    let (faults, _f) = faults().await;
+    let dead = support::closed_port();
+    for via in BOTH {
+        let waits = Waits::default();
+        let p = policy(&waits).max_attempts(3).build();
+        // Refused: the request never left, so even a POST is sent again.
+        for method in [Method::GET, Method::POST] {
+            let e = call(
+                via,
+                &p,
+                method.clone(),
+                &format!("http://{dead}/x"),
+                &[],
+                "{}",
+            )
+            .await
+            .expect_err("refused");
+            assert_eq!(
+                e.failure(),
+                Some(candor_contract::FailureType::ConnectRefused),
+                "{via:?} {method}: {e}"
+            );
+            assert_eq!(e.reason(), Reason::AttemptsExhausted, "{via:?} {method}");
+            assert_eq!(e.attempts(), 3);
+            assert_eq!(e.status(), None);
+        }
+        // Reset after the request was read: a GET is repeated, a POST is not.
+        let reset = format!("http://{faults}/reset");
+        let e = get(via, &p, &reset, &[]).await.expect_err("reset");
+        assert_eq!(
+            e.failure(),
+            Some(candor_contract::FailureType::Reset),
+            "{via:?}: {e}"
+        );
+        assert_eq!(e.attempts(), 3, "{via:?}");
+        let e = call(via, &p, Method::POST, &reset, &[], "{}")
+            .await
+            .expect_err("reset");
+        assert_eq!(
+            e.failure(),
+            Some(candor_contract::FailureType::Reset),
+            "{via:?}: {e}"
+        );
+        assert_eq!(e.reason(), Reason::NotRepeatable, "{via:?}");
+        assert_eq!(e.attempts(), 1, "{via:?}");
+    }
+}
