@@ -30,8 +30,20 @@ fn the_tour_answers_every_row_of_the_guides_table() {
             "{status} missing:\n{stdout}"
         );
     }
+    // The client steps: candor-client retries after Retry-After, refreshes a token.
+    for what in [
+        "candor-client: 429, waits Retry-After",
+        "candor-client: 401 expired token",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("ok   expected 200  got 200  ") && l.contains(what)),
+            "{what} missing:\n{stdout}"
+        );
+    }
     assert!(!stdout.contains("FAIL"), "{stdout}");
-    assert!(stdout.contains("25 of 25 steps as expected"), "{stdout}");
+    assert!(stdout.contains("27 of 27 steps as expected"), "{stdout}");
     // The guide's four 5xx on its Client -> Gateway -> Auth Service ->
     // Database flow, with the fields that say which hop failed and how.
     for (status, what, fields) in [

@@ -14,6 +14,8 @@ pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 /// What is left of each quota (draft-ietf-httpapi-ratelimit-headers-11 §4).
 pub static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+/// Makes a POST or PATCH safe to repeat (draft-ietf-httpapi-idempotency-key-header).
+pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 /// The media types a resource takes in a POST (W3C Linked Data Platform §7.1).
 pub static ACCEPT_POST: HeaderName = HeaderName::from_static("accept-post");
 /// The media types a resource takes in a PATCH (RFC 5789 section 3.1).

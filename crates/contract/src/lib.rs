@@ -17,6 +17,7 @@ mod finding;
 mod linger;
 mod problem;
 mod ratelimit;
+mod recovery;
 mod retry_after;
 pub mod rules;
 mod service;
@@ -41,6 +42,7 @@ pub use linger::{LINGER_BYTES, LINGER_TIME};
 pub use linger::{Pieces, read_away_pieces};
 pub use problem::{PROBLEM_JSON, Problem, ProblemError};
 pub use ratelimit::{RateLimit, RateLimitError, RateLimitPolicy};
+pub use recovery::{Recovery, invites_new_credentials, is_idempotent};
 pub use retry_after::{RetryAfter, RetryAfterError};
 pub use rules::{RULES, Rule, Section, Severity};
 pub use service::{

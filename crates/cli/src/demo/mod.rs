@@ -300,7 +300,8 @@ Ctrl-C stops everything.
 
 async fn run_tour(base: &str, tokens: &tour::Tokens) -> Result<Outcome> {
     let client = Client::new(ClientOptions::default())?;
-    let outcomes = tour::run(base, tokens, &client).await;
+    let mut outcomes = tour::run(base, tokens, &client).await;
+    outcomes.extend(tour::run_client_steps(base, tokens).await);
     let mut failed = 0;
     let mut out = io::stdout().lock();
     for o in &outcomes {

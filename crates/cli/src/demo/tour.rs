@@ -619,6 +619,105 @@ async fn send(c: &Call, base: &str, tokens: &Tokens, client: &Client) -> Result<
         .map_err(|e| format!("{} {}: {e}", c.method, c.path))
 }
 
+/// The tour's client steps, run through candor-client after the table's
+/// rows: a retry that honours Retry-After, and a refreshed token.
+pub async fn run_client_steps(base: &str, tokens: &Tokens) -> Vec<Outcome> {
+    vec![
+        client_retry_step(base).await,
+        client_refresh_step(base, tokens).await,
+    ]
+}
+
+fn client_outcome(step: Step, got: Result<u16, String>) -> Outcome {
+    Outcome {
+        step,
+        got,
+        missing_header: false,
+        findings: Vec::new(),
+    }
+}
+
+fn client_error(e: reqwest_middleware::Error) -> String {
+    match candor_client::Error::from_middleware(&e) {
+        Some(gave_up) => gave_up.to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// Two calls in a row on a quota of one a second: the second gets 429 with
+/// Retry-After: 1; candor-client waits that second and retries (200).
+async fn client_retry_step(base: &str) -> Outcome {
+    let step = step(
+        200,
+        "candor-client: 429, waits Retry-After (1 s), retries",
+        vec![call("GET", "/paced/ok", As::Anonymous)],
+    );
+    let waited = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = waited.clone();
+    let policy = candor_client::Policy::builder()
+        .deadline(std::time::Duration::from_secs(10))
+        .sleeper(move |d: std::time::Duration| {
+            seen.lock().unwrap_or_else(|p| p.into_inner()).push(d);
+            tokio::time::sleep(d)
+        })
+        .build();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(candor_client::RetryMiddleware::new(policy))
+        .build();
+    let url = format!("{base}/paced/ok");
+    let mut got = Ok(0);
+    for _ in 0..2 {
+        got = client
+            .get(&url)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .map_err(client_error);
+    }
+    let waits = waited.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let got = match got {
+        Ok(status) if waits.is_empty() => Err(format!("{status} without a retry")),
+        other => other,
+    };
+    client_outcome(step, got)
+}
+
+/// An expired token: 401 invalid_token; candor-client asks its token source
+/// once for a fresh one and retries (200).
+async fn client_refresh_step(base: &str, tokens: &Tokens) -> Outcome {
+    let step = step(
+        200,
+        "candor-client: 401 expired token, one refresh, retries",
+        vec![call("GET", "/admin/reports", As::Expired)],
+    );
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let count = asked.clone();
+    let fresh = tokens.admin.clone();
+    let policy = candor_client::Policy::builder()
+        .token_source(move || {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let token = fresh.clone();
+            async move { Ok::<_, candor_client::BoxError>(token) }
+        })
+        .build();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(candor_client::RetryMiddleware::new(policy))
+        .build();
+    let got = client
+        .get(format!("{base}/admin/reports"))
+        .bearer_auth(&tokens.expired)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .map_err(client_error);
+    let refreshes = asked.load(std::sync::atomic::Ordering::SeqCst);
+    let got = match got {
+        Ok(status) if refreshes != 1 => Err(format!("{status} after {refreshes} refreshes")),
+        other => other,
+    };
+    client_outcome(step, got)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
