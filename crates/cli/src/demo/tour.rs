@@ -633,6 +633,7 @@ fn client_outcome(step: Step, got: Result<u16, String>) -> Outcome {
         step,
         got,
         missing_header: false,
+        fields: Vec::new(),
         findings: Vec::new(),
     }
 }
