@@ -193,10 +193,29 @@ async fn misbehaving_api_every_planted_violation_is_found_under_its_rule() {
         assert!(!evidence.expected.is_empty());
     }
     for (rule, subject) in PLANTED_PASSIVE {
-        let found = collected.of(rule, subject);
+        // On a probe's exchange, the probe's finding stands for it.
+        let found = collected.reported(rule, subject);
         assert!(!found.is_empty(), "{rule} not found on {subject}:\n{text}");
         let evidence = found[0].probe.as_ref().unwrap();
         assert!(evidence.response.is_some(), "{rule}");
+    }
+    // One fact, one finding: no exchange reports a passive rule beside the
+    // probe finding that stands for it.
+    for probe in collected
+        .findings
+        .iter()
+        .filter(|f| f.finding.same_as.is_some())
+    {
+        let passive = probe.finding.same_as.unwrap().id;
+        assert!(
+            !collected
+                .findings
+                .iter()
+                .any(|f| f.entry == probe.entry && f.finding.rule.id == passive),
+            "{passive} reported twice on {} {}:\n{text}",
+            probe.method,
+            probe.url
+        );
     }
     assert!(report.summary.errors > 0);
     assert_eq!(

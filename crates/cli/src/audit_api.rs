@@ -109,7 +109,10 @@ pub fn run(args: ApiArgs) -> Result<Outcome> {
     let base_url = match &args.base_url {
         Some(url) => url.clone(),
         None => {
-            let url = spec_server(&doc).with_context(|| {
+            // A relative server URL is relative to where the document was
+            // fetched from.
+            let served_at = http::is_url(spec).then_some(spec);
+            let url = doc.base_url(served_at).with_context(|| {
                 format!("--base-url is required: {spec} declares no absolute server URL")
             })?;
             eprintln!(
@@ -157,14 +160,6 @@ pub fn run(args: ApiArgs) -> Result<Outcome> {
         );
     }
     Ok(args.report.outcome(&report.summary))
-}
-
-/// The document's first server URL, when it is an absolute http(s) URL
-/// without template variables.
-fn spec_server(doc: &Document) -> Option<String> {
-    let url = doc.server_url()?;
-    let absolute = url.starts_with("http://") || url.starts_with("https://");
-    (absolute && !url.contains('{')).then(|| url.to_owned())
 }
 
 /// A step-count progress bar on stderr, drawn only on a terminal.

@@ -105,6 +105,13 @@ async fn answer(mut stream: TcpStream, mode: Mode) {
         ("GET", "/items") => (200, String::new(), "application/json", "{}".to_owned()),
         // The API serves its own description.
         ("GET", "/openapi.yaml") => (200, String::new(), "application/yaml", SPEC.to_owned()),
+        // Its server relative to where the document is served.
+        ("GET", "/docs/openapi.yaml") => (
+            200,
+            String::new(),
+            "application/yaml",
+            SPEC.replacen("paths:", "servers:\n  - url: ../\npaths:", 1),
+        ),
         (_, "/items") | (_, "/private") if method != "GET" => (
             405,
             "Allow: GET\r\n".to_owned(),
@@ -435,6 +442,28 @@ async fn the_spec_may_be_a_url_the_api_serves_it_at() {
         "{}",
         stderr(&out)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relative_server_url_is_resolved_against_the_spec_url() {
+    let addr = serve(Mode::Good).await;
+    let out = candor(vec![
+        "audit".into(),
+        "--spec".into(),
+        format!("http://{addr}/docs/openapi.yaml"),
+        "--no-progress".into(),
+        "--format".into(),
+        "json".into(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("probing http://{addr}/, the first server")),
+        "{}",
+        stderr(&out)
+    );
+    let report = json_of(&out);
+    assert!(report["cases"]["passed"].as_u64().unwrap() > 0, "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -149,9 +149,7 @@ pub fn check_exchange(ex: &Exchange, opts: &CheckOptions) -> Vec<Finding> {
         }
     }
 
-    // Only answers that speak about the body are judged: the contract
-    // ranks auth, routes, limits and media type before it.
-    if matches!(code, 200..=299 | 409 | 422 | 500)
+    if judges_request_body(code)
         && let Some(why) = known_client_fault(ex, opts)
     {
         let sent = String::from_utf8_lossy(&ex.request.body[..ex.request.body.len().min(120)]);
@@ -521,23 +519,40 @@ fn looks_like_api_url(url: &str) -> bool {
     host_is_api || path == "/api" || path.starts_with("/api/") || path.contains("/api/")
 }
 
-/// Why the request is known to be malformed, if it is: a body that says it
-/// is JSON and is not. A body sent with a content coding (gzip, ...) is
-/// recorded coded, so it is not judged.
-fn known_client_fault(ex: &Exchange, opts: &CheckOptions) -> Option<String> {
-    let req = &ex.request;
-    let media = req.media_type()?;
-    if !is_json_media_type(&media) || req.body.is_empty() || req.body.len() > opts.max_body_bytes {
-        return None;
-    }
-    let coded = req.headers.get_all(CONTENT_ENCODING).iter().any(|v| {
+/// Whether a response with this status is judged against the request's
+/// body (`body.malformed_not_400`, `server.500_on_client_fault`): only
+/// answers that speak about the body are, since the contract ranks auth,
+/// routes, limits and media type before it. A caller that keeps request
+/// bodies (the gateway's monitor) joins them only for these.
+pub fn judges_request_body(status: u16) -> bool {
+    matches!(status, 200..=299 | 409 | 422 | 500)
+}
+
+/// Whether the passive rules read a request body sent with these fields:
+/// a JSON one (`application/json`, `+json`) without a content coding (a
+/// coded body is recorded coded, so it cannot be judged). A caller that
+/// keeps request bodies keeps these and no others.
+pub fn reads_request_body(headers: &HeaderMap) -> bool {
+    let json = media_type(headers).is_some_and(|m| is_json_media_type(&m));
+    let coded = headers.get_all(CONTENT_ENCODING).iter().any(|v| {
         v.as_bytes().split(|&b| b == b',').any(|c| {
             !c.trim_ascii().is_empty() && !c.trim_ascii().eq_ignore_ascii_case(b"identity")
         })
     });
-    if coded {
+    json && !coded
+}
+
+/// Why the request is known to be malformed, if it is: a body that says it
+/// is JSON and is not ([`reads_request_body`]).
+fn known_client_fault(ex: &Exchange, opts: &CheckOptions) -> Option<String> {
+    let req = &ex.request;
+    if !reads_request_body(&req.headers)
+        || req.body.is_empty()
+        || req.body.len() > opts.max_body_bytes
+    {
         return None;
     }
+    let media = req.media_type()?;
     serde_json::from_slice::<serde::de::IgnoredAny>(&req.body)
         .err()
         .map(|e| format!("its {media} body is not valid JSON ({e})"))

@@ -17,6 +17,9 @@ pub struct Finding {
     pub message: String,
     /// The offending header or body fragment, as received (bounded).
     pub evidence: String,
+    /// The passive rule that sees the same fact, when this is a probe's
+    /// finding on it: a report shows the fact once, as this finding.
+    pub same_as: Option<&'static Rule>,
 }
 
 impl Finding {
@@ -27,7 +30,21 @@ impl Finding {
             severity: rule.severity,
             message: message.into(),
             evidence: bounded(evidence.as_ref()),
+            same_as: None,
         }
+    }
+
+    /// A probe's finding on the fact the passive rule `passive` also sees:
+    /// at that rule's severity (one fact, one severity), and in its place.
+    pub fn same_fact_as(mut self, passive: &'static Rule) -> Self {
+        self.severity = passive.severity;
+        self.same_as = Some(passive);
+        self
+    }
+
+    /// Whether `other` (a passive finding) reports the fact this one does.
+    pub fn covers(&self, other: &Finding) -> bool {
+        self.same_as.is_some_and(|rule| rule.id == other.rule.id)
     }
 
     /// The same finding at another severity.

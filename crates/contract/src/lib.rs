@@ -29,6 +29,7 @@ pub mod words;
 pub use challenge::{AuthParam, Challenge, ChallengeError, parse_challenges, render_challenges};
 pub use check::{
     CheckOptions, History, REQUEST_FIELDS, RESPONSE_FIELDS, check_exchange, failure_signal,
+    judges_request_body, reads_request_body,
 };
 pub use duration::{DurationError, parse_duration, parse_duration_or_seconds};
 pub use exchange::{

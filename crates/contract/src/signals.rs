@@ -3,11 +3,15 @@
 //! skipped, never built.
 //!
 //! Most recorded exchanges are 2xx JSON, so this is the parse that runs
-//! most often. It accepts exactly what `serde_json::from_slice::<Value>`
+//! most often, when it runs: a body that cannot name a signal key is not
+//! parsed. Otherwise it accepts exactly what `serde_json::from_slice::<Value>`
 //! accepts (the same parser paths check every number, string and nesting
 //! level), so a body that does not parse is still `None`.
 
 use std::fmt;
+use std::sync::LazyLock;
+
+use memchr::memmem;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -15,8 +19,34 @@ use serde_json::{Map, Value};
 /// `body` as [`crate::failure_signal`] needs it: an object with only the
 /// members it reads (`data` as `true` when it is there and not null), or
 /// `null` for any other JSON value; `None` when `body` is not JSON.
+///
+/// A body that cannot hold such a member is not parsed at all: with no
+/// escape in it, a key reads as its own bytes, so a body without one of
+/// `"success"`, `"ok"`, `"status"` or `"error` cannot report a failure
+/// (its `None` means the same to the rule as "does not parse"). Most
+/// success bodies are skipped so, at a few SIMD scans instead of a parse:
+/// the body was just read once already, as a string of the recording.
 pub(crate) fn success_body(body: &[u8]) -> Option<Value> {
+    if !may_signal(body) {
+        return None;
+    }
     serde_json::from_slice::<Signals>(body).ok().map(|s| s.0)
+}
+
+/// The keys `failure_signal` reads, quoted (`"error` finds `"errors"` too).
+static SIGNAL_KEYS: LazyLock<[memmem::Finder<'static>; 4]> = LazyLock::new(|| {
+    [
+        memmem::Finder::new(b"\"success\""),
+        memmem::Finder::new(b"\"ok\""),
+        memmem::Finder::new(b"\"status\""),
+        memmem::Finder::new(b"\"error"),
+    ]
+});
+
+/// Whether `body` may have a top-level member `failure_signal` reads: it
+/// holds an escape (a key could be spelt with one), or one of the keys.
+fn may_signal(body: &[u8]) -> bool {
+    memchr::memchr(b'\\', body).is_some() || SIGNAL_KEYS.iter().any(|key| key.find(body).is_some())
 }
 
 struct Signals(Value);
@@ -279,7 +309,11 @@ mod tests {
         for body in bodies {
             let whole = serde_json::from_slice::<Value>(body.as_bytes()).ok();
             let reduced = success_body(body.as_bytes());
-            assert_eq!(whole.is_some(), reduced.is_some(), "{body}");
+            if may_signal(body.as_bytes()) {
+                assert_eq!(whole.is_some(), reduced.is_some(), "{body}");
+            } else {
+                assert!(reduced.is_none(), "not parsed: {body}");
+            }
             assert_eq!(
                 whole.as_ref().and_then(failure_signal),
                 reduced.as_ref().and_then(failure_signal),
@@ -293,5 +327,32 @@ mod tests {
             "the same depth limit"
         );
         assert!(success_body(b"{\"a\":\"\xff\"}").is_none(), "not UTF-8");
+    }
+
+    /// Only a body that may name a signal key is parsed: one spelt with an
+    /// escape included.
+    #[test]
+    fn a_body_without_a_signal_key_is_not_parsed() {
+        for body in [
+            r#"{"id":1,"state":"failed","tags":["fail"]}"#,
+            r#"{"data":[{"id":1}],"page":2}"#,
+            r#"{"okay":false,"statuses":[]}"#,
+        ] {
+            assert!(!may_signal(body.as_bytes()), "{body}");
+        }
+        for body in [
+            r#"{"ok":false}"#,
+            r#"{"id":1,"status":"error"}"#,
+            r#"{"errors":["x"]}"#,
+            r#"{"x":{"success":true}}"#,
+            r#"{"succ\u0065ss":false}"#,
+        ] {
+            assert!(may_signal(body.as_bytes()), "{body}");
+        }
+        let escaped = success_body(br#"{"succ\u0065ss":false}"#);
+        assert_eq!(
+            escaped.as_ref().and_then(failure_signal).as_deref(),
+            Some("\"success\":false")
+        );
     }
 }

@@ -13,6 +13,7 @@ use hyper::body::Incoming;
 
 use crate::deadline::{Progress, Timer};
 use crate::error::GatewayError;
+use crate::monitor::RequestBody;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -80,6 +81,9 @@ pub struct LimitedIncoming {
     /// Armed while waiting on the client.
     stall: Option<Timer>,
     progress: Option<Arc<Progress>>,
+    /// The monitor's tap, when it judges this body: sees every piece, and
+    /// the end.
+    tap: Option<RequestBody>,
 }
 
 impl LimitedIncoming {
@@ -91,6 +95,22 @@ impl LimitedIncoming {
             timeout,
             stall: None,
             progress: None,
+            tap: None,
+        }
+    }
+
+    /// The monitor sees the body go by.
+    pub fn tap(&mut self, tap: RequestBody) {
+        self.tap = Some(tap);
+    }
+
+    /// The body ended: told to its watchers.
+    fn ended(&mut self) {
+        if let Some(p) = &self.progress {
+            p.body_ended();
+        }
+        if let Some(tap) = self.tap.take() {
+            tap.end();
         }
     }
 
@@ -150,13 +170,16 @@ impl Body for LimitedIncoming {
                         return this.fail(ClientBodyError::TooLarge { limit });
                     }
                     this.remaining -= len;
+                    if let Some(tap) = &mut this.tap {
+                        tap.data(data);
+                    }
                 }
                 if let Some(p) = &this.progress {
                     p.moved();
-                    // hyper polls no more once the body says it ended.
-                    if this.inner.is_end_stream() {
-                        p.body_ended();
-                    }
+                }
+                // hyper polls no more once the body says it ended.
+                if this.inner.is_end_stream() {
+                    this.ended();
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -165,9 +188,7 @@ impl Body for LimitedIncoming {
                 this.fail(e)
             }
             None => {
-                if let Some(p) = &this.progress {
-                    p.body_ended();
-                }
+                this.ended();
                 Poll::Ready(None)
             }
         }

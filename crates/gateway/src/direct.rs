@@ -62,7 +62,7 @@ use crate::clients::{Builder, Timeouts};
 use crate::deadline::Progress;
 use crate::error::GatewayError;
 use crate::metrics::{RequestKey, UpstreamLabels};
-use crate::monitor::Observation;
+use crate::monitor::{Observation, RequestBody};
 use crate::pipeline::request::{
     AddedField, ConnInfo, FieldValue, Forwarding, IdentityFields, RequestFields, edit_skip,
 };
@@ -386,11 +386,29 @@ async fn exchange(
         .min(usize::try_from(head.body_len).unwrap_or(usize::MAX));
     io.request.extend_from_slice(&buffered[..first]);
     io.body.clear();
+    // The monitor's tap on the body, when it judges it (a body validated
+    // here is JSON that parsed: nothing to judge).
+    let (tap, tapped) = monitored
+        .as_ref()
+        .filter(|_| validate.is_none())
+        .and_then(|(fields, _)| {
+            RequestBody::tap(
+                true,
+                fields,
+                Some(head.body_len),
+                pool.config.monitor_body_bytes,
+            )
+        })
+        .map_or((None, None), |(tap, tapped)| (Some(tap), Some(tapped)));
     let mut body = Body {
         buf: &mut io.body,
         rest: head.body_len - first as u64,
         timeout: gw.body_timeout,
+        tap,
     };
+    if let Some(tap) = &mut body.tap {
+        tap.data_slice(&buffered[..first]);
+    }
     // body.*: a validated body is read whole first (after the rate limit,
     // as on the hyper path) and checked before anything goes upstream.
     if refused.is_none()
@@ -439,6 +457,13 @@ async fn exchange(
         upstream: reached_upstream.then_some(&*pool.name),
         request_id: &request_id,
     };
+    // The whole body went upstream before the answer: the monitor may
+    // judge it.
+    if body.rest == 0
+        && let Some(tap) = body.tap.take()
+    {
+        tap.end();
+    }
     let next = match outcome {
         Ok(mut sent) => {
             // Logged now; counted once the body's end (or break) is known.
@@ -463,6 +488,7 @@ async fn exchange(
                     pool.config.monitor_body_bytes,
                     shared.metrics.clone(),
                 )
+                .with_request_body(tapped)
             });
             relay(
                 shared,
@@ -957,6 +983,8 @@ struct Body<'x> {
     rest: u64,
     /// The longest wait for the client's next piece (`body_timeout`).
     timeout: std::time::Duration,
+    /// The monitor's tap: sees each piece that went upstream whole.
+    tap: Option<RequestBody>,
 }
 
 impl Body<'_> {
@@ -1005,6 +1033,9 @@ impl Body<'_> {
             let all = write_or_hear(upstream, &self.buf[..take])
                 .await
                 .map_err(SendError::Failure)?;
+            if all && let Some(tap) = &mut self.tap {
+                tap.data_slice(&self.buf[..take]);
+            }
             self.buf.advance(take);
             progress.moved();
             if !all {

@@ -28,7 +28,7 @@ use crate::deadline::Progress;
 use crate::error::{ErrorContext, GatewayError, X_REQUEST_ID, rescue};
 use crate::field_value::shared_value;
 use crate::metrics::{LimitLabels, RequestKey, RuleLabels, Tally, method_label};
-use crate::monitor::Observation;
+use crate::monitor::{Observation, RequestBody, Tapped};
 use crate::pipeline::cors::CorsAnswer;
 use crate::pipeline::request::{
     AddedField, ConnInfo, FieldValue, Forwarding, IdentityFields, Known, RequestCx, RequestFields,
@@ -474,8 +474,12 @@ struct Outbound {
     /// Body-less and idempotent: may be sent again.
     resendable: bool,
     /// What the monitor keeps of the request, on monitored upstreams.
-    monitor: Option<Box<(HeaderMap, String)>>,
+    monitor: Option<Box<Watched>>,
 }
+
+/// What the monitor keeps of a request: its fields the rules read, its
+/// target, and its body's tap when it judges the body.
+type Watched = (HeaderMap, String, Option<Tapped>);
 
 /// Builds the upstream request: early body-size check, forwarding fields,
 /// identity fields from the gateway only.
@@ -483,7 +487,7 @@ fn outbound(
     cx: &RequestCx<'_, HeaderValue>,
     pool: &Pool,
     parts: http::request::Parts,
-    body: crate::upstream::UpstreamRequestBody,
+    mut body: crate::upstream::UpstreamRequestBody,
     body_empty: bool,
     admitted: &Admitted<'_, '_>,
 ) -> Result<Outbound, GatewayError> {
@@ -524,10 +528,26 @@ fn outbound(
         added,
     );
     let monitor = pool.config.monitor.then(|| {
-        Box::new((
-            snapshot(&headers, candor_contract::REQUEST_FIELDS),
-            path_and_query.as_str().to_owned(),
-        ))
+        let fields = snapshot(&headers, candor_contract::REQUEST_FIELDS);
+        // The monitor's tap on a streamed body, when it judges it (a body
+        // validated here is JSON that parsed: nothing to judge).
+        let declared = if body_empty {
+            Some(0)
+        } else {
+            cx.fields.content_length
+        };
+        let tapped = match &mut body {
+            Either::Left(streamed) => {
+                RequestBody::tap(true, &fields, declared, pool.config.monitor_body_bytes).map(
+                    |(tap, tapped)| {
+                        streamed.tap(tap);
+                        tapped
+                    },
+                )
+            }
+            Either::Right(_) => None,
+        };
+        Box::new((fields, path_and_query.as_str().to_owned(), tapped))
     });
     Ok(Outbound {
         resendable: body_empty && is_idempotent(&parts.method),
@@ -542,7 +562,7 @@ fn outbound(
 /// The upstream's answer to an [`Outbound`] request.
 struct Sent {
     method: Method,
-    monitor: Option<Box<(HeaderMap, String)>>,
+    monitor: Option<Box<Watched>>,
 }
 
 /// Sends the request to a target of `pool`, with the response-head timer,
@@ -755,19 +775,22 @@ fn upstream_response(
     } = edited;
     let (parts, body) = response.into_parts();
     let observation = sent.monitor.map(|request| {
-        let (req_headers, url) = *request;
+        let (req_headers, url, tapped) = *request;
         let mut exchange = Exchange::default();
         exchange.request.method = sent.method.as_str().to_owned();
         exchange.request.url = url;
         exchange.request.headers = req_headers;
         exchange.response.status = parts.status.as_u16();
         exchange.response.headers = snapshot.unwrap_or_default();
-        Box::new(Observation::new(
-            pool.name.clone(),
-            exchange,
-            pool.config.monitor_body_bytes,
-            shared.metrics.clone(),
-        ))
+        Box::new(
+            Observation::new(
+                pool.name.clone(),
+                exchange,
+                pool.config.monitor_body_bytes,
+                shared.metrics.clone(),
+            )
+            .with_request_body(tapped),
+        )
     });
     let body = UpstreamBody::new(body, observation, shared.metrics.clone(), lease);
     Response::from_parts(parts, Either::Right(body))

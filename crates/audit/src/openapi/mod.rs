@@ -225,6 +225,32 @@ impl Document {
         self.root.pointer("/servers/0/url").and_then(Value::as_str)
     }
 
+    /// Where the API answers by the document: its first server URL, when
+    /// it is an absolute http(s) URL without template variables, or a
+    /// relative one and the document was served at `served_at` (an http(s)
+    /// URL): then it is relative to that (OpenAPI 3, Server Object), and
+    /// a document without servers is served by `/` there.
+    pub fn base_url(&self, served_at: Option<&str>) -> Option<String> {
+        let declared = match (self.root.get("servers"), served_at) {
+            (None, Some(_)) => "/",
+            _ => self.server_url()?,
+        };
+        if declared.contains('{') {
+            return None;
+        }
+        let http = |url: &url::Url| matches!(url.scheme(), "http" | "https");
+        match url::Url::parse(declared) {
+            Ok(url) => http(&url).then(|| declared.to_owned()),
+            Err(url::ParseError::RelativeUrlWithoutBase) => {
+                let base = url::Url::parse(served_at?).ok().filter(http)?;
+                // An empty URL is the default server, `/`.
+                let declared = if declared.is_empty() { "/" } else { declared };
+                base.join(declared).ok().filter(http).map(String::from)
+            }
+            Err(_) => None,
+        }
+    }
+
     /// Every file's root with its address prefix (`""` for the root file).
     pub(crate) fn files(&self) -> impl Iterator<Item = (String, &Value)> {
         std::iter::once((String::new(), &self.root)).chain(
@@ -572,6 +598,55 @@ mod tests {
         let d = doc.root.pointer("/components/schemas/D").unwrap();
         assert!(doc.resolve(d, "").is_none(), "a cycle ends");
         assert_eq!(doc.minor_version(), Some((3, 1)));
+    }
+
+    #[test]
+    fn a_relative_server_url_is_relative_to_where_the_document_was_served() {
+        let doc = |servers: &str| {
+            Document::parse(
+                "t.json",
+                &format!(r#"{{"openapi":"3.1.0","info":{{"title":"t","version":"1"}},{servers}"paths":{{}}}}"#),
+            )
+            .unwrap()
+        };
+        let at = Some("https://api.example/docs/v2/openapi.json");
+        let base = |servers: &str, at: Option<&str>| doc(servers).base_url(at);
+        let server = |url: &str| format!(r#""servers":[{{"url":"{url}"}}],"#);
+        assert_eq!(
+            base(&server("http://h:1/v1"), None).as_deref(),
+            Some("http://h:1/v1")
+        );
+        assert_eq!(
+            base(&server("http://h:1/v1"), at).as_deref(),
+            Some("http://h:1/v1")
+        );
+        assert_eq!(
+            base(&server("/v1"), at).as_deref(),
+            Some("https://api.example/v1")
+        );
+        assert_eq!(
+            base(&server("v1"), at).as_deref(),
+            Some("https://api.example/docs/v2/v1")
+        );
+        assert_eq!(
+            base(&server("../"), at).as_deref(),
+            Some("https://api.example/docs/")
+        );
+        assert_eq!(
+            base(&server(""), at).as_deref(),
+            Some("https://api.example/")
+        );
+        assert_eq!(
+            base("", at).as_deref(),
+            Some("https://api.example/"),
+            "no servers: /"
+        );
+        // Not without the document's URL, nor with variables or other schemes.
+        assert_eq!(base(&server("/v1"), None), None);
+        assert_eq!(base("", None), None);
+        assert_eq!(base(&server("https://{region}.example"), at), None);
+        assert_eq!(base(&server("ftp://h/"), at), None);
+        assert_eq!(base(&server("/v1"), Some("file:///tmp/openapi.json")), None);
     }
 
     /// Every pointer in a document, as the reader used to key positions.

@@ -296,7 +296,15 @@ impl Exec<'_> {
         let index = self.send(request, shown).await?;
         let attempt = &mut self.result.attempts[index];
         match &attempt.response {
-            Some(response) => attempt.findings = grade(response),
+            Some(response) => {
+                attempt.findings = grade(response);
+                // One fact, one finding: the probe's, which says what was
+                // expected, rather than the passive rule's beside it.
+                let findings = &attempt.findings;
+                attempt
+                    .passive
+                    .retain(|p| !findings.iter().any(|f| f.covers(p)));
+            }
             None => {
                 let why = attempt.error.clone().unwrap_or_default();
                 attempt.findings = vec![
@@ -779,11 +787,12 @@ impl Exec<'_> {
                     Err(SendError::Budget(_)) => self.budget_spent(),
                     Ok(response) => {
                         limited |= response.status == 429;
-                        let passive = check_exchange(
+                        let mut passive = check_exchange(
                             &response.exchange(&request),
                             &self.check_options(&response),
                         );
                         let findings = verdict::burst_response(&response);
+                        passive.retain(|p| !findings.iter().any(|f| f.covers(p)));
                         let mut kind: Vec<&'static str> =
                             passive.iter().chain(&findings).map(|f| f.rule.id).collect();
                         kind.sort_unstable();

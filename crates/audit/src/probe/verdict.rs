@@ -41,7 +41,7 @@ fn unexpected(rule: &'static Rule, res: &RecordedResponse, expected: &str, why: 
 /// A probe's finding on a fact the passive rule `passive` also sees: at
 /// that rule's severity, the catalog being the one source.
 fn same_fact(finding: Finding, passive: &'static Rule) -> Finding {
-    finding.with_severity(passive.severity)
+    finding.same_fact_as(passive)
 }
 
 /// A 5xx to a request the probe broke on purpose.
@@ -877,6 +877,8 @@ mod tests {
                 "{} on {status}: the probe says {}, the passive rule {}",
                 passive.id, probe[0].severity, same.severity
             );
+            // And one finding: the probe's stands for the passive one.
+            assert!(probe[0].covers(same), "{} on {status}", passive.id);
         }
     }
 

@@ -10,7 +10,7 @@
 //!  "column":N,"method":"…","url":"…","status":N,"message":"…","evidence":"…",
 //!  "pointer":"…","occurrences":[{"operation":"GET /a","file":"…","line":N,
 //!                                  "column":N,"pointer":"…"},…],
-//!  "probe":"…","operation":"…","expected":"…",
+//!  "same_as":"…","probe":"…","operation":"…","expected":"…",
 //!  "request":{"method":"…","url":"…","headers":[["name","value"],…],
 //!             "body":"…"|null,"body_encoding":"base64"},
 //!  "response":{"status":N,"headers":[["name","value"],…],"body":"…",
@@ -33,7 +33,9 @@
 //! place outside any operation) only on one that affects an operation.
 //! `probe` (the rule the probe checked),
 //! `operation`, `expected`, `request`, `response` (`null` when no response
-//! arrived) and `curl` are present only on a finding of a live probe.
+//! arrived) and `curl` are present only on a finding of a live probe;
+//! `same_as` only on a probe's finding that stands for a passive rule's
+//! (the fact is reported once, as the probe's).
 //! Bodies are UTF-8 text, or base64 with `"body_encoding":"base64"` when
 //! they are not UTF-8; a response body is what was read (bounded), and
 //! `body_truncated` says more was sent. `cases` (the counts) and `checks`
@@ -115,6 +117,9 @@ struct FindingRecord<'a> {
     pointer: Option<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     occurrences: Vec<OccurrenceRecord<'a>>,
+    /// The passive rule a probe's finding stands for on its exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    same_as: Option<&'a str>,
     #[serde(flatten)]
     probe: Option<ProbeRecord<'a>>,
 }
@@ -290,6 +295,7 @@ impl<W: Write> Sink for JsonSink<W> {
                 .iter()
                 .map(OccurrenceRecord::from)
                 .collect(),
+            same_as: finding.same_as.map(|rule| rule.id),
             probe: located
                 .probe
                 .as_deref()

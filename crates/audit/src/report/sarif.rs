@@ -213,6 +213,9 @@ fn result(located: &Located, rule_index: Option<usize>) -> s::Result {
         .message(s::Message::builder().text(message).build())
         .build();
     let mut properties = BTreeMap::from([("evidence".to_owned(), json!(finding.evidence))]);
+    if let Some(rule) = finding.same_as {
+        properties.insert("same_as".to_owned(), json!(rule.id));
+    }
     if let Some(probe) = &located.probe {
         probe_result(&mut result, &mut properties, finding.rule.id, probe);
     } else if let Some(pointer) = &located.pointer {

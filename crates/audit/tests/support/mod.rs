@@ -723,6 +723,22 @@ impl Collected {
             .collect()
     }
 
+    /// Findings that report `rule`'s fact on `subject`: its own, or a
+    /// probe's that stands for it.
+    pub fn reported(&self, rule: &str, subject: &str) -> Vec<&Located> {
+        self.findings
+            .iter()
+            .filter(|f| {
+                f.finding.rule.id == rule || f.finding.same_as.is_some_and(|r| r.id == rule)
+            })
+            .filter(|f| {
+                f.probe
+                    .as_ref()
+                    .is_some_and(|p| p.operation.starts_with(subject))
+            })
+            .collect()
+    }
+
     pub fn errors(&self) -> Vec<&Located> {
         self.findings
             .iter()
