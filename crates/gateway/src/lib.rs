@@ -31,6 +31,7 @@ mod reload;
 mod routing;
 mod server;
 mod state;
+mod trace;
 mod upstream;
 mod validate;
 

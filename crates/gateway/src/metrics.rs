@@ -94,6 +94,11 @@ pub struct Metrics {
     /// Client connections closed by a deadline, `idle` or `header`.
     pub client_timeouts: Family<TimeoutLabels, Counter>,
     pub accept_errors: Counter,
+    /// Spans dropped because the export queue was full (`[traces]`).
+    pub trace_spans_dropped: Counter,
+    pub trace_spans_exported: Counter,
+    /// Export requests that failed (their spans are dropped).
+    pub trace_export_failures: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -226,6 +231,24 @@ impl Metrics {
             "Failed accepts on the client listener (out of file descriptors, say), retried with backoff",
             accept_errors.clone(),
         );
+        let trace_spans_dropped = Counter::default();
+        registry.register(
+            "trace_spans_dropped",
+            "Spans dropped because the trace export queue was full (the data path never waits for it)",
+            trace_spans_dropped.clone(),
+        );
+        let trace_spans_exported = Counter::default();
+        registry.register(
+            "trace_spans_exported",
+            "Spans the OTLP collector accepted",
+            trace_spans_exported.clone(),
+        );
+        let trace_export_failures = Counter::default();
+        registry.register(
+            "trace_export_failures",
+            "OTLP export requests that failed or timed out (their spans are dropped)",
+            trace_export_failures.clone(),
+        );
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Metrics {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -248,6 +271,9 @@ impl Metrics {
             client_connections,
             client_timeouts,
             accept_errors,
+            trace_spans_dropped,
+            trace_spans_exported,
+            trace_export_failures,
         }
     }
 
