@@ -285,7 +285,8 @@ async fn exchange(
         runtime.auth.subject_header.as_str().as_bytes(),
         runtime.auth.roles_header.as_str().as_bytes(),
     ];
-    let Some(mut head) = RequestHead::read(&req, identity) else {
+    let tracer = runtime.tracer.as_ref();
+    let Some(mut head) = RequestHead::read(&req, identity, tracer.is_some()) else {
         return Next::Handover;
     };
     // Every refusal is the hyper path's to answer, and so is a request the
@@ -308,6 +309,10 @@ async fn exchange(
     let close = head.fields.close;
     let gw = &runtime.config.gateway;
     let request_id = shared.request_ids.assign_bytes(head.fields.request_id);
+    let span = tracer.map(|tracer| {
+        let f = &head.fields;
+        tracer.request(f.traceparent, f.traceparents, f.tracestate)
+    });
     // rate.limited: counted once the request is sure to be served here (a
     // request handed to hyper is counted there).
     let mut rate_fields = Vec::new();
@@ -334,6 +339,7 @@ async fn exchange(
                 subject: id.subject.as_bytes(),
                 roles: roles.as_bytes(),
             }),
+        span: span.as_ref(),
     };
     write_request(&mut io.request, &req, &head, &forwarding);
     let monitored = pool.config.monitor.then(|| request_snapshot(&req, &head));
@@ -390,7 +396,8 @@ async fn exchange(
             };
             let may_retry = resendable && pool.config.targets.len() > 1;
             let progress = Progress::new();
-            proxy::attempts(shared, pool, may_retry, &mut attempt, &progress).await
+            let trace = span.as_ref().map(|span| (span, &head.method));
+            proxy::attempts(shared, pool, may_retry, &mut attempt, &progress, trace).await
         }
     };
     let reached_upstream = !matches!(
@@ -399,7 +406,8 @@ async fn exchange(
     );
     drop(admitted);
     shared.metrics.direct_requests.inc();
-    let answered = |status: u16, rule: Option<&'static str>| Answered {
+    let trace_id = span.as_ref().map(|s| s.trace_id().to_owned());
+    let answered = |status: u16, rule: Option<&'static str>, failure| Answered {
         started,
         route: Some(&route.label),
         method: &head.method,
@@ -410,12 +418,14 @@ async fn exchange(
         rule,
         upstream: reached_upstream.then_some(&*pool.name),
         request_id: &request_id,
+        span,
+        failure,
     };
     let next = match outcome {
         Ok(mut sent) => {
             // Logged now; counted once the body's end (or break) is known.
             let (key, seconds) =
-                proxy::record_head(shared, conn, &answered(sent.head.status, None));
+                proxy::record_head(shared, conn, answered(sent.head.status, None, None));
             let count = Count {
                 shared,
                 key: Some(key),
@@ -454,12 +464,14 @@ async fn exchange(
                 shared,
                 &error,
                 &request_id,
+                trace_id.as_deref(),
                 &rate_fields,
                 debug_headers,
                 json,
             );
             let status = response.status().as_u16();
-            proxy::record(shared, conn, answered(status, Some(rule)));
+            let failure = error.failure_type().map(|f| f.as_str());
+            proxy::record(shared, conn, answered(status, Some(rule), failure));
             let closes = write_answer(&mut io.reply, response, head.fields.close);
             if client.write_all(&io.reply).await.is_err() || closes {
                 Next::Close
@@ -533,7 +545,11 @@ impl<'b> RequestHead<'b> {
     /// sets from a checked identity. A path that is not safe to normalise,
     /// a Host that is not an authority, and every other refusal are left
     /// to the hyper path.
-    fn read(req: &httparse::Request<'_, 'b>, identity: [&[u8]; 2]) -> Option<RequestHead<'b>> {
+    fn read(
+        req: &httparse::Request<'_, 'b>,
+        identity: [&[u8]; 2],
+        tracing: bool,
+    ) -> Option<RequestHead<'b>> {
         if req.version != Some(1) || req.headers.len() > 128 {
             return None;
         }
@@ -552,6 +568,7 @@ impl<'b> RequestHead<'b> {
         let fields = RequestFields::scan(
             req.headers.iter().map(|f| (f.name.as_bytes(), f.value)),
             identity,
+            tracing,
         );
         let takes = fields.hosts == 1
             && fields.length_lines <= 1
@@ -742,6 +759,8 @@ fn write_request(
                 AddedField::Forwarded => out.extend_from_slice(b"forwarded: "),
                 AddedField::ForwardedHost => out.extend_from_slice(b"x-forwarded-host: "),
                 AddedField::RequestId => out.extend_from_slice(b"x-request-id: "),
+                AddedField::TraceParent => out.extend_from_slice(b"traceparent: "),
+                AddedField::TraceState => out.extend_from_slice(b"tracestate: "),
                 AddedField::Identity(name) => {
                     out.extend_from_slice(name.as_str().as_bytes());
                     out.extend_from_slice(b": ");
@@ -789,6 +808,10 @@ struct DirectAttempt<'x, 'b> {
 
 impl Attempt for DirectAttempt<'_, '_> {
     type Sent = Sent;
+
+    fn status(sent: &Sent) -> u16 {
+        sent.head.status
+    }
 
     async fn send<'a>(
         &'a mut self,
@@ -1654,7 +1677,7 @@ pub mod fuzzing {
         let Ok(httparse::Status::Complete(_)) = req.parse(bytes) else {
             return;
         };
-        let Some(mut head) = RequestHead::read(&req, [b"x-subject", b"x-roles"]) else {
+        let Some(mut head) = RequestHead::read(&req, [b"x-subject", b"x-roles"], false) else {
             return;
         };
         // Admission hands a head whose Host is no authority to hyper.
@@ -1694,6 +1717,7 @@ pub mod fuzzing {
             prior_forwarded: head.fields.prior_forwarded,
             request_id: &id,
             identity: None,
+            span: None,
         };
         write_request(&mut out, &req, &head, &forwarding);
         let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS + 8];
@@ -1835,11 +1859,12 @@ mod tests {
                 subject: b"s",
                 roles: b"r",
             }),
+            span: None,
         };
         let mut fields = [httparse::EMPTY_HEADER; 4];
         let mut req = httparse::Request::new(&mut fields);
         req.parse(b"GET / HTTP/1.1\r\nhost: h\r\n\r\n").unwrap();
-        let head = RequestHead::read(&req, [b"x-s", b"x-r"]).unwrap();
+        let head = RequestHead::read(&req, [b"x-s", b"x-r"], false).unwrap();
         let mut out = Vec::new();
         write_request(&mut out, &req, &head, &forwarding);
         let mut names = Vec::new();
@@ -2100,7 +2125,7 @@ mod tests {
                 let mut slots = [httparse::EMPTY_HEADER; 16];
                 let mut req = httparse::Request::new(&mut slots);
                 prop_assume!(matches!(req.parse(&raw), Ok(httparse::Status::Complete(_))));
-                let Some(head) = RequestHead::read(&req, IDENTITY) else {
+                let Some(head) = RequestHead::read(&req, IDENTITY, false) else {
                     // Not the direct path's: hyper answers it alone.
                     return Ok(());
                 };
@@ -2115,6 +2140,7 @@ mod tests {
                 let hyper_fields = RequestFields::scan(
                     map.iter().map(|(n, v)| (n.as_str().as_bytes(), v)),
                     IDENTITY,
+                    false,
                 )
                 .map(HeaderValue::clone);
                 let bytes = |v: &Option<HeaderValue>| v.as_ref().map(|v| v.as_bytes().to_vec());
@@ -2139,6 +2165,7 @@ mod tests {
                     prior_forwarded: d.prior_forwarded,
                     request_id: &id,
                     identity: None,
+                    span: None,
                 };
                 let mut out = Vec::new();
                 write_request(&mut out, &req, &head, &forwarding);
@@ -2149,7 +2176,7 @@ mod tests {
 
                 let uri: http::Uri = "/echo".parse().unwrap();
                 let forwarded = crate::proxy::forward_headers(
-                    map, &uri, &conn, &id, &hyper_fields, IDENTITY, None,
+                    map, &uri, &conn, &id, &hyper_fields, IDENTITY, None, None,
                 );
                 let hyper_sent = multiset(forwarded.iter().map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes())));
                 prop_assert_eq!(direct_sent, hyper_sent);

@@ -35,6 +35,7 @@ use crate::pipeline::request::{
 use crate::pipeline::response::{self, Repairer, Respond, Value};
 use crate::ratelimit::Decision;
 use crate::state::{Runtime, Shared};
+use crate::trace::RequestSpan;
 use crate::upstream::{Lease, Pick, Pool, SendError, Target, UpstreamBody, UpstreamFailure};
 
 /// What the client gets: a gateway-made body or the upstream's, streamed.
@@ -60,14 +61,23 @@ pub async fn handle(
 ) -> Result<Response<ResponseBody>, Infallible> {
     let started = Instant::now();
     let runtime = shared.runtime.load_full();
+    let tracer = runtime.tracer.as_ref();
     let fields = RequestFields::scan(
         req.headers()
             .iter()
             .map(|(name, value)| (name.as_str().as_bytes(), value)),
         identity_names(&runtime),
+        tracer.is_some(),
     )
     .map(HeaderValue::clone);
     let request_id = shared.request_ids.assign(fields.request_id.as_ref());
+    let span = tracer.map(|tracer| {
+        tracer.request(
+            fields.traceparent.as_ref().map(HeaderValue::as_bytes),
+            fields.traceparents,
+            fields.tracestate.as_ref().map(HeaderValue::as_bytes),
+        )
+    });
     let json = fields.takes_json();
     let method = req.method().clone();
     // Kept for the access log only (the request itself moves on).
@@ -91,6 +101,7 @@ pub async fn handle(
         conn: &conn,
         fields: &fields,
         request_id: &request_id,
+        span: span.as_ref(),
     };
     let result = route_request(&cx, parts, &mut body, &mut trace).await;
     // Answered without reading the body: read the rest away in the
@@ -103,18 +114,20 @@ pub async fn handle(
     // An upstream's response has the request id and the rate-limit
     // fields from its plan (`pipeline::response`), the gateway's own
     // answers from `answer_error`.
-    let (mut response, rule) = match result {
-        Ok(response) => (response, None),
+    let (mut response, rule, failure) = match result {
+        Ok(response) => (response, None, None),
         Err(error) => {
             let (response, rule) = answer_error(
                 &shared,
                 &error,
                 &request_id,
+                span.as_ref().map(RequestSpan::trace_id),
                 &trace.rate_fields,
                 trace.debug_headers,
                 json,
             );
-            (response.map(Either::Left), Some(rule))
+            let failure = error.failure_type().map(|f| f.as_str());
+            (response.map(Either::Left), Some(rule), failure)
         }
     };
     let answered = Answered {
@@ -126,11 +139,13 @@ pub async fn handle(
         rule,
         upstream: trace.upstream.as_deref(),
         request_id: &request_id,
+        span,
+        failure,
     };
     match response.body_mut() {
         // An upstream's body may still break off: counted when it ends.
         Either::Right(body) => {
-            let (key, seconds) = record_head(&shared, &conn, &answered);
+            let (key, seconds) = record_head(&shared, &conn, answered);
             let (method, status) = (key.method, key.status);
             let route = trace.route.take().unwrap_or_else(|| UNMATCHED.clone());
             body.count_at_end(Tally {
@@ -150,6 +165,7 @@ pub(crate) fn answer_error(
     shared: &Shared,
     error: &GatewayError,
     request_id: &HeaderValue,
+    trace_id: Option<&str>,
     rate_fields: &[(HeaderName, HeaderValue)],
     debug_headers: bool,
     accepts_json: bool,
@@ -163,6 +179,7 @@ pub(crate) fn answer_error(
     let cx = ErrorContext {
         // Checked when assigned: visible ASCII only.
         request_id: request_id.to_str().unwrap_or_default(),
+        trace_id,
         debug_headers,
         accepts_json,
     };
@@ -188,13 +205,17 @@ pub(crate) struct Answered<'a> {
     pub rule: Option<&'static str>,
     pub upstream: Option<&'a str>,
     pub request_id: &'a HeaderValue,
+    /// The request's span, ended with the answer (tracing on).
+    pub span: Option<RequestSpan>,
+    /// The failure type of an upstream failure.
+    pub failure: Option<&'static str>,
 }
 
 /// Counts an answered request and writes its access log line (when the
 /// log is on), once its response head is ready: for a response whose body
 /// cannot break off after that (the gateway's own).
 pub(crate) fn record(shared: &Shared, conn: &ConnInfo, a: Answered<'_>) {
-    let (key, seconds) = record_head(shared, conn, &a);
+    let (key, seconds) = record_head(shared, conn, a);
     shared.metrics.observe_request(key, seconds);
 }
 
@@ -205,7 +226,7 @@ pub(crate) fn record(shared: &Shared, conn: &ConnInfo, a: Answered<'_>) {
 pub(crate) fn record_head<'a>(
     shared: &Shared,
     conn: &ConnInfo,
-    a: &Answered<'a>,
+    a: Answered<'a>,
 ) -> (RequestKey<'a>, f64) {
     let elapsed = a.started.elapsed();
     let key = RequestKey {
@@ -225,7 +246,18 @@ pub(crate) fn record_head<'a>(
             rule: a.rule,
             route: a.route.map(|r| &**r),
             upstream: a.upstream,
+            trace_id: a.span.as_ref().map(RequestSpan::trace_id),
             micros: elapsed.as_micros(),
+        });
+    }
+    if let Some(span) = a.span {
+        span.end(crate::trace::Answer {
+            method: a.method.as_str(),
+            route: a.route.map(|r| &**r),
+            status: a.status,
+            rule: a.rule,
+            failure: a.failure,
+            upstream: a.upstream,
         });
     }
     (key, elapsed.as_secs_f64())
@@ -297,7 +329,7 @@ async fn route_request(
         monitor: outbound.monitor.is_some(),
         repair: Repairer::of(shared, pool, &gw.realm),
     };
-    let (edited, sent) = exchange(shared, pool, outbound, &respond).await?;
+    let (edited, sent) = exchange(shared, pool, outbound, &respond, cx.span).await?;
     Ok(upstream_response(shared, pool, edited, sent))
 }
 
@@ -470,6 +502,7 @@ fn outbound(
         cx.fields,
         identity_names(runtime),
         identity,
+        cx.span,
     );
     let monitor = pool.config.monitor.then(|| {
         Box::new((
@@ -501,6 +534,7 @@ async fn exchange(
     pool: &Arc<Pool>,
     out: Outbound,
     respond: &Respond<'_>,
+    span: Option<&RequestSpan>,
 ) -> Result<(Edited, Sent), GatewayError> {
     let Outbound {
         method,
@@ -541,7 +575,8 @@ async fn exchange(
             &here
         }
     };
-    let edited = attempts(shared, pool, may_retry, &mut attempt, progress).await?;
+    let trace = span.map(|span| (span, &method));
+    let edited = attempts(shared, pool, may_retry, &mut attempt, progress, trace).await?;
     Ok((edited, Sent { method, monitor }))
 }
 
@@ -549,6 +584,8 @@ async fn exchange(
 /// the direct path's own connections), for [`attempts`].
 pub(crate) trait Attempt {
     type Sent;
+    /// The status of the response a successful attempt got.
+    fn status(sent: &Self::Sent) -> u16;
     /// Sends the request to `target`; `resent` says whether it went a
     /// second time on a fresh connection (a pooled one had closed under it).
     /// `progress` is told when the connection is there (and again after a
@@ -593,6 +630,10 @@ fn upstream_request(
 
 impl Attempt for HyperAttempt<'_> {
     type Sent = Edited;
+
+    fn status(sent: &Edited) -> u16 {
+        sent.response.status().as_u16()
+    }
 
     fn send<'a>(
         &'a mut self,
@@ -712,13 +753,15 @@ pub(crate) fn edit_head(
 /// health recorded. A client's body that fails on the way is the client's
 /// answer, not counted against the upstream. `send` says, through its
 /// flag, whether it sent the request a second time on a fresh connection
-/// (a pooled one had closed under it). Both data paths send through here.
+/// (a pooled one had closed under it). Both data paths send through here,
+/// each attempt in a span of its own when the request is traced.
 pub(crate) async fn attempts<A: Attempt>(
     shared: &Shared,
     pool: &Pool,
     may_retry: bool,
     attempt: &mut A,
     progress: &Progress,
+    trace: Option<(&RequestSpan, &Method)>,
 ) -> Result<A::Sent, GatewayError> {
     let mut avoid = None;
     let (connect, response) = (pool.config.connect_timeout, pool.config.response_timeout);
@@ -736,6 +779,9 @@ pub(crate) async fn attempts<A: Attempt>(
         if avoid.is_some() {
             progress.restart();
         }
+        let mut span = trace.map(|(span, method)| {
+            span.forwarded_attempt(&pool.name, &target.authority, method.as_str())
+        });
         // The send future is made where it is pinned, so it is not moved
         // once made: it is most of this future's size.
         let outcome = {
@@ -754,11 +800,19 @@ pub(crate) async fn attempts<A: Attempt>(
         let failure = match outcome {
             Ok(Ok(sent)) => {
                 pool.record_success(target);
+                if let Some(span) = span {
+                    span.end(Some(A::status(&sent)), None);
+                }
                 return Ok(sent);
             }
             Err(Phase::Connecting) => UpstreamFailure::ConnectTimeout,
             Err(Phase::Sending | Phase::Written) => UpstreamFailure::Timeout,
-            Ok(Err(SendError::ClientBody(e))) => return Err(e.into()),
+            Ok(Err(SendError::ClientBody(e))) => {
+                if let Some(span) = span {
+                    span.end(None, Some("client_body"));
+                }
+                return Err(e.into());
+            }
             Ok(Err(SendError::Failure(failure))) => failure,
         };
         shared
@@ -772,7 +826,16 @@ pub(crate) async fn attempts<A: Attempt>(
         if failure.is_connect() {
             pool.record_failure(target);
         }
-        if may_retry && avoid.is_none() && failure.is_connect() && pool.has_other_target(target) {
+        let retry =
+            may_retry && avoid.is_none() && failure.is_connect() && pool.has_other_target(target);
+        if let Some(mut span) = span.take() {
+            // It reached nobody: the retry carries the forwarded id.
+            if retry {
+                span.renew_id();
+            }
+            span.end(None, Some(failure.as_str()));
+        }
+        if retry {
             shared
                 .metrics
                 .retries
@@ -866,7 +929,9 @@ pub(crate) fn forward_headers(
     fields: &RequestFields<HeaderValue>,
     identity_names: [&[u8]; 2],
     identity: Option<IdentityFields<'_>>,
+    span: Option<&RequestSpan>,
 ) -> HeaderMap {
+    let tracing = span.is_some();
     // Fields `Connection` names go too (RFC 9110 section 7.6.1), and what
     // the scan saw of them no longer counts: the rest is read again.
     let rescanned;
@@ -875,6 +940,7 @@ pub(crate) fn forward_headers(
         rescanned = RequestFields::scan(
             headers.iter().map(|(n, v)| (n.as_str().as_bytes(), v)),
             identity_names,
+            tracing,
         )
         .map(HeaderValue::clone);
         &rescanned
@@ -884,7 +950,9 @@ pub(crate) fn forward_headers(
     if fields.dropped {
         let gone: Vec<HeaderName> = headers
             .keys()
-            .filter(|n| !Known::of(n.as_str().as_bytes(), identity_names).forwarded_as_sent())
+            .filter(|n| {
+                !Known::of(n.as_str().as_bytes(), identity_names).forwarded_as_sent(tracing)
+            })
             .cloned()
             .collect();
         for name in gone {
@@ -900,7 +968,7 @@ pub(crate) fn forward_headers(
         headers.insert(HOST, v.clone());
         host = Some(v);
     }
-    headers.reserve(6);
+    headers.reserve(8);
     let forwarding = Forwarding {
         conn,
         host: host.as_ref(),
@@ -908,6 +976,7 @@ pub(crate) fn forward_headers(
         prior_forwarded: fields.prior_forwarded.as_ref().map(HeaderValue::as_bytes),
         request_id,
         identity,
+        span,
     };
     forwarding.each(|name, value| {
         let value = match value {
@@ -949,9 +1018,10 @@ mod tests {
     /// `forward_headers` as the data path calls it, after the scan.
     fn forward(h: HeaderMap, uri: &str, conn: &ConnInfo, id: &HeaderValue) -> HeaderMap {
         let names = [SUBJECT.as_str().as_bytes(), ROLES.as_str().as_bytes()];
-        let fields = RequestFields::scan(h.iter().map(|(n, v)| (n.as_str().as_bytes(), v)), names)
-            .map(HeaderValue::clone);
-        forward_headers(h, &uri.parse().unwrap(), conn, id, &fields, names, None)
+        let fields =
+            RequestFields::scan(h.iter().map(|(n, v)| (n.as_str().as_bytes(), v)), names, false)
+                .map(HeaderValue::clone);
+        forward_headers(h, &uri.parse().unwrap(), conn, id, &fields, names, None, None)
     }
 
     #[test]
