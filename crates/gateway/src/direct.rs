@@ -339,7 +339,7 @@ async fn exchange(
                 subject: id.subject.as_bytes(),
                 roles: roles.as_bytes(),
             }),
-        span: span.as_ref(),
+        span: span.as_deref(),
     };
     write_request(&mut io.request, &req, &head, &forwarding);
     let monitored = pool.config.monitor.then(|| request_snapshot(&req, &head));
@@ -396,7 +396,7 @@ async fn exchange(
             };
             let may_retry = resendable && pool.config.targets.len() > 1;
             let progress = Progress::new();
-            let trace = span.as_ref().map(|span| (span, &head.method));
+            let trace = span.as_deref().map(|span| (span, &head.method));
             proxy::attempts(shared, pool, may_retry, &mut attempt, &progress, trace).await
         }
     };
@@ -406,7 +406,7 @@ async fn exchange(
     );
     drop(admitted);
     shared.metrics.direct_requests.inc();
-    let trace_id = span.as_ref().map(|s| s.trace_id().to_owned());
+    let trace_id = span.as_deref().map(|s| s.trace_id().to_owned());
     let answered = |status: u16, rule: Option<&'static str>, failure| Answered {
         started,
         route: Some(&route.label),

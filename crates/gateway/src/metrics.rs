@@ -514,9 +514,14 @@ mod tests {
             })
             .inc();
         m.latency
-            .get_or_create(&LatencyLabels { route, class: "2xx" })
+            .get_or_create(&LatencyLabels {
+                route,
+                class: "2xx",
+            })
             .observe(0.1);
-        m.gateway_errors.get_or_create(&RuleLabels { rule: "r" }).inc();
+        m.gateway_errors
+            .get_or_create(&RuleLabels { rule: "r" })
+            .inc();
         let failure = UpstreamFailureLabels {
             upstream: up.clone(),
             failure: "f",

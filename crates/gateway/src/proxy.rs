@@ -101,7 +101,7 @@ pub async fn handle(
         conn: &conn,
         fields: &fields,
         request_id: &request_id,
-        span: span.as_ref(),
+        span: span.as_deref(),
     };
     let result = route_request(&cx, parts, &mut body, &mut trace).await;
     // Answered without reading the body: read the rest away in the
@@ -121,7 +121,7 @@ pub async fn handle(
                 &shared,
                 &error,
                 &request_id,
-                span.as_ref().map(RequestSpan::trace_id),
+                span.as_deref().map(RequestSpan::trace_id),
                 &trace.rate_fields,
                 trace.debug_headers,
                 json,
@@ -206,7 +206,7 @@ pub(crate) struct Answered<'a> {
     pub upstream: Option<&'a str>,
     pub request_id: &'a HeaderValue,
     /// The request's span, ended with the answer (tracing on).
-    pub span: Option<RequestSpan>,
+    pub span: Option<Box<RequestSpan>>,
     /// The failure type of an upstream failure.
     pub failure: Option<&'static str>,
 }
@@ -246,12 +246,12 @@ pub(crate) fn record_head<'a>(
             rule: a.rule,
             route: a.route.map(|r| &**r),
             upstream: a.upstream,
-            trace_id: a.span.as_ref().map(RequestSpan::trace_id),
+            trace_id: a.span.as_deref().map(RequestSpan::trace_id),
             micros: elapsed.as_micros(),
         });
     }
     if let Some(span) = a.span {
-        span.end(crate::trace::Answer {
+        (*span).end(crate::trace::Answer {
             method: a.method.as_str(),
             route: a.route.map(|r| &**r),
             status: a.status,
@@ -921,6 +921,10 @@ pub(crate) fn identity_names(runtime: &Runtime) -> [&[u8]; 2] {
 /// The request headers for the upstream: what the pipeline drops removed
 /// (hop-by-hop fields, those `Connection` names, the gateway's own), the
 /// client's Host kept, and the pipeline's additions set.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the request's parts and the pipeline's facts, each as the codec holds it"
+)]
 pub(crate) fn forward_headers(
     mut headers: HeaderMap,
     uri: &http::Uri,
@@ -1018,10 +1022,22 @@ mod tests {
     /// `forward_headers` as the data path calls it, after the scan.
     fn forward(h: HeaderMap, uri: &str, conn: &ConnInfo, id: &HeaderValue) -> HeaderMap {
         let names = [SUBJECT.as_str().as_bytes(), ROLES.as_str().as_bytes()];
-        let fields =
-            RequestFields::scan(h.iter().map(|(n, v)| (n.as_str().as_bytes(), v)), names, false)
-                .map(HeaderValue::clone);
-        forward_headers(h, &uri.parse().unwrap(), conn, id, &fields, names, None, None)
+        let fields = RequestFields::scan(
+            h.iter().map(|(n, v)| (n.as_str().as_bytes(), v)),
+            names,
+            false,
+        )
+        .map(HeaderValue::clone);
+        forward_headers(
+            h,
+            &uri.parse().unwrap(),
+            conn,
+            id,
+            &fields,
+            names,
+            None,
+            None,
+        )
     }
 
     #[test]

@@ -14,11 +14,11 @@ use bytes::Bytes;
 use http::HeaderValue;
 use http_body_util::Full;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{
-    AnyValue, InstrumentationScope, KeyValue, any_value,
-};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span, status};
+use opentelemetry_proto::tonic::trace::v1::{
+    ResourceSpans, ScopeSpans, Span, Status, span, status,
+};
 use prometheus_client::metrics::counter::Counter;
 use prost::Message;
 use tokio::sync::mpsc;
@@ -70,7 +70,7 @@ impl Tracer {
         traceparent: Option<&[u8]>,
         traceparents: u8,
         tracestate: Option<&[u8]>,
-    ) -> RequestSpan {
+    ) -> Box<RequestSpan> {
         let parent = traceparent
             .filter(|_| traceparents == 1)
             .and_then(parse_traceparent);
@@ -83,7 +83,8 @@ impl Tracer {
             .filter(|s| valid_tracestate(s))
             .and_then(|s| HeaderValue::from_bytes(s).ok());
         let forwarded = new_span_id();
-        RequestSpan {
+        // Boxed: what the data path carries and moves is one pointer.
+        Box::new(RequestSpan {
             tracer: self.clone(),
             trace_id,
             span_id: new_span_id(),
@@ -93,7 +94,7 @@ impl Tracer {
             traceparent: traceparent_value(&trace_id, &forwarded),
             trace_hex: hex_of(&trace_id),
             start: now_nanos(),
-        }
+        })
     }
 
     fn export(&self, span: Span) {
@@ -285,7 +286,10 @@ impl RequestSpan {
     /// A span for a call to any upstream (an auth service, say) with a
     /// span id of its own: send [`AttemptSpan::traceparent`] with it and
     /// [`AttemptSpan::end`] it when the call is over.
-    #[allow(dead_code, reason = "the API for upstream calls besides the route's (auth service)")]
+    #[allow(
+        dead_code,
+        reason = "the API for upstream calls besides the route's (auth service)"
+    )]
     pub fn attempt(&self, upstream: &str, server_address: &str, method: &str) -> AttemptSpan {
         self.attempt_with(new_span_id(), upstream, server_address, method)
     }
@@ -409,7 +413,10 @@ pub struct AttemptSpan {
 
 impl AttemptSpan {
     /// The traceparent to send with this attempt.
-    #[allow(dead_code, reason = "the API for upstream calls besides the route's (auth service)")]
+    #[allow(
+        dead_code,
+        reason = "the API for upstream calls besides the route's (auth service)"
+    )]
     pub fn traceparent(&self) -> HeaderValue {
         traceparent_value(&self.trace_id, &self.span_id)
     }
@@ -551,8 +558,6 @@ impl Exporter {
         .encode_to_vec()
     }
 }
-
-
 
 #[cfg(test)]
 mod tests {

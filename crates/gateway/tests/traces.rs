@@ -115,10 +115,7 @@ fn config(upstream: SocketAddr, collector: SocketAddr) -> String {
 
 /// The request span and the attempt span of the trace `trace` (hex),
 /// awaited from the receiver.
-async fn spans_of(
-    rx: &mut mpsc::UnboundedReceiver<(String, Span)>,
-    trace: &str,
-) -> (Span, Span) {
+async fn spans_of(rx: &mut mpsc::UnboundedReceiver<(String, Span)>, trace: &str) -> (Span, Span) {
     let mut server = None;
     let mut client = None;
     while server.is_none() || client.is_none() {
@@ -174,7 +171,12 @@ async fn a_200_a_502_and_a_504_each_give_a_request_span_and_an_attempt_span() {
     let traceparent = client_traceparent();
     for (path, status, failure, rule) in [
         ("/ok", 200, None, None),
-        ("/bad", 502, Some("invalid_response"), Some("upstream.invalid_response")),
+        (
+            "/bad",
+            502,
+            Some("invalid_response"),
+            Some("upstream.invalid_response"),
+        ),
         ("/slow", 504, Some("timeout"), Some("upstream.timeout")),
     ] {
         let reply = send(
@@ -228,7 +230,10 @@ async fn a_200_a_502_and_a_504_each_give_a_request_span_and_an_attempt_span() {
         }
     }
     let text = gw.metrics_text();
-    assert_eq!(metric(&text, "candor_trace_spans_dropped_total", &[]), Some(0.0));
+    assert_eq!(
+        metric(&text, "candor_trace_spans_dropped_total", &[]),
+        Some(0.0)
+    );
     // Run once with each data path (CANDOR_TEST_DIRECT_PATH=off).
     let direct = metric(&text, "candor_direct_requests_total", &[]).unwrap();
     let hyper_only = std::env::var_os("CANDOR_TEST_DIRECT_PATH").is_some_and(|v| v == "off");
@@ -249,7 +254,14 @@ async fn a_retry_after_a_refused_connect_carries_the_traceparent_sent() {
     // Round robin: one of two requests goes to the dead target first.
     let mut retried = false;
     for _ in 0..2 {
-        let reply = send(gw.addr(), Method::GET, "/ok", &[("traceparent", &traceparent)], "").await;
+        let reply = send(
+            gw.addr(),
+            Method::GET,
+            "/ok",
+            &[("traceparent", &traceparent)],
+            "",
+        )
+        .await;
         assert_eq!(reply.status, 200);
         let head = heads.recv().await.unwrap();
         let mut request = None;
@@ -269,7 +281,10 @@ async fn a_retry_after_a_refused_connect_carries_the_traceparent_sent() {
         assert!(attempts.iter().all(|a| a.parent_span_id == request.span_id));
         let answered = attempts.last().unwrap();
         let sent = field(&head, "traceparent").unwrap();
-        assert_eq!(sent, format!("00-{CLIENT_TRACE}-{}-01", hex(&answered.span_id)));
+        assert_eq!(
+            sent,
+            format!("00-{CLIENT_TRACE}-{}-01", hex(&answered.span_id))
+        );
         if let [refused, _] = &attempts[..] {
             retried = true;
             assert_eq!(attributes(refused)["error.type"], "connect_refused");
@@ -287,7 +302,10 @@ async fn a_malformed_traceparent_starts_a_new_trace_and_never_goes_upstream() {
     let gw = gateway("", &config(up, collector)).await;
     let malformed = format!("00-{}-{CLIENT_PARENT}-01", CLIENT_TRACE.to_uppercase());
     for client in [
-        vec![("traceparent", malformed.as_str()), ("tracestate", "vendor=1")],
+        vec![
+            ("traceparent", malformed.as_str()),
+            ("tracestate", "vendor=1"),
+        ],
         vec![],
     ] {
         let reply = send(gw.addr(), Method::GET, "/ok", &client, "").await;
@@ -299,7 +317,10 @@ async fn a_malformed_traceparent_starts_a_new_trace_and_never_goes_upstream() {
         assert_ne!(trace, CLIENT_TRACE.to_lowercase());
         assert_eq!(field(&head, "tracestate"), None, "state without its parent");
         let (request, attempt) = spans_of(&mut spans, trace).await;
-        assert!(request.parent_span_id.is_empty(), "a new trace has no parent");
+        assert!(
+            request.parent_span_id.is_empty(),
+            "a new trace has no parent"
+        );
         assert_eq!(sent, format!("00-{trace}-{}-01", hex(&attempt.span_id)));
     }
 }
@@ -334,7 +355,14 @@ async fn the_access_log_line_names_the_trace() {
         .await
         .unwrap();
     let traceparent = client_traceparent();
-    let reply = send(gw.addr(), Method::GET, "/ok", &[("traceparent", &traceparent)], "").await;
+    let reply = send(
+        gw.addr(),
+        Method::GET,
+        "/ok",
+        &[("traceparent", &traceparent)],
+        "",
+    )
+    .await;
     assert_eq!(reply.status, 200);
     let mut seen = Vec::new();
     while !seen.contains(&b'\n') {

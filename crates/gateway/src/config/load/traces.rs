@@ -83,10 +83,7 @@ fn endpoint(value: &Spanned<String>, src: &Source<'_>) -> Result<http::Uri, Conf
             ),
         )
     };
-    let uri: http::Uri = value
-        .get_ref()
-        .parse()
-        .map_err(|_| bad("not a URL"))?;
+    let uri: http::Uri = value.get_ref().parse().map_err(|_| bad("not a URL"))?;
     match uri.scheme_str() {
         Some("http") => {}
         Some("https") => return Err(bad("https is not supported (export to a local collector)")),
