@@ -289,6 +289,12 @@ async fn exchange(
     let Some(mut head) = RequestHead::read(&req, identity, tracer.is_some()) else {
         return Next::Handover;
     };
+    // From the head on, as on the hyper path (a request handed over after
+    // this is traced there instead).
+    let span = tracer.map(|tracer| {
+        let f = &head.fields;
+        tracer.request(f.traceparent, f.traceparents, f.tracestate)
+    });
     // Every refusal is the hyper path's to answer, and so is a request the
     // direct path does not take: the same admission, then what only the
     // direct path asks.
@@ -309,10 +315,6 @@ async fn exchange(
     let close = head.fields.close;
     let gw = &runtime.config.gateway;
     let request_id = shared.request_ids.assign_bytes(head.fields.request_id);
-    let span = tracer.map(|tracer| {
-        let f = &head.fields;
-        tracer.request(f.traceparent, f.traceparents, f.tracestate)
-    });
     // rate.limited: counted once the request is sure to be served here (a
     // request handed to hyper is counted there).
     let mut rate_fields = Vec::new();
