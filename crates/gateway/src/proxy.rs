@@ -779,8 +779,9 @@ pub(crate) async fn attempts<A: Attempt>(
         if avoid.is_some() {
             progress.restart();
         }
+        // Boxed: it lives across the send, in a future kept small.
         let mut span = trace.map(|(span, method)| {
-            span.forwarded_attempt(&pool.name, &target.authority, method.as_str())
+            Box::new(span.forwarded_attempt(&pool.name, &target.authority, method.as_str()))
         });
         // The send future is made where it is pinned, so it is not moved
         // once made: it is most of this future's size.
@@ -801,7 +802,7 @@ pub(crate) async fn attempts<A: Attempt>(
             Ok(Ok(sent)) => {
                 pool.record_success(target);
                 if let Some(span) = span {
-                    span.end(Some(A::status(&sent)), None);
+                    (*span).end(Some(A::status(&sent)), None);
                 }
                 return Ok(sent);
             }
@@ -809,7 +810,7 @@ pub(crate) async fn attempts<A: Attempt>(
             Err(Phase::Sending | Phase::Written) => UpstreamFailure::Timeout,
             Ok(Err(SendError::ClientBody(e))) => {
                 if let Some(span) = span {
-                    span.end(None, Some("client_body"));
+                    (*span).end(None, Some("client_body"));
                 }
                 return Err(e.into());
             }
@@ -833,7 +834,7 @@ pub(crate) async fn attempts<A: Attempt>(
             if retry {
                 span.renew_id();
             }
-            span.end(None, Some(failure.as_str()));
+            (*span).end(None, Some(failure.as_str()));
         }
         if retry {
             shared
