@@ -12,6 +12,7 @@
 #   bench/instructions.sh                    # all three, 5 s of load each
 #   TARGETS=candor bench/instructions.sh     # candor only
 #   TARGETS=candor-full bench/instructions.sh  # JWT + rate limit + monitor
+#   TARGETS=candor-traces bench/instructions.sh  # plain, with [traces] on
 #   TARGETS=splice bench/instructions.sh       # examples/splice_proxy
 #   NO_BUILD=1 TOP=40 bench/instructions.sh
 #
@@ -87,6 +88,11 @@ sed -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" \
   bench/gateway/candor-full.toml >"$tmp/candor-full.toml"
 # One worker: callgrind runs one thread at a time anyway.
 sed -i 's/^\[gateway\]$/[gateway]\nworkers = 1/' "$tmp/candor.toml" "$tmp/candor-full.toml"
+# The plain path with tracing on: spans exported to the faults upstream,
+# which answers 200 to the export as to any request for /ok (the exporter's
+# work, its HTTP exchange included, is counted with the gateway's).
+cp "$tmp/candor.toml" "$tmp/candor-traces.toml"
+printf '\n[traces]\nendpoint = "http://127.0.0.1:%s/ok"\n' "$UPSTREAM_PORT" >>"$tmp/candor-traces.toml"
 # Extra wrk / curl arguments of the target being measured.
 auth=()
 
@@ -129,6 +135,9 @@ for target in $TARGETS; do
       auth=(-H "Authorization: Bearer $(bench_token)")
       measure candor-full "$CANDOR" serve --no-watch --config "$tmp/candor-full.toml"
       ;;
+    candor-traces)
+      auth=() && measure candor-traces "$CANDOR" serve --no-watch --config "$tmp/candor-traces.toml"
+      ;;
     bare) auth=() && measure bare "$BARE" "127.0.0.1:$PORT" "127.0.0.1:$UPSTREAM_PORT" ;;
     splice) auth=() && measure splice "$SPLICE" "127.0.0.1:$PORT" "127.0.0.1:$UPSTREAM_PORT" ;;
     nginx)
@@ -136,6 +145,6 @@ for target in $TARGETS; do
       auth=()
       measure nginx nginx -c "$tmp/nginx.conf" -p "$tmp/nginx"
       ;;
-    *) die "unknown target '$target' (candor, candor-full, bare, splice, nginx)" ;;
+    *) die "unknown target '$target' (candor, candor-full, candor-traces, bare, splice, nginx)" ;;
   esac
 done

@@ -272,6 +272,7 @@ pub(crate) async fn admit_external(
     runtime: &Runtime,
     admitted: &mut Admitted<'_, '_>,
     request_id: &http::HeaderValue,
+    span: Option<&crate::trace::RequestSpan>,
 ) -> Result<(), GatewayError> {
     let Some(pending) = admitted.external.take() else {
         return Ok(());
@@ -282,7 +283,7 @@ pub(crate) async fn admit_external(
         });
     };
     let identity = check
-        .check(&shared.metrics, &pending.fields, request_id)
+        .check(&shared.metrics, &pending.fields, request_id, span)
         .await?;
     authorize(runtime, admitted.route, Some(&identity), &pending.path)?;
     admitted.limit = pending

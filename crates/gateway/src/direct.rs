@@ -297,9 +297,16 @@ async fn exchange(
         runtime.auth.subject_header.as_str().as_bytes(),
         runtime.auth.roles_header.as_str().as_bytes(),
     ];
-    let Some(mut head) = RequestHead::read(&req, identity) else {
+    let tracer = runtime.tracer.as_ref();
+    let Some(mut head) = RequestHead::read(&req, identity, tracer.is_some()) else {
         return Next::Handover;
     };
+    // From the head on, as on the hyper path (a request handed over after
+    // this is traced there instead).
+    let span = tracer.map(|tracer| {
+        let f = &head.fields;
+        tracer.request(f.traceparent, f.traceparents, f.tracestate)
+    });
     // Every refusal is the hyper path's to answer, and so is a request the
     // direct path does not take: the same admission, then what only the
     // direct path asks.
@@ -330,8 +337,14 @@ async fn exchange(
     let mut rate_fields = Vec::new();
     let mut refused = None;
     if admitted.external.is_some()
-        && let Err(error) =
-            Box::pin(admit_external(shared, &runtime, &mut admitted, &request_id)).await
+        && let Err(error) = Box::pin(admit_external(
+            shared,
+            &runtime,
+            &mut admitted,
+            &request_id,
+            span.as_deref(),
+        ))
+        .await
     {
         refused = Some(error);
     }
@@ -363,6 +376,7 @@ async fn exchange(
             }),
         prefix: admitted.prefix,
         edits: request_edits,
+        span: span.as_deref(),
     };
     write_request(&mut io.request, &req, &head, &forwarding);
     let monitored = pool.config.monitor.then(|| request_snapshot(&req, &head));
@@ -439,13 +453,23 @@ async fn exchange(
             };
             let may_retry = resendable && pool.config.targets.len() > 1;
             let progress = Progress::new();
-            attempts(&shared.metrics, pool, may_retry, &mut attempt, &progress).await
+            let trace = span.as_deref().map(|span| (span, &head.method));
+            attempts(
+                &shared.metrics,
+                pool,
+                may_retry,
+                &mut attempt,
+                &progress,
+                trace,
+            )
+            .await
         }
     };
     let reached_upstream = !before_upstream;
     drop(admitted);
     shared.metrics.direct_requests.inc();
-    let answered = |status: u16, rule: Option<&'static str>| Answered {
+    let trace_id = span.as_deref().map(|s| s.trace_id().to_owned());
+    let answered = |status: u16, rule: Option<&'static str>, failure| Answered {
         started,
         route: Some(&route.label),
         method: &head.method,
@@ -456,6 +480,8 @@ async fn exchange(
         rule,
         upstream: reached_upstream.then_some(&*pool.name),
         request_id: &request_id,
+        span,
+        failure,
     };
     // The whole body went upstream before the answer: the monitor may
     // judge it.
@@ -468,7 +494,7 @@ async fn exchange(
         Ok(mut sent) => {
             // Logged now; counted once the body's end (or break) is known.
             let (key, seconds) =
-                proxy::record_head(shared, conn, &answered(sent.head.status, None));
+                proxy::record_head(shared, conn, answered(sent.head.status, None, None));
             let count = Count {
                 shared,
                 key: Some(key),
@@ -508,13 +534,15 @@ async fn exchange(
                 shared,
                 &error,
                 &request_id,
+                trace_id.as_deref(),
                 &rate_fields,
                 debug_headers,
                 json,
                 cors,
             );
             let status = response.status().as_u16();
-            proxy::record(shared, conn, answered(status, Some(rule)));
+            let failure = error.failure_type().map(|f| f.as_str());
+            proxy::record(shared, conn, answered(status, Some(rule), failure));
             let closes = write_answer(&mut io.reply, response, head.fields.close);
             if client.write_all(&io.reply).await.is_err() || closes {
                 Next::Close
@@ -588,7 +616,11 @@ impl<'b> RequestHead<'b> {
     /// sets from a checked identity. A path that is not safe to normalise,
     /// a Host that is not an authority, and every other refusal are left
     /// to the hyper path.
-    fn read(req: &httparse::Request<'_, 'b>, identity: [&[u8]; 2]) -> Option<RequestHead<'b>> {
+    fn read(
+        req: &httparse::Request<'_, 'b>,
+        identity: [&[u8]; 2],
+        tracing: bool,
+    ) -> Option<RequestHead<'b>> {
         if req.version != Some(1) || req.headers.len() > 128 {
             return None;
         }
@@ -607,6 +639,7 @@ impl<'b> RequestHead<'b> {
         let fields = RequestFields::scan(
             req.headers.iter().map(|f| (f.name.as_bytes(), f.value)),
             identity,
+            tracing,
         );
         let takes = fields.hosts == 1
             && fields.length_lines <= 1
@@ -806,6 +839,8 @@ fn write_request(
                 AddedField::ForwardedHost => out.extend_from_slice(b"x-forwarded-host: "),
                 AddedField::ForwardedPrefix => out.extend_from_slice(b"x-forwarded-prefix: "),
                 AddedField::RequestId => out.extend_from_slice(b"x-request-id: "),
+                AddedField::TraceParent => out.extend_from_slice(b"traceparent: "),
+                AddedField::TraceState => out.extend_from_slice(b"tracestate: "),
                 AddedField::Identity(name) | AddedField::Route(name) => {
                     out.extend_from_slice(name.as_str().as_bytes());
                     out.extend_from_slice(b": ");
@@ -853,6 +888,10 @@ struct DirectAttempt<'x, 'b> {
 
 impl Attempt for DirectAttempt<'_, '_> {
     type Sent = Sent;
+
+    fn status(sent: &Sent) -> u16 {
+        sent.head.status
+    }
 
     async fn send<'a>(
         &'a mut self,
@@ -1727,7 +1766,7 @@ pub mod fuzzing {
         let Ok(httparse::Status::Complete(_)) = req.parse(bytes) else {
             return;
         };
-        let Some(mut head) = RequestHead::read(&req, [b"x-subject", b"x-roles"]) else {
+        let Some(mut head) = RequestHead::read(&req, [b"x-subject", b"x-roles"], false) else {
             return;
         };
         // Admission hands a head whose Host is no authority to hyper.
@@ -1769,6 +1808,7 @@ pub mod fuzzing {
             identity: None,
             prefix: None,
             edits: None,
+            span: None,
         };
         write_request(&mut out, &req, &head, &forwarding);
         let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS + 8];
@@ -1921,11 +1961,12 @@ mod tests {
             }),
             prefix: None,
             edits: None,
+            span: None,
         };
         let mut fields = [httparse::EMPTY_HEADER; 4];
         let mut req = httparse::Request::new(&mut fields);
         req.parse(b"GET / HTTP/1.1\r\nhost: h\r\n\r\n").unwrap();
-        let head = RequestHead::read(&req, [b"x-s", b"x-r"]).unwrap();
+        let head = RequestHead::read(&req, [b"x-s", b"x-r"], false).unwrap();
         let mut out = Vec::new();
         write_request(&mut out, &req, &head, &forwarding);
         let mut names = Vec::new();
@@ -2190,7 +2231,7 @@ mod tests {
                 let mut slots = [httparse::EMPTY_HEADER; 16];
                 let mut req = httparse::Request::new(&mut slots);
                 prop_assume!(matches!(req.parse(&raw), Ok(httparse::Status::Complete(_))));
-                let Some(mut head) = RequestHead::read(&req, IDENTITY) else {
+                let Some(mut head) = RequestHead::read(&req, IDENTITY, false) else {
                     // Not the direct path's: hyper answers it alone.
                     return Ok(());
                 };
@@ -2219,6 +2260,7 @@ mod tests {
                 let hyper_fields = RequestFields::scan(
                     map.iter().map(|(n, v)| (n.as_str().as_bytes(), v)),
                     IDENTITY,
+                    false,
                 )
                 .map(HeaderValue::clone);
                 let bytes = |v: &Option<HeaderValue>| v.as_ref().map(|v| v.as_bytes().to_vec());
@@ -2245,6 +2287,7 @@ mod tests {
                     identity: None,
                     prefix,
                     edits,
+                    span: None,
                 };
                 let mut out = Vec::new();
                 write_request(&mut out, &req, &head, &forwarding);
@@ -2256,7 +2299,12 @@ mod tests {
                 let uri: http::Uri = "/echo".parse().unwrap();
                 let forwarded = crate::proxy::forward_headers(
                     map, &uri, &conn, &id, &hyper_fields, IDENTITY,
-                    crate::proxy::Added { identity: None, prefix, edits },
+                    crate::proxy::Added {
+                        identity: None,
+                        prefix,
+                        edits,
+                        span: None,
+                    },
                 );
                 let hyper_sent = multiset(forwarded.iter().map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes())));
                 prop_assert_eq!(direct_sent, hyper_sent);

@@ -205,7 +205,7 @@ impl GatewayError {
     }
 
     /// The `X-Failure-Type` value, on upstream rows.
-    fn failure_type(&self) -> Option<FailureType> {
+    pub(crate) fn failure_type(&self) -> Option<FailureType> {
         match self {
             GatewayError::Upstream { failure, .. } | GatewayError::AuthService { failure, .. } => {
                 Some(*failure)
@@ -247,6 +247,8 @@ impl GatewayError {
 #[derive(Debug, Clone, Copy)]
 pub struct ErrorContext<'a> {
     pub request_id: &'a str,
+    /// The request's trace id, when it is traced: the problem's `trace_id`.
+    pub trace_id: Option<&'a str>,
     /// Send X-Upstream-Service / X-Failure-Type.
     pub debug_headers: bool,
     /// The client accepts JSON (else the body is plain text).
@@ -295,6 +297,9 @@ pub fn rescue(error: &GatewayError, cx: ErrorContext<'_>) -> Response<Full<Bytes
             problem = problem.extension("errors", list);
         }
         _ => {}
+    }
+    if let Some(trace_id) = cx.trace_id {
+        problem = problem.extension("trace_id", trace_id);
     }
     if let (Some(upstream), Some(failure)) = (error.upstream(), error.failure_type()) {
         problem = problem
@@ -444,6 +449,7 @@ mod tests {
     fn cx() -> ErrorContext<'static> {
         ErrorContext {
             request_id: "req-1",
+            trace_id: None,
             debug_headers: true,
             accepts_json: true,
         }

@@ -32,6 +32,7 @@ mod reload;
 mod routing;
 mod server;
 mod state;
+mod trace;
 mod upstream;
 mod validate;
 

@@ -106,6 +106,11 @@ pub struct Metrics {
     /// Client connections closed by a deadline, `idle` or `header`.
     pub client_timeouts: Family<TimeoutLabels, Counter>,
     pub accept_errors: Counter,
+    /// Spans dropped because the export queue was full (`[traces]`).
+    pub trace_spans_dropped: Counter,
+    pub trace_spans_exported: Counter,
+    /// Export requests that failed (their spans are dropped).
+    pub trace_export_failures: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -244,6 +249,24 @@ impl Metrics {
             "Failed accepts on the client listener (out of file descriptors, say), retried with backoff",
             accept_errors.clone(),
         );
+        let trace_spans_dropped = Counter::default();
+        registry.register(
+            "trace_spans_dropped",
+            "Spans dropped because the trace export queue was full (the data path never waits for it)",
+            trace_spans_dropped.clone(),
+        );
+        let trace_spans_exported = Counter::default();
+        registry.register(
+            "trace_spans_exported",
+            "Spans the OTLP collector accepted",
+            trace_spans_exported.clone(),
+        );
+        let trace_export_failures = Counter::default();
+        registry.register(
+            "trace_export_failures",
+            "OTLP export requests that failed or timed out (their spans are dropped)",
+            trace_export_failures.clone(),
+        );
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Metrics {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -267,6 +290,9 @@ impl Metrics {
             client_connections,
             client_timeouts,
             accept_errors,
+            trace_spans_dropped,
+            trace_spans_exported,
+            trace_export_failures,
         }
     }
 
@@ -484,5 +510,145 @@ pub fn class(status: u16) -> &'static str {
         4 => "4xx",
         5 => "5xx",
         _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// One sample in every family, so that the exposition names them all
+    /// (a family without samples is left out of it).
+    fn every_family(m: &Metrics) {
+        let route: Arc<str> = Arc::from("/r");
+        let up: Arc<str> = Arc::from("u");
+        m.requests
+            .get_or_create(&RequestLabels {
+                route: route.clone(),
+                method: "GET",
+                status: 200,
+                class: "2xx",
+                source: "upstream",
+            })
+            .inc();
+        m.latency
+            .get_or_create(&LatencyLabels {
+                route,
+                class: "2xx",
+            })
+            .observe(0.1);
+        m.gateway_errors
+            .get_or_create(&RuleLabels { rule: "r" })
+            .inc();
+        let failure = UpstreamFailureLabels {
+            upstream: up.clone(),
+            failure: "f",
+        };
+        m.upstream_failures.get_or_create(&failure).inc();
+        let rule = UpstreamRuleLabels {
+            upstream: up.clone(),
+            rule: "r",
+        };
+        m.violations.get_or_create(&rule).inc();
+        m.repairs.get_or_create(&rule).inc();
+        let upstream = UpstreamLabels {
+            upstream: up.clone(),
+        };
+        for family in [&m.truncated, &m.retries, &m.resends] {
+            family.get_or_create(&upstream).inc();
+        }
+        m.pool_discards
+            .get_or_create(&DiscardLabels {
+                upstream: up.clone(),
+                reason: "closed",
+            })
+            .inc();
+        m.reloads
+            .get_or_create(&OutcomeLabels { outcome: "success" })
+            .inc();
+        m.rate_store_errors
+            .get_or_create(&LimitLabels {
+                limit: up,
+                outcome: "allowed",
+            })
+            .inc();
+        m.client_timeouts
+            .get_or_create(&TimeoutLabels { timeout: "idle" })
+            .inc();
+    }
+
+    /// The sample names of every family in an exposition: a counter's
+    /// `_total`, a histogram's `_bucket`, `_sum` and `_count`, a gauge's
+    /// name.
+    fn exported(text: &str) -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        for rest in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
+            let suffixes: &[&str] = match kind {
+                "counter" => &["_total"],
+                "histogram" => &["_bucket", "_sum", "_count"],
+                _ => &[""],
+            };
+            for suffix in suffixes {
+                names.insert(format!("{name}{suffix}"));
+            }
+        }
+        names
+    }
+
+    /// Every `candor_...` metric name a text mentions.
+    fn mentioned(text: &str) -> BTreeSet<&str> {
+        let word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+        let bytes = text.as_bytes();
+        text.match_indices("candor_")
+            .filter(|(at, _)| *at == 0 || !word(&bytes[at - 1]))
+            .map(|(at, _)| {
+                let len = bytes[at..].iter().take_while(|b| word(b)).count();
+                &text[at..at + len]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn metric_names_are_found_in_text() {
+        let text = "rate(candor_a_total[5m]) / sum(candor_b_bucket{x=\"1\"}) xcandor_c";
+        let names: Vec<_> = mentioned(text).into_iter().collect();
+        assert_eq!(names, ["candor_a_total", "candor_b_bucket"]);
+    }
+
+    /// The alerting rules, their unit tests and the Grafana dashboard in
+    /// examples/ name only metrics the gateway exports (promtool checks
+    /// the rest of them in CI).
+    #[test]
+    fn operator_files_use_only_exported_metrics() {
+        let metrics = Metrics::new();
+        every_family(&metrics);
+        let text = metrics.encode();
+        let families = text.lines().filter(|l| l.starts_with("# TYPE ")).count();
+        let registered = include_str!("metrics.rs")
+            .matches(concat!("registry", ".register("))
+            .count();
+        assert_eq!(families, registered, "every_family misses one:\n{text}");
+        let exported = exported(&text);
+        let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+        for file in [
+            "prometheus/candor-rules.yml",
+            "prometheus/candor-rules.test.yml",
+            "grafana/candor.json",
+        ] {
+            let text = std::fs::read_to_string(examples.join(file)).unwrap();
+            let used = mentioned(&text);
+            assert!(used.len() >= 5, "{file}: {used:?}");
+            let unknown: Vec<_> = used.iter().filter(|n| !exported.contains(**n)).collect();
+            assert!(unknown.is_empty(), "{file}: not exported: {unknown:?}");
+        }
+        let dashboard: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(examples.join("grafana/candor.json")).unwrap(),
+        )
+        .unwrap();
+        let panels = dashboard["panels"].as_array().unwrap();
+        assert!(panels.len() >= 6);
+        assert!(panels.iter().all(|p| p["targets"][0]["expr"].is_string()));
     }
 }

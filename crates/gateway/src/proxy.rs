@@ -38,6 +38,7 @@ use crate::pipeline::response::{self, Repairer, Respond, Value};
 use crate::ratelimit::Decision;
 use crate::routing::RouteState;
 use crate::state::{Runtime, Shared};
+use crate::trace::RequestSpan;
 use crate::upstream::{Lease, Pool, SendError, Target, UpstreamBody, UpstreamFailure};
 
 /// What the client gets: a gateway-made body or the upstream's, streamed.
@@ -67,14 +68,23 @@ pub async fn handle(
 ) -> Result<Response<ResponseBody>, Infallible> {
     let started = Instant::now();
     let runtime = shared.runtime.load_full();
+    let tracer = runtime.tracer.as_ref();
     let fields = RequestFields::scan(
         req.headers()
             .iter()
             .map(|(name, value)| (name.as_str().as_bytes(), value)),
         identity_names(&runtime),
+        tracer.is_some(),
     )
     .map(HeaderValue::clone);
     let request_id = shared.request_ids.assign(fields.request_id.as_ref());
+    let span = tracer.map(|tracer| {
+        tracer.request(
+            fields.traceparent.as_ref().map(HeaderValue::as_bytes),
+            fields.traceparents,
+            fields.tracestate.as_ref().map(HeaderValue::as_bytes),
+        )
+    });
     let json = fields.takes_json();
     let method = req.method().clone();
     // Kept for the access log only (the request itself moves on).
@@ -99,6 +109,7 @@ pub async fn handle(
         conn: &conn,
         fields: &fields,
         request_id: &request_id,
+        span: span.as_deref(),
     };
     let result = route_request(&cx, parts, &mut body, &mut trace).await;
     // Answered without reading the body: read the rest away in the
@@ -111,8 +122,8 @@ pub async fn handle(
     // An upstream's response has the request id and the rate-limit
     // fields from its plan (`pipeline::response`), the gateway's own
     // answers from `answer_error`.
-    let (mut response, rule) = match result {
-        Ok(response) => (response, None),
+    let (mut response, rule, failure) = match result {
+        Ok(response) => (response, None, None),
         Err(error) => {
             let cors = trace.cors.as_ref().and_then(|(route, origin)| {
                 let policy = route.cors.as_ref()?;
@@ -125,12 +136,14 @@ pub async fn handle(
                 &shared,
                 &error,
                 &request_id,
+                span.as_deref().map(RequestSpan::trace_id),
                 &trace.rate_fields,
                 trace.debug_headers,
                 json,
                 cors,
             );
-            (response.map(Either::Left), Some(rule))
+            let failure = error.failure_type().map(|f| f.as_str());
+            (response.map(Either::Left), Some(rule), failure)
         }
     };
     let answered = Answered {
@@ -142,11 +155,13 @@ pub async fn handle(
         rule,
         upstream: trace.upstream.as_deref(),
         request_id: &request_id,
+        span,
+        failure,
     };
     match response.body_mut() {
         // An upstream's body may still break off: counted when it ends.
         Either::Right(body) => {
-            let (key, seconds) = record_head(&shared, &conn, &answered);
+            let (key, seconds) = record_head(&shared, &conn, answered);
             let (method, status) = (key.method, key.status);
             let route = trace.route.take().unwrap_or_else(|| UNMATCHED.clone());
             body.count_at_end(Tally {
@@ -166,6 +181,7 @@ pub(crate) fn answer_error(
     shared: &Shared,
     error: &GatewayError,
     request_id: &HeaderValue,
+    trace_id: Option<&str>,
     rate_fields: &[(HeaderName, HeaderValue)],
     debug_headers: bool,
     accepts_json: bool,
@@ -180,6 +196,7 @@ pub(crate) fn answer_error(
     let cx = ErrorContext {
         // Checked when assigned: visible ASCII only.
         request_id: request_id.to_str().unwrap_or_default(),
+        trace_id,
         debug_headers,
         accepts_json,
     };
@@ -216,13 +233,17 @@ pub(crate) struct Answered<'a> {
     pub rule: Option<&'static str>,
     pub upstream: Option<&'a str>,
     pub request_id: &'a HeaderValue,
+    /// The request's span, ended with the answer (tracing on).
+    pub span: Option<Box<RequestSpan>>,
+    /// The failure type of an upstream failure.
+    pub failure: Option<&'static str>,
 }
 
 /// Counts an answered request and writes its access log line (when the
 /// log is on), once its response head is ready: for a response whose body
 /// cannot break off after that (the gateway's own).
 pub(crate) fn record(shared: &Shared, conn: &ConnInfo, a: Answered<'_>) {
-    let (key, seconds) = record_head(shared, conn, &a);
+    let (key, seconds) = record_head(shared, conn, a);
     shared.metrics.observe_request(key, seconds);
 }
 
@@ -233,7 +254,7 @@ pub(crate) fn record(shared: &Shared, conn: &ConnInfo, a: Answered<'_>) {
 pub(crate) fn record_head<'a>(
     shared: &Shared,
     conn: &ConnInfo,
-    a: &Answered<'a>,
+    a: Answered<'a>,
 ) -> (RequestKey<'a>, f64) {
     let elapsed = a.started.elapsed();
     let key = RequestKey {
@@ -253,7 +274,18 @@ pub(crate) fn record_head<'a>(
             rule: a.rule,
             route: a.route.map(|r| &**r),
             upstream: a.upstream,
+            trace_id: a.span.as_deref().map(RequestSpan::trace_id),
             micros: elapsed.as_micros(),
+        });
+    }
+    if let Some(span) = a.span {
+        (*span).end(crate::trace::Answer {
+            method: a.method.as_str(),
+            route: a.route.map(|r| &**r),
+            status: a.status,
+            rule: a.rule,
+            failure: a.failure,
+            upstream: a.upstream,
         });
     }
     (key, elapsed.as_secs_f64())
@@ -295,6 +327,7 @@ async fn route_request(
             runtime,
             &mut admitted,
             cx.request_id,
+            cx.span,
         ))
         .await?;
     }
@@ -340,7 +373,7 @@ async fn route_request(
         edits: route.config.response_headers.as_ref(),
         cors: admitted.cors,
     };
-    let (edited, sent) = exchange(shared, pool, outbound, &respond).await?;
+    let (edited, sent) = exchange(shared, pool, outbound, &respond, cx.span).await?;
     Ok(upstream_response(shared, pool, edited, sent))
 }
 
@@ -517,6 +550,7 @@ fn outbound(
         identity,
         prefix: admitted.prefix,
         edits: admitted.route.config.request_headers.as_ref(),
+        span: cx.span,
     };
     let headers = forward_headers(
         parts.headers,
@@ -573,6 +607,7 @@ async fn exchange(
     pool: &Arc<Pool>,
     out: Outbound,
     respond: &Respond<'_>,
+    span: Option<&RequestSpan>,
 ) -> Result<(Edited, Sent), GatewayError> {
     let Outbound {
         method,
@@ -613,7 +648,16 @@ async fn exchange(
             &here
         }
     };
-    let edited = attempts(&shared.metrics, pool, may_retry, &mut attempt, progress).await?;
+    let trace = span.map(|span| (span, &method));
+    let edited = attempts(
+        &shared.metrics,
+        pool,
+        may_retry,
+        &mut attempt,
+        progress,
+        trace,
+    )
+    .await?;
     Ok((edited, Sent { method, monitor }))
 }
 
@@ -648,6 +692,10 @@ fn upstream_request(
 
 impl Attempt for HyperAttempt<'_> {
     type Sent = Edited;
+
+    fn status(sent: &Edited) -> u16 {
+        sent.response.status().as_u16()
+    }
 
     fn send<'a>(
         &'a mut self,
@@ -835,6 +883,8 @@ pub(crate) struct Added<'p> {
     pub prefix: Option<&'p HeaderValue>,
     /// The route's request field edits.
     pub edits: Option<&'p HeaderEdits>,
+    /// The request's span, when it is traced.
+    pub span: Option<&'p RequestSpan>,
 }
 
 /// The request headers for the upstream: what the pipeline drops removed
@@ -850,6 +900,7 @@ pub(crate) fn forward_headers(
     identity_names: [&[u8]; 2],
     added: Added<'_>,
 ) -> HeaderMap {
+    let tracing = added.span.is_some();
     // Fields `Connection` names go too (RFC 9110 section 7.6.1), and what
     // the scan saw of them no longer counts: the rest is read again.
     let rescanned;
@@ -858,6 +909,7 @@ pub(crate) fn forward_headers(
         rescanned = RequestFields::scan(
             headers.iter().map(|(n, v)| (n.as_str().as_bytes(), v)),
             identity_names,
+            tracing,
         )
         .map(HeaderValue::clone);
         &rescanned
@@ -867,7 +919,9 @@ pub(crate) fn forward_headers(
     if fields.dropped {
         let gone: Vec<HeaderName> = headers
             .keys()
-            .filter(|n| !Known::of(n.as_str().as_bytes(), identity_names).forwarded_as_sent())
+            .filter(|n| {
+                !Known::of(n.as_str().as_bytes(), identity_names).forwarded_as_sent(tracing)
+            })
             .cloned()
             .collect();
         for name in gone {
@@ -888,7 +942,7 @@ pub(crate) fn forward_headers(
         headers.insert(HOST, v.clone());
         host = Some(v);
     }
-    headers.reserve(6);
+    headers.reserve(8);
     let forwarding = Forwarding {
         conn,
         host: host.as_ref(),
@@ -898,6 +952,7 @@ pub(crate) fn forward_headers(
         identity: added.identity,
         prefix: added.prefix,
         edits: added.edits,
+        span: added.span,
     };
     forwarding.each(|name, value| {
         let value = match value {
@@ -945,8 +1000,12 @@ mod tests {
     /// `forward_headers` as the data path calls it, after the scan.
     fn forward(h: HeaderMap, uri: &str, conn: &ConnInfo, id: &HeaderValue) -> HeaderMap {
         let names = [SUBJECT.as_str().as_bytes(), ROLES.as_str().as_bytes()];
-        let fields = RequestFields::scan(h.iter().map(|(n, v)| (n.as_str().as_bytes(), v)), names)
-            .map(HeaderValue::clone);
+        let fields = RequestFields::scan(
+            h.iter().map(|(n, v)| (n.as_str().as_bytes(), v)),
+            names,
+            false,
+        )
+        .map(HeaderValue::clone);
         forward_headers(
             h,
             &uri.parse().unwrap(),

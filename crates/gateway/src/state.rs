@@ -15,6 +15,7 @@ use crate::error::GatewayError;
 use crate::metrics::Metrics;
 use crate::ratelimit::Limiter;
 use crate::routing::RouteTable;
+use crate::trace::Tracer;
 use crate::upstream::Pool;
 
 /// One configuration, built and ready: routes and upstream pools.
@@ -27,6 +28,8 @@ pub struct Runtime {
     pub limiters: BTreeMap<String, Arc<Limiter>>,
     pub routes: RouteTable,
     pub pools: BTreeMap<String, Arc<Pool>>,
+    /// Trace export, when `[traces]` is configured.
+    pub tracer: Option<Arc<Tracer>>,
 }
 
 impl Runtime {
@@ -75,7 +78,19 @@ impl Runtime {
             };
             limiters.insert(name.clone(), limiter);
         }
+        // Unchanged settings keep their exporter (and its queue).
+        let tracer = match &config.traces {
+            Some(traces) => match previous
+                .and_then(|p| p.tracer.as_ref())
+                .filter(|t| t.config == *traces)
+            {
+                Some(tracer) => Some(tracer.clone()),
+                None => Some(Tracer::start(traces.clone(), metrics)?),
+            },
+            None => None,
+        };
         Ok(Runtime {
+            tracer,
             auth,
             external,
             limiters,

@@ -109,6 +109,7 @@ fn minimal_example_is_the_defaults_plus_one_route() {
             line: Some(10),
         }],
         rate_limits: BTreeMap::new(),
+        traces: None,
     };
     assert_eq!(config, expected);
 }
@@ -280,7 +281,7 @@ fn unknown_top_level_key_is_named() {
     assert_eq!(
         refused("\n\nbogus = 1\n"),
         "gw.toml:3: bogus: unknown field `bogus`, expected one of `gateway`, `auth`, `upstreams`, \
-         `routes`, `rate_limits`"
+         `routes`, `rate_limits`, `traces`"
     );
 }
 
@@ -1517,4 +1518,55 @@ fn external_auth_mistakes_are_named() {
         with("subject = \"\""),
         "gw.toml:3: auth.external.subject: must name a member of the service's JSON answer"
     );
+}
+
+#[test]
+fn traces_are_off_unless_configured_and_take_defaults() {
+    assert_eq!(load("").unwrap().traces, None);
+    let config = load("[traces]\nendpoint = \"http://127.0.0.1:4318/v1/traces\"\n").unwrap();
+    let traces = config.traces.unwrap();
+    assert_eq!(traces.endpoint, "http://127.0.0.1:4318/v1/traces");
+    assert_eq!(traces.service_name, "candor");
+    assert_eq!((traces.queue, traces.batch), (4096, 512));
+    assert_eq!(traces.interval, Duration::from_secs(1));
+    assert_eq!(traces.timeout, Duration::from_secs(10));
+}
+
+#[test]
+fn bad_trace_settings_are_named_with_their_line() {
+    let cases = [
+        (
+            "endpoint = \"https://collector:4318/v1/traces\"",
+            "gw.toml:3: traces.endpoint: invalid endpoint \"https://collector:4318/v1/traces\": \
+             https is not supported",
+        ),
+        (
+            "endpoint = \"collector:4318\"",
+            "gw.toml:3: traces.endpoint: invalid endpoint",
+        ),
+        (
+            "endpoint = \"http://c/v1/traces\"\nqueue = 0",
+            "gw.toml:4: traces.queue: must be greater than 0, not 0",
+        ),
+        (
+            "endpoint = \"http://c/v1/traces\"\nqueue = 10\nbatch = 20",
+            "gw.toml:5: traces.batch: 20 is more than traces.queue (10)",
+        ),
+        (
+            "endpoint = \"http://c/v1/traces\"\ninterval = \"0s\"",
+            "gw.toml:4: traces.interval: must be greater than 0",
+        ),
+        (
+            "endpoint = \"http://c/v1/traces\"\nservice_name = \" \"",
+            "gw.toml:4: traces.service_name: must not be empty",
+        ),
+        (
+            "endpoint = \"http://c/v1/traces\"\nsample = 1",
+            "gw.toml:4: traces.sample: unknown field `sample`",
+        ),
+    ];
+    for (table, expected) in cases {
+        let error = refused(&format!("\n[traces]\n{table}\n"));
+        assert!(error.starts_with(expected), "{table}: {error}");
+    }
 }

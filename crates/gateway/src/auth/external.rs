@@ -26,6 +26,8 @@ use crate::config::{AuthCache, ExternalAuth};
 use crate::deadline::Progress;
 use crate::error::{GatewayError, X_REQUEST_ID};
 use crate::metrics::{AuthCheckLabels, Metrics, UpstreamFailureLabels};
+use crate::pipeline::request::TRACEPARENT;
+use crate::trace::RequestSpan;
 use crate::upstream::{Lease, Pool, SendError, Target, UpstreamRequestBody};
 
 use super::identity::{Identity, Scheme};
@@ -84,6 +86,7 @@ impl ExternalCheck {
         metrics: &Metrics,
         fields: &HeaderMap,
         request_id: &HeaderValue,
+        span: Option<&RequestSpan>,
     ) -> Result<Identity, GatewayError> {
         let Some(key) = cache_key(&self.config, fields) else {
             // No credentials at all: nothing to ask about (auth.missing).
@@ -97,8 +100,10 @@ impl ExternalCheck {
             self.count(metrics, &answer, "hit");
             return answer;
         }
-        let asked =
-            tokio::time::timeout(self.config.timeout, self.ask(metrics, fields, request_id));
+        let asked = tokio::time::timeout(
+            self.config.timeout,
+            self.ask(metrics, fields, request_id, span),
+        );
         let answer = match asked.await {
             Ok(answer) => answer,
             Err(_) => {
@@ -142,6 +147,7 @@ impl ExternalCheck {
         metrics: &Metrics,
         fields: &HeaderMap,
         request_id: &HeaderValue,
+        span: Option<&RequestSpan>,
     ) -> Result<Identity, GatewayError> {
         let mut attempt = Ask {
             pool: &self.pool,
@@ -150,21 +156,29 @@ impl ExternalCheck {
             fields,
             request_id,
             body: form_body(fields),
+            traceparent: None,
         };
         let may_retry = self.pool.config.targets.len() > 1;
         let progress = Progress::new();
-        let (response, lease) = attempts(metrics, &self.pool, may_retry, &mut attempt, &progress)
-            .await
-            .map_err(|e| match e {
-                GatewayError::Upstream { failure, .. } => self.failed(failure),
-                GatewayError::NoHealthyUpstream { retry_after, .. } => {
-                    GatewayError::AuthServiceUnavailable {
-                        service: self.pool.name.clone(),
-                        retry_after: retry_after_value(None, retry_after),
-                    }
+        let trace = span.map(|span| (span, &Method::POST));
+        let asked = attempts(
+            metrics,
+            &self.pool,
+            may_retry,
+            &mut attempt,
+            &progress,
+            trace,
+        );
+        let (response, lease) = asked.await.map_err(|e| match e {
+            GatewayError::Upstream { failure, .. } => self.failed(failure),
+            GatewayError::NoHealthyUpstream { retry_after, .. } => {
+                GatewayError::AuthServiceUnavailable {
+                    service: self.pool.name.clone(),
+                    retry_after: retry_after_value(None, retry_after),
                 }
-                other => other,
-            })?;
+            }
+            other => other,
+        })?;
         let (parts, body) = response.into_parts();
         let body = match Limited::new(body, MAX_ANSWER_BYTES).collect().await {
             Ok(collected) => collected.to_bytes(),
@@ -359,6 +373,8 @@ struct Ask<'x> {
     fields: &'x HeaderMap,
     request_id: &'x HeaderValue,
     body: Bytes,
+    /// The traceparent of this call's own span, when the request is traced.
+    traceparent: Option<HeaderValue>,
 }
 
 impl Ask<'_> {
@@ -387,12 +403,24 @@ impl Ask<'_> {
             );
         }
         headers.insert(&X_REQUEST_ID, self.request_id.clone());
+        if let Some(traceparent) = &self.traceparent {
+            headers.insert(&TRACEPARENT, traceparent.clone());
+        }
         req
     }
 }
 
 impl Attempt for Ask<'_> {
     type Sent = (Response<Incoming>, Lease);
+    const OWN_SPAN: bool = true;
+
+    fn status(sent: &Self::Sent) -> u16 {
+        sent.0.status().as_u16()
+    }
+
+    fn trace(&mut self, traceparent: HeaderValue) {
+        self.traceparent = Some(traceparent);
+    }
 
     fn send<'a>(
         &'a mut self,

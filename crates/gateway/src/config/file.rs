@@ -23,6 +23,19 @@ pub(super) struct FileConfig {
     pub(super) routes: Vec<Spanned<FileRoute>>,
     #[serde(default)]
     pub(super) rate_limits: BTreeMap<String, Spanned<FileRateLimit>>,
+    pub(super) traces: Option<Spanned<FileTraces>>,
+}
+
+/// `[traces]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of trace export settings")]
+pub(super) struct FileTraces {
+    pub(super) endpoint: Spanned<String>,
+    pub(super) service_name: Option<Spanned<String>>,
+    pub(super) queue: Option<Spanned<i64>>,
+    pub(super) batch: Option<Spanned<i64>>,
+    pub(super) interval: Option<Spanned<String>>,
+    pub(super) timeout: Option<Spanned<String>>,
 }
 
 /// `[rate_limits.NAME]`

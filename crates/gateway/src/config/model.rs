@@ -25,6 +25,25 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// Rate-limit policies by name.
     pub rate_limits: BTreeMap<String, Arc<RateLimit>>,
+    /// Trace export (`[traces]`); None: tracing is off.
+    pub traces: Option<Arc<Traces>>,
+}
+
+/// The `[traces]` table: spans exported over OTLP/HTTP (protobuf).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Traces {
+    /// The collector's traces URL, `http://host:port/v1/traces`.
+    pub endpoint: http::Uri,
+    /// The `service.name` resource attribute.
+    pub service_name: String,
+    /// Finished spans waiting for export; beyond, spans are dropped.
+    pub queue: usize,
+    /// Spans per export request, at most.
+    pub batch: usize,
+    /// How long a started batch waits for more spans.
+    pub interval: Duration,
+    /// How long an export request may take.
+    pub timeout: Duration,
 }
 
 /// The `[gateway]` table.

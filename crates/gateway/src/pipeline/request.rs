@@ -11,6 +11,7 @@ use http::header::HeaderValue;
 use crate::config::HeaderEdits;
 use crate::error::X_REQUEST_ID;
 use crate::state::{Runtime, Shared};
+use crate::trace::RequestSpan;
 
 /// The connection a request came in on, with the forwarding fields that
 /// depend only on it, made once per connection rather than per request
@@ -56,6 +57,8 @@ pub(crate) struct RequestCx<'a, T> {
     pub conn: &'a ConnInfo,
     pub fields: &'a RequestFields<T>,
     pub request_id: &'a HeaderValue,
+    /// The request's span, when tracing is on.
+    pub span: Option<&'a RequestSpan>,
 }
 
 /// The fields the gateway reads, replaces or removes, by name.
@@ -80,6 +83,9 @@ pub(crate) enum Known {
     ForwardedPrefix,
     /// A field the gateway sets from the identity it checked.
     Identity,
+    /// W3C Trace Context: replaced by the gateway's own when it traces.
+    TraceParent,
+    TraceState,
     Other,
 }
 
@@ -87,11 +93,14 @@ impl Known {
     /// Whether a field of this kind goes upstream as the client sent it;
     /// the others are hop-by-hop (RFC 9110 section 7.6.1) or the gateway's
     /// own to set.
-    pub(crate) fn forwarded_as_sent(self) -> bool {
-        matches!(
-            self,
-            Known::Host | Known::ContentLength | Known::Expect | Known::Accept | Known::Other
-        )
+    pub(crate) fn forwarded_as_sent(self, tracing: bool) -> bool {
+        match self {
+            Known::Host | Known::ContentLength | Known::Expect | Known::Accept | Known::Other => {
+                true
+            }
+            Known::TraceParent | Known::TraceState => !tracing,
+            _ => false,
+        }
     }
 
     /// A hop-by-hop field (RFC 9110 section 7.6.1, and the old ones
@@ -128,6 +137,8 @@ impl Known {
             9 if is(b"forwarded") => Known::Forwarded,
             10 if is(b"connection") => Known::Connection,
             10 if is(b"keep-alive") => Known::HopByHop,
+            10 if is(b"tracestate") => Known::TraceState,
+            11 if is(b"traceparent") => Known::TraceParent,
             12 if is(b"x-request-id") => Known::RequestId,
             14 if is(b"content-length") => Known::ContentLength,
             15 if is(b"x-forwarded-for") => Known::ForwardedFor,
@@ -161,6 +172,11 @@ pub(crate) struct RequestFields<T> {
     pub accept: Option<T>,
     /// The client's X-Request-Id, not yet checked.
     pub request_id: Option<T>,
+    /// The first traceparent and tracestate, not yet checked, and how many
+    /// traceparents came (more than one is not a parent: W3C Trace Context).
+    pub traceparent: Option<T>,
+    pub traceparents: u8,
+    pub tracestate: Option<T>,
     /// The first X-Forwarded-For of earlier hops, when it is visible text.
     pub prior_for: Option<T>,
     /// The first Forwarded of earlier hops, when it is visible text with
@@ -198,6 +214,9 @@ impl<T> RequestFields<T> {
             length_plain: self.length_plain,
             accept: self.accept.map(&f),
             request_id: self.request_id.map(&f),
+            traceparent: self.traceparent.map(&f),
+            traceparents: self.traceparents,
+            tracestate: self.tracestate.map(&f),
             prior_for: self.prior_for.map(&f),
             prior_forwarded: self.prior_forwarded.map(&f),
             close: self.close,
@@ -213,8 +232,9 @@ impl<T> RequestFields<T> {
 }
 
 impl<T: AsRef<[u8]>> RequestFields<T> {
-    /// One pass over a head's fields, (name, value) in the order sent.
-    pub(crate) fn scan<'h, I>(fields: I, identity: [&[u8]; 2]) -> RequestFields<T>
+    /// One pass over a head's fields, (name, value) in the order sent;
+    /// `tracing`: the gateway replaces the Trace Context fields.
+    pub(crate) fn scan<'h, I>(fields: I, identity: [&[u8]; 2], tracing: bool) -> RequestFields<T>
     where
         I: IntoIterator<Item = (&'h [u8], T)>,
     {
@@ -227,6 +247,9 @@ impl<T: AsRef<[u8]>> RequestFields<T> {
             length_plain: true,
             accept: None,
             request_id: None,
+            traceparent: None,
+            traceparents: 0,
+            tracestate: None,
             prior_for: None,
             prior_forwarded: None,
             close: false,
@@ -291,6 +314,13 @@ impl<T: AsRef<[u8]>> RequestFields<T> {
                 Known::RequestId => {
                     f.request_id.get_or_insert(value);
                 }
+                Known::TraceParent => {
+                    f.traceparents = f.traceparents.saturating_add(1);
+                    f.traceparent.get_or_insert(value);
+                }
+                Known::TraceState => {
+                    f.tracestate.get_or_insert(value);
+                }
                 Known::ForwardedFor => {
                     if !std::mem::replace(&mut for_seen, true) && visible(bytes) {
                         f.prior_for = Some(value);
@@ -310,7 +340,7 @@ impl<T: AsRef<[u8]>> RequestFields<T> {
                 | Known::Identity
                 | Known::Other => {}
             }
-            if !known.forwarded_as_sent() {
+            if !known.forwarded_as_sent(tracing) {
                 f.dropped = true;
                 if i < 128 {
                     f.skip |= 1 << i;
@@ -367,6 +397,8 @@ pub(crate) fn edit_skip<'n>(edits: &HeaderEdits, names: impl Iterator<Item = &'n
     }
     skip
 }
+pub(crate) static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+pub(crate) static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// A value the gateway adds: one a codec already holds, or parts joined.
 pub(crate) enum FieldValue<'p, T: ?Sized> {
@@ -385,6 +417,8 @@ pub(crate) enum AddedField<'p> {
     ForwardedHost,
     ForwardedPrefix,
     RequestId,
+    TraceParent,
+    TraceState,
     /// One of the identity fields, named by the configuration.
     Identity(&'p HeaderName),
     /// A field the route sets or adds (appended to any the client sent).
@@ -400,6 +434,8 @@ impl AddedField<'_> {
             AddedField::ForwardedHost => &X_FORWARDED_HOST,
             AddedField::ForwardedPrefix => &X_FORWARDED_PREFIX,
             AddedField::RequestId => &X_REQUEST_ID,
+            AddedField::TraceParent => &TRACEPARENT,
+            AddedField::TraceState => &TRACESTATE,
             AddedField::Identity(name) | AddedField::Route(name) => name,
         }
     }
@@ -428,6 +464,9 @@ pub(crate) struct Forwarding<'p, T: ?Sized> {
     pub prefix: Option<&'p HeaderValue>,
     /// The route's request field edits: these fields are appended.
     pub edits: Option<&'p HeaderEdits>,
+    /// The request's span, when tracing is on: its traceparent (and the
+    /// client's tracestate) replace what the client sent.
+    pub span: Option<&'p RequestSpan>,
 }
 
 impl<T: ?Sized + AsRef<[u8]>> Forwarding<'_, T> {
@@ -474,6 +513,12 @@ impl<T: ?Sized + AsRef<[u8]>> Forwarding<'_, T> {
             add(AddedField::ForwardedPrefix, FieldValue::Held(prefix));
         }
         add(AddedField::RequestId, FieldValue::Held(self.request_id));
+        if let Some(span) = self.span {
+            add(AddedField::TraceParent, FieldValue::Held(&span.traceparent));
+            if let Some(state) = &span.tracestate {
+                add(AddedField::TraceState, FieldValue::Held(state));
+            }
+        }
         if let Some(id) = &self.identity {
             for (name, value) in id.names.into_iter().zip([id.subject, id.roles]) {
                 if valid_value(value) {
@@ -504,6 +549,7 @@ mod tests {
         RequestFields::scan(
             fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
             [b"x-subject", b"x-roles"],
+            true,
         )
     }
 
@@ -630,6 +676,7 @@ mod tests {
             identity: None,
             prefix: None,
             edits: None,
+            span: None,
         };
         assert_eq!(
             written(&first),

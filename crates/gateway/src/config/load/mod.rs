@@ -19,6 +19,7 @@ mod rate_limit;
 mod route_edits;
 mod routes;
 mod source;
+mod traces;
 mod upstream;
 mod values;
 
@@ -34,6 +35,7 @@ use self::gateway::build_gateway;
 use self::rate_limit::build_rate_limit;
 use self::routes::{build_route, check_routing};
 use self::source::Source;
+use self::traces::build_traces;
 use self::upstream::build_upstream;
 
 pub use date::format_rfc3339;
@@ -118,7 +120,13 @@ fn build(file: FileConfig, src: &Source<'_>) -> Result<Config, ConfigError> {
             ));
         }
     }
+    let traces = file
+        .traces
+        .map(|t| build_traces(t, src))
+        .transpose()?
+        .map(Arc::new);
     Ok(Config {
+        traces,
         gateway,
         auth,
         upstreams,
