@@ -12,11 +12,13 @@ mod lint;
 mod report_args;
 mod rules;
 mod serve;
+mod shell;
+mod token;
 
 use std::io;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// The HTTP status-code contract, executable.
 #[derive(Debug, Parser)]
@@ -46,6 +48,13 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run the fault-injection upstream (for tests, audits and benchmarks).
     Faults(faults::FaultsArgs),
+    /// Mint a bearer token (JWT) for a configuration's `[auth.jwt]`, to try
+    /// its routes: prints the token alone on one line.
+    Token(token::TokenArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(shell::CompletionsArgs),
+    /// Print the manual page (roff) to stdout.
+    Man,
 }
 
 /// Outcome of a command, mapped to the process exit code in one place.
@@ -75,6 +84,9 @@ fn main() -> ExitCode {
         Command::CheckConfig(args) => serve::check_config(args),
         Command::Faults(args) => faults::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Token(args) => token::run(args),
+        Command::Completions(args) => shell::completions(args, Cli::command()),
+        Command::Man => shell::man(Cli::command()),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
@@ -106,11 +118,19 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// Whether an error is a closed stdout (`candor ... | head`), however it
+/// was wrapped: that ends the command quietly, with exit 0, as ripgrep does.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
-        cause
+        let kind = cause
             .downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            .map(io::Error::kind)
+            .or_else(|| {
+                cause
+                    .downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind)
+            });
+        kind == Some(io::ErrorKind::BrokenPipe)
     })
 }
 
