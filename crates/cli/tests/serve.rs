@@ -431,3 +431,85 @@ fn a_client_cannot_fill_the_log_with_tls_library_warnings() {
     let asked = log_of_an_ip_address_sni(Some("info"));
     assert!(asked.iter().any(|l| l.contains("Illegal SNI")), "{asked:?}");
 }
+
+fn http_get_with(addr: SocketAddr, path: &str, header: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: test\r\n{header}\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn mint(config: &Path, args: &[&str]) -> String {
+    let out = candor()
+        .args(["token", "-c", config.to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "one line: {text}");
+    text.trim_end().to_owned()
+}
+
+#[test]
+fn a_token_from_candor_token_is_taken_by_a_gateway_with_the_same_config() {
+    let (faults, upstream) = spawn_faults();
+    let _faults = Reaped(faults);
+    let dir = tempfile::tempdir().unwrap();
+    for direct in [true, false] {
+        let config = dir.path().join(format!("gw-{direct}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[gateway]\nlisten = \"127.0.0.1:0\"\naccess_log = false\ndirect_path = {direct}\n\
+                 [auth.jwt]\nalgorithms = [\"HS384\"]\nsecret = \"a-test-secret-of-enough-bytes-0123456789abcdef0123456789\"\n\
+                 issuer = \"https://id.test\"\naudience = \"api\"\nleeway = \"5m\"\nroles_claim = \"groups\"\n\
+                 [upstreams.f]\ntargets = [\"{upstream}\"]\n\
+                 [[routes]]\npath = \"/admin/{{*rest}}\"\nupstream = \"f\"\nauth = \"jwt\"\nroles = [\"admin\"]\n\
+                 [[routes]]\npath = \"/f/{{*rest}}\"\nupstream = \"f\"\nauth = \"jwt\"\n"
+            ),
+        )
+        .unwrap();
+        let mut child = candor()
+            .args(["serve", "--no-watch", "--config", config.to_str().unwrap()])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let addr = listening_addr(&mut child, "listening on ");
+        let gateway = Reaped(child);
+
+        let admin = mint(&config, &["--roles", "admin,ops", "--sub", "ada"]);
+        let user = mint(&config, &["--roles", "user", "--ttl", "10m"]);
+        let expired = mint(&config, &["--roles", "admin", "--expired"]);
+        let bearer = |t: &str| format!("authorization: Bearer {t}");
+
+        let ok = http_get_with(addr, "/admin/ok", &bearer(&admin));
+        assert!(ok.starts_with("HTTP/1.1 200"), "direct={direct}: {ok}");
+        let ok = http_get_with(addr, "/f/ok", &bearer(&user));
+        assert!(ok.starts_with("HTTP/1.1 200"), "direct={direct}: {ok}");
+        let denied = http_get_with(addr, "/admin/ok", &bearer(&user));
+        assert!(
+            denied.starts_with("HTTP/1.1 403"),
+            "direct={direct}: {denied}"
+        );
+        let old = http_get_with(addr, "/f/ok", &bearer(&expired));
+        assert!(old.starts_with("HTTP/1.1 401"), "direct={direct}: {old}");
+        assert!(
+            old.to_ascii_lowercase()
+                .contains("www-authenticate: bearer realm=")
+                && old.contains("error=\"invalid_token\""),
+            "direct={direct}: {old}"
+        );
+        drop(gateway);
+    }
+}
