@@ -107,15 +107,24 @@ fn main() -> ExitCode {
 const DEFAULT_LOG_FILTER: &str =
     "info,rustls=error,tokio_rustls=error,h2=error,hyper=error,hyper_util=error";
 
-/// Operational logs go to stderr (access logs, when on, to stdout).
-/// `RUST_LOG` filters them, replacing `DEFAULT_LOG_FILTER`.
+/// Operational logs go to stderr (access logs, when on, to stdout or their
+/// file). `RUST_LOG` filters them, replacing `DEFAULT_LOG_FILTER`.
 pub fn init_tracing() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
+    let no_color = std::env::var_os("NO_COLOR");
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour(io::stderr().is_terminal(), no_color.as_deref()))
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// Colour only on a terminal, and not when `NO_COLOR` is set to anything
+/// but the empty string (no-color.org).
+fn colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(std::ffi::OsStr::is_empty)
 }
 
 /// Whether an error is a closed stdout (`candor ... | head`), however it
@@ -151,6 +160,16 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(super::colour(true, None));
+        assert!(super::colour(true, Some(OsStr::new(""))));
+        assert!(!super::colour(true, Some(OsStr::new("1"))));
+        assert!(!super::colour(false, None));
+        assert!(!super::colour(false, Some(OsStr::new("1"))));
     }
 
     #[test]

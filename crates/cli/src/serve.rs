@@ -79,6 +79,7 @@ async fn run(config: config::Config, args: ServeArgs) -> Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
     let (changed_tx, mut changed) = tokio::sync::mpsc::channel::<()>(1);
     let _watcher = if args.no_watch {
         None
@@ -101,6 +102,11 @@ async fn run(config: config::Config, args: ServeArgs) -> Result<()> {
             _ = hup.recv() => {
                 let _ = reload(&gateway).await;
             }
+            // As nginx: logrotate renames the file, then sends USR1.
+            _ = usr1.recv() => match gateway.reopen_access_log().await {
+                Ok(()) => eprintln!("candor serve: access log reopened"),
+                Err(e) => eprintln!("candor serve: cannot reopen the access log ({e}); lines still go to the old file"),
+            },
             Some(()) = changed.recv() => {
                 settle(&mut changed).await;
                 let _ = reload(&gateway).await;

@@ -513,3 +513,117 @@ fn a_token_from_candor_token_is_taken_by_a_gateway_with_the_same_config() {
         drop(gateway);
     }
 }
+
+fn get_with_id(addr: SocketAddr, path: &str, id: &str) {
+    let answer = http_get_with(addr, path, &format!("x-request-id: {id}"));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// The request ids in an access log file, each line checked to be whole JSON.
+fn logged_ids(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("a split or broken line ({e}): {line}"));
+            assert_eq!(v["status"], 200, "{line}");
+            v["request_id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn the_access_log_file_is_reopened_on_usr1_without_losing_a_line_and_logs_are_plain_text() {
+    let (faults, upstream) = spawn_faults();
+    let _faults = Reaped(faults);
+    let dir = tempfile::tempdir().unwrap();
+    for direct in [true, false] {
+        let config = dir.path().join(format!("gw-{direct}.toml"));
+        let log = dir.path().join(format!("access-{direct}.log"));
+        let rotated = dir.path().join(format!("access-{direct}.log.1"));
+        std::fs::write(
+            &config,
+            format!(
+                "[gateway]\nlisten = \"127.0.0.1:0\"\ndirect_path = {direct}\n\
+                 access_log_path = \"access-{direct}.log\"\n\
+                 [upstreams.f]\ntargets = [\"{upstream}\"]\n\
+                 [[routes]]\npath = \"/f/{{*rest}}\"\nupstream = \"f\"\n"
+            ),
+        )
+        .unwrap();
+        let mut child = candor()
+            .args(["serve", "--no-watch", "--config", config.to_str().unwrap()])
+            .env_remove("NO_COLOR")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Everything on stderr up to the address: the start's log lines.
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let mut before = Vec::new();
+        let addr: SocketAddr = loop {
+            let line = lines.next().expect("serve printed its address").unwrap();
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+            before.push(line);
+        };
+        assert!(
+            before.iter().any(|l| l.contains("INFO")),
+            "a log line at start: {before:?}"
+        );
+        assert!(
+            !before.iter().any(|l| l.contains('\u{1b}')),
+            "no colour codes when stderr is not a terminal: {before:?}"
+        );
+        let (tx, stderr_log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let gateway = Reaped(child);
+
+        for i in 0..40 {
+            get_with_id(addr, "/f/ok", &format!("before-{i}"));
+        }
+        std::fs::rename(&log, &rotated).unwrap();
+        signal(&gateway.0, "-USR1");
+        await_log(&stderr_log, "access log reopened");
+        for i in 0..40 {
+            get_with_id(addr, "/f/ok", &format!("after-{i}"));
+        }
+        let mut gateway = gateway;
+        signal(&gateway.0, "-TERM");
+        assert_eq!(gateway.0.wait().unwrap().code(), Some(0));
+        let mut stdout = String::new();
+        gateway
+            .0
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .unwrap();
+        assert!(stdout.is_empty(), "the log went to its file only: {stdout}");
+
+        // Each worker writes its own lines in order; workers interleave.
+        let want = |prefix: &str| {
+            let mut ids: Vec<_> = (0..40).map(|i| format!("{prefix}-{i}")).collect();
+            ids.sort();
+            ids
+        };
+        let sorted = |mut ids: Vec<String>| {
+            ids.sort();
+            ids
+        };
+        assert_eq!(
+            sorted(logged_ids(&rotated)),
+            want("before"),
+            "direct={direct}"
+        );
+        assert_eq!(sorted(logged_ids(&log)), want("after"), "direct={direct}");
+    }
+}
