@@ -627,3 +627,52 @@ fn the_access_log_file_is_reopened_on_usr1_without_losing_a_line_and_logs_are_pl
         assert_eq!(sorted(logged_ids(&log)), want("after"), "direct={direct}");
     }
 }
+
+#[test]
+fn a_token_signed_with_a_private_key_file_is_taken_through_the_jwks_file() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (faults, upstream) = spawn_faults();
+    let _faults = Reaped(faults);
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let raw = key.public_key_raw();
+    let jwks = format!(
+        r#"{{"keys":[{{"kty":"EC","crv":"P-256","kid":"k1","alg":"ES256","use":"sig","x":"{}","y":"{}"}}]}}"#,
+        URL_SAFE_NO_PAD.encode(&raw[1..33]),
+        URL_SAFE_NO_PAD.encode(&raw[33..65])
+    );
+    std::fs::write(dir.path().join("jwks.json"), jwks).unwrap();
+    let pem = dir.path().join("signing.pem");
+    std::fs::write(&pem, key.serialize_pem()).unwrap();
+    for direct in [true, false] {
+        let config = dir.path().join(format!("gw-{direct}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[gateway]\nlisten = \"127.0.0.1:0\"\naccess_log = false\ndirect_path = {direct}\n\
+                 [auth.jwt]\nalgorithms = [\"ES256\"]\njwks_file = \"jwks.json\"\n\
+                 [upstreams.f]\ntargets = [\"{upstream}\"]\n\
+                 [[routes]]\npath = \"/f/{{*rest}}\"\nupstream = \"f\"\nauth = \"jwt\"\n"
+            ),
+        )
+        .unwrap();
+        let mut child = candor()
+            .args(["serve", "--no-watch", "--config", config.to_str().unwrap()])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let addr = listening_addr(&mut child, "listening on ");
+        let _gateway = Reaped(child);
+        // The kid comes from the JWKS file's only key.
+        let token = mint(&config, &["--key", pem.to_str().unwrap()]);
+        let ok = http_get_with(addr, "/f/ok", &format!("authorization: Bearer {token}"));
+        assert!(ok.starts_with("HTTP/1.1 200"), "direct={direct}: {ok}");
+        let expired = mint(&config, &["--key", pem.to_str().unwrap(), "--expired"]);
+        let old = http_get_with(addr, "/f/ok", &format!("authorization: Bearer {expired}"));
+        assert!(
+            old.starts_with("HTTP/1.1 401") && old.contains("error=\"invalid_token\""),
+            "direct={direct}: {old}"
+        );
+    }
+}
