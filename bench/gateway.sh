@@ -14,7 +14,8 @@
 # 0 for none), ROUNDS (3), DURATION (5s, each measured run),
 # UPSTREAM_PORT (19000), NGINX_PORT (18081), CANDOR_PORT (18080),
 # CANDOR_ADMIN_PORT (19901), CANDOR_FULL_PORT (18082), BARE_PORT (18084),
-# SPLICE_PORT (18085), CANDOR (the binary), BARE (the bare_proxy example),
+# SPLICE_PORT (18085), CANDOR_LOG_PORT (18086: candor with its access log
+# on, to a file), NGINX_LOG_PORT (18087: nginx the same), CANDOR (the binary), BARE (the bare_proxy example),
 # SPLICE (the splice_proxy example), OUT (bench/out/gateway:
 # wrk outputs and server logs are kept there).
 #
@@ -44,6 +45,8 @@ CANDOR_ADMIN_PORT=${CANDOR_ADMIN_PORT:-19901}
 CANDOR_FULL_PORT=${CANDOR_FULL_PORT:-18082}
 BARE_PORT=${BARE_PORT:-18084}
 SPLICE_PORT=${SPLICE_PORT:-18085}
+CANDOR_LOG_PORT=${CANDOR_LOG_PORT:-18086}
+NGINX_LOG_PORT=${NGINX_LOG_PORT:-18087}
 CANDOR=${CANDOR:-${CARGO_TARGET_DIR:-target}/release/candor}
 # The stack's floor: hyper server + hyper client, no policy (see
 # crates/gateway/examples/bare_proxy.rs).
@@ -84,12 +87,12 @@ warmup_s=$(seconds "$WARMUP")
 [[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "bad THREADS '$THREADS'"
 [[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || die "bad CONNECTIONS '$CONNECTIONS'"
 ((CONNECTIONS >= THREADS)) || die "CONNECTIONS must be at least THREADS (wrk needs one per thread)"
-ports=("$UPSTREAM_PORT" "$NGINX_PORT" "$CANDOR_PORT" "$CANDOR_ADMIN_PORT" "$CANDOR_FULL_PORT" "$BARE_PORT" "$SPLICE_PORT")
+ports=("$UPSTREAM_PORT" "$NGINX_PORT" "$CANDOR_PORT" "$CANDOR_ADMIN_PORT" "$CANDOR_FULL_PORT" "$BARE_PORT" "$SPLICE_PORT" "$CANDOR_LOG_PORT" "$NGINX_LOG_PORT")
 for p in "${ports[@]}"; do
   [[ $p =~ ^[1-9][0-9]*$ ]] && ((p <= 65535)) || die "bad port '$p'"
 done
 if [[ $(printf '%s\n' "${ports[@]}" | sort -u | wc -l) -ne ${#ports[@]} ]]; then
-  die "UPSTREAM_PORT, NGINX_PORT, CANDOR_PORT, CANDOR_ADMIN_PORT, CANDOR_FULL_PORT, BARE_PORT and SPLICE_PORT must differ"
+  die "UPSTREAM_PORT, NGINX_PORT, CANDOR_PORT, CANDOR_ADMIN_PORT, CANDOR_FULL_PORT, BARE_PORT, SPLICE_PORT, CANDOR_LOG_PORT and NGINX_LOG_PORT must differ"
 fi
 
 # ---------------------------------------------------------------------------
@@ -140,6 +143,9 @@ tmp=
 upstream_pid=
 nginx_pid=
 nginx_workers=()
+nginx_log_pid=
+nginx_log_workers=()
+candor_log_pid=
 candor_pid=
 candor_full_pid=
 bare_pid=
@@ -154,15 +160,15 @@ cleanup() {
   stop "$candor_full_pid" TERM
   stop "$bare_pid" TERM
   stop "$splice_pid" TERM
-  if [[ -n $nginx_pid ]]; then
-    # Workers exit with the master; anything left over is killed by pid.
-    stop "$nginx_pid" TERM
-    for pid in "${nginx_workers[@]}"; do
-      if alive "$pid" && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == nginx ]]; then
-        kill -KILL "$pid" 2>/dev/null || true
-      fi
-    done
-  fi
+  stop "$candor_log_pid" TERM
+  # nginx workers exit with the master; anything left over is killed by pid.
+  if [[ -n $nginx_pid ]]; then stop "$nginx_pid" TERM; fi
+  if [[ -n $nginx_log_pid ]]; then stop "$nginx_log_pid" TERM; fi
+  for pid in "${nginx_workers[@]}" "${nginx_log_workers[@]}"; do
+    if alive "$pid" && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == nginx ]]; then
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
   stop "$upstream_pid" TERM
   [[ -n $tmp ]] && rm -rf "$tmp"
   exit "$code"
@@ -174,7 +180,7 @@ trap 'exit 143' TERM
 
 for p in "${ports[@]}"; do
   if port_busy "$p"; then
-    die "port $p is in use; pick other ports with UPSTREAM_PORT, NGINX_PORT, CANDOR_PORT, CANDOR_ADMIN_PORT, CANDOR_FULL_PORT, BARE_PORT, SPLICE_PORT"
+    die "port $p is in use; pick other ports with UPSTREAM_PORT, NGINX_PORT, CANDOR_PORT, CANDOR_ADMIN_PORT, CANDOR_FULL_PORT, BARE_PORT, SPLICE_PORT, CANDOR_LOG_PORT, NGINX_LOG_PORT"
   fi
 done
 
@@ -217,11 +223,38 @@ nginx_pid=$!
 wait_ready nginx "$nginx_pid" "http://127.0.0.1:$NGINX_PORT/ok" "$tmp/nginx/error.log"
 mapfile -t nginx_workers < <(children "$nginx_pid")
 
+# The same nginx with its access log on, to a file (nginx's default format,
+# one write per request), in a prefix of its own.
+log "starting nginx (access log to a file) on 127.0.0.1:$NGINX_LOG_PORT"
+mkdir -p "$tmp/nginx-log"
+chmod 755 "$tmp/nginx-log"
+sed -e "s|$tmp/nginx|$tmp/nginx-log|g" -e "s|127.0.0.1:$NGINX_PORT;|127.0.0.1:$NGINX_LOG_PORT;|" \
+  -e "s|^    access_log off;|    access_log $tmp/nginx-log/access.log;|" \
+  "$tmp/nginx/nginx.conf" >"$tmp/nginx-log/nginx.conf"
+grep -q "access_log $tmp/nginx-log/access.log" "$tmp/nginx-log/nginx.conf" ||
+  die "cannot turn nginx's access log on in $tmp/nginx-log/nginx.conf"
+nginx_log_args=(-p "$tmp/nginx-log/" -e "$tmp/nginx-log/error.log" -c "$tmp/nginx-log/nginx.conf")
+nginx -t -q "${nginx_log_args[@]}" || die "nginx rejected $tmp/nginx-log/nginx.conf"
+nginx "${nginx_log_args[@]}" -g 'daemon off;' >"$OUT/nginx-log.log" 2>&1 &
+nginx_log_pid=$!
+wait_ready nginx_log "$nginx_log_pid" "http://127.0.0.1:$NGINX_LOG_PORT/ok" "$tmp/nginx-log/error.log"
+mapfile -t nginx_log_workers < <(children "$nginx_log_pid")
+
 log "starting candor serve on 127.0.0.1:$CANDOR_PORT"
 render bench/gateway/candor.toml "$tmp/candor.toml"
 "$CANDOR" serve --no-watch --config "$tmp/candor.toml" >"$OUT/candor.log" 2>&1 &
 candor_pid=$!
 wait_ready candor "$candor_pid" "http://127.0.0.1:$CANDOR_PORT/ok" "$OUT/candor.log"
+
+# The same gateway with its access log on, to a file.
+log "starting candor serve (access log to a file) on 127.0.0.1:$CANDOR_LOG_PORT"
+sed -e "s|^listen = .*|listen = \"127.0.0.1:$CANDOR_LOG_PORT\"|" -e '/^admin_listen/d' \
+  -e "s|^access_log = false|access_log_path = \"$tmp/candor-access.log\"|" \
+  "$tmp/candor.toml" >"$tmp/candor-log.toml"
+grep -q '^access_log_path' "$tmp/candor-log.toml" || die "cannot turn the access log on in $tmp/candor-log.toml"
+"$CANDOR" serve --no-watch --config "$tmp/candor-log.toml" >"$OUT/candor-log.log" 2>&1 &
+candor_log_pid=$!
+wait_ready candor_log "$candor_log_pid" "http://127.0.0.1:$CANDOR_LOG_PORT/ok" "$OUT/candor-log.log"
 
 # The "full policy" gateway: JWT + rate limit + monitor. Its token is signed
 # here with the benchmark-only secret of candor-full.toml (HS256).
@@ -331,14 +364,16 @@ median() {
 for ((round = 1; round <= ROUNDS; round++)); do
   bench upstream "$UPSTREAM_PORT"
   bench nginx "$NGINX_PORT" "$nginx_pid" "${nginx_workers[@]}"
+  bench nginx_log "$NGINX_LOG_PORT" "$nginx_log_pid" "${nginx_log_workers[@]}"
   bench bare "$BARE_PORT" "$bare_pid"
   bench splice "$SPLICE_PORT" "$splice_pid"
   bench candor "$CANDOR_PORT" "$candor_pid"
+  bench candor_log "$CANDOR_LOG_PORT" "$candor_log_pid"
   wrk_extra=(-H "Authorization: Bearer $token")
   bench candor_full "$CANDOR_FULL_PORT" "$candor_full_pid"
   wrk_extra=()
 done
-for name in upstream nginx bare splice candor candor_full; do
+for name in upstream nginx nginx_log bare splice candor candor_log candor_full; do
   rps[$name]=$(median "${rps_runs[$name]}")
   p50[$name]=$(median "${p50_runs[$name]}")
   p99[$name]=$(median "${p99_runs[$name]}")
@@ -347,6 +382,9 @@ done
 
 # Workers forked after the readiness check (a respawn) count too.
 mapfile -t nginx_now < <(children "$nginx_pid")
+mapfile -t nginx_log_now < <(children "$nginx_log_pid")
+nginx_log_kb=$(hwm_kb "$nginx_log_pid" $(printf '%s\n' "${nginx_log_workers[@]}" "${nginx_log_now[@]}" | sort -u))
+candor_log_kb=$(hwm_kb "$candor_log_pid")
 nginx_kb=$(hwm_kb "$nginx_pid" $(printf '%s\n' "${nginx_workers[@]}" "${nginx_now[@]}" | sort -u))
 candor_kb=$(hwm_kb "$candor_pid")
 candor_full_kb=$(hwm_kb "$candor_full_pid")
@@ -354,7 +392,7 @@ bare_kb=$(hwm_kb "$bare_pid")
 splice_kb=$(hwm_kb "$splice_pid")
 nginx_workers=($(printf '%s\n' "${nginx_workers[@]}" "${nginx_now[@]}" | sort -u))
 
-for name in nginx bare splice candor candor_full; do
+for name in nginx nginx_log bare splice candor candor_log candor_full; do
   pid_var=${name}_pid
   alive "${!pid_var}" || problems+=("$name exited during the run (log in $OUT)")
 done
@@ -390,16 +428,20 @@ echo '| target | req/s | p50 | p99 | peak RSS MB | req/s vs nginx | p99 vs nginx
 echo '|---|---|---|---|---|---|---|'
 row upstream "upstream direct (no proxy)" ""
 row nginx "nginx (master + workers)" "$nginx_kb"
+row nginx_log "nginx, access log on (to a file)" "$nginx_log_kb"
 row bare "bare hyper proxy (examples/bare_proxy: no policy, the stack's floor)" "$bare_kb"
 row splice "splice proxy (examples/splice_proxy: HTTP/1.1 only, forwarding fields, no policy)" "$splice_kb"
 row candor "candor serve" "$candor_kb"
+row candor_log "candor serve, access log on (to a file)" "$candor_log_kb"
 row candor_full "candor serve, full policy (JWT + rate limit + monitor)" "$candor_full_kb"
-printf '\ngateway CPU time (user + system) per request: nginx %s us, bare hyper proxy %s us, splice proxy %s us, candor %s us, candor full policy %s us\n' \
-  "${cpu_us[nginx]:-?}" "${cpu_us[bare]:-?}" "${cpu_us[splice]:-?}" "${cpu_us[candor]:-?}" "${cpu_us[candor_full]:-?}"
+printf '\ngateway CPU time (user + system) per request: nginx %s us (log on: %s us), bare hyper proxy %s us, splice proxy %s us, candor %s us (log on: %s us), candor full policy %s us\n' \
+  "${cpu_us[nginx]:-?}" "${cpu_us[nginx_log]:-?}" "${cpu_us[bare]:-?}" "${cpu_us[splice]:-?}" "${cpu_us[candor]:-?}" "${cpu_us[candor_log]:-?}" "${cpu_us[candor_full]:-?}"
 awk -v f="${rps[candor_full]}" -v p="${rps[candor]}" 'BEGIN { if (p > 0) printf "full policy / plain proxy req/s: %.2fx (target >= 0.85x)\n", f / p }'
+awk -v l="${rps[candor_log]}" -v p="${rps[candor]}" -v nl="${rps[nginx_log]}" -v n="${rps[nginx]}" 'BEGIN {
+  if (p > 0 && n > 0) printf "access log on / off req/s: candor %.2fx (target >= 0.95x), nginx %.2fx\n", l / p, nl / n }'
 if ((ROUNDS > 1)); then
   printf 'p99 by round (ms):'
-  for name in nginx bare splice candor candor_full; do
+  for name in nginx nginx_log bare splice candor candor_log candor_full; do
     printf ' %s %s;' "$name" "$(tr -s ' ' <<<"${p99_runs[$name]}" | sed 's/ $//')"
   done
   printf '\n'

@@ -14,6 +14,8 @@
 #   TARGETS=candor-full bench/instructions.sh  # JWT + rate limit + monitor
 #   TARGETS=candor-traces bench/instructions.sh  # plain, with [traces] on
 #   TARGETS=splice bench/instructions.sh       # examples/splice_proxy
+#   TARGETS="candor candor-log" bench/instructions.sh  # access log off / on
+#   TARGETS="nginx nginx-log" bench/instructions.sh    # the same for nginx
 #   NO_BUILD=1 TOP=40 bench/instructions.sh
 #
 # Counts user-space instructions only (the kernel's share, the same for
@@ -86,8 +88,13 @@ sed -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" \
 sed -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" \
   -e "s|@CANDOR_FULL_PORT@|$PORT|g" \
   bench/gateway/candor-full.toml >"$tmp/candor-full.toml"
+# The plain proxy with its access log on, to a file (the writer thread's
+# instructions count too).
+sed -e "s|^access_log = false|access_log_path = \"$tmp/candor-access.log\"|" \
+  "$tmp/candor.toml" >"$tmp/candor-log.toml"
+grep -q '^access_log_path' "$tmp/candor-log.toml" || die "cannot turn the access log on in $tmp/candor-log.toml"
 # One worker: callgrind runs one thread at a time anyway.
-sed -i 's/^\[gateway\]$/[gateway]\nworkers = 1/' "$tmp/candor.toml" "$tmp/candor-full.toml"
+sed -i 's/^\[gateway\]$/[gateway]\nworkers = 1/' "$tmp/candor.toml" "$tmp/candor-full.toml" "$tmp/candor-log.toml"
 # The plain path with tracing on: spans exported to the faults upstream,
 # which answers 200 to the export as to any request for /ok (the exporter's
 # work, its HTTP exchange included, is counted with the gateway's).
@@ -103,6 +110,9 @@ sed -e "s|@DIR@|$tmp/nginx|g" \
   -e "s|@NGINX_PORT@|$PORT|g" \
   -e "s|^worker_processes auto;|worker_processes 1;\nmaster_process off;\ndaemon off;|" \
   bench/gateway/nginx.conf >"$tmp/nginx.conf"
+# nginx with its access log on, to a file (its default format and writes).
+sed -e "s|^    access_log off;|    access_log $tmp/nginx/access.log;|" "$tmp/nginx.conf" >"$tmp/nginx-log.conf"
+grep -q "access_log $tmp" "$tmp/nginx-log.conf" || die "cannot turn the access log on in $tmp/nginx-log.conf"
 
 measure() {
   local name=$1 file="$OUT/callgrind.$1" pid reqs
@@ -131,6 +141,7 @@ measure() {
 for target in $TARGETS; do
   case $target in
     candor) auth=() && measure candor "$CANDOR" serve --no-watch --config "$tmp/candor.toml" ;;
+    candor-log) auth=() && measure candor-log "$CANDOR" serve --no-watch --config "$tmp/candor-log.toml" ;;
     candor-full)
       auth=(-H "Authorization: Bearer $(bench_token)")
       measure candor-full "$CANDOR" serve --no-watch --config "$tmp/candor-full.toml"
@@ -145,6 +156,11 @@ for target in $TARGETS; do
       auth=()
       measure nginx nginx -c "$tmp/nginx.conf" -p "$tmp/nginx"
       ;;
-    *) die "unknown target '$target' (candor, candor-full, candor-traces, bare, splice, nginx)" ;;
+    nginx-log)
+      command -v nginx >/dev/null || die "nginx is not installed (bench/gateway.sh installs it)"
+      auth=()
+      measure nginx-log nginx -c "$tmp/nginx-log.conf" -p "$tmp/nginx"
+      ;;
+    *) die "unknown target '$target' (candor, candor-log, candor-full, candor-traces, bare, splice, nginx, nginx-log)" ;;
   esac
 done

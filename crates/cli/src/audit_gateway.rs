@@ -127,7 +127,8 @@ fn scenario_table(report: &SuiteReport) -> String {
         ]);
     }
     let (passed, ran) = report.score();
-    format!("{table}\nscore: {passed}/{ran} checks passed")
+    let checks = candor_contract::words::agree(ran, "check", "checks");
+    format!("{table}\nscore: {passed}/{ran} {checks} passed")
 }
 
 /// The same, one line per check, for stderr when stdout is JSON or SARIF:

@@ -12,11 +12,13 @@ mod lint;
 mod report_args;
 mod rules;
 mod serve;
+mod shell;
+mod token;
 
 use std::io;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// The HTTP status-code contract, executable.
 #[derive(Debug, Parser)]
@@ -46,6 +48,13 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run the fault-injection upstream (for tests, audits and benchmarks).
     Faults(faults::FaultsArgs),
+    /// Mint a bearer token (JWT) for a configuration's `[auth.jwt]`, to try
+    /// its routes: prints the token alone on one line.
+    Token(token::TokenArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(shell::CompletionsArgs),
+    /// Print the manual page (roff) to stdout.
+    Man,
 }
 
 /// Outcome of a command, mapped to the process exit code in one place.
@@ -75,6 +84,9 @@ fn main() -> ExitCode {
         Command::CheckConfig(args) => serve::check_config(args),
         Command::Faults(args) => faults::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Token(args) => token::run(args),
+        Command::Completions(args) => shell::completions(args, Cli::command()),
+        Command::Man => shell::man(Cli::command()),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
@@ -95,22 +107,39 @@ fn main() -> ExitCode {
 const DEFAULT_LOG_FILTER: &str =
     "info,rustls=error,tokio_rustls=error,h2=error,hyper=error,hyper_util=error";
 
-/// Operational logs go to stderr (access logs, when on, to stdout).
-/// `RUST_LOG` filters them, replacing `DEFAULT_LOG_FILTER`.
+/// Operational logs go to stderr (access logs, when on, to stdout or their
+/// file). `RUST_LOG` filters them, replacing `DEFAULT_LOG_FILTER`.
 pub fn init_tracing() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
+    let no_color = std::env::var_os("NO_COLOR");
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour(io::stderr().is_terminal(), no_color.as_deref()))
         .with_writer(std::io::stderr)
         .try_init();
 }
 
+/// Colour only on a terminal, and not when `NO_COLOR` is set to anything
+/// but the empty string (no-color.org).
+fn colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(std::ffi::OsStr::is_empty)
+}
+
+/// Whether an error is a closed stdout (`candor ... | head`), however it
+/// was wrapped: that ends the command quietly, with exit 0, as ripgrep does.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
-        cause
+        let kind = cause
             .downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            .map(io::Error::kind)
+            .or_else(|| {
+                cause
+                    .downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind)
+            });
+        kind == Some(io::ErrorKind::BrokenPipe)
     })
 }
 
@@ -131,6 +160,16 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(super::colour(true, None));
+        assert!(super::colour(true, Some(OsStr::new(""))));
+        assert!(!super::colour(true, Some(OsStr::new("1"))));
+        assert!(!super::colour(false, None));
+        assert!(!super::colour(false, Some(OsStr::new("1"))));
     }
 
     #[test]

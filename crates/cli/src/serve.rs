@@ -1,10 +1,12 @@
 //! `candor serve` and `candor check-config`.
 
 use std::ffi::OsStr;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use candor_contract::words::agree;
 use candor_gateway::config;
 use candor_gateway::{Gateway, StartOptions};
 use clap::Args;
@@ -32,10 +34,12 @@ pub struct CheckConfigArgs {
 }
 
 pub fn check_config(args: CheckConfigArgs) -> Result<Outcome> {
-    let mut failed = 0;
+    let mut failed = 0usize;
+    let mut out = std::io::stdout().lock();
     for file in &args.files {
         match config::load_file(file) {
-            Ok(_) => println!("{}: ok", file.display()),
+            // `?`: a closed stdout ends the command (quietly, see main).
+            Ok(_) => writeln!(out, "{}: ok", file.display())?,
             Err(e) => {
                 eprintln!("{e}");
                 failed += 1;
@@ -43,9 +47,11 @@ pub fn check_config(args: CheckConfigArgs) -> Result<Outcome> {
         }
     }
     if failed > 0 {
+        let total = args.files.len();
         anyhow::bail!(
-            "{failed} of {} configuration files are invalid",
-            args.files.len()
+            "{failed} of {total} configuration {} {} invalid",
+            agree(total, "file", "files"),
+            agree(failed, "is", "are")
         );
     }
     Ok(Outcome::Clean)
@@ -73,6 +79,7 @@ async fn run(config: config::Config, args: ServeArgs) -> Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
     let (changed_tx, mut changed) = tokio::sync::mpsc::channel::<()>(1);
     let _watcher = if args.no_watch {
         None
@@ -95,6 +102,11 @@ async fn run(config: config::Config, args: ServeArgs) -> Result<()> {
             _ = hup.recv() => {
                 let _ = reload(&gateway).await;
             }
+            // As nginx: logrotate renames the file, then sends USR1.
+            _ = usr1.recv() => match gateway.reopen_access_log().await {
+                Ok(()) => eprintln!("candor serve: access log reopened"),
+                Err(e) => eprintln!("candor serve: cannot reopen the access log ({e}); lines still go to the old file"),
+            },
             Some(()) = changed.recv() => {
                 settle(&mut changed).await;
                 let _ = reload(&gateway).await;

@@ -273,3 +273,221 @@ fn a_har_file_is_linted_too() {
     assert_eq!(report["findings"][0]["rule"], "auth.401_without_challenge");
     assert_eq!(report["findings"][0]["entry"], 0);
 }
+
+/// `candor ARGS` with stdout a pipe whose reader is already closed: every
+/// write fails with EPIPE, as under `candor ... | head -1` once head exits.
+fn run_into_closed_pipe(args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    candor()
+        .args(args)
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run candor")
+}
+
+#[test]
+fn a_closed_stdout_ends_every_printing_command_quietly_with_exit_0() {
+    let config = repo_file("examples/auth.toml");
+    let config = config.to_str().unwrap();
+    let commands: &[&[&str]] = &[
+        &["rules", "--format", "json"],
+        &["rules", "--format", "markdown"],
+        &["rules"],
+        &["check-config", config],
+        &["completions", "bash"],
+        &["man"],
+        &["token", "-c", config],
+        &["--help"],
+    ];
+    for args in commands {
+        let out = run_into_closed_pipe(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "candor {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "candor {args:?} said: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_rules_table_fits_the_width_it_is_given_and_is_plain_in_a_pipe() {
+    let width = 72;
+    let out = candor()
+        .args(["rules"])
+        .env("COLUMNS", width.to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with('┌'), "{text}");
+    for line in text.lines() {
+        assert!(
+            line.chars().count() <= width,
+            "{} > {width}: {line}",
+            line.chars().count()
+        );
+    }
+    // IDs are never cut: each appears whole.
+    let catalog = json_of(&run(&["rules", "--format", "json"]));
+    for rule in catalog.as_array().unwrap() {
+        let id = rule["id"].as_str().unwrap();
+        assert!(text.contains(id), "{id} is cut in the table");
+    }
+
+    // No terminal, no COLUMNS: one line per rule, no box to strip.
+    let out = candor()
+        .args(["rules"])
+        .env_remove("COLUMNS")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), catalog.as_array().unwrap().len() + 1, "{text}");
+    assert!(lines[0].starts_with("§  rule"), "{text}");
+    assert!(!text.contains('│') && !text.contains('┆'), "{text}");
+    for (line, rule) in lines[1..].iter().zip(catalog.as_array().unwrap()) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields[1], rule["id"].as_str().unwrap(), "{line}");
+        assert!(line.ends_with(rule["expects"].as_str().unwrap()), "{line}");
+    }
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "complete -F _candor"),
+        ("zsh", "#compdef candor"),
+        ("fish", "complete -c candor"),
+    ] {
+        let out = run(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains(marker), "{shell}: {script}");
+        // Subcommands and their flags are in the script.
+        assert!(script.contains("check-config"), "{shell}");
+        assert!(script.contains("expired"), "{shell}");
+    }
+    let out = run(&["completions", "tcsh"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+}
+
+#[test]
+fn man_prints_a_roff_page_naming_every_command() {
+    let out = run(&["man"]);
+    assert_eq!(out.status.code(), Some(0));
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.contains(".TH candor 1"), "{page}");
+    assert!(page.contains(".SH NAME"), "{page}");
+    for command in [
+        "lint",
+        "audit",
+        "serve",
+        "check\\-config",
+        "token",
+        "completions",
+    ] {
+        assert!(page.contains(command), "{command} missing: {page}");
+    }
+}
+
+#[test]
+fn check_config_counts_invalid_files_with_the_right_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[gateway]\nlisten = 7\n").unwrap();
+    let good = repo_file("examples/minimal.toml");
+    let out = run(&["check-config", bad.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 of 1 configuration file is invalid"),
+        "{err}"
+    );
+    let out = run(&[
+        "check-config",
+        bad.to_str().unwrap(),
+        good.to_str().unwrap(),
+        bad.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("2 of 3 configuration files are invalid"),
+        "{err}"
+    );
+}
+
+#[test]
+fn token_refuses_without_a_key_and_names_the_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    // No [auth.jwt] at all.
+    let minimal = repo_file("examples/minimal.toml");
+    let out = run(&["token", "-c", minimal.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("minimal.toml") && err.contains("[auth.jwt]"),
+        "{err}"
+    );
+
+    // Public keys only: the private key must be given.
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(
+        &jwks,
+        r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#,
+    )
+    .unwrap();
+    let config = dir.path().join("gw.toml");
+    std::fs::write(
+        &config,
+        "[auth.jwt]\nalgorithms = [\"EdDSA\"]\njwks_file = \"jwks.json\"\n",
+    )
+    .unwrap();
+    let out = run(&["token", "-c", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("gw.toml") && err.contains("auth.jwt.jwks_file") && err.contains("--key"),
+        "{err}"
+    );
+
+    // A shared secret signs, and the secret itself is never printed.
+    let secret = "never-print-me-0123456789abcdef0123456789";
+    std::fs::write(
+        &config,
+        format!("[auth.jwt]\nalgorithms = [\"HS256\"]\nsecret = \"{secret}\"\n"),
+    )
+    .unwrap();
+    let out = run(&["token", "-c", config.to_str().unwrap(), "--roles", "admin"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(token.lines().count(), 1, "{token}");
+    assert_eq!(token.trim_end().split('.').count(), 3, "{token}");
+    assert!(!token.contains(secret) && !String::from_utf8_lossy(&out.stderr).contains(secret));
+    let out = run(&[
+        "token",
+        "-c",
+        config.to_str().unwrap(),
+        "--key",
+        jwks.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(secret));
+}

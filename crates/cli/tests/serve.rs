@@ -431,3 +431,248 @@ fn a_client_cannot_fill_the_log_with_tls_library_warnings() {
     let asked = log_of_an_ip_address_sni(Some("info"));
     assert!(asked.iter().any(|l| l.contains("Illegal SNI")), "{asked:?}");
 }
+
+fn http_get_with(addr: SocketAddr, path: &str, header: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: test\r\n{header}\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn mint(config: &Path, args: &[&str]) -> String {
+    let out = candor()
+        .args(["token", "-c", config.to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "one line: {text}");
+    text.trim_end().to_owned()
+}
+
+#[test]
+fn a_token_from_candor_token_is_taken_by_a_gateway_with_the_same_config() {
+    let (faults, upstream) = spawn_faults();
+    let _faults = Reaped(faults);
+    let dir = tempfile::tempdir().unwrap();
+    for direct in [true, false] {
+        let config = dir.path().join(format!("gw-{direct}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[gateway]\nlisten = \"127.0.0.1:0\"\naccess_log = false\ndirect_path = {direct}\n\
+                 [auth.jwt]\nalgorithms = [\"HS384\"]\nsecret = \"a-test-secret-of-enough-bytes-0123456789abcdef0123456789\"\n\
+                 issuer = \"https://id.test\"\naudience = \"api\"\nleeway = \"5m\"\nroles_claim = \"groups\"\n\
+                 [upstreams.f]\ntargets = [\"{upstream}\"]\n\
+                 [[routes]]\npath = \"/admin/{{*rest}}\"\nupstream = \"f\"\nauth = \"jwt\"\nroles = [\"admin\"]\n\
+                 [[routes]]\npath = \"/f/{{*rest}}\"\nupstream = \"f\"\nauth = \"jwt\"\n"
+            ),
+        )
+        .unwrap();
+        let mut child = candor()
+            .args(["serve", "--no-watch", "--config", config.to_str().unwrap()])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let addr = listening_addr(&mut child, "listening on ");
+        let gateway = Reaped(child);
+
+        let admin = mint(&config, &["--roles", "admin,ops", "--sub", "ada"]);
+        let user = mint(&config, &["--roles", "user", "--ttl", "10m"]);
+        let expired = mint(&config, &["--roles", "admin", "--expired"]);
+        let bearer = |t: &str| format!("authorization: Bearer {t}");
+
+        let ok = http_get_with(addr, "/admin/ok", &bearer(&admin));
+        assert!(ok.starts_with("HTTP/1.1 200"), "direct={direct}: {ok}");
+        let ok = http_get_with(addr, "/f/ok", &bearer(&user));
+        assert!(ok.starts_with("HTTP/1.1 200"), "direct={direct}: {ok}");
+        let denied = http_get_with(addr, "/admin/ok", &bearer(&user));
+        assert!(
+            denied.starts_with("HTTP/1.1 403"),
+            "direct={direct}: {denied}"
+        );
+        let old = http_get_with(addr, "/f/ok", &bearer(&expired));
+        assert!(old.starts_with("HTTP/1.1 401"), "direct={direct}: {old}");
+        assert!(
+            old.to_ascii_lowercase()
+                .contains("www-authenticate: bearer realm=")
+                && old.contains("error=\"invalid_token\""),
+            "direct={direct}: {old}"
+        );
+        drop(gateway);
+    }
+}
+
+fn get_with_id(addr: SocketAddr, path: &str, id: &str) {
+    let answer = http_get_with(addr, path, &format!("x-request-id: {id}"));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// The request ids in an access log file, each line checked to be whole JSON.
+fn logged_ids(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("a split or broken line ({e}): {line}"));
+            assert_eq!(v["status"], 200, "{line}");
+            v["request_id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn the_access_log_file_is_reopened_on_usr1_without_losing_a_line_and_logs_are_plain_text() {
+    let (faults, upstream) = spawn_faults();
+    let _faults = Reaped(faults);
+    let dir = tempfile::tempdir().unwrap();
+    for direct in [true, false] {
+        let config = dir.path().join(format!("gw-{direct}.toml"));
+        let log = dir.path().join(format!("access-{direct}.log"));
+        let rotated = dir.path().join(format!("access-{direct}.log.1"));
+        std::fs::write(
+            &config,
+            format!(
+                "[gateway]\nlisten = \"127.0.0.1:0\"\ndirect_path = {direct}\n\
+                 access_log_path = \"access-{direct}.log\"\n\
+                 [upstreams.f]\ntargets = [\"{upstream}\"]\n\
+                 [[routes]]\npath = \"/f/{{*rest}}\"\nupstream = \"f\"\n"
+            ),
+        )
+        .unwrap();
+        let mut child = candor()
+            .args(["serve", "--no-watch", "--config", config.to_str().unwrap()])
+            .env_remove("NO_COLOR")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Everything on stderr up to the address: the start's log lines.
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let mut before = Vec::new();
+        let addr: SocketAddr = loop {
+            let line = lines.next().expect("serve printed its address").unwrap();
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+            before.push(line);
+        };
+        assert!(
+            before.iter().any(|l| l.contains("INFO")),
+            "a log line at start: {before:?}"
+        );
+        assert!(
+            !before.iter().any(|l| l.contains('\u{1b}')),
+            "no colour codes when stderr is not a terminal: {before:?}"
+        );
+        let (tx, stderr_log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let gateway = Reaped(child);
+
+        for i in 0..40 {
+            get_with_id(addr, "/f/ok", &format!("before-{i}"));
+        }
+        std::fs::rename(&log, &rotated).unwrap();
+        signal(&gateway.0, "-USR1");
+        await_log(&stderr_log, "access log reopened");
+        for i in 0..40 {
+            get_with_id(addr, "/f/ok", &format!("after-{i}"));
+        }
+        let mut gateway = gateway;
+        signal(&gateway.0, "-TERM");
+        assert_eq!(gateway.0.wait().unwrap().code(), Some(0));
+        let mut stdout = String::new();
+        gateway
+            .0
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .unwrap();
+        assert!(stdout.is_empty(), "the log went to its file only: {stdout}");
+
+        // Each worker writes its own lines in order; workers interleave.
+        let want = |prefix: &str| {
+            let mut ids: Vec<_> = (0..40).map(|i| format!("{prefix}-{i}")).collect();
+            ids.sort();
+            ids
+        };
+        let sorted = |mut ids: Vec<String>| {
+            ids.sort();
+            ids
+        };
+        assert_eq!(
+            sorted(logged_ids(&rotated)),
+            want("before"),
+            "direct={direct}"
+        );
+        assert_eq!(sorted(logged_ids(&log)), want("after"), "direct={direct}");
+    }
+}
+
+#[test]
+fn a_token_signed_with_a_private_key_file_is_taken_through_the_jwks_file() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (faults, upstream) = spawn_faults();
+    let _faults = Reaped(faults);
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let raw = key.public_key_raw();
+    let jwks = format!(
+        r#"{{"keys":[{{"kty":"EC","crv":"P-256","kid":"k1","alg":"ES256","use":"sig","x":"{}","y":"{}"}}]}}"#,
+        URL_SAFE_NO_PAD.encode(&raw[1..33]),
+        URL_SAFE_NO_PAD.encode(&raw[33..65])
+    );
+    std::fs::write(dir.path().join("jwks.json"), jwks).unwrap();
+    let pem = dir.path().join("signing.pem");
+    std::fs::write(&pem, key.serialize_pem()).unwrap();
+    for direct in [true, false] {
+        let config = dir.path().join(format!("gw-{direct}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[gateway]\nlisten = \"127.0.0.1:0\"\naccess_log = false\ndirect_path = {direct}\n\
+                 [auth.jwt]\nalgorithms = [\"ES256\"]\njwks_file = \"jwks.json\"\n\
+                 [upstreams.f]\ntargets = [\"{upstream}\"]\n\
+                 [[routes]]\npath = \"/f/{{*rest}}\"\nupstream = \"f\"\nauth = \"jwt\"\n"
+            ),
+        )
+        .unwrap();
+        let mut child = candor()
+            .args(["serve", "--no-watch", "--config", config.to_str().unwrap()])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let addr = listening_addr(&mut child, "listening on ");
+        let _gateway = Reaped(child);
+        // The kid comes from the JWKS file's only key.
+        let token = mint(&config, &["--key", pem.to_str().unwrap()]);
+        let ok = http_get_with(addr, "/f/ok", &format!("authorization: Bearer {token}"));
+        assert!(ok.starts_with("HTTP/1.1 200"), "direct={direct}: {ok}");
+        let expired = mint(&config, &["--key", pem.to_str().unwrap(), "--expired"]);
+        let old = http_get_with(addr, "/f/ok", &format!("authorization: Bearer {expired}"));
+        assert!(
+            old.starts_with("HTTP/1.1 401") && old.contains("error=\"invalid_token\""),
+            "direct={direct}: {old}"
+        );
+    }
+}

@@ -473,9 +473,7 @@ async fn exchange(
         started,
         route: Some(&route.label),
         method: &head.method,
-        path: gw
-            .access_log
-            .then(|| head.target.split('?').next().unwrap_or_default()),
+        path: gw.access_log.then(|| path_of(head.target)),
         status,
         rule,
         upstream: reached_upstream.then_some(&*pool.name),
@@ -1933,6 +1931,15 @@ pub mod fuzzing {
             cors: None,
         };
         rewrite_response(response, &respond, false, reply)
+    }
+}
+
+/// The path of a request target (the query cut off): a byte scan, cheaper
+/// than a `char` pattern for the access log's every line.
+fn path_of(target: &str) -> &str {
+    match target.bytes().position(|b| b == b'?') {
+        Some(end) => target.get(..end).unwrap_or(target),
+        None => target,
     }
 }
 

@@ -266,7 +266,7 @@ pub(crate) fn record_head<'a>(
     };
     if let Some(path) = a.path {
         shared.access_log.log(crate::access_log::Line {
-            request_id: a.request_id.to_str().unwrap_or_default(),
+            request_id: a.request_id.as_bytes(),
             peer: conn.peer,
             method: a.method.as_str(),
             path,

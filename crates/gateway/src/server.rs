@@ -19,7 +19,7 @@ use tokio::sync::{oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use crate::access_log::AccessLog;
+use crate::access_log::{AccessLog, Output};
 use crate::clients::{Backoff, Clients, Timeouts};
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -64,7 +64,8 @@ pub struct Gateway {
 /// Options that are not part of the configuration file.
 #[derive(Default)]
 pub struct StartOptions {
-    /// Where access log lines go; None: stdout.
+    /// Where access log lines go; None: as configured (`access_log_path`,
+    /// else stdout).
     pub access_log: Option<Box<dyn io::Write + Send>>,
     /// The file the configuration came from, for reloads.
     pub config_path: Option<PathBuf>,
@@ -79,14 +80,20 @@ impl Gateway {
             Some(files) => Some(tls_acceptor(&files.cert, &files.key)?),
             None => None,
         };
-        let access_log = if config.gateway.access_log {
-            AccessLog::to_writer(options.access_log.unwrap_or_else(|| Box::new(io::stdout())))
-        } else {
-            AccessLog::disabled()
-        };
         let workers = match config.gateway.workers {
             0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             n => n,
+        };
+        let access_log = if config.gateway.access_log {
+            let output = match (options.access_log, &config.gateway.access_log_path) {
+                (Some(writer), _) => Output::Writer(writer),
+                (None, Some(path)) => Output::File(path.clone()),
+                (None, None) => Output::Stdout,
+            };
+            AccessLog::start(output, workers)
+                .map_err(|e| StartError::Config(format!("access log: {e}")))?
+        } else {
+            AccessLog::disabled()
         };
         let max_connections = max_connections(config.gateway.max_connections);
         let metrics = Arc::new(Metrics::new());
@@ -174,6 +181,9 @@ impl Gateway {
                 let _ = rx.await;
             }
             admin_stop.cancel();
+            // Every request has been logged: write the last lines out.
+            let log = lifecycle.clone();
+            let _ = tokio::task::spawn_blocking(move || log.access_log.finish()).await;
             let _ = phase_tx.send(Phase::Stopped);
         });
         Ok(Gateway {
@@ -219,6 +229,17 @@ impl Gateway {
             Some(path) => reload_file(&self.shared, path),
             None => Err("the gateway was not started from a file".into()),
         }
+    }
+
+    /// Writes out the access log's buffered lines and reopens its file by
+    /// path (SIGUSR1 in `candor serve`; logrotate renames the file first).
+    /// Returns once the lines of requests logged before the call are in
+    /// the old file; later ones go to the new file.
+    pub async fn reopen_access_log(&self) -> io::Result<()> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || shared.access_log.reopen())
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)))
     }
 
     /// Starts draining: stop accepting, let in-flight requests finish.

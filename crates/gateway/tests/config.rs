@@ -67,6 +67,7 @@ fn minimal_example_is_the_defaults_plus_one_route() {
             workers: 0,
             tls: None,
             access_log: true,
+            access_log_path: None,
             direct_path: true,
             maintenance: None,
         },
@@ -300,7 +301,7 @@ fn unknown_nested_keys_are_named() {
             "`listen`, `admin_listen`, `realm`, `debug_headers`, `max_concurrent_requests`, \
              `max_body_bytes`, `max_header_bytes`, `max_uri_bytes`, `keep_encoded_slashes`, \
              `body_timeout`, `shutdown_grace`, `idle_timeout`, `header_timeout`, \
-             `max_connections`, `workers`, `access_log`, `direct_path`, `tls`, `maintenance`"
+             `max_connections`, `workers`, `access_log`, `access_log_path`, `direct_path`, `tls`, `maintenance`"
         )
     );
     assert_eq!(
@@ -1569,4 +1570,40 @@ fn bad_trace_settings_are_named_with_their_line() {
         let error = refused(&format!("\n[traces]\n{table}\n"));
         assert!(error.starts_with(expected), "{table}: {error}");
     }
+}
+
+#[test]
+fn access_log_path_is_a_file_next_to_the_config_and_refused_with_the_log_off() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("logs")).unwrap();
+    let config = load_in(&dir, "[gateway]\naccess_log_path = \"logs/access.log\"\n").unwrap();
+    assert!(config.gateway.access_log);
+    assert_eq!(
+        config.gateway.access_log_path,
+        Some(dir.path().join("logs/access.log"))
+    );
+    let config = load_in(&dir, "[gateway]\naccess_log = true\n").unwrap();
+    assert_eq!(config.gateway.access_log_path, None, "stdout by default");
+    assert_eq!(
+        refused_in(
+            &dir,
+            "[gateway]\naccess_log = false\naccess_log_path = \"logs/access.log\"\n"
+        ),
+        "gw.toml:3: gateway.access_log_path: names a file for an access log that `access_log = false` turns off: remove one of them"
+    );
+    assert_eq!(
+        refused_in(
+            &dir,
+            "[gateway]\naccess_log_path = \"nowhere/access.log\"\n"
+        ),
+        "gw.toml:2: gateway.access_log_path: \"nowhere/access.log\" is in \"nowhere\", which is not a directory"
+    );
+    assert_eq!(
+        refused_in(&dir, "[gateway]\naccess_log_path = \"logs\"\n"),
+        "gw.toml:2: gateway.access_log_path: \"logs\" is a directory: name a file in it"
+    );
+    assert_eq!(
+        refused_in(&dir, "[gateway]\naccess_log_path = \" \"\n"),
+        "gw.toml:2: gateway.access_log_path: is empty: name a file, or remove the key to log to stdout"
+    );
 }

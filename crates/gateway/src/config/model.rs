@@ -87,8 +87,12 @@ pub struct Gateway {
     pub workers: usize,
     /// Serve TLS (with ALPN h2 and http/1.1) instead of cleartext.
     pub tls: Option<Tls>,
-    /// Write one JSON access log line per request to stdout.
+    /// Write one JSON access log line per request (to stdout, or to
+    /// `access_log_path`).
     pub access_log: bool,
+    /// The file the access log is appended to (reopened on SIGUSR1); None:
+    /// stdout. Read at start: a reload does not move the log.
+    pub access_log_path: Option<PathBuf>,
     /// Serve the HTTP/1.1 requests it takes on the direct path
     /// (`direct.rs`); off: every request goes through hyper.
     pub direct_path: bool,

@@ -8,5 +8,6 @@ mod response;
 
 pub use classify::UpstreamFailure;
 pub use conn::{Discard, SendError, UpstreamRequestBody};
+pub(crate) use pool::worker_index;
 pub use pool::{Lease, Pick, Pool, Target, set_worker_index};
 pub use response::UpstreamBody;

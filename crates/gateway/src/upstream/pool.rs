@@ -28,7 +28,7 @@ thread_local! {
 }
 
 /// The index of the worker running the calling code.
-fn worker_index() -> usize {
+pub(crate) fn worker_index() -> usize {
     WORKER.with(std::cell::Cell::get)
 }
 

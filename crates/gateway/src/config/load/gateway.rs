@@ -2,6 +2,7 @@
 //! maintenance window.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::file::FileGateway;
@@ -31,6 +32,7 @@ const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(super) fn build_gateway(g: FileGateway, src: &Source<'_>) -> Result<Gateway, ConfigError> {
+    let (access_log, access_log_path) = access_log(&g, src)?;
     let listen = match &g.listen {
         Some(value) => socket_addr(value, "gateway.listen", src)?,
         None => DEFAULT_LISTEN,
@@ -151,8 +153,52 @@ pub(super) fn build_gateway(g: FileGateway, src: &Source<'_>) -> Result<Gateway,
             other => count(other, "gateway.workers", 0, src)?,
         },
         tls,
-        access_log: g.access_log.unwrap_or(true),
+        access_log,
+        access_log_path,
         direct_path: g.direct_path.unwrap_or(true),
         maintenance,
     })
+}
+
+/// `access_log` (default on) and `access_log_path`: a file whose directory
+/// exists, resolved against the config file's directory.
+fn access_log(g: &FileGateway, src: &Source<'_>) -> Result<(bool, Option<PathBuf>), ConfigError> {
+    let on = g.access_log.as_ref().is_none_or(|on| *on.get_ref());
+    let Some(value) = &g.access_log_path else {
+        return Ok((on, None));
+    };
+    if !on {
+        return Err(src.error(
+            value.span(),
+            "gateway.access_log_path",
+            "names a file for an access log that `access_log = false` turns off: remove one of them",
+        ));
+    }
+    if value.get_ref().trim().is_empty() {
+        return Err(src.error(
+            value.span(),
+            "gateway.access_log_path",
+            "is empty: name a file, or remove the key to log to stdout",
+        ));
+    }
+    let path = src.base_dir().join(value.get_ref());
+    let problem = if path.is_dir() {
+        Some("is a directory: name a file in it".to_owned())
+    } else {
+        match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(dir) if !dir.is_dir() => Some(format!(
+                "is in {:?}, which is not a directory",
+                dir.display().to_string()
+            )),
+            _ => None,
+        }
+    };
+    match problem {
+        Some(problem) => Err(src.error(
+            value.span(),
+            "gateway.access_log_path",
+            format!("{:?} {problem}", path.display().to_string()),
+        )),
+        None => Ok((true, Some(path))),
+    }
 }
