@@ -531,12 +531,14 @@ async fn exchange(
             let (response, rule) = proxy::answer_error(
                 shared,
                 &error,
-                &request_id,
-                trace_id.as_deref(),
-                &rate_fields,
-                debug_headers,
-                json,
-                cors,
+                proxy::AnswerCx {
+                    request_id: &request_id,
+                    trace_id: trace_id.as_deref(),
+                    rate_fields: &rate_fields,
+                    debug_headers,
+                    accepts_json: json,
+                    cors,
+                },
             );
             let status = response.status().as_u16();
             let failure = error.failure_type().map(|f| f.as_str());

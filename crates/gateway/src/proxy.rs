@@ -135,12 +135,14 @@ pub async fn handle(
             let (response, rule) = answer_error(
                 &shared,
                 &error,
-                &request_id,
-                span.as_deref().map(RequestSpan::trace_id),
-                &trace.rate_fields,
-                trace.debug_headers,
-                json,
-                cors,
+                AnswerCx {
+                    request_id: &request_id,
+                    trace_id: span.as_deref().map(RequestSpan::trace_id),
+                    rate_fields: &trace.rate_fields,
+                    debug_headers: trace.debug_headers,
+                    accepts_json: json,
+                    cors,
+                },
             );
             let failure = error.failure_type().map(|f| f.as_str());
             (response.map(Either::Left), Some(rule), failure)
@@ -176,17 +178,32 @@ pub async fn handle(
     Ok(response)
 }
 
+/// What a gateway-made answer carries of its request, as either codec
+/// holds it.
+pub(crate) struct AnswerCx<'a> {
+    pub request_id: &'a HeaderValue,
+    pub trace_id: Option<&'a str>,
+    /// The route's rate-limit fields, on every answer of a limited route.
+    pub rate_fields: &'a [(HeaderName, HeaderValue)],
+    pub debug_headers: bool,
+    pub accepts_json: bool,
+    pub cors: Option<CorsAnswer<'a>>,
+}
+
 /// The contract's answer to a gateway-made error, counted by rule.
 pub(crate) fn answer_error(
     shared: &Shared,
     error: &GatewayError,
-    request_id: &HeaderValue,
-    trace_id: Option<&str>,
-    rate_fields: &[(HeaderName, HeaderValue)],
-    debug_headers: bool,
-    accepts_json: bool,
-    cors: Option<CorsAnswer<'_>>,
+    answer: AnswerCx<'_>,
 ) -> (Response<Full<Bytes>>, &'static str) {
+    let AnswerCx {
+        request_id,
+        trace_id,
+        rate_fields,
+        debug_headers,
+        accepts_json,
+        cors,
+    } = answer;
     let rule = error.rule();
     shared
         .metrics

@@ -418,3 +418,95 @@ async fn without_traces_the_client_trace_context_goes_upstream_as_sent() {
     assert_eq!(field(&head, "traceparent"), Some(traceparent.as_str()));
     assert_eq!(field(&head, "tracestate"), Some("vendor=1"));
 }
+
+/// An auth service that reports each question's head and answers it
+/// active, closing the connection (its body is not read).
+async fn auth_service() -> (SocketAddr, mpsc::UnboundedReceiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut seen = Vec::new();
+            if !read_head(&mut stream, &mut seen).await {
+                continue;
+            }
+            let _ = tx.send(String::from_utf8_lossy(&seen).into_owned());
+            let body = br#"{"active":true,"sub":"alice","roles":["reader"]}"#;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(body).await;
+        }
+    });
+    (addr, rx)
+}
+
+#[tokio::test]
+async fn the_auth_service_hop_gets_a_span_of_its_own_and_its_traceparent() {
+    let (collector, mut spans) = receiver().await;
+    let (up, mut heads) = upstream().await;
+    let (auth, mut questions) = auth_service().await;
+    let rest = format!(
+        "[auth.external]\nupstream = \"auth\"\n\
+         [upstreams.auth]\ntargets = [\"{auth}\"]\n\
+         [traces]\nendpoint = \"http://{collector}/v1/traces\"\nservice_name = \"edge\"\ninterval = \"20ms\"\n\
+         [upstreams.svc]\ntargets = [\"{up}\"]\n\
+         [[routes]]\npath = \"/{{*rest}}\"\nupstream = \"svc\"\nauth = \"external\"\n"
+    );
+    let gw = gateway("", &rest).await;
+    let traceparent = client_traceparent();
+    let reply = send(
+        gw.addr(),
+        Method::GET,
+        "/ok",
+        &[
+            ("traceparent", &traceparent),
+            ("authorization", "Bearer t0k3n"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status.as_u16(), 200);
+    let question = questions.recv().await.expect("the auth service was asked");
+    let head = heads.recv().await.expect("the upstream got the request");
+
+    // Three spans of the client's trace: the request, and one attempt per
+    // hop, each a child of the request with an id of its own.
+    let mut request = None;
+    let mut attempts = HashMap::new();
+    while request.is_none() || attempts.len() < 2 {
+        let (_, span) = tokio::time::timeout(Duration::from_secs(10), spans.recv())
+            .await
+            .expect("spans arrive")
+            .expect("receiver runs");
+        if hex(&span.trace_id) != CLIENT_TRACE {
+            continue;
+        }
+        match SpanKind::try_from(span.kind) {
+            Ok(SpanKind::Server) => request = Some(span),
+            _ => {
+                attempts.insert(attributes(&span)["candor.upstream"].clone(), span);
+            }
+        }
+    }
+    let request = request.unwrap();
+    let (ask, forward) = (&attempts["auth"], &attempts["svc"]);
+    assert_eq!(ask.parent_span_id, request.span_id);
+    assert_eq!(forward.parent_span_id, request.span_id);
+    assert_ne!(ask.span_id, forward.span_id);
+    let a = attributes(ask);
+    assert_eq!(a["http.request.method"], "POST");
+    assert_eq!(a["http.response.status_code"], "200");
+    assert_eq!(a["server.port"], auth.port().to_string());
+    assert_eq!(
+        field(&question, "traceparent"),
+        Some(format!("00-{CLIENT_TRACE}-{}-01", hex(&ask.span_id)).as_str())
+    );
+    assert_eq!(
+        field(&head, "traceparent"),
+        Some(format!("00-{CLIENT_TRACE}-{}-01", hex(&forward.span_id)).as_str())
+    );
+}
