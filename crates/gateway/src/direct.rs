@@ -515,7 +515,6 @@ async fn exchange(
                 .with_request_body(tapped)
             });
             relay(
-                shared,
                 client,
                 &mut io.upstream,
                 &mut io.reply,
@@ -1296,9 +1295,7 @@ impl Count<'_> {
 /// when it watches, sees the body's bytes as they pass and judges the
 /// exchange when the body ends (not when it breaks). The request is counted
 /// as aborted when the upstream broke the body off.
-#[allow(clippy::too_many_arguments)]
 async fn relay(
-    shared: &Shared,
     client: &mut TcpStream,
     upstream: &mut BytesMut,
     reply: &mut Vec<u8>,
@@ -1396,7 +1393,8 @@ async fn relay(
         // incomplete (its connection closes), and it is counted.
         Ok(Ended::Truncated) => {
             count.ended(true);
-            shared
+            count
+                .shared
                 .metrics
                 .truncated
                 .get_or_create(&UpstreamLabels {

@@ -558,6 +558,13 @@ mod tests {
         for family in [&m.truncated, &m.retries, &m.resends] {
             family.get_or_create(&upstream).inc();
         }
+        m.auth_checks
+            .get_or_create(&AuthCheckLabels {
+                upstream: up.clone(),
+                outcome: "failed",
+                cache: "miss",
+            })
+            .inc();
         m.pool_discards
             .get_or_create(&DiscardLabels {
                 upstream: up.clone(),

@@ -222,7 +222,6 @@ struct CheckedEdits {
 
 /// What a proxy route changes on the way: the path's prefix, fields on
 /// either side, CORS. A retired route forwards nothing, so has none.
-#[allow(clippy::too_many_arguments)]
 fn route_edits(
     e: RouteEdits,
     pattern: &str,
