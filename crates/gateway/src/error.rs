@@ -19,6 +19,9 @@ use http::header::{
 use http::{Response, StatusCode};
 use http_body_util::Full;
 
+/// The fields of an admitted CORS preflight's answer (`pipeline::cors`).
+pub(crate) type PreflightFields = Vec<(http::HeaderName, HeaderValue)>;
+
 /// Why the gateway answers a request itself.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum GatewayError {
@@ -51,9 +54,7 @@ pub enum GatewayError {
     MethodNotAllowed { method: String, allow: String },
     /// cors.preflight: an admitted preflight; `fields` are its CORS fields.
     #[error("the preflight is admitted")]
-    Preflight {
-        fields: crate::pipeline::cors::PreflightFields,
-    },
+    Preflight { fields: PreflightFields },
     /// cors.denied: a preflight the route's policy does not admit.
     #[error("the preflight is refused: {why}")]
     PreflightDenied { why: &'static str },

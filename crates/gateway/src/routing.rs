@@ -35,11 +35,17 @@ impl RouteState {
     /// segment's end only; an empty rest is `/`), then `add_prefix` put
     /// before it. Both are checked normal paths of whole segments, so the
     /// result is normal too.
+    #[inline]
     pub fn rewrite(&self, path: &str) -> Option<String> {
         let (strip, add) = (&self.config.strip_prefix, &self.config.add_prefix);
         if strip.is_none() && add.is_none() {
             return None;
         }
+        self.rewritten(path)
+    }
+
+    fn rewritten(&self, path: &str) -> Option<String> {
+        let (strip, add) = (&self.config.strip_prefix, &self.config.add_prefix);
         let rest = match strip {
             Some(prefix) => match path.strip_prefix(prefix.as_str()) {
                 Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use http_body_util::Full;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
@@ -244,6 +244,10 @@ fn int(key: &str, value: i64) -> KeyValue {
         ..KeyValue::default()
     }
 }
+
+/// W3C Trace Context fields: replaced by the gateway's own when it traces.
+pub(crate) static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+pub(crate) static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// One request's span (kind SERVER), from its head to its answer.
 pub(crate) struct RequestSpan {

@@ -26,8 +26,7 @@ use crate::config::{AuthCache, ExternalAuth};
 use crate::deadline::Progress;
 use crate::error::{GatewayError, X_REQUEST_ID};
 use crate::metrics::{AuthCheckLabels, Metrics, UpstreamFailureLabels};
-use crate::pipeline::request::TRACEPARENT;
-use crate::trace::RequestSpan;
+use crate::trace::{RequestSpan, TRACEPARENT};
 use crate::upstream::{Lease, Pool, SendError, Target, UpstreamRequestBody};
 
 use super::identity::{Identity, Scheme};

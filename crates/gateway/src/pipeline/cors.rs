@@ -45,8 +45,7 @@ impl Denied {
     }
 }
 
-/// The fields of an admitted preflight's answer.
-pub(crate) type PreflightFields = Vec<(HeaderName, HeaderValue)>;
+pub(crate) use crate::error::PreflightFields;
 
 fn joined<T: AsRef<str>>(items: &[T]) -> Option<HeaderValue> {
     let text = items
@@ -104,15 +103,14 @@ impl CorsPolicy {
         if !self.methods.iter().any(|m| m.as_str().as_bytes() == method) {
             return Err(Denied::Method);
         }
-        let every_header_allowed =
-            asked
-                .into_iter()
-                .flat_map(super::request::list_items)
-                .all(|name| {
-                    self.headers
-                        .iter()
-                        .any(|h| h.as_str().as_bytes().eq_ignore_ascii_case(name))
-                });
+        let every_header_allowed = asked
+            .into_iter()
+            .flat_map(crate::field_value::list_items)
+            .all(|name| {
+                self.headers
+                    .iter()
+                    .any(|h| h.as_str().as_bytes().eq_ignore_ascii_case(name))
+            });
         if !every_header_allowed {
             return Err(Denied::Headers);
         }

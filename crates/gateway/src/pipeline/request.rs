@@ -11,7 +11,7 @@ use http::header::HeaderValue;
 use crate::config::HeaderEdits;
 use crate::error::X_REQUEST_ID;
 use crate::state::{Runtime, Shared};
-use crate::trace::RequestSpan;
+use crate::trace::{RequestSpan, TRACEPARENT, TRACESTATE};
 
 /// The connection a request came in on, with the forwarding fields that
 /// depend only on it, made once per connection rather than per request
@@ -365,13 +365,7 @@ pub(crate) fn is_hop_by_hop(name: &[u8]) -> bool {
     Known::named(name).hop_by_hop()
 }
 
-/// The non-empty items of a comma-separated field value, trimmed.
-pub(crate) fn list_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&b| b == b',')
-        .map(<[u8]>::trim_ascii)
-        .filter(|item| !item.is_empty())
-}
+pub(crate) use crate::field_value::list_items;
 
 /// Visible ASCII, spaces and tabs: text a header map gives back as `str`.
 fn visible(value: &[u8]) -> bool {
@@ -397,8 +391,6 @@ pub(crate) fn edit_skip<'n>(edits: &HeaderEdits, names: impl Iterator<Item = &'n
     }
     skip
 }
-pub(crate) static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-pub(crate) static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// A value the gateway adds: one a codec already holds, or parts joined.
 pub(crate) enum FieldValue<'p, T: ?Sized> {

@@ -282,7 +282,7 @@ pub(super) fn cors(
                     "\"*\" is not taken here: list the methods",
                 ));
             }
-            super::routes::route_methods(list, &methods_key, src)?
+            self::route_methods(list, &methods_key, src)?
         }
         None => match route_methods {
             Some(methods) => methods.to_vec(),
@@ -368,4 +368,49 @@ fn origin_problem(origin: &str) -> Option<&'static str> {
         return Some("must be visible ASCII (write an IDN host in its xn-- form)");
     }
     None
+}
+
+pub(super) fn route_methods(
+    methods: Spanned<Vec<Spanned<String>>>,
+    key: &str,
+    src: &Source<'_>,
+) -> Result<Vec<Method>, ConfigError> {
+    if methods.get_ref().is_empty() {
+        return Err(src.error(
+            methods.span(),
+            key,
+            "lists no method; leave `methods` out to serve every method",
+        ));
+    }
+    let mut out: Vec<Method> = Vec::with_capacity(methods.get_ref().len());
+    for (i, method) in methods.into_inner().into_iter().enumerate() {
+        let name = method.get_ref().to_ascii_uppercase();
+        let parsed = is_token(&name)
+            .then(|| Method::from_bytes(name.as_bytes()).ok())
+            .flatten();
+        let Some(parsed) = parsed else {
+            return Err(src.error(
+                method.span(),
+                &format!("{key}[{i}]"),
+                format!("invalid method {:?}", method.get_ref()),
+            ));
+        };
+        if out.contains(&parsed) {
+            return Err(src.error(
+                method.span(),
+                &format!("{key}[{i}]"),
+                format!("duplicate method {parsed}"),
+            ));
+        }
+        out.push(parsed);
+    }
+    Ok(out)
+}
+
+/// An HTTP token (RFC 9110 section 5.6.2).
+fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }

@@ -15,7 +15,7 @@ use crate::config::model::{
 
 use super::error::ConfigError;
 use super::notices::{deprecation, link, maintenance};
-use super::route_edits::{Side, cors, header_edits, path_prefix};
+use super::route_edits::{Side, cors, header_edits, path_prefix, route_methods};
 use super::source::Source;
 use super::values::{read_text, role_names};
 
@@ -406,51 +406,6 @@ fn route_access(
         None => false,
     };
     Ok((method, roles, conceal))
-}
-
-pub(super) fn route_methods(
-    methods: Spanned<Vec<Spanned<String>>>,
-    key: &str,
-    src: &Source<'_>,
-) -> Result<Vec<Method>, ConfigError> {
-    if methods.get_ref().is_empty() {
-        return Err(src.error(
-            methods.span(),
-            key,
-            "lists no method; leave `methods` out to serve every method",
-        ));
-    }
-    let mut out: Vec<Method> = Vec::with_capacity(methods.get_ref().len());
-    for (i, method) in methods.into_inner().into_iter().enumerate() {
-        let name = method.get_ref().to_ascii_uppercase();
-        let parsed = is_token(&name)
-            .then(|| Method::from_bytes(name.as_bytes()).ok())
-            .flatten();
-        let Some(parsed) = parsed else {
-            return Err(src.error(
-                method.span(),
-                &format!("{key}[{i}]"),
-                format!("invalid method {:?}", method.get_ref()),
-            ));
-        };
-        if out.contains(&parsed) {
-            return Err(src.error(
-                method.span(),
-                &format!("{key}[{i}]"),
-                format!("duplicate method {parsed}"),
-            ));
-        }
-        out.push(parsed);
-    }
-    Ok(out)
-}
-
-/// An HTTP token (RFC 9110 section 5.6.2).
-fn is_token(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Two routes on one path are one route split by method; otherwise every
