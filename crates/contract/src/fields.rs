@@ -4,6 +4,19 @@
 
 use http::{HeaderName, Method};
 
+/// The hop-by-hop fields (RFC 9110 section 7.6.1, with the obsolete
+/// Keep-Alive and Proxy-Connection), lower case: they describe one
+/// connection, so no proxy forwards them and no configuration sets them.
+pub const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
 /// Names the upstream a 5xx is about (`upstream.*`, `fault.upstream_identity`).
 pub static X_UPSTREAM_SERVICE: HeaderName = HeaderName::from_static("x-upstream-service");
 /// Says how the upstream failed: a [`FailureType`](crate::FailureType) value.

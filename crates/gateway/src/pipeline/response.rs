@@ -507,6 +507,9 @@ mod tests {
             );
         }
         assert!(!is_hop_by_hop(b"content-length") && !is_hop_by_hop(b"tea"));
+        // The list the configuration refuses is the one the codecs drop.
+        let names: Vec<&str> = HOP_BY_HOP.iter().map(|n| n.as_str()).collect();
+        assert_eq!(names, candor_contract::fields::HOP_BY_HOP);
     }
 
     #[test]

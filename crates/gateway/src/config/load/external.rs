@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use candor_contract::fields::HOP_BY_HOP;
 use http::HeaderName;
 use toml::Spanned;
 
@@ -15,20 +16,9 @@ use super::values::{Zero, count, duration};
 
 const KEY: &str = "auth.external";
 
-/// Fields the gateway itself sets or that describe the hop, never sent on
-/// to the auth service as the client's.
-const NOT_SENT: &[&str] = &[
-    "host",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-    "content-type",
-];
+/// Fields that describe this hop or the gateway's own question (beside
+/// the hop-by-hop ones), never sent on to the auth service as the client's.
+const NOT_SENT: &[&str] = &["host", "content-length", "content-type"];
 
 /// `[auth.external]`; its upstream is checked once the upstreams are read.
 pub(super) fn build_external(
@@ -74,7 +64,7 @@ pub(super) fn build_external(
                         format!("invalid header name {text:?}"),
                     ));
                 };
-                if NOT_SENT.contains(&parsed.as_str()) {
+                if NOT_SENT.contains(&parsed.as_str()) || HOP_BY_HOP.contains(&parsed.as_str()) {
                     return Err(src.error(
                         name.span(),
                         &key,

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use candor_contract::fields::HOP_BY_HOP;
 use http::{HeaderName, HeaderValue, Method};
 use toml::Spanned;
 
@@ -79,11 +80,11 @@ pub(super) enum Side {
 /// it may not.
 fn reserved(name: &str, side: Side, auth: &Auth, cors: bool) -> Option<&'static str> {
     let framing = "frames the message or the connection; the gateway sets it, a route cannot";
-    match name {
-        "content-length" | "transfer-encoding" | "connection" | "keep-alive"
-        | "proxy-connection" | "te" | "trailer" | "upgrade" => return Some(framing),
-        "x-request-id" => return Some("the gateway sets it to the request's id"),
-        _ => {}
+    if name == "content-length" || HOP_BY_HOP.contains(&name) {
+        return Some(framing);
+    }
+    if name == "x-request-id" {
+        return Some("the gateway sets it to the request's id");
     }
     match side {
         Side::Request => match name {
