@@ -218,8 +218,8 @@ impl fmt::Display for Error {
         if let Some(detail) = i.problem.as_ref().and_then(|p| p.detail.as_deref()) {
             write!(f, ": {detail}")?;
         }
-        let n = i.attempts;
-        write!(f, " after {n} attempt{}", if n == 1 { "" } else { "s" })
+        let attempts = candor_contract::words::count(i.attempts, "attempt", "attempts");
+        write!(f, " after {attempts}")
     }
 }
 

@@ -11,6 +11,17 @@ use candor_contract::{FailureType, is_idempotent};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
 use crate::budget::RetryBudget;
+
+/// Scheme, host and port: what a quota is kept per and what the decisions
+/// log (never a URI's user information). Both adapters name targets here.
+pub(crate) fn target(scheme: &str, host: &str, port: Option<u16>) -> String {
+    let port = port.or(match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    });
+    format!("{scheme}://{host}:{}", port.unwrap_or(0))
+}
 use crate::classify::{Action, Answer, Facts, Wait, Why, classify, classify_failure};
 use crate::error::{BoxError, Error, Reason};
 use crate::pace::Pacer;
@@ -333,11 +344,17 @@ impl Call<'_> {
                     .with_retry_after(wait)
                     .with_attempts(self.attempts));
             }
+            // Capped as a Retry-After is: a server's far-off reset sends the
+            // request after the cap (its 429, if any, is then handled).
+            let capped = wait.min(self.p.max_retry_after);
             tracing::debug!(
-                method = %self.method, target = %self.target, wait_ms = wait.as_millis() as u64,
+                method = %self.method, target = %self.target, wait_ms = capped.as_millis() as u64,
                 "candor-client: quota spent, waiting for its reset"
             );
-            self.p.sleeper.sleep(wait).await;
+            self.p.sleeper.sleep(capped).await;
+            if capped < wait {
+                break;
+            }
         }
         Ok(())
     }

@@ -23,13 +23,11 @@ impl RetryMiddleware {
     }
 }
 
-/// Scheme, host and port: what a quota is kept per.
-pub(crate) fn target_of(url: &Url) -> String {
-    format!(
-        "{}://{}:{}",
+fn target_of(url: &Url) -> String {
+    crate::policy::target(
         url.scheme(),
         url.host_str().unwrap_or(""),
-        url.port_or_known_default().unwrap_or(0)
+        url.port_or_known_default(),
     )
 }
 

@@ -125,10 +125,12 @@ where
             let method = req.method().clone();
             p.prepare(&method, req.headers_mut());
             let replayable = req.body().replay().is_some();
-            let target = req
-                .uri()
-                .authority()
-                .map_or_else(String::new, |a| format!("{}", a));
+            let uri = req.uri();
+            let target = crate::policy::target(
+                uri.scheme_str().unwrap_or("http"),
+                uri.host().unwrap_or(""),
+                uri.port_u16(),
+            );
             let mut call = p.start(&method, target, req.headers(), replayable);
             let mut original = Some(req);
             loop {
