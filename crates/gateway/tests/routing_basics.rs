@@ -565,6 +565,22 @@ fn bad_edits_are_refused_naming_file_line_and_key() {
             "from the identity it checked",
         ),
         (
+            "request_headers = { set = { \"traceparent\" = \"00-x\" } }",
+            "routes[0].request_headers.set.traceparent: \"traceparent\" cannot be edited",
+        ),
+        (
+            "response_headers = { set = { \"Retry-After\" = \"5\" } }",
+            "routes[0].response_headers.set.Retry-After: \"Retry-After\" cannot be edited",
+        ),
+        (
+            "response_headers = { add = { \"Date\" = \"x\" } }",
+            "the gateway keeps or repairs it as the contract says",
+        ),
+        (
+            "response_headers = { remove = [\"WWW-Authenticate\"] }",
+            "routes[0].response_headers.remove[0]: \"WWW-Authenticate\" cannot be edited",
+        ),
+        (
             "request_headers = { set = { \"bad name\" = \"1\" } }",
             "routes[0].request_headers.set.bad name: invalid field name",
         ),

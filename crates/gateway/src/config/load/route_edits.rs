@@ -94,12 +94,20 @@ fn reserved(name: &str, side: Side, auth: &Auth, cors: bool) -> Option<&'static 
             "expect" => Some("asks for an interim answer the gateway handles itself"),
             "x-forwarded-for" | "x-forwarded-proto" | "x-forwarded-host" | "x-forwarded-prefix"
             | "forwarded" => Some("the gateway sets it from the connection and the route"),
+            "traceparent" | "tracestate" => {
+                Some("Trace Context: the gateway passes it on, or sets its own when it traces")
+            }
             _ if name == auth.subject_header.as_str() || name == auth.roles_header.as_str() => {
                 Some("the gateway sets it from the identity it checked ([auth] names it)")
             }
             _ => None,
         },
         Side::Response => match name {
+            // Added or repaired per the contract (a challenge on 401, a
+            // wait on 429/503, the date): a route's copy would be a second.
+            "date" | "retry-after" | "www-authenticate" => {
+                Some("the gateway keeps or repairs it as the contract says")
+            }
             _ if cors && name.starts_with("access-control-") => {
                 Some("the route's `cors` sets the CORS fields")
             }
