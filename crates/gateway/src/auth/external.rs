@@ -305,7 +305,13 @@ fn cache_key(config: &ExternalAuth, fields: &HeaderMap) -> Option<Vec<u8>> {
             key.push(0);
         }
     }
-    (!key.is_empty()).then_some(key)
+    // Kept as a digest: a client's fields may be kilobytes each, and a
+    // flood of distinct ones must not fill memory with them.
+    (!key.is_empty()).then(|| {
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &key)
+            .as_ref()
+            .to_vec()
+    })
 }
 
 /// RFC 7662 section 2.1: the bearer token, form-encoded as `token`.
